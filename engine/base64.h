@@ -14,4 +14,13 @@ std::string base64_encode(std::span<const uint8_t> bytes);
 // Decodes canonical padded base64 into out; false on any invalid character, bad padding or length.
 bool base64_decode(std::string_view text, std::string& out);
 
+// The same into a caller's buffer (no allocation); false also when `out` is too small.
+// On success `decoded_bytes` is the number of bytes written.
+bool base64_decode(std::string_view text, std::span<uint8_t> out, size_t& decoded_bytes);
+
+// Bytes that decoding `text_bytes` characters of padded base64 can yield at most.
+constexpr size_t base64_decoded_bytes_max(size_t text_bytes) {
+  return text_bytes / 4 * 3;
+}
+
 }  // namespace ringcast

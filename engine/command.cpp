@@ -1,0 +1,66 @@
+// go-push client commands: parsed with simdjson's DOM parser, which validates the whole document, so
+// a malformed message is caught here rather than half-acted upon.
+#include "engine/command.h"
+
+#include "engine/http.h"
+
+namespace ringcast {
+
+CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, size_t len, Command& out) {
+  out = Command{};
+  simdjson::dom::element doc;
+  // parse() copies into the parser's padded buffer, so the input needs no padding of its own.
+  if (parser.parse(reinterpret_cast<const char*>(data), len, true).get(doc)) return CommandError::malformed_json;
+  simdjson::dom::object object;
+  if (doc.get_object().get(object)) return CommandError::not_an_object;
+  std::string_view type;
+  if (object["type"].get_string().get(type)) return CommandError::none;  // no type: ignored like go-push
+  if (type == "PING") {
+    out.type = CommandType::ping;
+    return CommandError::none;
+  }
+  if (type == "JOIN") {
+    out.type = CommandType::join;
+  } else if (type == "LEAVE") {
+    out.type = CommandType::leave;
+  } else {
+    return CommandError::none;
+  }
+  std::string_view room;
+  if (object.at_pointer("/data/room").get_string().get(room) || room.empty()) return CommandError::bad_room;
+  out.room = room;
+  return CommandError::none;
+}
+
+std::string_view command_error_text(CommandError error) {
+  switch (error) {
+    case CommandError::none:
+      return "ok";
+    case CommandError::malformed_json:
+      return "malformed JSON command";
+    case CommandError::not_an_object:
+      return "command must be a JSON object";
+    case CommandError::bad_room:
+      return "data.room must be a non-empty string";
+  }
+  return "bad command";
+}
+
+std::string_view pong_command_json() { return R"({"type":"PONG","data":{}})"; }
+
+std::string error_command_json(std::string_view code, std::string_view message, std::string_view room) {
+  std::string out = R"({"type":"ERROR","data":{"code":")";
+  http::append_json_escaped(out, code);
+  out += R"(","message":")";
+  http::append_json_escaped(out, message);
+  out += '"';
+  if (!room.empty()) {
+    out += R"(,"room":")";
+    http::append_json_escaped(out, room);
+    out += '"';
+  }
+  out += "}}";
+  return out;
+}
+
+}  // namespace ringcast

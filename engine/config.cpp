@@ -1,0 +1,366 @@
+// Configuration: defaults live in config.h; this file reads the JSON file and the command line into a
+// Config and checks it. Every key is described once, in kKeys, so the file, the flags and the help
+// text cannot disagree.
+#include "engine/config.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "engine/json.h"
+
+namespace ringcast {
+namespace {
+
+enum class Kind { u32, size, text, endpoint, seconds_as_ms, port };
+
+// One configurable key. `field` points into a Config instance through a member accessor so the
+// table can be applied to any Config.
+struct Key {
+  const char* name;      // our JSON key; the flag is --name with '_' as '-'
+  const char* go_push;   // go-push's key for the same thing, or nullptr
+  Kind kind;
+  uint64_t min;
+  uint64_t max;
+  std::function<void*(Config&)> field;
+  const char* help;
+};
+
+template <class T>
+std::function<void*(Config&)> member(T Config::*m) {
+  return [m](Config& c) -> void* { return &(c.*m); };
+}
+
+const std::vector<Key>& keys() {
+  static const std::vector<Key> k = {
+      {"listen", nullptr, Kind::endpoint, 0, 0, member(&Config::listen),
+       "client address host:port (WebSocket at GET /connect), or none"},
+      {"ws_port", "wsPort", Kind::port, 0, 65535, member(&Config::listen), "client port only"},
+      {"api", nullptr, Kind::endpoint, 0, 0, member(&Config::api), "push API address host:port, or none"},
+      {"api_port", "servicePort", Kind::port, 0, 65535, member(&Config::api), "push API port only"},
+      {"ws_path", nullptr, Kind::text, 0, 0, member(&Config::ws_path), "WebSocket path"},
+      {"threads", nullptr, Kind::u32, 0, 1024, member(&Config::threads), "shards (0: one per core)"},
+      {"max_message", nullptr, Kind::size, 126, 64u << 20, member(&Config::max_message_bytes),
+       "largest client message in bytes (1009 beyond)"},
+      {"handshake_bytes_max", nullptr, Kind::size, 512, 1u << 20, member(&Config::handshake_bytes_max),
+       "largest upgrade request head"},
+      {"handshake_timeout_ms", nullptr, Kind::u32, 100, 3600000, member(&Config::handshake_timeout_ms),
+       "time allowed for the upgrade request"},
+      {"heartbeat_timeout_ms", nullptr, Kind::u32, 1000, 86400000, member(&Config::heartbeat_timeout_ms),
+       "close a client silent for longer than this"},
+      {"heartbeat_timeout_s", "wsHeartbeatInterval", Kind::seconds_as_ms, 1, 86400,
+       member(&Config::heartbeat_timeout_ms), "same, in seconds (go-push)"},
+      {"close_timeout_ms", nullptr, Kind::u32, 10, 600000, member(&Config::close_timeout_ms),
+       "wait for the peer's close frame"},
+      {"rooms_per_conn_max", "maxJoinRoom", Kind::u32, 1, 100000, member(&Config::rooms_per_conn_max),
+       "rooms one connection may join"},
+      {"room_name_bytes_max", nullptr, Kind::size, 1, 65535, member(&Config::room_name_bytes_max),
+       "longest room name"},
+      {"conns_per_shard_max", nullptr, Kind::u32, 1, 16u << 20, member(&Config::conns_per_shard_max),
+       "connections one shard holds (503 beyond)"},
+      {"merge_window_ms", "maxMergerDelay", Kind::u32, 0, 60000, member(&Config::merge_window_ms),
+       "coalescing window per room (0: no added delay)"},
+      {"merge_batch_items_max", "maxMergerBatchSize", Kind::u32, 1, 1000000,
+       member(&Config::merge_batch_items_max), "items per coalesced PUSH frame"},
+      {"merge_frame_bytes_max", nullptr, Kind::size, 1024, 64u << 20, member(&Config::merge_frame_bytes_max),
+       "bytes per coalesced PUSH frame"},
+      {"out_queue_bytes_max", nullptr, Kind::size, 4096, 1u << 30, member(&Config::out_queue_bytes_max),
+       "backlog that makes a client a slow consumer (1008)"},
+      {"send_bytes_per_iteration_max", nullptr, Kind::size, 1024, 1u << 30,
+       member(&Config::send_bytes_per_iteration_max), "bytes per client per loop turn"},
+      {"ring_bytes", nullptr, Kind::size, 1u << 16, 1ull << 34, member(&Config::ring_bytes),
+       "broadcast ring capacity (power of two)"},
+      {"api_body_bytes_max", nullptr, Kind::size, 64, 1u << 30, member(&Config::api_body_bytes_max),
+       "largest push API body (413 beyond)"},
+      {"api_head_bytes_max", nullptr, Kind::size, 512, 1u << 20, member(&Config::api_head_bytes_max),
+       "largest push API request head (431 beyond)"},
+      {"api_idle_timeout_ms", nullptr, Kind::u32, 100, 86400000, member(&Config::api_idle_timeout_ms),
+       "close an idle API connection after this"},
+      {"recv_buffer_bytes", nullptr, Kind::u32, 512, 1u << 20, member(&Config::recv_buffer_bytes),
+       "size of each provided receive buffer"},
+      {"recv_buffer_count", nullptr, Kind::u32, 16, 32768, member(&Config::recv_buffer_count),
+       "provided receive buffers per shard (power of two)"},
+      {"shutdown_drain_ms", nullptr, Kind::u32, 0, 600000, member(&Config::shutdown_drain_ms),
+       "time SIGTERM gives close handshakes"},
+      {"log_level", nullptr, Kind::text, 0, 0, member(&Config::log_level), "error, warn, info or debug"},
+  };
+  return k;
+}
+
+// go-push keys that configure machinery ringcast does not have (Go channels, worker pools, TLS
+// between its own tiers). A go-push config file carries them; they are accepted and have no effect.
+constexpr const char* kGoPushIgnored[] = {
+    "wsReadTimeout",      "wsWriteTimeout",       "wsInChannelSize",   "wsOutChannelSize",
+    "mergerWorkerCount",  "MergerWorkerCount",    "mergerChannelSize", "serverPem",
+    "serverKey",          "bucketCount",          "bucketWorkerCount", "dispatchChannelSize",
+    "dispatchWorkerCount", "bucketJobChannelSize", "bucketJobWorkerCount", "serviceReadTimeout",
+    "serviceWriteTimeout", "gatewayList",          "gatewayMaxPendingCount", "gatewayPushRetry",
+};
+
+bool parse_u64(std::string_view text, uint64_t& out) {
+  if (text.empty()) return false;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
+// Applies one value, given as text (flags) or as a JSON number/string (file), to the key.
+bool apply_text(const Key& key, std::string_view text, Config& config, std::string& error) {
+  void* field = key.field(config);
+  switch (key.kind) {
+    case Kind::text:
+      *static_cast<std::string*>(field) = std::string(text);
+      return true;
+    case Kind::endpoint:
+      if (!parse_endpoint(text, *static_cast<Endpoint*>(field))) {
+        error = std::string("'") + key.name + "': expected host:port, :port, port or none, got '" +
+                std::string(text) + "'";
+        return false;
+      }
+      return true;
+    default:
+      break;
+  }
+  uint64_t value = 0;
+  if (!parse_u64(text, value)) {
+    error = std::string("'") + key.name + "': expected a non-negative integer, got '" + std::string(text) + "'";
+    return false;
+  }
+  if (value < key.min || value > key.max) {
+    error = std::string("'") + key.name + "': " + std::to_string(value) + " is outside " +
+            std::to_string(key.min) + ".." + std::to_string(key.max);
+    return false;
+  }
+  switch (key.kind) {
+    case Kind::u32:
+      *static_cast<uint32_t*>(field) = static_cast<uint32_t>(value);
+      break;
+    case Kind::size:
+      *static_cast<size_t*>(field) = static_cast<size_t>(value);
+      break;
+    case Kind::seconds_as_ms:
+      *static_cast<uint32_t*>(field) = static_cast<uint32_t>(value * 1000);
+      break;
+    case Kind::port: {
+      auto* ep = static_cast<Endpoint*>(field);
+      ep->port = static_cast<uint16_t>(value);
+      ep->enabled = true;
+      break;
+    }
+    default:
+      break;
+  }
+  return true;
+}
+
+const Key* find_key(std::string_view name, bool* is_go_push) {
+  for (const Key& k : keys()) {
+    if (name == k.name) {
+      if (is_go_push) *is_go_push = false;
+      return &k;
+    }
+    if (k.go_push && name == k.go_push) {
+      if (is_go_push) *is_go_push = true;
+      return &k;
+    }
+  }
+  return nullptr;
+}
+
+bool is_power_of_two(uint64_t v) { return v && !(v & (v - 1)); }
+
+}  // namespace
+
+bool parse_endpoint(std::string_view text, Endpoint& out) {
+  if (text == "none" || text == "off") {
+    out.enabled = false;
+    return true;
+  }
+  std::string_view host;
+  std::string_view port_text = text;
+  size_t colon = text.rfind(':');
+  if (colon != std::string_view::npos) {
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  }
+  uint64_t port = 0;
+  if (!parse_u64(port_text, port) || port > 65535) return false;
+  out.port = static_cast<uint16_t>(port);
+  if (colon != std::string_view::npos) out.host = host.empty() ? "0.0.0.0" : std::string(host);
+  out.enabled = true;
+  return true;
+}
+
+std::string validate(const Config& c) {
+  if (!c.listen.enabled && !c.api.enabled) return "'listen' and 'api' are both none: nothing to serve";
+  if (c.ws_path.empty() || c.ws_path[0] != '/') return "'ws_path' must start with '/'";
+  if (!is_power_of_two(c.ring_bytes) || c.ring_bytes % static_cast<size_t>(sysconf(_SC_PAGESIZE)))
+    return "'ring_bytes' must be a power of two and a multiple of the page size";
+  if (!is_power_of_two(c.recv_buffer_count)) return "'recv_buffer_count' must be a power of two";
+  // A single published entry must fit in a quarter of the ring, so that one large publish can never
+  // leave the ring unable to take the next one while slow consumers are being cut.
+  if (c.api_body_bytes_max + 4096 > c.ring_bytes / 4)
+    return "'api_body_bytes_max' must be at most a quarter of 'ring_bytes' (minus 4 KiB)";
+  if (c.merge_frame_bytes_max > c.out_queue_bytes_max)
+    return "'merge_frame_bytes_max' must not exceed 'out_queue_bytes_max'";
+  if (c.api_body_bytes_max + 64 > c.out_queue_bytes_max)
+    return "'out_queue_bytes_max' must hold at least one largest push ('api_body_bytes_max' + 64)";
+  if (c.log_level != "error" && c.log_level != "warn" && c.log_level != "info" && c.log_level != "debug")
+    return "'log_level' must be error, warn, info or debug";
+  return {};
+}
+
+bool load_config_file(const std::string& path, Config& config, std::string& error, std::string& warnings) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(path).get(text)) {
+    error = "cannot read config file '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  simdjson::dom::element root;
+  if (auto err = parser.parse(text).get(root)) {
+    error = "config file '" + path + "' is not valid JSON: " + simdjson::error_message(err);
+    return false;
+  }
+  simdjson::dom::object object;
+  if (root.get_object().get(object)) {
+    error = "config file '" + path + "' must hold a JSON object";
+    return false;
+  }
+  for (auto [name, value] : object) {
+    bool ignored = false;
+    for (const char* g : kGoPushIgnored) ignored |= (name == g);
+    if (ignored) continue;
+    const Key* key = find_key(name, nullptr);
+    if (!key) {
+      // go-push's sample configs document themselves with keys such as "wsPort说明": "..."; a string
+      // under an unknown key is most likely such a comment, anything else most likely a typo.
+      warnings += "config: unknown key '" + std::string(name) + "' ignored\n";
+      continue;
+    }
+    std::string as_text;
+    if (value.is_string()) {
+      as_text = std::string(std::string_view(value.get_string().value_unsafe()));
+      if (key->kind != Kind::text && key->kind != Kind::endpoint) {
+        error = "config key '" + std::string(name) + "': expected a number, got a string";
+        return false;
+      }
+    } else if (value.is_uint64()) {
+      as_text = std::to_string(value.get_uint64().value_unsafe());
+    } else if (value.is_int64()) {
+      error = "config key '" + std::string(name) + "': must not be negative";
+      return false;
+    } else {
+      error = "config key '" + std::string(name) + "': expected a number or a string";
+      return false;
+    }
+    std::string why;
+    if (!apply_text(*key, as_text, config, why)) {
+      error = "config key " + why;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string usage_text() {
+  std::string u =
+      "usage: ringcast [--config FILE] [--NAME VALUE ...]\n"
+      "\n"
+      "A WebSocket push server: clients connect to ws://LISTEN/connect and JOIN rooms; your backend\n"
+      "POSTs to http://API/push/room (room=R&items=[...]) or /push/all. Flags override the config\n"
+      "file, which overrides the defaults shown.\n\n"
+      "  --config FILE                JSON file (our keys below, or go-push's gateway.json keys)\n"
+      "  --help                       this text\n";
+  Config defaults;
+  for (const Key& k : keys()) {
+    std::string flag = std::string("--") + k.name;
+    for (char& ch : flag)
+      if (ch == '_') ch = '-';
+    std::string line = "  " + flag;
+    if (line.size() < 31) line.resize(31, ' ');
+    line += ' ';
+    line += k.help;
+    if (k.go_push) line += std::string(" [go-push: ") + k.go_push + "]";
+    u += line + "\n";
+  }
+  u += "\nDefaults: --listen 0.0.0.0:7777 --api 127.0.0.1:7799 --max-message 65536 "
+       "--heartbeat-timeout-ms 60000 --rooms-per-conn-max 5 --ring-bytes 67108864\n";
+  return u;
+}
+
+CliAction parse_command_line(int argc, char** argv, Config& config, std::string& message,
+                             std::string& warnings) {
+  // The file first, so that flags given before or after --config both win over it.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      message = usage_text();
+      return CliAction::help;
+    }
+    std::string_view path;
+    if (arg == "--config") {
+      if (i + 1 >= argc) {
+        message = "--config needs a file";
+        return CliAction::error;
+      }
+      path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      path = arg.substr(9);
+    } else {
+      continue;
+    }
+    if (!load_config_file(std::string(path), config, message, warnings)) return CliAction::error;
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--config") {
+      ++i;
+      continue;
+    }
+    if (arg.rfind("--config=", 0) == 0) continue;
+    if (arg.rfind("--", 0) != 0) {
+      message = "unexpected argument '" + std::string(arg) + "' (see --help)";
+      return CliAction::error;
+    }
+    std::string name(arg.substr(2));
+    std::string value;
+    bool has_value = false;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+      has_value = true;
+    }
+    for (char& ch : name)
+      if (ch == '-') ch = '_';
+    const Key* key = find_key(name, nullptr);
+    if (!key) {
+      message = "unknown flag '" + std::string(arg) + "' (see --help)";
+      return CliAction::error;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) {
+        message = "flag '" + std::string(arg) + "' needs a value";
+        return CliAction::error;
+      }
+      value = argv[++i];
+    }
+    std::string why;
+    if (!apply_text(*key, value, config, why)) {
+      message = "flag " + why;
+      return CliAction::error;
+    }
+  }
+  if (std::string problem = validate(config); !problem.empty()) {
+    message = "invalid configuration: " + problem;
+    return CliAction::error;
+  }
+  return CliAction::run;
+}
+
+}  // namespace ringcast

@@ -116,28 +116,49 @@ class FrameParser {
     uint8_t data[];  // flexible array member (GNU extension, fine with g++)
   };
 
-  bool append(Spill*& spill, const uint8_t* bytes, size_t n);
+  static size_t spill_size(const Spill* spill) { return spill == nullptr ? 0 : spill->size; }
+  // Bytes of the whole header announced by its second byte (length form and mask bit).
+  static size_t header_bytes(uint8_t byte1) {
+    const uint8_t len7 = byte1 & 0x7F;
+    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((byte1 & 0x80) != 0 ? 4 : 0);
+  }
+  // Appends n bytes, growing the buffer at most to capacity_limit unless more is needed right now.
+  // False when malloc fails.
+  static bool append(Spill*& spill, const uint8_t* bytes, size_t n, size_t capacity_limit);
+
+  ParseStatus status() const {
+    return state_ == State::closed   ? ParseStatus::closed
+           : state_ == State::failed ? ParseStatus::failed
+                                     : ParseStatus::ok;
+  }
   template <class Sink>
-  bool finish_frame(uint8_t* payload, size_t len, bool in_place, Sink& sink);
+  bool check_prefix(uint8_t byte0, uint8_t byte1, Sink& sink);
   template <class Sink>
-  bool begin_frame(size_t max_message_bytes, Sink& sink);
+  bool begin_frame(const uint8_t* header, size_t max_message_bytes, Sink& sink);
+  template <class Sink>
+  bool finish_frame(uint8_t* payload, size_t len, Sink& sink);
+  template <class Sink>
+  bool finish_close(uint8_t* payload, size_t len, Sink& sink);
   template <class Sink>
   void fail(uint16_t code, std::string_view reason, Sink& sink);
 
-  Spill* message_ = nullptr;  // fragmented or split data message being assembled
-  Spill* control_ = nullptr;  // split control frame being assembled (<= 125 bytes)
+  Spill* message_ = nullptr;   // fragmented or split data message being assembled
+  Spill* control_ = nullptr;   // split control frame being assembled (<= 125 bytes)
   uint64_t payload_left_ = 0;  // bytes of the current frame's payload still to come
   uint64_t frame_len_ = 0;     // payload length of the current frame
   uint8_t mask_[4] = {0, 0, 0, 0};
-  uint8_t mask_offset_ = 0;   // bytes of the current payload already unmasked, mod 4
-  uint8_t header_[14];        // a frame header that arrived split
+  uint8_t mask_offset_ = 0;  // bytes of the current payload already unmasked, mod 4
+  uint8_t header_[14];       // a frame header that arrived split
   uint8_t header_len_ = 0;
-  Opcode frame_op_ = Opcode::continuation;  // opcode of the current frame
+  Opcode frame_op_ = Opcode::continuation;    // opcode of the current frame
   Opcode message_op_ = Opcode::continuation;  // text/binary of a fragmented message in progress
   bool frame_fin_ = false;
-  bool in_message_ = false;   // a fragmented data message is in progress
+  bool in_message_ = false;  // a fragmented data message is in progress
   State state_ = State::header;
 };
+
+// One parser lives in every connection; keep it to a cache line.
+static_assert(sizeof(FrameParser) <= 64, "FrameParser must stay within one cache line");
 
 }  // namespace ringcast::ws
 

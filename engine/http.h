@@ -46,20 +46,20 @@ struct Request {
 };
 
 enum class ParseStatus : uint8_t {
-  incomplete,     // need more bytes (see ParseResult::head_complete for 100-continue)
-  complete,       // one whole request; ParseResult::consumed bytes belong to it
-  error,          // answer ParseResult::http_status and close the connection
+  incomplete,  // need more bytes (see ParseResult::head_complete for 100-continue)
+  complete,    // one whole request; ParseResult::consumed bytes belong to it
+  error,       // answer ParseResult::http_status and close the connection
 };
 
 struct ParseResult {
   ParseStatus status = ParseStatus::incomplete;
-  size_t consumed = 0;          // for complete: bytes of this request (head + body framing)
-  bool head_complete = false;   // for incomplete: the head is parsed and valid, the body is still
-                                // coming (the caller answers "100 Continue" once if expected)
-  int http_status = 0;          // for error: 400, 411 (body without length on POST is fine as 0 —
-                                // see below), 413 (body too large), 431 (head too large),
-                                // 501 (unsupported Transfer-Encoding), 505 (not HTTP/1.x)
-  std::string_view reason;      // constant text for the JSON error body
+  size_t consumed = 0;         // for complete: bytes of this request (head + body framing)
+  bool head_complete = false;  // the head is parsed and valid (for incomplete: the body is still
+                               // coming, and the caller answers "100 Continue" once if expected)
+  int http_status = 0;         // for error: 400, 411 (body without length on POST is fine as 0 —
+                               // see below), 413 (body too large), 431 (head too large),
+                               // 501 (unsupported Transfer-Encoding), 505 (not HTTP/1.x)
+  std::string_view reason;     // constant text for the JSON error body
 };
 
 // Parses one request from the front of `buf`. Rules:
@@ -71,7 +71,14 @@ struct ParseResult {
 //   means an empty body.
 // - A body (declared or decoded) larger than body_bytes_max is 413, reported as soon as the length
 //   is known (so a client with Expect: 100-continue is refused before it sends the body).
+// - The framing of a chunked body (size lines, extensions, trailers) may take at most head_bytes_max
+//   bytes (413 beyond), so a complete request never spans more than
+//   request_bytes_max(limits) bytes: the caller can size its receive buffer from that.
 ParseResult parse_request(std::string_view buf, const Limits& limits, Request& req, std::string& scratch);
+
+constexpr size_t request_bytes_max(const Limits& limits) {
+  return 2 * limits.head_bytes_max + limits.body_bytes_max;
+}
 
 // application/x-www-form-urlencoded (and query strings): finds the first field named `key`, decodes
 // '+' and %XX into `out`. Returns false when the field is absent; a malformed %-escape makes
@@ -84,8 +91,19 @@ bool form_field(std::string_view encoded, std::string_view key, std::string& out
 void append_response(std::string& out, int status, std::string_view content_type, std::string_view body,
                      bool keep_alive, std::string_view extra_headers = {});
 
-// Appends {"error":"<reason>"} as a response with that status.
-void append_error(std::string& out, int status, std::string_view reason, bool keep_alive);
+// Appends {"error":"<reason>"} as a response with that status (Content-Type: application/json).
+void append_error(std::string& out, int status, std::string_view reason, bool keep_alive,
+                  std::string_view extra_headers = {});
+
+// The interim answer to "Expect: 100-continue", sent once when ParseResult::head_complete is first seen.
+constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// ASCII case-insensitive equality (header names, tokens).
+bool ascii_iequals(std::string_view a, std::string_view b);
+
+// True when some `name` header (all of them are looked at) holds `token` as an element of its
+// comma-separated list, compared case-insensitively: Connection, Upgrade, Transfer-Encoding.
+bool header_has_token(const Request& req, std::string_view name, std::string_view token);
 
 // Appends reason JSON-escaped (quotes, backslash, control characters as \u00XX) to out.
 void append_json_escaped(std::string& out, std::string_view text);

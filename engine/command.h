@@ -1,0 +1,43 @@
+// The go-push client protocol: the JSON commands a client sends in text frames ({"type":"PING"},
+// {"type":"JOIN","data":{"room":"r"}}, {"type":"LEAVE",...}) and the constant frames we answer with.
+// Pure: bytes in, a Command out; the connection acts on it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/json.h"
+
+namespace ringcast {
+
+enum class CommandType : uint8_t { ping, join, leave, unknown };
+
+enum class CommandError : uint8_t {
+  none,
+  malformed_json,   // not JSON at all: the connection is closed (1007)
+  not_an_object,    // JSON, but not {"type":...}: closed (1007)
+  bad_room,         // JOIN/LEAVE without a string data.room, or an empty one: an ERROR frame answers
+};
+
+struct Command {
+  CommandType type = CommandType::unknown;
+  std::string_view room;  // JOIN/LEAVE; points into the parser's document, valid until its next parse
+};
+
+// Parses one client text message. `parser` is reused across calls (one per shard) so parsing does
+// not allocate in the steady state. Unknown types are CommandType::unknown (go-push ignores them).
+CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, size_t len, Command& out);
+
+// Human-readable constant text for a CommandError (close reasons and ERROR frames).
+std::string_view command_error_text(CommandError error);
+
+// {"type":"PONG","data":{}} — the answer to a go-push PING.
+std::string_view pong_command_json();
+
+// {"type":"ERROR","data":{"code":"<code>","message":"<message>","room":"<room>"}} with JSON escaping:
+// our answer to a command we refuse without closing (a JOIN over the room limit, a bad room name).
+std::string error_command_json(std::string_view code, std::string_view message, std::string_view room);
+
+}  // namespace ringcast

@@ -1,0 +1,86 @@
+// Every tunable and every limit of the engine, in one place, with its default. Filled from embedded
+// defaults, then a JSON file (our snake_case keys or go-push's gateway.json/logic.json keys), then
+// command-line flags; validate() checks the relations between them before anything starts.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ringcast {
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;     // 0: let the kernel pick (tests); the chosen port is logged
+  bool enabled = true;   // "none" disables a listener (e.g. an API-only or push-only node)
+};
+
+struct Config {
+  // Listeners. The WebSocket endpoint is GET <ws_path> on `listen`; the push API is on `api`.
+  Endpoint listen{"0.0.0.0", 7777, true};
+  Endpoint api{"127.0.0.1", 7799, true};
+  std::string ws_path = "/connect";
+  uint32_t threads = 0;  // shards; 0 means one per online CPU
+
+  // Client protocol limits.
+  size_t max_message_bytes = 64 * 1024;       // assembled client message (go-push has none) -> 1009
+  size_t handshake_bytes_max = 8 * 1024;      // upgrade request head -> 431
+  uint32_t handshake_timeout_ms = 5000;       // whole upgrade request must arrive in this time -> 408
+  uint32_t heartbeat_timeout_ms = 60000;      // silence from a client longer than this closes it
+  uint32_t close_timeout_ms = 2000;           // wait for the peer's close frame after ours
+  uint32_t rooms_per_conn_max = 5;            // go-push maxJoinRoom
+  size_t room_name_bytes_max = 128;
+  uint32_t conns_per_shard_max = 65536;       // beyond: the connection is answered 503 and closed
+
+  // Coalescing (go-push's merger). 0 ms: only what one loop iteration drains together is merged,
+  // which adds no latency; a window trades latency for fewer, larger frames.
+  uint32_t merge_window_ms = 0;               // go-push maxMergerDelay
+  uint32_t merge_batch_items_max = 100;       // go-push maxMergerBatchSize: items per PUSH frame
+  size_t merge_frame_bytes_max = 256 * 1024;  // a coalesced frame is cut before it grows past this
+
+  // Sending.
+  size_t out_queue_bytes_max = 4 * 1024 * 1024;        // backlog beyond this: slow consumer, 1008
+  size_t send_bytes_per_iteration_max = 256 * 1024;    // fairness cap per connection per loop turn
+
+  // The broadcast ring (shared memory): capacity in bytes, a power of two.
+  size_t ring_bytes = 64 * 1024 * 1024;
+
+  // Push API.
+  size_t api_body_bytes_max = 1024 * 1024;    // -> 413
+  size_t api_head_bytes_max = 8 * 1024;       // -> 431
+  uint32_t api_idle_timeout_ms = 60000;       // keep-alive connection with nothing to do
+
+  // Receive buffers (a provided-buffer ring per shard; connections own no read buffer).
+  uint32_t recv_buffer_bytes = 4096;
+  uint32_t recv_buffer_count = 1024;          // a power of two
+
+  // Shutdown: how long SIGTERM waits for close handshakes and API answers.
+  uint32_t shutdown_drain_ms = 3000;
+
+  std::string log_level = "info";  // error, warn, info, debug
+};
+
+// Checks each value's range and the relations between values. Returns an empty string when the
+// configuration is usable, else a message naming the offending key.
+std::string validate(const Config& config);
+
+// Parses "host:port", ":port", "port" or "none" into an Endpoint. False when malformed.
+bool parse_endpoint(std::string_view text, Endpoint& out);
+
+// Applies a JSON configuration file over `config`. Keys are ours (as in docs/configuration.md) or
+// go-push's (wsPort, wsHeartbeatInterval, maxMergerDelay, maxMergerBatchSize, maxJoinRoom,
+// servicePort, ...). go-push keys that have no meaning here are accepted and ignored; unknown keys
+// are reported in `warnings`. On error returns false with a message naming the key.
+bool load_config_file(const std::string& path, Config& config, std::string& error, std::string& warnings);
+
+enum class CliAction { run, help, error };
+
+// Parses argv: finds --config first and loads it, then applies the flags over it, so flags win.
+// On error `message` names the flag or key; on help it holds the usage text.
+CliAction parse_command_line(int argc, char** argv, Config& config, std::string& message,
+                             std::string& warnings);
+
+std::string usage_text();
+
+}  // namespace ringcast

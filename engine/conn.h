@@ -1,0 +1,88 @@
+// A connection as its shard sees it: a small fixed-size record in the shard's slab, reached by a
+// 32-bit id. No read buffer of its own (reads land in the shard's provided buffers; only a partial
+// frame or request head is copied aside, and freed once complete) and no send buffer (its out-queue
+// references shared frames). Rooms and timers keep their per-connection fields in their own tables.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/frame.h"
+#include "engine/sender.h"
+
+namespace ringcast {
+
+enum class ConnKind : uint8_t { client, api };
+
+enum class Phase : uint8_t {
+  free,        // slot unused
+  handshake,   // client port: reading the HTTP upgrade request
+  open,        // WebSocket open (client) or keep-alive (API)
+  close_wait,  // we sent a close frame and wait for the peer's
+  linger,      // our write side is shut; reading until the peer closes, or a timeout
+  dead,        // socket shut down; waiting for operations in flight before the slot is freed
+};
+
+// What to do once everything queued has been sent.
+enum class AfterFlush : uint8_t { nothing, linger, terminate };
+
+struct Conn {
+  int fd = -1;
+  uint32_t generation = 0;  // changes every time the slot is reused; part of every user_data
+  ConnKind kind = ConnKind::client;
+  Phase phase = Phase::free;
+  AfterFlush after_flush = AfterFlush::nothing;
+  bool recv_armed = false;      // a multishot recv is in the kernel
+  bool sending = false;         // a send is in flight (at most one, so frames keep their order)
+  bool in_flush_list = false;
+  bool close_sent = false;      // WebSocket close frame queued
+  bool close_received = false;  // WebSocket close frame received
+  bool cut = false;             // marked slow during a fan-out; closed right after it
+  bool continue_sent = false;   // API: "100 Continue" answered for the request being received
+  uint32_t send_slot = kNil;    // sendmsg state while a multi-frame send is in flight
+  uint32_t last_rx_tick = 0;
+  OutQueue out;
+  std::string* inbuf = nullptr;  // a request head or API request received in pieces
+  ws::FrameParser parser;
+};
+
+// Fixed-size records in chunks, so ids stay valid and records never move as the slab grows.
+class ConnSlab {
+ public:
+  static constexpr uint32_t kChunk = 4096;
+
+  explicit ConnSlab(uint32_t max_conns) : max_(max_conns) {}
+
+  // A free record (phase still `free`), or kNil when the slab holds max_conns.
+  uint32_t allocate() {
+    if (free_.empty()) {
+      if (capacity() >= max_) return kNil;
+      uint32_t base = capacity();
+      chunks_.emplace_back(new Conn[kChunk]);
+      for (uint32_t i = kChunk; i-- > 0;)
+        if (base + i < max_) free_.push_back(base + i);
+      if (free_.empty()) return kNil;
+    }
+    uint32_t id = free_.back();
+    free_.pop_back();
+    ++live_;
+    return id;
+  }
+  void release(uint32_t id) {
+    free_.push_back(id);
+    --live_;
+  }
+  Conn& operator[](uint32_t id) { return chunks_[id / kChunk][id % kChunk]; }
+  uint32_t capacity() const { return static_cast<uint32_t>(chunks_.size()) * kChunk; }
+  uint32_t live() const { return live_; }
+
+ private:
+  uint32_t max_;
+  uint32_t live_ = 0;
+  std::vector<std::unique_ptr<Conn[]>> chunks_;
+  std::vector<uint32_t> free_;
+};
+
+}  // namespace ringcast

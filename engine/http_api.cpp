@@ -1,0 +1,120 @@
+// Push API routing and the go-push compatible push endpoints.
+#include "engine/http_api.h"
+
+namespace ringcast {
+namespace {
+
+bool media_is(std::string_view content_type, std::string_view want) {
+  if (content_type.size() != want.size()) return false;
+  for (size_t i = 0; i < want.size(); ++i) {
+    char c = content_type[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != want[i]) return false;
+  }
+  return true;
+}
+
+void answer_error(std::string& out, int status, std::string_view reason, bool keep_alive, ApiContext& ctx) {
+  ctx.stats->add(Counter::api_errors);
+  http::append_error(out, status, reason, keep_alive);
+}
+
+bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::string& out) {
+  const bool keep = req.keep_alive;
+  if (ctx.stopping) {
+    answer_error(out, 503, "server is shutting down", false, ctx);
+    return false;
+  }
+  PublishOutcome outcome;
+  if (media_is(req.content_type, "application/json")) {
+    outcome = ctx.publisher->publish_json_body(ctx.ring, target, req.body);
+  } else if (req.content_type.empty() || media_is(req.content_type, "application/x-www-form-urlencoded")) {
+    // go-push reads the form body; the query string is accepted too, body first.
+    std::string items, room;
+    bool malformed = false;
+    bool have_items = http::form_field(req.body, "items", items, malformed) ||
+                      (!malformed && http::form_field(req.query, "items", items, malformed));
+    if (malformed) {
+      answer_error(out, 400, "malformed %-escape in form data", keep, ctx);
+      return keep;
+    }
+    if (!have_items) {
+      answer_error(out, 400, publish_error_text(PublishError::items_missing), keep, ctx);
+      return keep;
+    }
+    if (target == Target::room) {
+      bool have_room = http::form_field(req.body, "room", room, malformed) ||
+                       (!malformed && http::form_field(req.query, "room", room, malformed));
+      if (malformed) {
+        answer_error(out, 400, "malformed %-escape in form data", keep, ctx);
+        return keep;
+      }
+      if (!have_room) {
+        answer_error(out, 400, publish_error_text(PublishError::room_missing), keep, ctx);
+        return keep;
+      }
+    }
+    outcome = ctx.publisher->publish(ctx.ring, target, room, items);
+  } else {
+    answer_error(out, 415, "Content-Type must be application/x-www-form-urlencoded or application/json", keep,
+                 ctx);
+    return keep;
+  }
+  if (outcome.error != PublishError::none) {
+    if (outcome.error == PublishError::ring_full) ctx.stats->add(Counter::publish_refused_full);
+    answer_error(out, publish_error_status(outcome.error), publish_error_text(outcome.error), keep, ctx);
+    return keep;
+  }
+  ctx.stats->add(Counter::pushes_accepted);
+  ctx.stats->add(Counter::items_accepted, outcome.item_count);
+  std::string body = "{\"ok\":true,\"seq\":" + std::to_string(outcome.seq) +
+                     ",\"items\":" + std::to_string(outcome.item_count) + "}";
+  http::append_response(out, 200, "application/json", body, keep);
+  return keep;
+}
+
+}  // namespace
+
+bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& out) {
+  ctx.stats->add(Counter::api_requests);
+  const bool keep = req.keep_alive && !ctx.stopping;
+  struct Route {
+    std::string_view path;
+    http::Method method;
+  };
+  static constexpr Route kRoutes[] = {
+      {"/push/room", http::Method::post}, {"/push/all", http::Method::post}, {"/stats", http::Method::get},
+      {"/metrics", http::Method::get},    {"/health", http::Method::get},
+  };
+  const Route* route = nullptr;
+  for (const Route& r : kRoutes)
+    if (req.path == r.path) route = &r;
+  if (!route) {
+    answer_error(out, 404, "no such endpoint (try POST /push/room, POST /push/all, GET /stats)", keep, ctx);
+    return keep;
+  }
+  if (req.method != route->method) {
+    ctx.stats->add(Counter::api_errors);
+    std::string allow = route->method == http::Method::post ? "Allow: POST\r\n" : "Allow: GET\r\n";
+    std::string body = "{\"error\":\"method not allowed\"}";
+    http::append_response(out, 405, "application/json", body, keep, allow);
+    return keep;
+  }
+  if (req.path == "/push/room") return handle_push(req, Target::room, ctx, out);
+  if (req.path == "/push/all") return handle_push(req, Target::all, ctx, out);
+  if (req.path == "/stats") {
+    StatsTotals totals = sum_stats(ctx.all_stats, ctx.shard_count);
+    http::append_response(out, 200, "application/json", stats_json(totals, ctx.ring, ctx.shard_count), keep);
+    return keep;
+  }
+  if (req.path == "/metrics") {
+    http::append_response(out, 200, "text/plain; version=0.0.4",
+                          stats_prometheus(ctx.all_stats, ctx.shard_count, ctx.ring), keep);
+    return keep;
+  }
+  http::append_response(out, 200, "application/json", ctx.stopping ? "{\"ok\":false,\"stopping\":true}" : "{\"ok\":true}",
+                        keep);
+  return keep;
+}
+
+}  // namespace ringcast

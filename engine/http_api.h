@@ -1,0 +1,30 @@
+// The push API's routes: POST /push/room and /push/all (go-push's form fields or a JSON body),
+// GET /stats, /metrics and /health. Turns one parsed request into one response; the API connection
+// in the shard does the bytes. Publishing goes through the shard's Publisher into the shared ring.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/config.h"
+#include "engine/http.h"
+#include "engine/publish.h"
+#include "engine/ring.h"
+#include "engine/stats.h"
+
+namespace ringcast {
+
+struct ApiContext {
+  Ring ring;
+  Publisher* publisher = nullptr;
+  ShardStats* stats = nullptr;            // this shard's counters
+  const ShardStats* all_stats = nullptr;  // every shard's, for /stats
+  uint32_t shard_count = 0;
+  const Config* config = nullptr;
+  bool stopping = false;                  // draining: new pushes are refused with 503
+};
+
+// Appends the answer to `out`. Returns false when the connection must close after it.
+bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& out);
+
+}  // namespace ringcast

@@ -1,0 +1,69 @@
+// The way into the broadcast ring: validates a push (room name, items array) once, encodes it once as
+// a complete WebSocket PUSH frame, and commits it as one ring entry. Used by the push API on every
+// shard and by an embedding application (Engine::publish_*), from any thread: each thread owns one
+// Publisher, which owns the parsers and scratch space so publishing does not allocate in steady state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/json.h"
+#include "engine/ring.h"
+
+namespace ringcast {
+
+enum class PublishError : uint8_t {
+  none,
+  bad_json,          // the body or the items text is not JSON
+  not_an_object,     // JSON body that is not an object
+  items_missing,
+  items_not_array,
+  items_empty,
+  room_missing,
+  room_invalid,      // empty, too long, not UTF-8, or with control characters
+  too_large,         // the encoded frame would not fit in an entry
+  ring_full,         // consumers hold the space: 503, counted, never a silent drop
+};
+
+// HTTP status and constant message for an error.
+int publish_error_status(PublishError error);
+std::string_view publish_error_text(PublishError error);
+
+struct PublishOutcome {
+  PublishError error = PublishError::none;
+  uint64_t seq = 0;
+  uint32_t item_count = 0;
+};
+
+// Room names: 1..max_bytes bytes of UTF-8 without control characters. The same rule for JOIN.
+bool room_name_valid(std::string_view room, size_t max_bytes);
+
+// {"type":"PUSH","data":{"items":[ ... ]}} is split around the items so entries can be spliced.
+constexpr std::string_view kPushPrefix = R"({"type":"PUSH","data":{"items":[)";
+constexpr std::string_view kPushSuffix = "]}}";
+
+class Publisher {
+ public:
+  explicit Publisher(size_t room_name_bytes_max) : room_name_bytes_max_(room_name_bytes_max) {}
+
+  // items_json is the text of a JSON array (go-push's form field `items`).
+  PublishOutcome publish(Ring& ring, Target target, std::string_view room, std::string_view items_json,
+                         uint32_t origin = 0);
+
+  // A JSON body {"room":"r","items":[...]} (room ignored and optional for Target::all).
+  PublishOutcome publish_json_body(Ring& ring, Target target, std::string_view body);
+
+ private:
+  PublishOutcome encode_and_commit(Ring& ring, Target target, std::string_view room, std::string_view minified,
+                                   uint32_t item_count, uint32_t origin);
+  PublishError validate_items(std::string_view items_json, uint32_t& item_count);
+
+  size_t room_name_bytes_max_;
+  simdjson::dom::parser dom_;
+  simdjson::ondemand::parser ondemand_;
+  std::string minified_;
+  std::string padded_;
+};
+
+}  // namespace ringcast

@@ -1,0 +1,99 @@
+// A shard's room index: room name -> the shard's local members, and each connection's memberships.
+// Members are a dense vector of connection ids per room, because fan-out walks them for every frame;
+// joins and leaves are O(1) (swap-remove) with each membership remembering its position. The room
+// "all" (push/all) is room 0 and holds every open WebSocket connection of the shard. Touched by its
+// shard's thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/ring.h"
+#include "engine/sender.h"
+
+namespace ringcast {
+
+using RoomId = uint32_t;
+constexpr RoomId kAllRoom = 0;
+
+// Entries waiting to be coalesced into one PUSH frame for a room (see fanout.h).
+struct RoomBatch {
+  std::vector<const RingEntry*> entries;
+  uint32_t items = 0;
+  size_t bytes = 0;           // sum of the entries' items_len
+  uint32_t epoch = kNil;      // ring epoch pinned while entries wait (window mode)
+  uint32_t serial = 0;        // bumped at every emit, so a stale window timer is recognised
+  bool listed = false;        // in the fan-out's list of rooms touched by the current drain
+};
+
+struct Room {
+  std::string name;
+  std::vector<uint32_t> members;  // connection ids
+  RoomBatch batch;
+  uint32_t generation = 0;        // bumped when the id is recycled, so stale timers are ignored
+  bool live = false;
+};
+
+class RoomIndex {
+ public:
+  RoomIndex();
+
+  // Grows the per-connection tables to hold connection ids < n.
+  void reserve_conns(uint32_t n);
+
+  RoomId find(std::string_view name) const;
+  Room& room(RoomId id) { return rooms_[id]; }
+  const Room& room(RoomId id) const { return rooms_[id]; }
+  // Rooms with members, "all" excluded.
+  size_t room_count() const { return by_name_.size(); }
+  // Rooms the connection is in, "all" excluded.
+  uint32_t rooms_of(uint32_t conn) const { return conn_room_count_[conn]; }
+  bool is_member(uint32_t conn, RoomId room) const;
+
+  // Adds the connection to the named room (creating it). Returns false when it was already a member.
+  // The caller checks limits first. `created` tells whether the room is new on this shard.
+  bool join(uint32_t conn, std::string_view name, bool& created);
+  // Returns false when the connection was not a member. `removed` tells whether the room is gone.
+  bool leave(uint32_t conn, std::string_view name, bool& removed);
+  // Leaves every room, "all" included. Returns how many named rooms were removed as a result.
+  uint32_t leave_all(uint32_t conn);
+
+  void join_all_room(uint32_t conn);
+
+  // Called back before a room is freed (so the fan-out can drop a pending batch).
+  void set_on_room_freed(void (*fn)(void* ctx, RoomId id), void* ctx) {
+    on_freed_ = fn;
+    on_freed_ctx_ = ctx;
+  }
+
+ private:
+  struct Membership {
+    RoomId room;
+    uint32_t pos;   // index in the room's members
+    uint32_t next;  // next membership of the same connection
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  void remove_member(RoomId room, uint32_t pos);
+  void set_member_pos(uint32_t conn, RoomId room, uint32_t pos);
+  void free_room(RoomId id);
+
+  std::vector<Room> rooms_;
+  std::vector<RoomId> free_rooms_;
+  std::unordered_map<std::string, RoomId, Hash, std::equal_to<>> by_name_;
+  std::vector<Membership> memberships_;
+  uint32_t membership_free_ = kNil;
+  std::vector<uint32_t> conn_first_;      // per connection: first membership, kNil when none
+  std::vector<uint32_t> conn_all_pos_;    // per connection: position in room 0, kNil when not in it
+  std::vector<uint32_t> conn_room_count_;
+  void (*on_freed_)(void*, RoomId) = nullptr;
+  void* on_freed_ctx_ = nullptr;
+};
+
+}  // namespace ringcast

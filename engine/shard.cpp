@@ -1,0 +1,811 @@
+// The shard's event loop and its connections' state machines: accept, upgrade handshake, WebSocket
+// frames and go-push commands, push API requests, fan-out from the ring, sends, timers, closes.
+#include "engine/shard.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "engine/command.h"
+#include "engine/handshake.h"
+#include "engine/log.h"
+
+namespace ringcast {
+namespace {
+
+constexpr int64_t kTickNs = 100 * 1000 * 1000;  // timer wheel resolution: 100 ms
+constexpr uint32_t kLingerMs = 1000;             // after an HTTP error: wait this long for the peer to close
+constexpr int64_t kAcceptRetryNs = 100 * 1000 * 1000;
+constexpr int64_t kPressureCheckNs = 100 * 1000 * 1000;
+
+// Adapts the frame parser's callbacks to the shard (a template argument, so no virtual calls).
+struct WsSink {
+  Shard* shard;
+  uint32_t id;
+  void on_message(ws::Opcode op, std::span<uint8_t> payload) { shard->on_ws_message(id, op, payload); }
+  void on_control(ws::Opcode op, std::span<uint8_t> payload) { shard->on_ws_control(id, op, payload); }
+  void on_error(uint16_t code, std::string_view reason) { shard->on_ws_error(id, code, reason); }
+};
+
+struct DeliverToShard {
+  Shard* shard;
+  void operator()(uint32_t id, FrameId frame) { shard->deliver(id, frame); }
+};
+
+FanoutLimits fanout_limits(const Config& c) {
+  FanoutLimits l;
+  l.merge_window_ns = static_cast<int64_t>(c.merge_window_ms) * 1000000;
+  l.batch_items_max = c.merge_batch_items_max;
+  l.frame_bytes_max = c.merge_frame_bytes_max;
+  return l;
+}
+
+}  // namespace
+
+Shard::Shard(const ShardSetup& setup)
+    : setup_(setup),
+      config_(*setup.config),
+      stats_(setup.shared->stats[setup.index]),
+      slab_(setup.config->conns_per_shard_max),
+      fanout_(setup.ring, sender_, rooms_, fanout_limits(*setup.config), &setup.shared->stats[setup.index]),
+      publisher_(setup.config->room_name_bytes_max) {
+  api_.ring = setup.ring;
+  api_.publisher = &publisher_;
+  api_.stats = &stats_;
+  api_.all_stats = setup.shared->stats;
+  api_.shard_count = setup.shard_count;
+  api_.config = &config_;
+  rooms_.set_on_room_freed(
+      [](void* self, RoomId id) {
+        auto* shard = static_cast<Shard*>(self);
+        shard->fanout_.drop_batch(id);
+        shard->stats_.add(Counter::rooms, -1);
+      },
+      this);
+}
+
+Shard::~Shard() {
+  for (uint32_t id = 0; id < slab_.capacity(); ++id) {
+    Conn& c = slab_[id];
+    if (c.phase == Phase::free) continue;
+    delete c.inbuf;
+    if (c.fd >= 0) close(c.fd);
+  }
+}
+
+void Shard::update_clock() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  now_ns_ = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  now_tick_ = static_cast<uint64_t>(now_ns_ / kTickNs);
+}
+
+bool Shard::setup(std::string& error) {
+  // Submission queue: a fan-out flush may queue one send per member; the queue is flushed to the
+  // kernel whenever it fills, so its size only sets the batch size. Completion queue: deep, because
+  // multishot recv and accept post many completions per submission.
+  if (!io_.init(4096, 65536, error)) return false;
+  if (!io_.setup_buffers(config_.recv_buffer_count, config_.recv_buffer_bytes, error)) return false;
+  update_clock();
+  timers_ = TimerWheel(now_tick_);
+  fanout_.attach(setup_.index, setup_.wake_fd);
+  std::string pong = std::string(pong_command_json());
+  pong_bytes_.resize(ws::server_header_bytes(pong.size()) + pong.size());
+  size_t at = ws::encode_server_header(reinterpret_cast<uint8_t*>(pong_bytes_.data()), ws::Opcode::text, pong.size());
+  std::memcpy(pong_bytes_.data() + at, pong.data(), pong.size());
+  pong_frame_ = sender_.permanent_frame(reinterpret_cast<const uint8_t*>(pong_bytes_.data()),
+                                        static_cast<uint32_t>(pong_bytes_.size()));
+  io_.read(setup_.wake_fd, &wake_value_, sizeof(wake_value_), user_data(Op::wake, 0, 0));
+  arm_accepts();
+  return true;
+}
+
+void Shard::arm_accepts() {
+  if (setup_.client_listen_fd >= 0 && !accept_armed_client_) {
+    io_.accept_multishot(setup_.client_listen_fd, user_data(Op::accept_client, 0, 0));
+    accept_armed_client_ = true;
+  }
+  if (setup_.api_listen_fd >= 0 && !accept_armed_api_) {
+    io_.accept_multishot(setup_.api_listen_fd, user_data(Op::accept_api, 0, 0));
+    accept_armed_api_ = true;
+  }
+}
+
+
+// The loop's phases, in this order:
+//  1. reap completions: accepts, received bytes (handshakes, commands, API requests, which publish
+//     into the ring), finished sends;
+//  2. drain the ring and fan out, so that a publish made in phase 1 reaches this shard's members in
+//     the same turn, and every room's entries drained together leave as one frame;
+//  3. cut the slow consumers found by the fan-out (deferred so membership never changes mid-fan-out);
+//  4. timers: merge windows, then connection deadlines;
+//  5. flush: one send per connection with something queued and no send in flight, carrying all its
+//     queued frames (up to the per-turn cap) in one iovec;
+//  6. publish the oldest ring position still referenced, then submit and sleep until a completion,
+//     a wake-up from a producer, or the next deadline.
+void Shard::run() {
+  DeliverToShard deliver{this};
+  for (;;) {
+    update_clock();
+    io_.drain_completions([this](const Completion& c) { on_completion(c); });
+
+    if (!stopping_ && setup_.shared->stopping.load(std::memory_order_relaxed)) begin_shutdown();
+
+    fanout_.drain(now_ns_, deliver);
+    process_cuts();
+    fanout_.expire_windows(now_ns_, deliver);
+    if (stopping_) fanout_.flush_all(deliver);
+    process_cuts();
+    timers_.advance(now_tick_, [this](uint32_t id) { on_timer(id); });
+    if (!stopping_ && accept_retry_ns_ && now_ns_ >= accept_retry_ns_) {
+      accept_retry_ns_ = 0;
+      arm_accepts();
+    }
+    if (now_ns_ - pressure_checked_ns_ > kPressureCheckNs) relieve_ring_pressure();
+    flush_sends();
+    fanout_.publish_held();
+
+    if (stopping_) {
+      if (slab_.live() == 0 && !accept_armed_client_ && !accept_armed_api_) break;
+      if (now_ns_ >= drain_deadline_ns_) {
+        // The drain time is up: whoever has not finished the close handshake is cut.
+        for (uint32_t id = 0; id < slab_.capacity(); ++id)
+          if (slab_[id].phase != Phase::free) terminate(slab_[id], id);
+        drain_deadline_ns_ = INT64_MAX;
+      }
+    }
+
+    int64_t wake_at = (static_cast<int64_t>(now_tick_) + 1) * kTickNs;
+    wake_at = std::min(wake_at, fanout_.next_deadline_ns());
+    if (accept_retry_ns_) wake_at = std::min(wake_at, accept_retry_ns_);
+    if (stopping_) wake_at = std::min(wake_at, drain_deadline_ns_);
+    const bool busy = fanout_.backlog() || !flush_list_.empty();
+    if (!busy && fanout_.prepare_to_sleep()) {
+      io_.submit(true, std::max<int64_t>(wake_at - now_ns_, 1000));
+      fanout_.woke_up();
+    } else {
+      io_.submit(false, 0);
+    }
+  }
+  fanout_.detach();
+}
+
+void Shard::on_completion(const Completion& cqe) {
+  const Op op = static_cast<Op>(cqe.user_data >> 56);
+  const uint32_t generation = static_cast<uint32_t>(cqe.user_data >> 32) & 0xFFFFFF;
+  const uint32_t id = static_cast<uint32_t>(cqe.user_data);
+  switch (op) {
+    case Op::accept_client:
+      on_accept(ConnKind::client, cqe);
+      return;
+    case Op::accept_api:
+      on_accept(ConnKind::api, cqe);
+      return;
+    case Op::wake:
+      if (!setup_.shared->stopping.load(std::memory_order_relaxed) || cqe.res != -ECANCELED)
+        io_.read(setup_.wake_fd, &wake_value_, sizeof(wake_value_), user_data(Op::wake, 0, 0));
+      return;
+    case Op::recv:
+    case Op::send: {
+      Conn& c = slab_[id];
+      // Every operation holds its connection's slot until it completes, so a completion always finds
+      // the generation it was issued under.
+      RC_ASSERT((c.generation & 0xFFFFFF) == generation && c.phase != Phase::free);
+      if (op == Op::recv)
+        on_recv(id, cqe);
+      else
+        on_send(id, cqe);
+      return;
+    }
+  }
+  RC_ASSERT(false && "unknown operation in completion");
+}
+
+void Shard::on_accept(ConnKind kind, const Completion& cqe) {
+  bool& armed = kind == ConnKind::client ? accept_armed_client_ : accept_armed_api_;
+  if (!cqe.more()) armed = false;
+  if (cqe.res < 0) {
+    if (stopping_) return;
+    if (cqe.res == -EMFILE || cqe.res == -ENFILE || cqe.res == -ENOBUFS || cqe.res == -ENOMEM) {
+      // Out of descriptors or memory: back off instead of spinning, say so once.
+      if (!accept_error_logged_) {
+        LOG_WARN("shard %u: accept failed: %s; pausing accepts (raise the open-files limit, see tuning/)",
+                 setup_.index, std::strerror(-cqe.res));
+        accept_error_logged_ = true;
+      }
+      accept_retry_ns_ = now_ns_ + kAcceptRetryNs;
+      return;
+    }
+    if (!armed) arm_accepts();
+    return;
+  }
+  if (!armed && !stopping_) arm_accepts();
+  const int fd = cqe.res;
+  if (stopping_) {
+    close(fd);
+    return;
+  }
+  stats_.add(Counter::conns_accepted);
+  const uint32_t id = slab_.allocate();
+  if (id == kNil) {
+    // The shard is full: a clear answer in one non-blocking write, then close.
+    static const std::string busy = [] {
+      std::string r;
+      http::append_error(r, 503, "server full: too many connections on this shard", false);
+      return r;
+    }();
+    [[maybe_unused]] ssize_t n = ::send(fd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    close(fd);
+    stats_.add(Counter::conns_refused);
+    return;
+  }
+  if (slab_.capacity() > 0) {
+    rooms_.reserve_conns(slab_.capacity());
+    timers_.reserve(slab_.capacity());
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  Conn& c = slab_[id];
+  c.fd = fd;
+  c.kind = kind;
+  c.phase = kind == ConnKind::client ? Phase::handshake : Phase::open;
+  c.after_flush = AfterFlush::nothing;
+  c.recv_armed = true;
+  c.last_rx_tick = static_cast<uint32_t>(now_tick_);
+  io_.recv_multishot(fd, user_data(Op::recv, c.generation, id));
+  arm_timer_ms(id, now_tick_, kind == ConnKind::client ? config_.handshake_timeout_ms : config_.api_idle_timeout_ms);
+}
+
+void Shard::on_recv(uint32_t id, const Completion& cqe) {
+  Conn& c = slab_[id];
+  if (!cqe.more()) c.recv_armed = false;
+  if (cqe.res <= 0) {
+    if (cqe.has_buffer()) io_.recycle_buffer(cqe.buffer_id());
+    if (cqe.res == -ENOBUFS && c.phase != Phase::dead) {
+      // Every provided buffer was in use: they are recycled by now, so read on.
+      if (!c.recv_armed) {
+        c.recv_armed = true;
+        io_.recv_multishot(c.fd, user_data(Op::recv, c.generation, id));
+      }
+      return;
+    }
+    // 0: the peer closed its side; <0: reset or our own shutdown. Either way nothing more to read.
+    terminate(c, id);
+    maybe_release(c, id);
+    return;
+  }
+  RC_ASSERT(cqe.has_buffer());
+  const uint16_t buffer_id = cqe.buffer_id();
+  uint8_t* data = io_.buffer(buffer_id);
+  const size_t len = static_cast<size_t>(cqe.res);
+  stats_.add(Counter::bytes_in, cqe.res);
+  c.last_rx_tick = static_cast<uint32_t>(now_tick_);
+  switch (c.phase) {
+    case Phase::handshake:
+      handle_handshake(c, id, data, len);
+      break;
+    case Phase::open:
+    case Phase::close_wait:
+      if (c.kind == ConnKind::client)
+        handle_ws_bytes(c, id, data, len);
+      else
+        handle_api_bytes(c, id, data, len);
+      break;
+    case Phase::linger:
+    case Phase::dead:
+    case Phase::free:
+      break;  // discarded: we are only waiting for the peer to go
+  }
+  io_.recycle_buffer(buffer_id);
+  if (!c.recv_armed && c.phase != Phase::dead) {
+    c.recv_armed = true;
+    io_.recv_multishot(c.fd, user_data(Op::recv, c.generation, id));
+  }
+}
+
+void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
+  std::string_view buf(reinterpret_cast<const char*>(data), len);
+  if (c.inbuf) {
+    c.inbuf->append(buf);
+    buf = *c.inbuf;
+  }
+  http::Request req;
+  http::Limits limits;
+  limits.head_bytes_max = config_.handshake_bytes_max;
+  limits.body_bytes_max = 0;
+  http::ParseResult res = http::parse_request(buf, limits, req, scratch_);
+  if (res.status == http::ParseStatus::incomplete) {
+    if (!c.inbuf) c.inbuf = new std::string(buf);
+    return;
+  }
+  if (res.status == http::ParseStatus::error) {
+    stats_.add(Counter::handshakes_failed);
+    http_error_and_close(c, id, handshake::build_error_response(res.http_status, res.reason));
+    return;
+  }
+  if (req.path != config_.ws_path) {
+    stats_.add(Counter::handshakes_failed);
+    http_error_and_close(c, id, handshake::build_error_response(404, "not found: the WebSocket endpoint is " + config_.ws_path));
+    return;
+  }
+  handshake::UpgradeCheck check = handshake::check_upgrade(req);
+  if (!check.ok) {
+    stats_.add(Counter::handshakes_failed);
+    http_error_and_close(c, id, handshake::build_error_response(check.http_status, check.reason));
+    return;
+  }
+  if (stopping_) {
+    http_error_and_close(c, id, handshake::build_error_response(503, "server is shutting down"));
+    return;
+  }
+  queue_copy(c, id, handshake::build_switching_protocols(check.key));
+  c.phase = Phase::open;
+  rooms_.join_all_room(id);
+  stats_.add(Counter::ws_open);
+  arm_timer_ms(id, now_tick_, config_.heartbeat_timeout_ms);
+  // Frames the client sent right behind its request are not lost: parse them now.
+  std::string* held = c.inbuf;
+  c.inbuf = nullptr;
+  size_t head = res.consumed;
+  if (held) {
+    if (head < held->size())
+      handle_ws_bytes(c, id, reinterpret_cast<uint8_t*>(held->data()) + head, held->size() - head);
+    delete held;
+  } else if (head < len) {
+    handle_ws_bytes(c, id, data + head, len - head);
+  }
+}
+
+void Shard::handle_ws_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len) {
+  if (c.close_received) return;
+  WsSink sink{this, id};
+  c.parser.feed(data, len, config_.max_message_bytes, sink);
+}
+
+void Shard::on_ws_message(uint32_t id, ws::Opcode op, std::span<uint8_t> payload) {
+  Conn& c = slab_[id];
+  if (c.close_sent || c.phase == Phase::dead) return;  // closing: the rest is ignored
+  if (op != ws::Opcode::text) return;                  // go-push ignores binary messages
+  handle_command(c, id, payload.data(), payload.size());
+}
+
+void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len) {
+  Command cmd;
+  CommandError err = parse_command(command_parser_, data, len, cmd);
+  stats_.add(Counter::commands_in);
+  if (err == CommandError::malformed_json || err == CommandError::not_an_object) {
+    stats_.add(Counter::close_invalid_payload);
+    close_ws(c, id, ws::close_code::invalid_payload, command_error_text(err));
+    return;
+  }
+  if (err == CommandError::bad_room) {
+    stats_.add(Counter::joins_refused);
+    queue_ws(c, id, ws::Opcode::text, error_command_json("bad_room", command_error_text(err), ""));
+    return;
+  }
+  switch (cmd.type) {
+    case CommandType::ping:
+      queue_frame(c, id, pong_frame_);
+      return;
+    case CommandType::join: {
+      if (!room_name_valid(cmd.room, config_.room_name_bytes_max)) {
+        stats_.add(Counter::joins_refused);
+        queue_ws(c, id, ws::Opcode::text,
+                 error_command_json("bad_room", "room must be 1..room_name_bytes_max bytes of UTF-8 without control characters", ""));
+        return;
+      }
+      if (rooms_.find(cmd.room) != kNil && rooms_.is_member(id, rooms_.find(cmd.room))) return;  // repeat JOIN
+      if (rooms_.rooms_of(id) >= config_.rooms_per_conn_max) {
+        stats_.add(Counter::joins_refused);
+        queue_ws(c, id, ws::Opcode::text,
+                 error_command_json("too_many_rooms", "rooms_per_conn_max (maxJoinRoom) reached", cmd.room));
+        return;
+      }
+      bool created = false;
+      if (rooms_.join(id, cmd.room, created)) {
+        stats_.add(Counter::joins);
+        if (created) stats_.add(Counter::rooms);
+      }
+      return;
+    }
+    case CommandType::leave: {
+      bool removed = false;
+      if (rooms_.leave(id, cmd.room, removed)) stats_.add(Counter::leaves);
+      return;
+    }
+    case CommandType::unknown:
+      return;
+  }
+}
+
+void Shard::on_ws_control(uint32_t id, ws::Opcode op, std::span<uint8_t> payload) {
+  Conn& c = slab_[id];
+  if (c.phase == Phase::dead) return;
+  if (op == ws::Opcode::ping) {
+    if (!c.close_sent) queue_ws(c, id, ws::Opcode::pong, {reinterpret_cast<const char*>(payload.data()), payload.size()});
+    return;
+  }
+  if (op == ws::Opcode::pong) return;
+  // Close. The parser has checked the code and the reason's UTF-8.
+  c.close_received = true;
+  if (c.close_sent) {
+    // The answer to our close: the handshake is complete; the server closes the TCP connection first.
+    if (c.out.empty() && !c.sending)
+      terminate(c, id);
+    else
+      c.after_flush = AfterFlush::terminate;
+    return;
+  }
+  uint16_t code = ws::close_code::normal;
+  if (payload.size() >= 2) code = static_cast<uint16_t>(payload[0] << 8 | payload[1]);
+  close_ws(c, id, code, {});
+  c.after_flush = AfterFlush::terminate;
+}
+
+void Shard::on_ws_error(uint32_t id, uint16_t code, std::string_view reason) {
+  Conn& c = slab_[id];
+  if (c.phase == Phase::dead) return;
+  switch (code) {
+    case ws::close_code::protocol_error:
+      stats_.add(Counter::close_protocol_error);
+      break;
+    case ws::close_code::invalid_payload:
+      stats_.add(Counter::close_invalid_payload);
+      break;
+    case ws::close_code::message_too_big:
+      stats_.add(Counter::close_too_big);
+      break;
+    default:
+      break;
+  }
+  close_ws(c, id, code, reason);
+}
+
+void Shard::handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len) {
+  if (c.after_flush != AfterFlush::nothing) return;  // answering a final response: ignore the rest
+  if (!c.inbuf) c.inbuf = new std::string();
+  c.inbuf->append(reinterpret_cast<const char*>(data), len);
+  http::Limits limits;
+  limits.head_bytes_max = config_.api_head_bytes_max;
+  limits.body_bytes_max = config_.api_body_bytes_max;
+  api_.stopping = stopping_;
+  api_out_.clear();
+  size_t used = 0;
+  bool keep = true;
+  // Pipelined requests are answered in order, each as soon as it is complete.
+  while (keep && used < c.inbuf->size()) {
+    http::Request req;
+    std::string_view rest(c.inbuf->data() + used, c.inbuf->size() - used);
+    http::ParseResult res = http::parse_request(rest, limits, req, scratch_);
+    if (res.status == http::ParseStatus::incomplete) {
+      if (res.head_complete && req.expect_continue && !c.continue_sent) {
+        api_out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        c.continue_sent = true;
+      }
+      break;
+    }
+    if (res.status == http::ParseStatus::error) {
+      stats_.add(Counter::api_errors);
+      http::append_error(api_out_, res.http_status, res.reason, false);
+      keep = false;
+      break;
+    }
+    c.continue_sent = false;
+    keep = handle_api_request(req, api_, api_out_);
+    used += res.consumed;
+  }
+  c.inbuf->erase(0, used);
+  if (c.inbuf->empty() || !keep) {
+    delete c.inbuf;
+    c.inbuf = nullptr;
+  }
+  if (!api_out_.empty()) queue_copy(c, id, api_out_);
+  if (!keep) {
+    c.after_flush = AfterFlush::linger;
+    if (c.out.empty() && !c.sending) after_flush(c, id);
+  }
+}
+
+void Shard::deliver(uint32_t id, FrameId frame) {
+  Conn& c = slab_[id];
+  if (c.cut) {
+    stats_.add(Counter::frames_dropped);
+    return;
+  }
+  const uint32_t queued = sender_.enqueue(c.out, frame);
+  stats_.add(Counter::frames_queued);
+  stats_.add(Counter::items_delivered, sender_.frame(frame).items);
+  if (queued > config_.out_queue_bytes_max) {
+    // A slow consumer: it is cut after this fan-out, and never holds back the others.
+    c.cut = true;
+    cuts_.push_back(id);
+    return;
+  }
+  schedule_flush(c, id);
+}
+
+void Shard::process_cuts() {
+  for (uint32_t id : cuts_) {
+    Conn& c = slab_[id];
+    c.cut = false;
+    if (c.phase == Phase::dead || c.close_sent) continue;
+    stats_.add(Counter::close_slow_consumer);
+    close_ws(c, id, ws::close_code::policy_violation, "slow consumer: send backlog over out_queue_bytes_max");
+  }
+  cuts_.clear();
+}
+
+void Shard::relieve_ring_pressure() {
+  pressure_checked_ns_ = now_ns_;
+  const uint64_t held = sender_.oldest_held(fanout_.cursor_pos());
+  // Past half the ring, the connections holding the oldest frames are the ones stopping producers:
+  // cut them (the per-connection byte limit catches most slow consumers long before this).
+  if (fanout_.cursor_pos() - held <= setup_.ring.capacity() / 2) return;
+  for (uint32_t id = 0; id < slab_.capacity(); ++id) {
+    Conn& c = slab_[id];
+    if (c.phase != Phase::open || c.kind != ConnKind::client || c.out.empty() || c.close_sent) continue;
+    if (sender_.head_epoch(c.out) != kNil && sender_.head_epoch(c.out) == sender_.oldest_epoch()) {
+      c.cut = true;
+      cuts_.push_back(id);
+    }
+  }
+  process_cuts();
+}
+
+void Shard::queue_frame(Conn& c, uint32_t id, FrameId frame) {
+  sender_.enqueue(c.out, frame);
+  schedule_flush(c, id);
+}
+
+void Shard::queue_copy(Conn& c, uint32_t id, std::string_view bytes) {
+  auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size()));
+  RC_ASSERT(copy != nullptr);
+  std::memcpy(copy, bytes.data(), bytes.size());
+  queue_frame(c, id, sender_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), 0, false));
+}
+
+void Shard::queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payload) {
+  const size_t header = ws::server_header_bytes(payload.size());
+  auto* bytes = static_cast<uint8_t*>(std::malloc(header + payload.size() + 1));
+  RC_ASSERT(bytes != nullptr);
+  ws::encode_server_header(bytes, op, payload.size());
+  if (!payload.empty()) std::memcpy(bytes + header, payload.data(), payload.size());
+  queue_frame(c, id, sender_.owned_frame(bytes, static_cast<uint32_t>(header + payload.size()), 0, false));
+}
+
+void Shard::schedule_flush(Conn& c, uint32_t id) {
+  if (c.in_flush_list || c.sending || c.phase == Phase::dead) return;
+  c.in_flush_list = true;
+  flush_list_.push_back(id);
+}
+
+void Shard::flush_sends() {
+  // issue_send never adds to the list, so iterating by index over a stable size is safe.
+  for (size_t i = 0; i < flush_list_.size(); ++i) {
+    const uint32_t id = flush_list_[i];
+    Conn& c = slab_[id];
+    c.in_flush_list = false;
+    if (c.phase == Phase::dead || c.sending || c.out.empty()) continue;
+    issue_send(c, id);
+  }
+  flush_list_.clear();
+}
+
+void Shard::issue_send(Conn& c, uint32_t id) {
+  iovec iov[kMaxIov];
+  size_t total = 0;
+  const int n = sender_.gather(c.out, iov, kMaxIov, config_.send_bytes_per_iteration_max, total);
+  RC_ASSERT(n > 0);
+  c.sending = true;
+  const uint64_t ud = user_data(Op::send, c.generation, id);
+  if (n == 1) {
+    io_.send(c.fd, iov[0].iov_base, iov[0].iov_len, ud);
+    return;
+  }
+  uint32_t slot;
+  if (send_slot_free_ != kNil) {
+    slot = send_slot_free_;
+    send_slot_free_ = send_slots_[slot]->next_free;
+  } else {
+    slot = static_cast<uint32_t>(send_slots_.size());
+    send_slots_.emplace_back(new SendSlot());
+  }
+  SendSlot& s = *send_slots_[slot];
+  std::memcpy(s.iov, iov, sizeof(iovec) * static_cast<size_t>(n));
+  s.msg = msghdr{};
+  s.msg.msg_iov = s.iov;
+  s.msg.msg_iovlen = static_cast<size_t>(n);
+  c.send_slot = slot;
+  io_.sendmsg(c.fd, &s.msg, ud);
+}
+
+void Shard::on_send(uint32_t id, const Completion& cqe) {
+  Conn& c = slab_[id];
+  c.sending = false;
+  if (c.send_slot != kNil) {
+    send_slots_[c.send_slot]->next_free = send_slot_free_;
+    send_slot_free_ = c.send_slot;
+    c.send_slot = kNil;
+  }
+  if (cqe.res < 0) {
+    sender_.complete(c.out, 0);
+    if (cqe.res == -EINTR || cqe.res == -EAGAIN) {
+      schedule_flush(c, id);
+      return;
+    }
+    terminate(c, id);  // reset, broken pipe, or our own shutdown
+    maybe_release(c, id);
+    return;
+  }
+  stats_.add(Counter::sends);
+  stats_.add(Counter::bytes_out, cqe.res);
+  sender_.complete(c.out, static_cast<size_t>(cqe.res));
+  if (c.phase == Phase::dead) {
+    maybe_release(c, id);
+    return;
+  }
+  if (!c.out.empty()) {
+    schedule_flush(c, id);
+    return;
+  }
+  after_flush(c, id);
+}
+
+void Shard::after_flush(Conn& c, uint32_t id) {
+  switch (c.after_flush) {
+    case AfterFlush::nothing:
+      return;
+    case AfterFlush::terminate:
+      terminate(c, id);
+      maybe_release(c, id);
+      return;
+    case AfterFlush::linger:
+      // Shut our side and keep reading until the peer closes: closing at once could turn the bytes
+      // it is still sending into a reset that destroys the answer we just sent.
+      c.after_flush = AfterFlush::nothing;
+      shutdown(c.fd, SHUT_WR);
+      c.phase = Phase::linger;
+      arm_timer_ms(id, now_tick_, kLingerMs);
+      return;
+  }
+}
+
+void Shard::http_error_and_close(Conn& c, uint32_t id, std::string_view response) {
+  delete c.inbuf;
+  c.inbuf = nullptr;
+  queue_copy(c, id, response);
+  c.after_flush = AfterFlush::linger;
+}
+
+void Shard::leave_rooms(Conn& c, uint32_t id) {
+  if (c.kind != ConnKind::client || (c.phase != Phase::open && c.phase != Phase::close_wait)) return;
+  if (c.close_sent) return;  // left when the close was queued
+  rooms_.leave_all(id);
+  stats_.add(Counter::ws_open, -1);
+}
+
+void Shard::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reason) {
+  if (c.close_sent || c.phase == Phase::dead) return;
+  leave_rooms(c, id);
+  c.close_sent = true;
+  if (uint32_t dropped = sender_.drop_unsent(c.out)) stats_.add(Counter::frames_dropped, dropped);
+  char payload[ws::kMaxControlPayloadBytes];
+  payload[0] = static_cast<char>(code >> 8);
+  payload[1] = static_cast<char>(code & 0xFF);
+  // A close reason is at most 123 bytes; ours are constant ASCII, cut to fit.
+  const size_t reason_len = std::min(reason.size(), ws::kMaxControlPayloadBytes - 2);
+  std::memcpy(payload + 2, reason.data(), reason_len);
+  queue_ws(c, id, ws::Opcode::close, {payload, 2 + reason_len});
+  if (code == ws::close_code::going_away && stopping_) stats_.add(Counter::close_going_away);
+  c.phase = Phase::close_wait;
+  arm_timer_ms(id, now_tick_, config_.close_timeout_ms);
+}
+
+void Shard::terminate(Conn& c, uint32_t id) {
+  if (c.phase == Phase::dead || c.phase == Phase::free) return;
+  leave_rooms(c, id);
+  timers_.disarm(id);
+  delete c.inbuf;
+  c.inbuf = nullptr;
+  c.parser.release();
+  if (uint32_t dropped = sender_.drop_unsent(c.out)) stats_.add(Counter::frames_dropped, dropped);
+  // Shutting the socket down ends the multishot recv (and any send) in the kernel; the slot is freed
+  // when both have completed.
+  shutdown(c.fd, SHUT_RDWR);
+  c.phase = Phase::dead;
+}
+
+void Shard::maybe_release(Conn& c, uint32_t id) {
+  if (c.phase != Phase::dead || c.recv_armed || c.sending) return;
+  sender_.clear(c.out);
+  close(c.fd);
+  const uint32_t next_generation = c.generation + 1;
+  c.~Conn();
+  new (&c) Conn();
+  c.generation = next_generation;
+  slab_.release(id);
+}
+
+void Shard::arm_timer_ms(uint32_t id, uint64_t from_tick, uint32_t ms) {
+  timers_.arm(id, from_tick + (static_cast<uint64_t>(ms) * 1000000 + kTickNs - 1) / kTickNs);
+}
+
+void Shard::on_timer(uint32_t id) {
+  Conn& c = slab_[id];
+  switch (c.phase) {
+    case Phase::handshake:
+      stats_.add(Counter::handshake_timeouts);
+      http_error_and_close(c, id, handshake::build_error_response(408, "upgrade request not complete in time"));
+      arm_timer_ms(id, now_tick_, kLingerMs);
+      return;
+    case Phase::open: {
+      const uint32_t ms = c.kind == ConnKind::client ? config_.heartbeat_timeout_ms : config_.api_idle_timeout_ms;
+      const uint64_t due = c.last_rx_tick + (static_cast<uint64_t>(ms) * 1000000 + kTickNs - 1) / kTickNs;
+      if (due > now_tick_) {
+        timers_.arm(id, due);  // heard from since the timer was armed: re-arm lazily
+        return;
+      }
+      if (c.kind == ConnKind::client) {
+        stats_.add(Counter::heartbeat_timeouts);
+        close_ws(c, id, ws::close_code::going_away, "heartbeat timeout");
+      } else if (c.inbuf && !c.inbuf->empty()) {
+        stats_.add(Counter::api_errors);
+        http_error_and_close(c, id, [] {
+          std::string r;
+          http::append_error(r, 408, "request not complete in time", false);
+          return r;
+        }());
+        arm_timer_ms(id, now_tick_, kLingerMs);
+      } else {
+        terminate(c, id);
+        maybe_release(c, id);
+      }
+      return;
+    }
+    case Phase::close_wait:
+    case Phase::linger:
+      terminate(c, id);
+      maybe_release(c, id);
+      return;
+    case Phase::dead:
+    case Phase::free:
+      return;
+  }
+}
+
+void Shard::begin_shutdown() {
+  stopping_ = true;
+  drain_deadline_ns_ = now_ns_ + static_cast<int64_t>(config_.shutdown_drain_ms) * 1000000;
+  // Stop accepting: shutting a listener down completes its multishot accept.
+  if (setup_.client_listen_fd >= 0) shutdown(setup_.client_listen_fd, SHUT_RDWR);
+  if (setup_.api_listen_fd >= 0) shutdown(setup_.api_listen_fd, SHUT_RDWR);
+  DeliverToShard deliver{this};
+  fanout_.drain(now_ns_, deliver);  // what was accepted before the stop still goes out
+  fanout_.flush_all(deliver);
+  for (uint32_t id = 0; id < slab_.capacity(); ++id) {
+    Conn& c = slab_[id];
+    if (c.phase == Phase::free || c.phase == Phase::dead) continue;
+    if (c.kind == ConnKind::client) {
+      if (c.phase == Phase::open)
+        close_ws(c, id, ws::close_code::going_away, "server shutting down");
+      else if (c.phase == Phase::handshake)
+        terminate(c, id);
+    } else if (c.phase == Phase::open && (!c.inbuf || c.inbuf->empty())) {
+      // Idle keep-alive API connection: nothing in flight to finish.
+      if (c.out.empty() && !c.sending) {
+        terminate(c, id);
+        maybe_release(c, id);
+      } else {
+        c.after_flush = AfterFlush::linger;
+      }
+    }
+  }
+  LOG_DEBUG("shard %u: draining %u connections", setup_.index, slab_.live());
+}
+
+}  // namespace ringcast

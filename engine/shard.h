@@ -1,0 +1,137 @@
+// A shard: one thread, one io_uring, its own SO_REUSEPORT listeners (client and API ports), a slab of
+// connections, a room index, a timer wheel and a cursor into the broadcast ring. Everything here is
+// touched by the shard's own thread only; the only shared things are the ring and the stats blocks.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/config.h"
+#include "engine/conn.h"
+#include "engine/fanout.h"
+#include "engine/http.h"
+#include "engine/http_api.h"
+#include "engine/publish.h"
+#include "engine/room.h"
+#include "engine/sender.h"
+#include "engine/shm.h"
+#include "engine/timer_wheel.h"
+#include "engine/uring_io.h"
+
+namespace ringcast {
+
+struct ShardSetup {
+  const Config* config = nullptr;
+  SharedHeader* shared = nullptr;
+  Ring ring;
+  uint32_t index = 0;        // consumer slot and stats block
+  uint32_t shard_count = 0;  // stats blocks to sum for /stats
+  int client_listen_fd = -1;
+  int api_listen_fd = -1;
+  int wake_fd = -1;          // eventfd producers write when this shard sleeps
+};
+
+class Shard {
+ public:
+  explicit Shard(const ShardSetup& setup);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Sets up the io_uring, buffers and accepts; must run on the thread that then calls run().
+  // False (with a message) when the shard cannot start.
+  bool setup(std::string& error);
+  // Runs the loop until the node stops and every connection is closed.
+  void run();
+
+  // Parser callbacks (see ws::FrameParser), public for the sink adapter.
+  void on_ws_message(uint32_t id, ws::Opcode op, std::span<uint8_t> payload);
+  void on_ws_control(uint32_t id, ws::Opcode op, std::span<uint8_t> payload);
+  void on_ws_error(uint32_t id, uint16_t code, std::string_view reason);
+  // Fan-out callback: queue a PUSH frame on a member.
+  void deliver(uint32_t id, FrameId frame);
+
+ private:
+  enum class Op : uint8_t { accept_client = 1, accept_api, recv, send, wake };
+  static constexpr int kMaxIov = 32;
+
+  struct SendSlot {
+    msghdr msg{};
+    iovec iov[kMaxIov];
+    uint32_t next_free = kNil;
+  };
+
+  static uint64_t user_data(Op op, uint32_t generation, uint32_t id) {
+    return (static_cast<uint64_t>(op) << 56) | (static_cast<uint64_t>(generation & 0xFFFFFF) << 32) | id;
+  }
+
+  void update_clock();
+  void on_completion(const Completion& c);
+  void on_accept(ConnKind kind, const Completion& c);
+  void on_recv(uint32_t id, const Completion& c);
+  void on_send(uint32_t id, const Completion& c);
+
+  void handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len);
+  void handle_ws_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len);
+  void handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len);
+  void handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len);
+
+  void queue_frame(Conn& c, uint32_t id, FrameId frame);
+  void queue_copy(Conn& c, uint32_t id, std::string_view bytes);
+  void queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payload);
+  void schedule_flush(Conn& c, uint32_t id);
+  void flush_sends();
+  void issue_send(Conn& c, uint32_t id);
+
+  void http_error_and_close(Conn& c, uint32_t id, std::string_view response);
+  void close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reason);
+  void leave_rooms(Conn& c, uint32_t id);
+  void after_flush(Conn& c, uint32_t id);
+  void terminate(Conn& c, uint32_t id);
+  void maybe_release(Conn& c, uint32_t id);
+  void process_cuts();
+  void relieve_ring_pressure();
+
+  void on_timer(uint32_t id);
+  void arm_timer_ms(uint32_t id, uint64_t from_tick, uint32_t ms);
+  void begin_shutdown();
+  void arm_accepts();
+
+  ShardSetup setup_;
+  const Config& config_;
+  ShardStats& stats_;
+  UringIo io_;
+  ConnSlab slab_;
+  Sender sender_;
+  RoomIndex rooms_;
+  TimerWheel timers_;
+  Fanout fanout_;
+  Publisher publisher_;
+  ApiContext api_;
+  simdjson::dom::parser command_parser_;
+  std::vector<std::unique_ptr<SendSlot>> send_slots_;
+  uint32_t send_slot_free_ = kNil;
+  std::vector<uint32_t> flush_list_;
+  std::vector<uint32_t> cuts_;
+  std::string scratch_;          // chunked-body decoding for the API parser
+  std::string api_out_;          // responses built for one batch of API requests
+  std::string pong_bytes_;       // the go-push PONG as a complete frame
+  FrameId pong_frame_ = kNil;
+  uint64_t wake_value_ = 0;      // eventfd read target
+  int64_t now_ns_ = 0;
+  uint64_t now_tick_ = 0;
+  bool accept_armed_client_ = false;
+  bool accept_armed_api_ = false;
+  int64_t accept_retry_ns_ = 0;  // after EMFILE/ENFILE: when to try accepting again
+  bool accept_error_logged_ = false;
+  int64_t pressure_checked_ns_ = 0;
+  bool stopping_ = false;
+  int64_t drain_deadline_ns_ = 0;
+};
+
+}  // namespace ringcast

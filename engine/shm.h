@@ -1,0 +1,50 @@
+// The node's shared memory: one memfd holding the ring's control block, the per-shard stats blocks,
+// the ring's commit array and its data area. The data area is mapped twice back to back, so an entry
+// that runs past the end of the ring reads on contiguously. Created before any thread or worker
+// process starts; workers inherit the mapping across fork().
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine/ring.h"
+#include "engine/stats.h"
+
+namespace ringcast {
+
+// The fixed part at the start of the region.
+struct SharedHeader {
+  RingControl ring;
+  ShardStats stats[kMaxConsumers];
+  alignas(64) std::atomic<uint32_t> stopping;  // set once: shards drain and exit
+  std::atomic<uint32_t> shard_count;
+};
+
+class SharedRegion {
+ public:
+  SharedRegion() = default;
+  ~SharedRegion();
+  SharedRegion(const SharedRegion&) = delete;
+  SharedRegion& operator=(const SharedRegion&) = delete;
+
+  // Creates and maps the region for a ring of `ring_bytes` (a power of two, multiple of the page size).
+  bool create(size_t ring_bytes, std::string& error);
+
+  SharedHeader* header() const { return header_; }
+  Ring ring() const { return Ring(&header_->ring, commits_, data_); }
+  // Bytes of the region (RSS accounting: the ring is not per-connection memory).
+  size_t mapped_bytes() const { return fixed_bytes_ + ring_bytes_; }
+
+ private:
+  SharedHeader* header_ = nullptr;
+  std::atomic<uint64_t>* commits_ = nullptr;
+  uint8_t* data_ = nullptr;
+  uint8_t* base_ = nullptr;
+  size_t fixed_bytes_ = 0;
+  size_t ring_bytes_ = 0;
+  int fd_ = -1;
+};
+
+}  // namespace ringcast
