@@ -44,7 +44,10 @@ const std::vector<Key>& keys() {
       {"api", nullptr, Kind::endpoint, 0, 0, member(&Config::api), "push API address host:port, or none"},
       {"api_port", "servicePort", Kind::port, 0, 65535, member(&Config::api), "push API port only"},
       {"ws_path", nullptr, Kind::text, 0, 0, member(&Config::ws_path), "WebSocket path"},
-      {"threads", nullptr, Kind::u32, 0, 1024, member(&Config::threads), "shards (0: one per core)"},
+      {"threads", nullptr, Kind::u32, 0, 1024, member(&Config::threads),
+       "shards per process (0: one per core)"},
+      {"workers", nullptr, Kind::u32, 0, 256, member(&Config::workers),
+       "worker processes under a supervisor (0: one process); for more connections than one process may open"},
       {"max_message", nullptr, Kind::size, 126, 64u << 20, member(&Config::max_message_bytes),
        "largest client message in bytes (1009 beyond)"},
       {"handshake_bytes_max", nullptr, Kind::size, 512, 1u << 20, member(&Config::handshake_bytes_max),
@@ -61,8 +64,8 @@ const std::vector<Key>& keys() {
        "rooms one connection may join"},
       {"room_name_bytes_max", nullptr, Kind::size, 1, 65535, member(&Config::room_name_bytes_max),
        "longest room name"},
-      {"conns_per_shard_max", nullptr, Kind::u32, 1, 16u << 20, member(&Config::conns_per_shard_max),
-       "connections one shard holds (503 beyond)"},
+      {"conns_per_shard_max", nullptr, Kind::u32, 0, 16u << 20, member(&Config::conns_per_shard_max),
+       "connections one shard holds (503 beyond; 0: as the open-files limit allows)"},
       {"merge_window_ms", "maxMergerDelay", Kind::u32, 0, 60000, member(&Config::merge_window_ms),
        "coalescing window per room (0: no added delay)"},
       {"merge_batch_items_max", "maxMergerBatchSize", Kind::u32, 1, 1000000,
@@ -108,8 +111,10 @@ bool parse_u64(std::string_view text, uint64_t& out) {
   return ec == std::errc() && p == text.data() + text.size();
 }
 
-// Applies one value, given as text (flags) or as a JSON number/string (file), to the key.
-bool apply_text(const Key& key, std::string_view text, Config& config, std::string& error) {
+// Applies one value, given as text (flags) or as a JSON number/string (file), to the key. Errors name
+// the key as the user wrote it (`shown`: a go-push key, or the flag), not our canonical name.
+bool apply_text(const Key& key, std::string_view shown, std::string_view text, Config& config,
+                std::string& error) {
   void* field = key.field(config);
   switch (key.kind) {
     case Kind::text:
@@ -117,7 +122,7 @@ bool apply_text(const Key& key, std::string_view text, Config& config, std::stri
       return true;
     case Kind::endpoint:
       if (!parse_endpoint(text, *static_cast<Endpoint*>(field))) {
-        error = std::string("'") + key.name + "': expected host:port, :port, port or none, got '" +
+        error = std::string("'").append(shown) + "': expected host:port, :port, port or none, got '" +
                 std::string(text) + "'";
         return false;
       }
@@ -127,11 +132,11 @@ bool apply_text(const Key& key, std::string_view text, Config& config, std::stri
   }
   uint64_t value = 0;
   if (!parse_u64(text, value)) {
-    error = std::string("'") + key.name + "': expected a non-negative integer, got '" + std::string(text) + "'";
+    error = std::string("'").append(shown) + "': expected a non-negative integer, got '" + std::string(text) + "'";
     return false;
   }
   if (value < key.min || value > key.max) {
-    error = std::string("'") + key.name + "': " + std::to_string(value) + " is outside " +
+    error = std::string("'").append(shown) + "': " + std::to_string(value) + " is outside " +
             std::to_string(key.min) + ".." + std::to_string(key.max);
     return false;
   }
@@ -232,15 +237,17 @@ bool load_config_file(const std::string& path, Config& config, std::string& erro
     error = "config file '" + path + "' must hold a JSON object";
     return false;
   }
+  std::string unknown;  // reported in one line: go-push samples carry many comment keys
   for (auto [name, value] : object) {
     bool ignored = false;
     for (const char* g : kGoPushIgnored) ignored |= (name == g);
     if (ignored) continue;
     const Key* key = find_key(name, nullptr);
     if (!key) {
-      // go-push's sample configs document themselves with keys such as "wsPort说明": "..."; a string
-      // under an unknown key is most likely such a comment, anything else most likely a typo.
-      warnings += "config: unknown key '" + std::string(name) + "' ignored\n";
+      // Not an error: go-push's sample configs document themselves with keys such as
+      // "websocket监听端口": "..."; but a typo must be visible, so every unknown key is named.
+      unknown += unknown.empty() ? "'" : ", '";
+      unknown += std::string(name) + "'";
       continue;
     }
     std::string as_text;
@@ -260,12 +267,34 @@ bool load_config_file(const std::string& path, Config& config, std::string& erro
       return false;
     }
     std::string why;
-    if (!apply_text(*key, as_text, config, why)) {
+    if (!apply_text(*key, name, as_text, config, why)) {
       error = "config key " + why;
       return false;
     }
   }
+  if (!unknown.empty()) warnings += "config: unknown keys ignored: " + unknown + "\n";
   return true;
+}
+
+std::string value_text(const Key& key, Config& config) {
+  void* field = key.field(config);
+  switch (key.kind) {
+    case Kind::text:
+      return *static_cast<std::string*>(field);
+    case Kind::endpoint: {
+      auto* ep = static_cast<Endpoint*>(field);
+      return ep->enabled ? ep->host + ":" + std::to_string(ep->port) : "none";
+    }
+    case Kind::port:
+      return std::to_string(static_cast<Endpoint*>(field)->port);
+    case Kind::u32:
+      return std::to_string(*static_cast<uint32_t*>(field));
+    case Kind::size:
+      return std::to_string(*static_cast<size_t*>(field));
+    case Kind::seconds_as_ms:
+      return std::to_string(*static_cast<uint32_t*>(field) / 1000);
+  }
+  return {};
 }
 
 std::string usage_text() {
@@ -275,22 +304,22 @@ std::string usage_text() {
       "A WebSocket push server: clients connect to ws://LISTEN/connect and JOIN rooms; your backend\n"
       "POSTs to http://API/push/room (room=R&items=[...]) or /push/all. Flags override the config\n"
       "file, which overrides the defaults shown.\n\n"
-      "  --config FILE                JSON file (our keys below, or go-push's gateway.json keys)\n"
-      "  --help                       this text\n";
+      "  --config FILE                          JSON file: the keys below without '--' and with '_'\n"
+      "                                         for '-', or go-push's gateway.json keys\n"
+      "  --help                                 this text\n\n"
+      "  flag and default                       meaning\n";
   Config defaults;
   for (const Key& k : keys()) {
     std::string flag = std::string("--") + k.name;
     for (char& ch : flag)
       if (ch == '_') ch = '-';
-    std::string line = "  " + flag;
-    if (line.size() < 31) line.resize(31, ' ');
+    std::string line = "  " + flag + " " + value_text(k, defaults);
+    if (line.size() < 40) line.resize(40, ' ');
     line += ' ';
     line += k.help;
     if (k.go_push) line += std::string(" [go-push: ") + k.go_push + "]";
     u += line + "\n";
   }
-  u += "\nDefaults: --listen 0.0.0.0:7777 --api 127.0.0.1:7799 --max-message 65536 "
-       "--heartbeat-timeout-ms 60000 --rooms-per-conn-max 5 --ring-bytes 67108864\n";
   return u;
 }
 
@@ -351,7 +380,7 @@ CliAction parse_command_line(int argc, char** argv, Config& config, std::string&
       value = argv[++i];
     }
     std::string why;
-    if (!apply_text(*key, value, config, why)) {
+    if (!apply_text(*key, arg.substr(0, arg.find('=')), value, config, why)) {
       message = "flag " + why;
       return CliAction::error;
     }

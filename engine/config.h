@@ -21,7 +21,8 @@ struct Config {
   Endpoint listen{"0.0.0.0", 7777, true};
   Endpoint api{"127.0.0.1", 7799, true};
   std::string ws_path = "/connect";
-  uint32_t threads = 0;  // shards; 0 means one per online CPU
+  uint32_t threads = 0;  // shards per process; 0 means one per online CPU
+  uint32_t workers = 0;  // worker processes under a supervisor; 0 means a single process
 
   // Client protocol limits.
   size_t max_message_bytes = 64 * 1024;       // assembled client message (go-push has none) -> 1009
@@ -31,7 +32,7 @@ struct Config {
   uint32_t close_timeout_ms = 2000;           // wait for the peer's close frame after ours
   uint32_t rooms_per_conn_max = 5;            // go-push maxJoinRoom
   size_t room_name_bytes_max = 128;
-  uint32_t conns_per_shard_max = 65536;       // beyond: the connection is answered 503 and closed
+  uint32_t conns_per_shard_max = 0;           // beyond: 503 and close; 0: what the open-files limit allows
 
   // Coalescing (go-push's merger). 0 ms: only what one loop iteration drains together is merged,
   // which adds no latency; a window trades latency for fewer, larger frames.

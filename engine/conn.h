@@ -41,6 +41,7 @@ struct Conn {
   bool close_received = false;  // WebSocket close frame received
   bool cut = false;             // marked slow during a fan-out; closed right after it
   bool continue_sent = false;   // API: "100 Continue" answered for the request being received
+  bool parsing = false;         // inside FrameParser::feed: the record must not be freed
   uint32_t send_slot = kNil;    // sendmsg state while a multi-frame send is in flight
   uint32_t last_rx_tick = 0;
   OutQueue out;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/node.h"
 #include "engine/publish.h"
 #include "engine/shm.h"
 #include "engine/stats.h"
@@ -40,27 +41,30 @@ class Engine {
 
   StatsTotals stats() const;
   std::string stats_json() const;
-  uint16_t client_port() const { return client_port_; }
-  uint16_t api_port() const { return api_port_; }
-  uint32_t shard_count() const { return shard_count_; }
+  uint16_t client_port() const { return node_.client_port(); }
+  uint16_t api_port() const { return node_.api_port(); }
+  uint32_t shard_count() const { return node_.shards(); }
   const Config& config() const { return config_; }
 
  private:
   Publisher& thread_publisher();
 
   Config config_;
-  SharedRegion shared_;
-  uint32_t shard_count_ = 0;
-  uint16_t client_port_ = 0;
-  uint16_t api_port_ = 0;
-  std::vector<int> listen_fds_;
-  std::vector<int> wake_fds_;
-  std::vector<std::thread> threads_;
+  NodeSetup node_;
+  ShardThreads threads_;
   bool started_ = false;
 };
 
 // Opens a TCP listener with SO_REUSEPORT on host:port (port 0: any free port). Returns the fd or -1
 // with a message; `bound_port` receives the port actually bound.
 int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, std::string& error);
+
+// Fits conns_per_shard_max to the open-files limit of a process that runs `shards` of a node's
+// `total_shards` shards: 0 (auto) becomes what the limit allows; an explicit value that does not fit
+// is an error that says what to do. Returns an empty string when fine.
+std::string fit_descriptor_budget(Config& config, uint32_t shards, uint32_t total_shards);
+
+// Shards in a process: --threads, or one per online CPU.
+uint32_t shards_per_process(const Config& config);
 
 }  // namespace ringcast

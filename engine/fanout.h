@@ -89,6 +89,13 @@ class Fanout {
     return epoch_;
   }
 
+  // The whole coalesced frame (header, envelope, items and commas) if the batch also took `e`:
+  // b.bytes already counts one separator per entry, and one of them is not needed.
+  static uint64_t coalesced_frame_bytes(const RoomBatch& b, const RingEntry& e) {
+    const uint64_t payload = kPushPrefix.size() + kPushSuffix.size() + b.bytes + e.items_len;
+    return ws::server_header_bytes(payload) + payload;
+  }
+
   template <class Deliver>
   void emit(RoomId id, Deliver& deliver);
   FrameId build_coalesced(const RoomBatch& b);
@@ -117,11 +124,11 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
   while (drained < limits_.entries_per_drain_max) {
     const RingEntry* e = ring_.peek(pos_, seq_);
     if (!e) break;
-    RoomId id = e->target == Target::all ? kAllRoom : rooms_.find(e->room());
+    RoomId id = e->target == Target::all ? kAllRoom : e->target == Target::room ? rooms_.find(e->room()) : kNil;
     if (id != kNil && !rooms_.room(id).members.empty()) {
       RoomBatch& b = rooms_.room(id).batch;
       if (!b.entries.empty() && (b.items + e->item_count > limits_.batch_items_max ||
-                                 b.bytes + e->items_len + 1 > limits_.frame_bytes_max)) {
+                                 coalesced_frame_bytes(b, *e) > limits_.frame_bytes_max)) {
         emit(id, deliver);
       }
       b.entries.push_back(e);

@@ -159,7 +159,7 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   }
   const uint32_t size = Ring::entry_bytes(room.size(), frame_len);
   RingClaim claim;
-  if (!ring.try_claim(size, claim)) {
+  if (!ring.try_claim(size, claim, record_)) {
     out.error = PublishError::ring_full;
     return out;
   }
@@ -174,7 +174,7 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   e->target = target;
   e->flags = 0;
   e->origin = origin;
-  std::memcpy(e + 1, room.data(), room.size());
+  if (!room.empty()) std::memcpy(e + 1, room.data(), room.size());  // push/all: no room, maybe a null data()
   uint8_t* frame = reinterpret_cast<uint8_t*>(e) + e->frame_offset;
   size_t at = ws::encode_server_header(frame, ws::Opcode::text, payload_len);
   std::memcpy(frame + at, kPushPrefix.data(), kPushPrefix.size());
@@ -182,7 +182,7 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   std::memcpy(frame + at, inner.data(), inner.size());
   at += inner.size();
   std::memcpy(frame + at, kPushSuffix.data(), kPushSuffix.size());
-  ring.commit(claim);
+  ring.commit(claim, record_);
   out.seq = claim.seq;
   out.item_count = item_count;
   return out;

@@ -47,6 +47,9 @@ class Publisher {
  public:
   explicit Publisher(size_t room_name_bytes_max) : room_name_bytes_max_(room_name_bytes_max) {}
 
+  // Producers in worker processes record their claims so a crash mid-publish can be repaired.
+  void set_claim_record(ClaimRecord* record) { record_ = record; }
+
   // items_json is the text of a JSON array (go-push's form field `items`).
   PublishOutcome publish(Ring& ring, Target target, std::string_view room, std::string_view items_json,
                          uint32_t origin = 0);
@@ -60,6 +63,7 @@ class Publisher {
   PublishError validate_items(std::string_view items_json, uint32_t& item_count);
 
   size_t room_name_bytes_max_;
+  ClaimRecord* record_ = nullptr;
   simdjson::dom::parser dom_;
   simdjson::ondemand::parser ondemand_;
   std::string minified_;

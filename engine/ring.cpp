@@ -27,6 +27,7 @@ void Ring::initialize(RingControl* control, std::atomic<uint64_t>* commits, uint
   control->min_held_cache.store(0, std::memory_order_relaxed);
   control->publish_refused.store(0, std::memory_order_relaxed);
   control->capacity = capacity;
+  control->slots_in_use.store(0, std::memory_order_relaxed);
   for (auto& slot : control->consumers) {
     slot.held_pos.store(0, std::memory_order_relaxed);
     slot.active.store(0, std::memory_order_relaxed);
@@ -44,7 +45,9 @@ uint32_t Ring::entry_bytes(size_t room_len, size_t frame_len) {
 
 uint64_t Ring::recompute_min_held(uint64_t head_pos) {
   uint64_t min_held = head_pos;
-  for (auto& slot : control_->consumers) {
+  const uint32_t in_use = control_->slots_in_use.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < in_use; ++i) {
+    auto& slot = control_->consumers[i];
     if (!slot.active.load(std::memory_order_acquire)) continue;
     uint64_t held = slot.held_pos.load(std::memory_order_acquire);
     if (held < min_held) min_held = held;
@@ -53,7 +56,7 @@ uint64_t Ring::recompute_min_held(uint64_t head_pos) {
   return min_held;
 }
 
-bool Ring::try_claim(uint32_t size, RingClaim& claim) {
+bool Ring::try_claim(uint32_t size, RingClaim& claim, ClaimRecord* record) {
   RC_ASSERT(size % kAlign == 0 && size >= kMinEntryBytes);
   const uint64_t capacity = control_->capacity;
   if (size > capacity / 2) return false;
@@ -66,11 +69,19 @@ bool Ring::try_claim(uint32_t size, RingClaim& claim) {
       min_held = recompute_min_held(pos);
       if (pos + size - min_held > capacity) {
         control_->publish_refused.fetch_add(1, std::memory_order_relaxed);
+        if (record) record->busy.store(0, std::memory_order_release);
         return false;
       }
     }
     const unsigned __int128 next =
         (static_cast<unsigned __int128>(seq + 1) << 64) | static_cast<unsigned __int128>(pos + size);
+    if (record) {
+      // The intent, written before the CAS (whose locked instruction orders these stores first).
+      record->pos.store(pos, std::memory_order_relaxed);
+      record->seq.store(seq, std::memory_order_relaxed);
+      record->size.store(size, std::memory_order_relaxed);
+      record->busy.store(1, std::memory_order_relaxed);
+    }
     const unsigned __int128 seen = __sync_val_compare_and_swap(&control_->head, head, next);
     if (seen == head) {
       claim.pos = pos;
@@ -83,14 +94,17 @@ bool Ring::try_claim(uint32_t size, RingClaim& claim) {
   }
 }
 
-void Ring::commit(const RingClaim& claim) {
+void Ring::commit(const RingClaim& claim, ClaimRecord* record) {
   claim.entry->size = claim.size;
   claim.entry->seq = claim.seq;
   commits_[claim.seq & (control_->commit_slots - 1)].store(claim.seq, std::memory_order_release);
+  if (record) record->busy.store(0, std::memory_order_release);
   // Dekker pairing with prepare_to_sleep(): either the consumer sees our entry before it blocks, or we
   // see its sleeping flag here and wake it. The full fence orders our store before our loads.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  for (auto& slot : control_->consumers) {
+  const uint32_t in_use = control_->slots_in_use.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < in_use; ++i) {
+    auto& slot = control_->consumers[i];
     if (!slot.sleeping.load(std::memory_order_relaxed)) continue;
     if (slot.sleeping.exchange(0, std::memory_order_acq_rel) == 1 && slot.wake_fd >= 0) {
       uint64_t one = 1;
@@ -99,6 +113,54 @@ void Ring::commit(const RingClaim& claim) {
       [[maybe_unused]] ssize_t n = write(slot.wake_fd, &one, sizeof(one));
     }
   }
+}
+
+bool Ring::recover_claim(uint32_t index) {
+  ClaimRecord& dead = control_->claims[index];
+  if (!dead.busy.load(std::memory_order_acquire)) return false;
+  const uint64_t pos = dead.pos.load(std::memory_order_relaxed);
+  const uint64_t seq = dead.seq.load(std::memory_order_relaxed);
+  const uint32_t size = dead.size.load(std::memory_order_relaxed);
+  dead.busy.store(0, std::memory_order_relaxed);
+  auto& commit_slot = commits_[seq & (control_->commit_slots - 1)];
+  // The record may be only an intent whose CAS failed or never ran; then either nobody claimed
+  // (pos, seq) yet, or a live producer did and will commit it. A live producer with the same intent
+  // is still deciding: give it a moment.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    if (commit_slot.load(std::memory_order_acquire) == seq) return false;
+    uint64_t head_pos = 0, next_seq = 0;
+    read_head(head_pos, next_seq);
+    if (next_seq <= seq) return false;  // (pos, seq) was never claimed
+    bool live_owner = false;
+    for (uint32_t i = 0; i < kMaxConsumers; ++i) {
+      const ClaimRecord& r = control_->claims[i];
+      if (i != index && r.busy.load(std::memory_order_acquire) && r.seq.load(std::memory_order_relaxed) == seq &&
+          r.pos.load(std::memory_order_relaxed) == pos)
+        live_owner = true;
+    }
+    if (!live_owner) {
+      auto* e = reinterpret_cast<RingEntry*>(data_ + (pos & (control_->capacity - 1)));
+      e->frame_offset = sizeof(RingEntry);
+      e->frame_len = 0;
+      e->items_offset = 0;
+      e->items_len = 0;
+      e->item_count = 0;
+      e->publish_ns = 0;
+      e->room_len = 0;
+      e->target = Target::skip;
+      e->flags = 0;
+      e->origin = 0;
+      RingClaim claim;
+      claim.entry = e;
+      claim.pos = pos;
+      claim.seq = seq;
+      claim.size = size;
+      commit(claim);
+      return true;
+    }
+    usleep(1000);
+  }
+  return false;
 }
 
 void Ring::read_head(uint64_t& pos, uint64_t& next_seq) const {
@@ -117,6 +179,10 @@ void Ring::attach(uint32_t index, int wake_fd, uint64_t& pos, uint64_t& next_seq
   slot.wake_fd = wake_fd;
   slot.sleeping.store(0, std::memory_order_relaxed);
   slot.held_pos.store(first_pos, std::memory_order_release);
+  uint32_t in_use = control_->slots_in_use.load(std::memory_order_relaxed);
+  while (in_use <= index &&
+         !control_->slots_in_use.compare_exchange_weak(in_use, index + 1, std::memory_order_acq_rel)) {
+  }
   slot.active.store(1, std::memory_order_seq_cst);
   // A producer that computed its minimum before we were active may have claimed space up to
   // first_pos + capacity; starting at the head read *after* activation keeps us clear of that.
@@ -145,7 +211,9 @@ uint64_t Ring::used_bytes() const {
   uint64_t pos = 0, seq = 0;
   read_head(pos, seq);
   uint64_t min_held = pos;
-  for (auto& slot : control_->consumers) {
+  const uint32_t in_use = control_->slots_in_use.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < in_use; ++i) {
+    auto& slot = control_->consumers[i];
     if (!slot.active.load(std::memory_order_acquire)) continue;
     uint64_t held = slot.held_pos.load(std::memory_order_acquire);
     if (held < min_held) min_held = held;

@@ -13,7 +13,9 @@
 
 namespace ringcast {
 
-enum class Target : uint8_t { all = 0, room = 1 };
+// skip: an entry whose producer died between claiming and committing it (a worker process crashed);
+// the supervisor commits it as a hole that consumers step over.
+enum class Target : uint8_t { all = 0, room = 1, skip = 2 };
 
 // The head of every entry. Entries are 8-byte aligned and laid out back to back; the data area is
 // mapped twice in a row (see SharedRegion), so an entry that crosses the end of the ring is still
@@ -54,6 +56,16 @@ struct alignas(64) ConsumerSlot {
 // so sizes the commit array (capacity / kMinEntryBytes slots).
 constexpr uint32_t kMinEntryBytes = 64;
 
+// What a producer is claiming, recorded *before* its compare-and-swap so that, if its process dies
+// between claiming and committing, the supervisor can find the claimed bytes and commit them as a
+// skip entry: otherwise every consumer would wait for that sequence number forever. One per shard.
+struct alignas(64) ClaimRecord {
+  std::atomic<uint64_t> pos;
+  std::atomic<uint64_t> seq;
+  std::atomic<uint32_t> size;
+  std::atomic<uint32_t> busy;  // 1 from just before the CAS until the commit (or the refusal)
+};
+
 // The ring's shared control block (in the shared mapping).
 //
 // Commit protocol: a producer claims bytes and a sequence number together, writes its entry, then
@@ -70,9 +82,12 @@ struct RingControl {
   // short, so the common publish reads one cache line instead of all consumers'.
   alignas(64) std::atomic<uint64_t> min_held_cache;
   alignas(64) std::atomic<uint64_t> publish_refused;  // "ring full" answers, across all producers
+  // Slots [0, slots_in_use) may be active: producers scan only those, not all kMaxConsumers.
+  std::atomic<uint32_t> slots_in_use;
   uint64_t capacity;                                  // bytes, power of two
   uint64_t commit_slots;                              // capacity / kMinEntryBytes
   ConsumerSlot consumers[kMaxConsumers];
+  ClaimRecord claims[kMaxConsumers];
 };
 
 struct RingClaim {
@@ -105,11 +120,16 @@ class Ring {
   static uint32_t frame_offset_for(size_t room_len);
 
   // Claims `size` bytes (from entry_bytes). False when the ring is full: consumers still hold the
-  // bytes the claim would overwrite. Never blocks, never waits for consumers.
-  bool try_claim(uint32_t size, RingClaim& claim);
+  // bytes the claim would overwrite. Never blocks, never waits for consumers. Producers that run in a
+  // worker process pass their ClaimRecord (see recover_claim).
+  bool try_claim(uint32_t size, RingClaim& claim, ClaimRecord* record = nullptr);
   // Publishes a claimed entry whose fields (except seq) and bytes are written, then wakes sleeping
   // consumers.
-  void commit(const RingClaim& claim);
+  void commit(const RingClaim& claim, ClaimRecord* record = nullptr);
+
+  // After the process owning claim record `index` died: if it had claimed bytes it never committed,
+  // commits them as a skip entry. Returns true when it did. Call from the supervisor only.
+  bool recover_claim(uint32_t index);
 
   // The current head {position, next seq}: where a consumer that starts now begins.
   void read_head(uint64_t& pos, uint64_t& next_seq) const;

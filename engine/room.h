@@ -23,7 +23,7 @@ constexpr RoomId kAllRoom = 0;
 struct RoomBatch {
   std::vector<const RingEntry*> entries;
   uint32_t items = 0;
-  size_t bytes = 0;           // sum of the entries' items_len
+  size_t bytes = 0;           // sum of the entries' items_len, plus one separator each
   uint32_t epoch = kNil;      // ring epoch pinned while entries wait (window mode)
   uint32_t serial = 0;        // bumped at every emit, so a stale window timer is recognised
   bool listed = false;        // in the fan-out's list of rooms touched by the current drain

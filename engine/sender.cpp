@@ -6,7 +6,7 @@
 
 namespace ringcast {
 
-Sender::Sender() {
+Sender::Sender(uint32_t first_epoch) : epoch_base_(first_epoch) {
   frames_.reserve(1024);
   nodes_.reserve(4096);
 }
@@ -85,6 +85,9 @@ void Sender::unref(FrameId id) {
 
 uint32_t Sender::begin_epoch(uint64_t start_pos) {
   RC_ASSERT(epochs_.empty() || epochs_.back().start_pos <= start_pos);
+  // Epoch numbers wrap after 2^32 drains (about a day at 50k drains a second). kNil means "no epoch"
+  // to frames and batches, so it is never handed out: a placeholder without references takes it.
+  if (epoch_base_ + static_cast<uint32_t>(epochs_.size()) == kNil) epochs_.push_back(Epoch{start_pos, 0});
   epochs_.push_back(Epoch{start_pos, 0});
   return epoch_base_ + static_cast<uint32_t>(epochs_.size() - 1);
 }
@@ -184,41 +187,57 @@ uint32_t Sender::complete(OutQueue& q, size_t sent) {
   return push_frames;
 }
 
-uint32_t Sender::drop_unsent(OutQueue& q) {
-  // Keep the nodes a send in flight covers: the kernel is reading their bytes.
+uint32_t Sender::drop_unsent(OutQueue& q, bool pushes_only) {
+  // Keep the nodes a send in flight covers (the kernel is reading their bytes) and a head frame that
+  // is partly sent already (the peer has its first bytes; the rest must follow).
   uint32_t keep = q.inflight_nodes;
-  uint32_t last_kept = kNil;
+  if (keep == 0 && q.head_offset > 0) keep = 1;
   uint32_t n = q.head;
-  uint32_t kept_bytes = 0;
-  uint32_t offset = q.head_offset;
+  uint32_t last_kept = kNil;
   for (uint32_t i = 0; i < keep && n != kNil; ++i) {
-    kept_bytes += frames_[nodes_[n].frame].len - offset;
-    offset = 0;
     last_kept = n;
     n = nodes_[n].next;
   }
   uint32_t dropped = 0;
   while (n != kNil) {
-    uint32_t next = nodes_[n].next;
-    dropped += frames_[nodes_[n].frame].push ? 1 : 0;
-    unref(nodes_[n].frame);
-    free_node(n);
+    const uint32_t next = nodes_[n].next;
+    const Frame& f = frames_[nodes_[n].frame];
+    if (pushes_only && !f.push) {
+      if (last_kept == kNil)
+        q.head = n;
+      else
+        nodes_[last_kept].next = n;
+      last_kept = n;
+    } else {
+      q.bytes -= f.len;
+      dropped += f.push ? 1 : 0;
+      unref(nodes_[n].frame);
+      free_node(n);
+    }
     n = next;
   }
   if (last_kept == kNil) {
     q.head = q.tail = kNil;
     q.head_offset = 0;
+    q.bytes = 0;
   } else {
     nodes_[last_kept].next = kNil;
     q.tail = last_kept;
   }
-  q.bytes = kept_bytes;
   return dropped;
 }
 
 uint32_t Sender::clear(OutQueue& q) {
-  q.inflight_nodes = 0;
-  return drop_unsent(q);
+  uint32_t dropped = 0;
+  for (uint32_t n = q.head; n != kNil;) {
+    const uint32_t next = nodes_[n].next;
+    dropped += frames_[nodes_[n].frame].push ? 1 : 0;
+    unref(nodes_[n].frame);
+    free_node(n);
+    n = next;
+  }
+  q = OutQueue{};
+  return dropped;
 }
 
 }  // namespace ringcast

@@ -45,7 +45,8 @@ struct OutQueue {
 
 class Sender {
  public:
-  Sender();
+  // Epoch numbers start at `first_epoch` (tests start near the 32-bit wrap).
+  explicit Sender(uint32_t first_epoch = 0);
   ~Sender();
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
@@ -84,9 +85,11 @@ class Sender {
   // The send in flight finished having sent `sent` bytes (may be short): retires fully sent frames.
   // Returns the number of PUSH frames fully sent.
   uint32_t complete(OutQueue& q, size_t sent);
-  // Discards everything not in flight. Returns the PUSH frames discarded (counted as dropped).
-  uint32_t drop_unsent(OutQueue& q);
-  // Discards everything, in flight included (the connection is gone and its send finished).
+  // Discards what is not in flight: only PUSH frames when pushes_only (a closing connection still
+  // owes its peer the handshake answer, pongs and the close frame queued before), else everything.
+  // Returns the PUSH frames discarded (counted as dropped).
+  uint32_t drop_unsent(OutQueue& q, bool pushes_only = false);
+  // Discards everything (the connection is gone and no send is in flight).
   uint32_t clear(OutQueue& q);
 
   // The epoch pinned by the frame at the head of the queue (kNil for frames outside the ring), and

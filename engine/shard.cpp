@@ -2,6 +2,7 @@
 // frames and go-push commands, push API requests, fan-out from the ring, sends, timers, closes.
 #include "engine/shard.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -22,6 +23,10 @@ constexpr int64_t kTickNs = 100 * 1000 * 1000;  // timer wheel resolution: 100 m
 constexpr uint32_t kLingerMs = 1000;             // after an HTTP error: wait this long for the peer to close
 constexpr int64_t kAcceptRetryNs = 100 * 1000 * 1000;
 constexpr int64_t kPressureCheckNs = 100 * 1000 * 1000;
+// After SIGTERM an idle keep-alive API connection, or one accepted while stopping, is kept this long,
+// so that a request sent just before the stop is still answered (its result, or 503 "shutting down")
+// instead of lost.
+constexpr uint32_t kStopGraceMs = 300;
 
 // Adapts the frame parser's callbacks to the shard (a template argument, so no virtual calls).
 struct WsSink {
@@ -55,6 +60,7 @@ Shard::Shard(const ShardSetup& setup)
       fanout_(setup.ring, sender_, rooms_, fanout_limits(*setup.config), &setup.shared->stats[setup.index]),
       publisher_(setup.config->room_name_bytes_max) {
   api_.ring = setup.ring;
+  publisher_.set_claim_record(&setup.ring.control()->claims[setup.index]);
   api_.publisher = &publisher_;
   api_.stats = &stats_;
   api_.all_stats = setup.shared->stats;
@@ -134,7 +140,9 @@ void Shard::run() {
     update_clock();
     io_.drain_completions([this](const Completion& c) { on_completion(c); });
 
-    if (!stopping_ && setup_.shared->stopping.load(std::memory_order_relaxed)) begin_shutdown();
+    if (!stopping_ && (setup_.shared->stopping.load(std::memory_order_relaxed) ||
+                       setup_.shared->shard_stop[setup_.index].load(std::memory_order_relaxed)))
+      begin_shutdown();
 
     fanout_.drain(now_ns_, deliver);
     process_cuts();
@@ -225,11 +233,11 @@ void Shard::on_accept(ConnKind kind, const Completion& cqe) {
     return;
   }
   if (!armed && !stopping_) arm_accepts();
-  const int fd = cqe.res;
-  if (stopping_) {
-    close(fd);
-    return;
-  }
+  // Accepted while stopping too: the peer may have sent its request already, and is answered.
+  admit(kind, cqe.res);
+}
+
+void Shard::admit(ConnKind kind, int fd) {
   stats_.add(Counter::conns_accepted);
   const uint32_t id = slab_.allocate();
   if (id == kNil) {
@@ -258,7 +266,10 @@ void Shard::on_accept(ConnKind kind, const Completion& cqe) {
   c.recv_armed = true;
   c.last_rx_tick = static_cast<uint32_t>(now_tick_);
   io_.recv_multishot(fd, user_data(Op::recv, c.generation, id));
-  arm_timer_ms(id, now_tick_, kind == ConnKind::client ? config_.handshake_timeout_ms : config_.api_idle_timeout_ms);
+  arm_timer_ms(id, now_tick_,
+               stopping_                    ? kStopGraceMs
+               : kind == ConnKind::client ? config_.handshake_timeout_ms
+                                            : config_.api_idle_timeout_ms);
 }
 
 void Shard::on_recv(uint32_t id, const Completion& cqe) {
@@ -302,7 +313,8 @@ void Shard::on_recv(uint32_t id, const Completion& cqe) {
       break;  // discarded: we are only waiting for the peer to go
   }
   io_.recycle_buffer(buffer_id);
-  if (!c.recv_armed && c.phase != Phase::dead) {
+  // (The record may have been closed and freed while its bytes were handled: phase dead or free.)
+  if (!c.recv_armed && c.phase != Phase::dead && c.phase != Phase::free) {
     c.recv_armed = true;
     io_.recv_multishot(c.fd, user_data(Op::recv, c.generation, id));
   }
@@ -364,7 +376,14 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
 void Shard::handle_ws_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len) {
   if (c.close_received) return;
   WsSink sink{this, id};
+  // The callbacks may close the connection; its parser and record stay intact until feed() returns.
+  c.parsing = true;
   c.parser.feed(data, len, config_.max_message_bytes, sink);
+  c.parsing = false;
+  if (c.phase == Phase::dead) {
+    c.parser.release();
+    maybe_release(c, id);
+  }
 }
 
 void Shard::on_ws_message(uint32_t id, ws::Opcode op, std::span<uint8_t> payload) {
@@ -463,7 +482,10 @@ void Shard::on_ws_error(uint32_t id, uint16_t code, std::string_view reason) {
     default:
       break;
   }
+  // The parser reads nothing more after an error, so there is no close handshake to wait for: the
+  // connection ends once the close frame is out (RFC 6455 7.1.7, "fail the WebSocket connection").
   close_ws(c, id, code, reason);
+  c.after_flush = AfterFlush::terminate;
 }
 
 void Shard::handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len) {
@@ -680,6 +702,9 @@ void Shard::http_error_and_close(Conn& c, uint32_t id, std::string_view response
   c.inbuf = nullptr;
   queue_copy(c, id, response);
   c.after_flush = AfterFlush::linger;
+  // Nothing more is read from this peer; if the answer cannot even be sent in time, it is cut.
+  c.phase = Phase::linger;
+  arm_timer_ms(id, now_tick_, kLingerMs + config_.close_timeout_ms);
 }
 
 void Shard::leave_rooms(Conn& c, uint32_t id) {
@@ -693,13 +718,15 @@ void Shard::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reaso
   if (c.close_sent || c.phase == Phase::dead) return;
   leave_rooms(c, id);
   c.close_sent = true;
-  if (uint32_t dropped = sender_.drop_unsent(c.out)) stats_.add(Counter::frames_dropped, dropped);
+  // Pushes not yet sent are dropped (counted); the handshake answer and replies queued before stay.
+  if (uint32_t dropped = sender_.drop_unsent(c.out, true)) stats_.add(Counter::frames_dropped, dropped);
   char payload[ws::kMaxControlPayloadBytes];
   payload[0] = static_cast<char>(code >> 8);
   payload[1] = static_cast<char>(code & 0xFF);
   // A close reason is at most 123 bytes; ours are constant ASCII, cut to fit.
   const size_t reason_len = std::min(reason.size(), ws::kMaxControlPayloadBytes - 2);
-  std::memcpy(payload + 2, reason.data(), reason_len);
+  // (An empty reason may have a null data(): memcpy must not see it, even for 0 bytes.)
+  if (reason_len) std::memcpy(payload + 2, reason.data(), reason_len);
   queue_ws(c, id, ws::Opcode::close, {payload, 2 + reason_len});
   if (code == ws::close_code::going_away && stopping_) stats_.add(Counter::close_going_away);
   c.phase = Phase::close_wait;
@@ -712,7 +739,7 @@ void Shard::terminate(Conn& c, uint32_t id) {
   timers_.disarm(id);
   delete c.inbuf;
   c.inbuf = nullptr;
-  c.parser.release();
+  if (!c.parsing) c.parser.release();  // else handle_ws_bytes releases it once feed() returns
   if (uint32_t dropped = sender_.drop_unsent(c.out)) stats_.add(Counter::frames_dropped, dropped);
   // Shutting the socket down ends the multishot recv (and any send) in the kernel; the slot is freed
   // when both have completed.
@@ -721,7 +748,7 @@ void Shard::terminate(Conn& c, uint32_t id) {
 }
 
 void Shard::maybe_release(Conn& c, uint32_t id) {
-  if (c.phase != Phase::dead || c.recv_armed || c.sending) return;
+  if (c.phase != Phase::dead || c.recv_armed || c.sending || c.parsing) return;
   sender_.clear(c.out);
   close(c.fd);
   const uint32_t next_generation = c.generation + 1;
@@ -741,9 +768,17 @@ void Shard::on_timer(uint32_t id) {
     case Phase::handshake:
       stats_.add(Counter::handshake_timeouts);
       http_error_and_close(c, id, handshake::build_error_response(408, "upgrade request not complete in time"));
-      arm_timer_ms(id, now_tick_, kLingerMs);
       return;
     case Phase::open: {
+      if (c.kind == ConnKind::api && stopping_ && (!c.inbuf || c.inbuf->empty()) &&
+          c.after_flush == AfterFlush::nothing) {
+        // Draining, and no request arrived in the grace time: close. (One being answered lingers.)
+        if (c.out.empty() && !c.sending) {
+          terminate(c, id);
+          maybe_release(c, id);
+        }
+        return;
+      }
       const uint32_t ms = c.kind == ConnKind::client ? config_.heartbeat_timeout_ms : config_.api_idle_timeout_ms;
       const uint64_t due = c.last_rx_tick + (static_cast<uint64_t>(ms) * 1000000 + kTickNs - 1) / kTickNs;
       if (due > now_tick_) {
@@ -760,7 +795,6 @@ void Shard::on_timer(uint32_t id) {
           http::append_error(r, 408, "request not complete in time", false);
           return r;
         }());
-        arm_timer_ms(id, now_tick_, kLingerMs);
       } else {
         terminate(c, id);
         maybe_release(c, id);
@@ -781,9 +815,6 @@ void Shard::on_timer(uint32_t id) {
 void Shard::begin_shutdown() {
   stopping_ = true;
   drain_deadline_ns_ = now_ns_ + static_cast<int64_t>(config_.shutdown_drain_ms) * 1000000;
-  // Stop accepting: shutting a listener down completes its multishot accept.
-  if (setup_.client_listen_fd >= 0) shutdown(setup_.client_listen_fd, SHUT_RDWR);
-  if (setup_.api_listen_fd >= 0) shutdown(setup_.api_listen_fd, SHUT_RDWR);
   DeliverToShard deliver{this};
   fanout_.drain(now_ns_, deliver);  // what was accepted before the stop still goes out
   fanout_.flush_all(deliver);
@@ -796,14 +827,25 @@ void Shard::begin_shutdown() {
       else if (c.phase == Phase::handshake)
         terminate(c, id);
     } else if (c.phase == Phase::open && (!c.inbuf || c.inbuf->empty())) {
-      // Idle keep-alive API connection: nothing in flight to finish.
-      if (c.out.empty() && !c.sending) {
-        terminate(c, id);
-        maybe_release(c, id);
-      } else {
+      // Idle keep-alive API connection: a request sent just before the stop may still be on its way
+      // (or in a completion not reaped yet); it gets a short grace (see on_timer), then is closed.
+      if (c.out.empty() && !c.sending)
+        arm_timer_ms(id, now_tick_, kStopGraceMs);
+      else
         c.after_flush = AfterFlush::linger;
-      }
     }
+  }
+  // Stop accepting. Connections the kernel has completed but nobody accepted yet may carry a request
+  // already, and shutting the listener down would reset them: take them first (each is answered
+  // within the drain time: 503 for an upgrade or a push). Shutting a listener down then completes
+  // its multishot accept.
+  const std::pair<int, ConnKind> listeners[] = {{setup_.client_listen_fd, ConnKind::client},
+                                                {setup_.api_listen_fd, ConnKind::api}};
+  for (auto [listen_fd, kind] : listeners) {
+    if (listen_fd < 0) continue;
+    fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+    for (int fd; (fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) admit(kind, fd);
+    shutdown(listen_fd, SHUT_RDWR);
   }
   LOG_DEBUG("shard %u: draining %u connections", setup_.index, slab_.live());
 }

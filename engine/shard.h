@@ -73,6 +73,7 @@ class Shard {
   void update_clock();
   void on_completion(const Completion& c);
   void on_accept(ConnKind kind, const Completion& c);
+  void admit(ConnKind kind, int fd);  // a new connection (from an accept completion or accept4)
   void on_recv(uint32_t id, const Completion& c);
   void on_send(uint32_t id, const Completion& c);
 

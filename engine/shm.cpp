@@ -52,6 +52,8 @@ bool SharedRegion::create(size_t ring_bytes, std::string& error) {
   for (auto& s : header_->stats) s.clear();
   header_->stopping.store(0, std::memory_order_relaxed);
   header_->shard_count.store(0, std::memory_order_relaxed);
+  header_->shards_ready.store(0, std::memory_order_relaxed);
+  for (auto& f : header_->shard_stop) f.store(0, std::memory_order_relaxed);
   return true;
 }
 

@@ -18,8 +18,10 @@ namespace ringcast {
 struct SharedHeader {
   RingControl ring;
   ShardStats stats[kMaxConsumers];
-  alignas(64) std::atomic<uint32_t> stopping;  // set once: shards drain and exit
+  alignas(64) std::atomic<uint32_t> stopping;  // set once: every shard drains and exits
   std::atomic<uint32_t> shard_count;
+  std::atomic<uint32_t> shards_ready;          // workers mode: shards serving, for the supervisor
+  std::atomic<uint32_t> shard_stop[kMaxConsumers];  // one shard drains and exits (its worker got SIGTERM)
 };
 
 class SharedRegion {

@@ -57,19 +57,22 @@ class TimerWheel {
     for (uint64_t t = now_tick - ticks + 1; t <= now_tick; ++t) {
       uint32_t id = slots_[t % kSlots];
       while (id != kNil) {
-        uint32_t next = next_[id];
+        // fn may disarm or move the next timer of this slot; unlink() keeps sweep_next_ on the list.
+        sweep_next_ = next_[id];
         if (deadline_[id] <= now_tick) {
           unlink(id);
           fn(id);
         }
-        id = next;
+        id = sweep_next_;
       }
     }
+    sweep_next_ = kNil;
   }
 
  private:
   void unlink(uint32_t id) {
     RC_ASSERT(armed_[id]);
+    if (id == sweep_next_) sweep_next_ = next_[id];
     if (prev_[id] != kNil)
       next_[prev_[id]] = next_[id];
     else
@@ -80,6 +83,7 @@ class TimerWheel {
   }
 
   uint64_t last_tick_;
+  uint32_t sweep_next_ = kNil;  // the timer advance() visits next
   std::vector<uint32_t> slots_;
   std::vector<uint32_t> next_;
   std::vector<uint32_t> prev_;

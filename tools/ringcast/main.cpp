@@ -8,6 +8,7 @@
 #include "engine/config.h"
 #include "engine/engine.h"
 #include "engine/log.h"
+#include "engine/workers.h"
 
 int main(int argc, char** argv) {
   ringcast::Config config;
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   }
   ringcast::set_log_level(config.log_level);
   if (!warnings.empty()) std::fputs(warnings.c_str(), stderr);
+  if (config.workers > 0) return ringcast::run_workers(config);
 
   // Signals are taken by this thread with sigwait(); every shard thread inherits the blocked mask.
   sigset_t signals;
@@ -39,10 +41,11 @@ int main(int argc, char** argv) {
     LOG_ERROR("cannot start: %s", error.c_str());
     return 1;
   }
-  LOG_INFO("serving: clients ws://%s:%u%s, push API http://%s:%u (%u shards, ring %zu MiB)",
+  LOG_INFO("serving: clients ws://%s:%u%s, push API http://%s:%u (%u shards, %u connections per shard, ring "
+           "%zu MiB)",
            config.listen.enabled ? config.listen.host.c_str() : "-", engine.client_port(),
            config.ws_path.c_str(), config.api.enabled ? config.api.host.c_str() : "-", engine.api_port(),
-           engine.shard_count(), config.ring_bytes >> 20);
+           engine.shard_count(), engine.config().conns_per_shard_max, config.ring_bytes >> 20);
   int sig = 0;
   sigwait(&signals, &sig);
   LOG_INFO("%s: draining (close 1001 to clients, up to %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",

@@ -1,0 +1,203 @@
+// The worker supervisor. The parent stays single-threaded (so fork() is safe at any time) and does no
+// I/O on the data path: it forks, waits for signals, reaps, repairs what a dead worker left in the
+// shared region, and forks again.
+#include "engine/workers.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/log.h"
+#include "engine/node.h"
+
+namespace ringcast {
+namespace {
+
+int64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct Worker {
+  pid_t pid = -1;
+  int64_t started_ms = 0;
+  int64_t restart_at_ms = 0;  // a worker that keeps dying is restarted with a growing delay
+  int64_t restart_delay_ms = 0;
+};
+
+// The body of a worker process: its shards as threads, until they have drained.
+[[noreturn]] void worker_main(Config config, NodeSetup& node, uint32_t index, uint32_t threads, pid_t parent) {
+  // If the supervisor is killed outright, drain and go rather than serve on unsupervised.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(0);
+  const uint32_t first = index * threads;
+  node.keep_only_listeners(first, threads);
+  if (std::string problem = fit_descriptor_budget(config, threads, node.shards()); !problem.empty()) {
+    LOG_ERROR("worker %u: %s", index, problem.c_str());
+    _exit(2);
+  }
+  ShardThreads shards;
+  std::string error;
+  if (!shards.start(config, node, first, threads, error)) {
+    LOG_ERROR("worker %u: cannot start: %s", index, error.c_str());
+    _exit(1);
+  }
+  node.shared().header()->shards_ready.fetch_add(threads, std::memory_order_release);
+  // SIGTERM/SIGINT sent to this worker alone (the supervisor stops everyone through the shared flag).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  timespec tick{0, 100 * 1000 * 1000};
+  while (shards.running() > 0) {
+    if (sigtimedwait(&signals, nullptr, &tick) > 0) node.request_stop(first, threads);
+  }
+  shards.join();
+  _exit(0);
+}
+
+}  // namespace
+
+int run_workers(Config config) {
+  set_log_level(config.log_level);
+  const uint32_t workers = config.workers;
+  const uint32_t threads = shards_per_process(config);
+  const uint32_t total = workers * threads;
+  // Each worker holds only its own share; the limit is checked here once for a clear early answer,
+  // and again by every worker for itself.
+  if (std::string problem = fit_descriptor_budget(config, threads, total); !problem.empty()) {
+    LOG_ERROR("%s", problem.c_str());
+    return 2;
+  }
+  NodeSetup node;
+  std::string error;
+  if (!node.create(config, total, error)) {
+    LOG_ERROR("cannot start: %s", error.c_str());
+    return 1;
+  }
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const pid_t parent = getpid();
+  std::vector<Worker> pool(workers);
+  auto spawn = [&](uint32_t w) {
+    pid_t pid = fork();
+    if (pid == 0) worker_main(config, node, w, threads, parent);
+    if (pid < 0) {
+      LOG_ERROR("fork of worker %u failed: %s; retrying", w, std::strerror(errno));
+      pool[w].restart_at_ms = monotonic_ms() + 1000;
+      return;
+    }
+    pool[w].pid = pid;
+    pool[w].started_ms = monotonic_ms();
+    pool[w].restart_at_ms = 0;
+  };
+  for (uint32_t w = 0; w < workers; ++w) spawn(w);
+
+  // Start-up: every shard of every worker serving, or a worker gone (then stop them all).
+  SharedHeader* shared = node.shared().header();
+  bool started = false;
+  while (!started) {
+    if (shared->shards_ready.load(std::memory_order_acquire) >= total) {
+      started = true;
+      break;
+    }
+    int status = 0;
+    pid_t dead = waitpid(-1, &status, WNOHANG);
+    if (dead > 0) {
+      LOG_ERROR("a worker exited during start-up (status %d); stopping", status);
+      node.request_stop();
+      while (wait(nullptr) > 0) {
+      }
+      return WIFEXITED(status) && WEXITSTATUS(status) == 2 ? 2 : 1;
+    }
+    usleep(2000);
+  }
+  LOG_INFO("serving: clients ws://%s:%u%s, push API http://%s:%u (%u workers x %u shards, %u connections per "
+           "shard, ring %zu MiB)",
+           config.listen.enabled ? config.listen.host.c_str() : "-", node.client_port(), config.ws_path.c_str(),
+           config.api.enabled ? config.api.host.c_str() : "-", node.api_port(), workers, threads,
+           config.conns_per_shard_max, config.ring_bytes >> 20);
+
+  bool stopping = false;
+  int64_t stop_deadline_ms = 0;
+  Ring ring = node.shared().ring();
+  for (;;) {
+    timespec wait_time{0, 200 * 1000 * 1000};
+    siginfo_t info{};
+    const int sig = sigtimedwait(&signals, &info, &wait_time);
+    const int64_t now = monotonic_ms();
+    if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+      LOG_INFO("%s: draining %u workers (close 1001 to clients, up to %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               workers, config.shutdown_drain_ms);
+      stopping = true;
+      stop_deadline_ms = now + config.shutdown_drain_ms + 5000;
+      node.request_stop();
+    }
+    // Reap whatever exited, whichever signal woke us (SIGCHLDs coalesce).
+    for (;;) {
+      int status = 0;
+      pid_t pid = waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      for (uint32_t w = 0; w < workers; ++w) {
+        if (pool[w].pid != pid) continue;
+        pool[w].pid = -1;
+        if (stopping) break;
+        // A worker died while serving. Its clients lost their connections (they reconnect); what it
+        // left in the shared region is repaired before anyone waits on it: its ring slots stop
+        // holding positions, a claim it never committed becomes a skip entry, its gauges go to zero.
+        for (uint32_t s = w * threads; s < (w + 1) * threads; ++s) {
+          ring.detach(s);
+          if (ring.recover_claim(s)) LOG_WARN("shard %u: repaired a publish its worker did not finish", s);
+          shared->stats[s].values[static_cast<size_t>(Counter::ws_open)].store(0, std::memory_order_relaxed);
+          shared->stats[s].values[static_cast<size_t>(Counter::rooms)].store(0, std::memory_order_relaxed);
+          shared->shard_stop[s].store(0, std::memory_order_relaxed);
+        }
+        shared->shards_ready.fetch_sub(threads, std::memory_order_relaxed);
+        const bool crashed_fast = now - pool[w].started_ms < 1000;
+        pool[w].restart_delay_ms = crashed_fast ? std::min<int64_t>(30000, pool[w].restart_delay_ms * 2 + 100) : 0;
+        pool[w].restart_at_ms = now + pool[w].restart_delay_ms;
+        if (WIFSIGNALED(status))
+          LOG_WARN("worker %u (pid %d) killed by signal %d (%s); restarting", w, pid, WTERMSIG(status),
+                   strsignal(WTERMSIG(status)));
+        else
+          LOG_WARN("worker %u (pid %d) exited with status %d; restarting", w, pid, WEXITSTATUS(status));
+        break;
+      }
+    }
+    if (stopping) {
+      bool all_gone = true;
+      for (const Worker& wk : pool) all_gone &= wk.pid < 0;
+      if (all_gone) break;
+      if (now > stop_deadline_ms) {
+        LOG_WARN("workers did not drain in time; killing them");
+        for (const Worker& wk : pool)
+          if (wk.pid > 0) kill(wk.pid, SIGKILL);
+        while (wait(nullptr) > 0) {
+        }
+        break;
+      }
+      continue;
+    }
+    for (uint32_t w = 0; w < workers; ++w)
+      if (pool[w].pid < 0 && now >= pool[w].restart_at_ms) spawn(w);
+  }
+  LOG_INFO("stopped");
+  return 0;
+}
+
+}  // namespace ringcast
