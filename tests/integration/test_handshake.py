@@ -1,0 +1,140 @@
+"""The WebSocket upgrade on the client port: refusals with the right status and a JSON body, the
+handshake timeout, oversized heads, and frames sent in the same write as the upgrade request."""
+
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, PING, HttpConn, RawWs, Server,  # noqa: E402
+                     client_frame, command, upgrade_request)
+
+
+class HandshakeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("--handshake-timeout-ms", 500, threads=2).__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+
+    def refused(self, request):
+        """Sends `request`, returns the answer; checks the JSON error body and that the server closes."""
+        with HttpConn(self.server.ws_port) as conn:
+            conn.send(request)
+            r = conn.read_response()
+            self.assertIn("error", r.json(), r)
+            self.assertEqual(r.header("content-type"), "application/json")
+            self.assertEqual(conn.read_until_closed(10), b"")
+            return r
+
+    def test_good_upgrade(self):
+        with HttpConn(self.server.ws_port) as conn:
+            conn.send(upgrade_request())
+            r = conn.read_response()
+            self.assertEqual(r.status, 101, r)
+            self.assertEqual(r.header("sec-websocket-accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")  # RFC 6455 1.3
+            self.assertEqual(r.header("upgrade").lower(), "websocket")
+
+    def test_wrong_path_404(self):
+        self.assertEqual(self.refused(upgrade_request(path="/elsewhere")).status, 404)
+
+    def test_missing_key_400(self):
+        self.assertEqual(self.refused(upgrade_request(omit=("Sec-WebSocket-Key",))).status, 400)
+
+    def test_bad_key_400(self):
+        self.assertEqual(self.refused(upgrade_request(key="c2hvcnQ=")).status, 400)
+
+    def test_version_8_426(self):
+        r = self.refused(upgrade_request(version="8"))
+        self.assertEqual(r.status, 426)
+        self.assertEqual(r.header("sec-websocket-version"), "13")
+
+    def test_post_405(self):
+        r = self.refused(upgrade_request(method="POST"))
+        self.assertEqual(r.status, 405)
+
+    def test_missing_upgrade_header(self):
+        r = self.refused(upgrade_request(omit=("Upgrade",)))
+        self.assertIn(r.status, (400, 426))
+
+    def test_head_too_large_431(self):
+        r = self.refused(upgrade_request(extra={"X-Padding": "p" * 9000}))
+        self.assertEqual(r.status, 431)
+
+    def test_garbage_400(self):
+        self.assertEqual(self.refused(b"\x00\x01\x02garbage\r\n\r\n").status, 400)
+
+    def test_stalled_request_408(self):
+        before = self.server.stats()["handshakeTimeouts"]
+        with HttpConn(self.server.ws_port, timeout=20) as conn:
+            conn.send(upgrade_request()[:40])  # half a request line and headers, then nothing
+            r = conn.read_response()
+            self.assertEqual(r.status, 408, r)
+            self.assertIn("error", r.json())
+            # The rest, arriving late, is not answered a second time.
+            conn.send(upgrade_request()[40:])
+            self.assertEqual(conn.read_until_closed(10), b"")
+        self.assertGreaterEqual(self.server.stats()["handshakeTimeouts"], before + 1)
+
+    def test_frames_in_same_write_as_upgrade(self):
+        ws = RawWs(self.server.ws_port, handshake=False)
+        ws.sock.sendall(upgrade_request() + client_frame(OP_TEXT, PING))
+        self.assertTrue(ws.read_http_head().startswith("HTTP/1.1 101"))
+        self.assertEqual(ws.recv_json(), {"type": "PONG", "data": {}})
+        ws.close()
+
+    def test_join_ping_and_control_ping_in_same_write(self):
+        ws = RawWs(self.server.ws_port, handshake=False)
+        ws.sock.sendall(upgrade_request() + client_frame(OP_TEXT, command("JOIN", room="hs")) +
+                        client_frame(OP_PING, b"ctl") + client_frame(OP_TEXT, PING))
+        self.assertTrue(ws.read_http_head().startswith("HTTP/1.1 101"))
+        fin, op, payload = ws.recv_frame()
+        self.assertEqual((op, payload), (OP_PONG, b"ctl"))
+        self.assertEqual(ws.recv_json(), {"type": "PONG", "data": {}})
+        status, _ = self.server.push_room("hs", ["joined"])
+        self.assertEqual(status, 200)
+        self.assertEqual(ws.recv_json(), {"type": "PUSH", "data": {"items": ["joined"]}})
+        ws.close()
+
+    def test_request_in_pieces(self):
+        ws = RawWs(self.server.ws_port, handshake=False)
+        req = upgrade_request() + client_frame(OP_TEXT, PING)
+        for i in range(0, len(req), 11):
+            ws.sock.sendall(req[i:i + 11])
+        self.assertTrue(ws.read_http_head().startswith("HTTP/1.1 101"))
+        self.assertEqual(ws.recv_json(), {"type": "PONG", "data": {}})
+        ws.close()
+
+    def test_fragmented_command(self):
+        ws = RawWs(self.server.ws_port)
+        text = json.dumps({"type": "PING", "data": {}}).encode()
+        ws.send(OP_TEXT, text[:5], fin=False)
+        ws.send(OP_PING, b"between")
+        ws.send(0x0, text[5:12], fin=False)
+        ws.send(0x0, text[12:], fin=True)
+        fin, op, payload = ws.recv_frame()
+        self.assertEqual((op, payload), (OP_PONG, b"between"))
+        self.assertEqual(ws.recv_json(), {"type": "PONG", "data": {}})
+        ws.close()
+
+    def test_close_handshake(self):
+        ws = RawWs(self.server.ws_port)
+        ws.send(OP_CLOSE, b"\x03\xe8bye")
+        code, _ = ws.recv_close()
+        self.assertEqual(code, 1000)
+        self.assertEqual(ws.sock.recv(10), b"")  # and the server closes the TCP connection
+        ws.close()
+
+    def test_unmasked_frame_is_protocol_error(self):
+        ws = RawWs(self.server.ws_port)
+        ws.sock.sendall(b"\x81\x02hi")
+        code, _ = ws.recv_close()
+        self.assertEqual(code, 1002)
+        ws.close()
+
+
+if __name__ == "__main__":
+    unittest.main()

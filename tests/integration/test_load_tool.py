@@ -1,0 +1,125 @@
+"""ringcast-load against the real server: a clean run spread over several worker processes and source
+addresses delivers exactly what the plan says (the test computes the expected count itself), a run
+with stalled readers is reported as loss with the server's 1008 closes, and the progress line and
+the JSON summary are produced. No timing assertions: the figures depend on the machine."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Server  # noqa: E402
+
+LOAD_BIN = os.environ.get("RINGCAST_LOAD_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "tools", "load", "ringcast-load")
+
+
+def run_load(server, *args, timeout=60):
+    """Runs ringcast-load against server; returns (exit code, stdout, stderr, parsed JSON summary)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "summary.json")
+        cmd = [LOAD_BIN, "--url", server.ws_url, "--publish-url", server.api_url + "/push/room",
+               "--json", path, "--timeout", "50", *[str(a) for a in args]]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        summary = None
+        if os.path.exists(path):
+            with open(path) as f:
+                summary = json.load(f)
+    if summary is None:
+        raise AssertionError("no JSON summary; exit %d\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout, p.stderr))
+    return p.returncode, p.stdout, p.stderr, summary
+
+
+class LoadToolTest(unittest.TestCase):
+    def test_clean_run_over_processes_and_sources(self):
+        connections, rooms, items = 2000, 20, 2000
+        with Server(threads=2) as server:
+            code, out, err, s = run_load(
+                server, "--connections", connections, "--per-proc", 1000, "--per-source", 1000,
+                "--rooms", rooms, "--also-room", "everyone", "--publish-target", "rooms",
+                "--publish-count", items, "--publish-rate", 4000, "--payload", 80,
+                "--publish-conns", 3, "--pipeline", 8)
+            self.assertEqual(code, 0, out + err)
+            # The plan: item k goes to room k % rooms, connection i is in room i % rooms, so every
+            # connection receives the items of its own room (none go to the also-room).
+            members = [sum(1 for i in range(connections) if i % rooms == r) for r in range(rooms)]
+            per_room = [sum(1 for k in range(items) if k % rooms == r) for r in range(rooms)]
+            expected = sum(m * n for m, n in zip(members, per_room))
+            self.assertEqual(s["processes"]["workers"], 2)
+            self.assertEqual(s["processes"]["source_addresses"], 2)
+            self.assertEqual(s["connect"]["connected"], connections)
+            self.assertEqual(s["connect"]["failed"], 0)
+            self.assertEqual(s["publish"]["accepted"], items)
+            self.assertEqual(s["publish"]["failed"], 0)
+            self.assertEqual(s["delivery"]["expected"], expected)
+            self.assertEqual(s["delivery"]["received"], expected)
+            self.assertEqual(s["delivery"]["missing"], 0)
+            self.assertEqual(s["delivery"]["duplicates"], 0)
+            self.assertEqual(s["delivery"]["out_of_order"], 0)
+            self.assertEqual(s["closes"]["unexpected"], 0)
+            self.assertTrue(s["clean"], s["problems"])
+            self.assertEqual(s["latency_ms"]["count"], expected)
+            self.assertGreater(s["latency_ms"]["max"], 0)
+            # The server saw exactly the planned pushes.
+            stats = server.stats()
+            self.assertEqual(stats["itemsAccepted"], items)
+
+    def test_stalled_readers_are_reported_as_loss(self):
+        # A tiny per-client backlog: a connection that stops reading is cut (1008) once the kernel's
+        # socket buffers (megabytes on loopback) and 64 KiB more are full; 8 MB per connection is
+        # well past that, and everything published after the cut is missing for it. The long close
+        # timeout keeps the close frame waiting until the stalled reader resumes and sees it.
+        flags = ["--out-queue-bytes-max", 65536, "--merge-frame-bytes-max", 32768, "--api-body-bytes-max", 32768,
+                 "--close-timeout-ms", 30000]
+        with Server(*flags, threads=2) as server:
+            code, out, err, s = run_load(
+                server, "--connections", 40, "--rooms", 1, "--also-room", "all", "--publish-target", "also",
+                "--publish-count", 2000, "--publish-rate", 1000, "--payload", 4000,
+                "--stall-after", 20, "--stall-every", 10, "--drain-timeout", 5)
+            self.assertEqual(code, 1, out + err)
+            self.assertEqual(s["connect"]["connected"], 40)
+            self.assertEqual(s["publish"]["accepted"], 2000)
+            self.assertEqual(s["delivery"]["stalled_connections"], 4)
+            self.assertGreater(s["delivery"]["missing"], 0)
+            self.assertLess(s["delivery"]["received"], s["delivery"]["expected"])
+            self.assertGreaterEqual(s["closes"]["unexpected"], 1)
+            self.assertGreaterEqual(s["closes"]["codes"].get("1008", 0), 1, s["closes"])
+            self.assertFalse(s["clean"])
+            self.assertIn("missing", s["problems"])
+            self.assertGreaterEqual(server.stats()["closeSlowConsumer"], 1)
+
+    def test_progress_line_and_json(self):
+        with Server(threads=2) as server:
+            code, out, err, s = run_load(
+                server, "--connections", 50, "--rooms", 5, "--publish-count", 100, "--publish-rate", 200)
+            self.assertEqual(code, 0, out + err)
+            lines = [line for line in err.splitlines() if "conns " in line]
+            self.assertGreaterEqual(len(lines), 2, err)  # the first tick and the final line at least
+            self.assertIn("conns 50/50", lines[-1])
+            self.assertIn("recv", lines[-1])
+            self.assertIn("result     clean", out)
+            for section in ("config", "connect", "publish", "delivery", "latency_ms", "closes", "processes"):
+                self.assertIn(section, s)
+            self.assertEqual(s["config"]["connections"], 50)
+            self.assertEqual(s["connect"]["requested"], 50)
+            for key in ("p50", "p90", "p99", "p999", "max"):
+                self.assertIn(key, s["latency_ms"])
+            for key in ("sent", "accepted", "failed", "per_second"):
+                self.assertIn(key, s["publish"])
+            for key in ("expected", "received", "missing", "duplicates", "items_per_second"):
+                self.assertIn(key, s["delivery"])
+            self.assertEqual(s["delivery"]["expected"], 100 * 10)
+
+    def test_refuses_non_loopback_and_bad_plans(self):
+        for args in (["--url", "ws://10.0.0.1:7777/connect"], ["--per-proc", "19990"],
+                     ["--publish-target", "also"], ["--protocol", "raw", "--also-room", "x"]):
+            p = subprocess.run([LOAD_BIN, *args], capture_output=True, text=True, timeout=10)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn("--help", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,322 @@
+// Unit tests for engine/config: defaults, the JSON file (our keys and go-push's), flags over the file,
+// warnings for unknown keys, errors that name the key, validate()'s relations, and endpoint parsing.
+#include "engine/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace ringcast {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ringcast-config-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    for (const std::string& f : files_) unlink(f.c_str());
+    rmdir(dir_.c_str());
+  }
+
+  std::string write_file(const std::string& text) {
+    std::string path = dir_ + "/c" + std::to_string(files_.size()) + ".json";
+    FILE* f = std::fopen(path.c_str(), "w");
+    EXPECT_NE(f, nullptr);
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+    files_.push_back(path);
+    return path;
+  }
+
+  // Loads the text as a config file over `config`; returns the error ("" on success).
+  std::string load(const std::string& text, Config& config) {
+    std::string error;
+    warnings_.clear();
+    const bool ok = load_config_file(write_file(text), config, error, warnings_);
+    EXPECT_EQ(ok, error.empty()) << error;
+    return error;
+  }
+
+  CliAction parse(std::vector<std::string> args, Config& config, std::string& message) {
+    args.insert(args.begin(), "ringcast");
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    warnings_.clear();
+    return parse_command_line(static_cast<int>(args.size()), argv.data(), config, message, warnings_);
+  }
+
+  std::string dir_;
+  std::vector<std::string> files_;
+  std::string warnings_;
+};
+
+TEST(Config, DefaultsAreValid) {
+  Config c;
+  EXPECT_EQ(validate(c), "");
+  EXPECT_EQ(c.listen.host, "0.0.0.0");
+  EXPECT_EQ(c.listen.port, 7777);
+  EXPECT_TRUE(c.listen.enabled);
+  EXPECT_EQ(c.api.host, "127.0.0.1");
+  EXPECT_EQ(c.api.port, 7799);
+  EXPECT_EQ(c.rooms_per_conn_max, 5u);
+  EXPECT_EQ(c.merge_window_ms, 0u);
+  EXPECT_EQ(c.ring_bytes, 64u << 20);
+}
+
+TEST_F(ConfigTest, OurKeysFromAFile) {
+  Config c;
+  EXPECT_EQ(load(R"({"listen":"127.0.0.2:9000","api":"none","threads":3,"ws_path":"/ws",
+                     "max_message":4096,"ring_bytes":1048576,"api_body_bytes_max":65536,
+                     "log_level":"debug","merge_frame_bytes_max":2048})",
+                 c),
+            "");
+  EXPECT_EQ(warnings_, "");
+  EXPECT_EQ(c.listen.host, "127.0.0.2");
+  EXPECT_EQ(c.listen.port, 9000);
+  EXPECT_FALSE(c.api.enabled);
+  EXPECT_EQ(c.threads, 3u);
+  EXPECT_EQ(c.ws_path, "/ws");
+  EXPECT_EQ(c.max_message_bytes, 4096u);
+  EXPECT_EQ(c.ring_bytes, 1048576u);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.merge_frame_bytes_max, 2048u);
+  EXPECT_EQ(validate(c), "");
+  // A number where an endpoint is expected is a port.
+  EXPECT_EQ(load(R"({"api": 8001})", c), "");
+  EXPECT_EQ(c.api.port, 8001);
+  EXPECT_TRUE(c.api.enabled);
+}
+
+TEST_F(ConfigTest, GoPushKeysAreMapped) {
+  Config c;
+  EXPECT_EQ(load(R"({"wsPort":8080,"wsHeartbeatInterval":30,"maxMergerDelay":10,"maxMergerBatchSize":50,
+                     "maxJoinRoom":3,"servicePort":9090})",
+                 c),
+            "");
+  EXPECT_EQ(warnings_, "");
+  EXPECT_EQ(c.listen.port, 8080);
+  EXPECT_EQ(c.listen.host, "0.0.0.0") << "a port key keeps the host";
+  EXPECT_EQ(c.heartbeat_timeout_ms, 30000u) << "go-push gives seconds";
+  EXPECT_EQ(c.merge_window_ms, 10u);
+  EXPECT_EQ(c.merge_batch_items_max, 50u);
+  EXPECT_EQ(c.rooms_per_conn_max, 3u);
+  EXPECT_EQ(c.api.port, 9090);
+  EXPECT_EQ(c.api.host, "127.0.0.1");
+  EXPECT_EQ(validate(c), "");
+}
+
+TEST_F(ConfigTest, GoPushNoOpKeysAreAcceptedSilently) {
+  Config c;
+  EXPECT_EQ(load(R"({"wsReadTimeout":2000,"wsWriteTimeout":2000,"wsInChannelSize":1000,"wsOutChannelSize":1000,
+                     "mergerWorkerCount":32,"MergerWorkerCount":32,"mergerChannelSize":1000,"serverPem":"a.pem",
+                     "serverKey":"a.key","bucketCount":512,"bucketWorkerCount":32,"dispatchChannelSize":100000,
+                     "dispatchWorkerCount":32,"bucketJobChannelSize":1000,"bucketJobWorkerCount":32,
+                     "serviceReadTimeout":2000,"serviceWriteTimeout":2000,
+                     "gatewayList":["127.0.0.1:7788"],"gatewayMaxPendingCount":100000,"gatewayPushRetry":3})",
+                 c),
+            "");
+  EXPECT_EQ(warnings_, "");
+  Config defaults;
+  EXPECT_EQ(c.listen.port, defaults.listen.port);
+  EXPECT_EQ(c.heartbeat_timeout_ms, defaults.heartbeat_timeout_ms);
+}
+
+TEST_F(ConfigTest, UnknownKeysWarn) {
+  Config c;
+  EXPECT_EQ(load(R"({"wsPort说明":"the port","bogus":1,"threads":2})", c), "");
+  EXPECT_EQ(warnings_, "config: unknown keys ignored: 'wsPort说明', 'bogus'\n");
+  EXPECT_EQ(c.threads, 2u);
+}
+
+TEST_F(ConfigTest, FileErrorsNameTheKey) {
+  struct Case {
+    const char* json;
+    const char* error;
+  };
+  const Case cases[] = {
+      {R"({"threads":-1})", "config key 'threads': must not be negative"},
+      {R"({"wsPort":-80})", "config key 'wsPort': must not be negative"},
+      {R"({"threads":"4"})", "config key 'threads': expected a number, got a string"},
+      {R"({"threads":1.5})", "config key 'threads': expected a number or a string"},
+      {R"({"threads":true})", "config key 'threads': expected a number or a string"},
+      {R"({"threads":1025})", "config key 'threads': 1025 is outside 0..1024"},
+      {R"({"rooms_per_conn_max":0})", "config key 'rooms_per_conn_max': 0 is outside 1..100000"},
+      {R"({"maxJoinRoom":0})", "config key 'maxJoinRoom': 0 is outside 1..100000"},
+      {R"({"wsHeartbeatInterval":0})", "config key 'wsHeartbeatInterval': 0 is outside 1..86400"},
+      {R"({"wsPort":70000})", "config key 'wsPort': 70000 is outside 0..65535"},
+      {R"({"ring_bytes":1024})", "config key 'ring_bytes': 1024 is outside 65536..17179869184"},
+      {R"({"listen":"host:port"})", "config key 'listen': expected host:port, :port, port or none, got 'host:port'"},
+  };
+  for (const Case& k : cases) {
+    Config c;
+    EXPECT_EQ(load(k.json, c), k.error) << k.json;
+  }
+}
+
+TEST_F(ConfigTest, BadFiles) {
+  Config c;
+  std::string error, warnings;
+  EXPECT_FALSE(load_config_file(dir_ + "/missing.json", c, error, warnings));
+  EXPECT_NE(error.find("cannot read config file"), std::string::npos) << error;
+  EXPECT_NE(load("{\"threads\":", c).find("is not valid JSON"), std::string::npos);
+  EXPECT_NE(load("[1,2]", c).find("must hold a JSON object"), std::string::npos);
+}
+
+TEST(ConfigValidate, RelationsNameTheKeys) {
+  {
+    Config c;
+    c.ring_bytes = 3 << 20;
+    EXPECT_EQ(validate(c), "'ring_bytes' must be a power of two and a multiple of the page size");
+  }
+  {
+    Config c;
+    c.ring_bytes = 1 << 20;  // a quarter is 256 KiB: the default 1 MiB body cannot fit
+    EXPECT_EQ(validate(c), "'api_body_bytes_max' must be at most a quarter of 'ring_bytes' (minus 4 KiB)");
+    c.api_body_bytes_max = 256 * 1024 - 4096;
+    EXPECT_EQ(validate(c), "");
+  }
+  {
+    Config c;
+    c.recv_buffer_count = 1000;
+    EXPECT_EQ(validate(c), "'recv_buffer_count' must be a power of two");
+  }
+  {
+    Config c;
+    c.listen.enabled = false;
+    EXPECT_EQ(validate(c), "");
+    c.api.enabled = false;
+    EXPECT_EQ(validate(c), "'listen' and 'api' are both none: nothing to serve");
+  }
+  {
+    Config c;
+    c.ws_path = "connect";
+    EXPECT_EQ(validate(c), "'ws_path' must start with '/'");
+  }
+  {
+    Config c;
+    c.merge_frame_bytes_max = c.out_queue_bytes_max + 1;
+    EXPECT_EQ(validate(c), "'merge_frame_bytes_max' must not exceed 'out_queue_bytes_max'");
+  }
+  {
+    Config c;
+    c.out_queue_bytes_max = c.api_body_bytes_max;
+    c.merge_frame_bytes_max = 4096;
+    EXPECT_EQ(validate(c), "'out_queue_bytes_max' must hold at least one largest push ('api_body_bytes_max' + 64)");
+  }
+  {
+    Config c;
+    c.log_level = "verbose";
+    EXPECT_EQ(validate(c), "'log_level' must be error, warn, info or debug");
+  }
+}
+
+TEST_F(ConfigTest, FlagsOverrideTheFile) {
+  const std::string path = write_file(R"({"rooms_per_conn_max":7,"merge_window_ms":5,"maxMergerBatchSize":20})");
+  Config c;
+  std::string message;
+  ASSERT_EQ(parse({"--config", path, "--rooms-per-conn-max", "9"}, c, message), CliAction::run) << message;
+  EXPECT_EQ(c.rooms_per_conn_max, 9u);
+  EXPECT_EQ(c.merge_window_ms, 5u);
+  EXPECT_EQ(c.merge_batch_items_max, 20u);
+  // A flag given before --config wins too, and --name=value works.
+  Config d;
+  ASSERT_EQ(parse({"--rooms-per-conn-max=11", "--merge_window_ms", "6", "--config=" + path}, d, message),
+            CliAction::run)
+      << message;
+  EXPECT_EQ(d.rooms_per_conn_max, 11u);
+  EXPECT_EQ(d.merge_window_ms, 6u);
+  // Endpoints and go-push names as flags.
+  Config e;
+  ASSERT_EQ(parse({"--listen", ":8000", "--api=[::1]:8001", "--wsHeartbeatInterval", "2"}, e, message), CliAction::run)
+      << message;
+  EXPECT_EQ(e.listen.host, "0.0.0.0");
+  EXPECT_EQ(e.listen.port, 8000);
+  EXPECT_EQ(e.api.host, "::1");
+  EXPECT_EQ(e.api.port, 8001);
+  EXPECT_EQ(e.heartbeat_timeout_ms, 2000u);
+}
+
+TEST_F(ConfigTest, FlagErrors) {
+  Config c;
+  std::string message;
+  EXPECT_EQ(parse({"--threads", "abc"}, c, message), CliAction::error);
+  EXPECT_EQ(message, "flag '--threads': expected a non-negative integer, got 'abc'");
+  EXPECT_EQ(parse({"--threads=-2"}, c, message), CliAction::error);
+  EXPECT_EQ(message, "flag '--threads': expected a non-negative integer, got '-2'");
+  EXPECT_EQ(parse({"--rooms-per-conn-max", "0"}, c, message), CliAction::error);
+  EXPECT_EQ(message, "flag '--rooms-per-conn-max': 0 is outside 1..100000");
+  EXPECT_EQ(parse({"--no-such-flag", "1"}, c, message), CliAction::error);
+  EXPECT_EQ(message, "unknown flag '--no-such-flag' (see --help)");
+  EXPECT_EQ(parse({"--threads"}, c, message), CliAction::error);
+  EXPECT_EQ(message, "flag '--threads' needs a value");
+  EXPECT_EQ(parse({"stray"}, c, message), CliAction::error);
+  EXPECT_EQ(message, "unexpected argument 'stray' (see --help)");
+  EXPECT_EQ(parse({"--config"}, c, message), CliAction::error);
+  EXPECT_EQ(message, "--config needs a file");
+  // Values that pass their own range but not validate().
+  EXPECT_EQ(parse({"--ring-bytes", "100000"}, c, message), CliAction::error);
+  EXPECT_EQ(message, "invalid configuration: 'ring_bytes' must be a power of two and a multiple of the page size");
+  // A bad file stops the parse with the file's error.
+  const std::string bad = write_file(R"({"maxJoinRoom":"five"})");
+  EXPECT_EQ(parse({"--config", bad}, c, message), CliAction::error);
+  EXPECT_EQ(message, "config key 'maxJoinRoom': expected a number, got a string");
+}
+
+TEST_F(ConfigTest, Help) {
+  Config c;
+  std::string message;
+  EXPECT_EQ(parse({"--threads", "2", "--help"}, c, message), CliAction::help);
+  EXPECT_EQ(message, usage_text());
+  EXPECT_NE(message.find("--rooms-per-conn-max"), std::string::npos);
+  EXPECT_NE(message.find("[go-push: maxJoinRoom]"), std::string::npos);
+  EXPECT_NE(message.find("[go-push: wsHeartbeatInterval]"), std::string::npos);
+}
+
+TEST(ParseEndpoint, Forms) {
+  Endpoint e{"10.0.0.1", 1, true};
+  ASSERT_TRUE(parse_endpoint("example.org:8080", e));
+  EXPECT_EQ(e.host, "example.org");
+  EXPECT_EQ(e.port, 8080);
+  EXPECT_TRUE(e.enabled);
+
+  ASSERT_TRUE(parse_endpoint(":81", e));
+  EXPECT_EQ(e.host, "0.0.0.0");
+  EXPECT_EQ(e.port, 81);
+
+  e.host = "192.168.1.1";
+  ASSERT_TRUE(parse_endpoint("82", e));
+  EXPECT_EQ(e.host, "192.168.1.1") << "a bare port keeps the host";
+  EXPECT_EQ(e.port, 82);
+
+  ASSERT_TRUE(parse_endpoint("none", e));
+  EXPECT_FALSE(e.enabled);
+  ASSERT_TRUE(parse_endpoint("83", e));
+  EXPECT_TRUE(e.enabled) << "a port enables it again";
+
+  ASSERT_TRUE(parse_endpoint("[::1]:80", e));
+  EXPECT_EQ(e.host, "::1");
+  EXPECT_EQ(e.port, 80);
+
+  ASSERT_TRUE(parse_endpoint("0", e));
+  EXPECT_EQ(e.port, 0);
+  ASSERT_TRUE(parse_endpoint("h:65535", e));
+  EXPECT_EQ(e.port, 65535);
+
+  const Endpoint before = e;
+  for (const char* bad : {"", "host:", "host:65536", "host:abc", "abc", ":-1", "host:8 0", "host:+80"}) {
+    EXPECT_FALSE(parse_endpoint(bad, e)) << bad;
+    EXPECT_EQ(e.port, before.port) << bad;
+    EXPECT_EQ(e.host, before.host) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace ringcast
