@@ -44,6 +44,7 @@ struct Conn {
   bool parsing = false;         // inside FrameParser::feed: the record must not be freed
   uint32_t send_slot = kNil;    // sendmsg state while a multi-frame send is in flight
   uint32_t last_rx_tick = 0;
+  uint32_t send_offered = 0;    // bytes offered to the send in flight (a short send means backpressure)
   OutQueue out;
   std::string* inbuf = nullptr;  // a request head or API request received in pieces
   ws::FrameParser parser;

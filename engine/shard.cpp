@@ -542,13 +542,21 @@ void Shard::deliver(uint32_t id, FrameId frame) {
   const uint32_t queued = sender_.enqueue(c.out, frame);
   stats_.add(Counter::frames_queued);
   stats_.add(Counter::items_delivered, sender_.frame(frame).items);
-  if (queued > config_.out_queue_bytes_max) {
-    // A slow consumer: it is cut after this fan-out, and never holds back the others.
-    c.cut = true;
-    cuts_.push_back(id);
+  // A backlog over the limit by itself may be a burst a fast reader is about to take (see on_send for
+  // the real test); this hard bound, four times the limit, caps the memory a stalled reader can pin
+  // while its send is stuck in the kernel.
+  if (queued > 4 * static_cast<uint64_t>(config_.out_queue_bytes_max)) {
+    cut_slow_consumer(c, id);
     return;
   }
   schedule_flush(c, id);
+}
+
+void Shard::cut_slow_consumer(Conn& c, uint32_t id) {
+  // Cut after the current fan-out (membership must not change during it); never holds the others back.
+  if (c.cut) return;
+  c.cut = true;
+  cuts_.push_back(id);
 }
 
 void Shard::process_cuts() {
@@ -571,10 +579,8 @@ void Shard::relieve_ring_pressure() {
   for (uint32_t id = 0; id < slab_.capacity(); ++id) {
     Conn& c = slab_[id];
     if (c.phase != Phase::open || c.kind != ConnKind::client || c.out.empty() || c.close_sent) continue;
-    if (sender_.head_epoch(c.out) != kNil && sender_.head_epoch(c.out) == sender_.oldest_epoch()) {
-      c.cut = true;
-      cuts_.push_back(id);
-    }
+    if (sender_.head_epoch(c.out) != kNil && sender_.head_epoch(c.out) == sender_.oldest_epoch())
+      cut_slow_consumer(c, id);
   }
   process_cuts();
 }
@@ -624,6 +630,7 @@ void Shard::issue_send(Conn& c, uint32_t id) {
   const int n = sender_.gather(c.out, iov, kMaxIov, config_.send_bytes_per_iteration_max, total);
   RC_ASSERT(n > 0);
   c.sending = true;
+  c.send_offered = static_cast<uint32_t>(total);
   const uint64_t ud = user_data(Op::send, c.generation, id);
   if (n == 1) {
     io_.send(c.fd, iov[0].iov_base, iov[0].iov_len, ud);
@@ -666,12 +673,21 @@ void Shard::on_send(uint32_t id, const Completion& cqe) {
   }
   stats_.add(Counter::sends);
   stats_.add(Counter::bytes_out, cqe.res);
+  const bool short_send = static_cast<uint32_t>(cqe.res) < c.send_offered;
   sender_.complete(c.out, static_cast<size_t>(cqe.res));
   if (c.phase == Phase::dead) {
     maybe_release(c, id);
     return;
   }
   if (!c.out.empty()) {
+    // A slow consumer: the kernel would not take all we offered (the peer's window and our socket
+    // buffer are full) and the backlog is still over the limit. A fast reader hit by a burst has its
+    // sends taken whole, so it is never cut for the burst alone.
+    if (short_send && c.out.bytes > config_.out_queue_bytes_max && c.kind == ConnKind::client && !c.close_sent) {
+      cut_slow_consumer(c, id);
+      process_cuts();
+      return;
+    }
     schedule_flush(c, id);
     return;
   }

@@ -95,6 +95,7 @@ class Shard {
   void after_flush(Conn& c, uint32_t id);
   void terminate(Conn& c, uint32_t id);
   void maybe_release(Conn& c, uint32_t id);
+  void cut_slow_consumer(Conn& c, uint32_t id);
   void process_cuts();
   void relieve_ring_pressure();
 
