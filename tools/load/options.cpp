@@ -1,0 +1,390 @@
+// Parsing and checking of ringcast-load's options (see options.h). Every refusal names the option
+// and the limit it breaks, so a run that cannot work on this machine stops before it forks.
+#include "tools/load/options.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace ringcast::load {
+namespace {
+
+constexpr std::string_view kRoomPlaceholder = "{room}";
+
+bool parse_u64(std::string_view text, uint64_t& out) {
+  if (text.empty()) return false;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
+bool parse_u32(std::string_view text, uint32_t& out) {
+  uint64_t v = 0;
+  if (!parse_u64(text, v) || v > UINT32_MAX) return false;
+  out = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool parse_seconds(std::string_view text, double& out) {
+  std::string s(text);
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return !s.empty() && end == s.c_str() + s.size() && std::isfinite(out) && out >= 0;
+}
+
+bool parse_ipv4(std::string_view text, uint32_t& ip_host) {
+  std::string s(text);
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) return false;
+  ip_host = ntohl(a.s_addr);
+  return true;
+}
+
+bool is_loopback(uint32_t ip_host) {
+  return (ip_host >> 24) == 127;
+}
+
+// scheme://host:port/path, host an IPv4 literal in 127.0.0.0/8 or "localhost".
+bool parse_endpoint(std::string_view url, std::string_view scheme, uint16_t default_port, Endpoint& ep,
+                    std::string& error) {
+  ep = Endpoint{};
+  ep.url = std::string(url);
+  const std::string prefix = std::string(scheme) + "://";
+  if (url.substr(0, prefix.size()) != prefix) {
+    error = "URL '" + std::string(url) + "' must start with " + prefix;
+    return false;
+  }
+  std::string_view rest = url.substr(prefix.size());
+  const size_t slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  const std::string_view path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  const size_t colon = authority.rfind(':');
+  const std::string_view host = authority.substr(0, colon);
+  uint32_t port = default_port;
+  if (colon != std::string_view::npos &&
+      (!parse_u32(authority.substr(colon + 1), port) || port == 0 || port > 65535)) {
+    error = "bad port in URL '" + std::string(url) + "'";
+    return false;
+  }
+  if (host == "localhost") {
+    ep.ip_host = 0x7F000001;
+  } else if (!parse_ipv4(host, ep.ip_host)) {
+    error = "URL '" + std::string(url) + "': the host must be an IPv4 address in 127.0.0.0/8 or localhost";
+    return false;
+  }
+  if (!is_loopback(ep.ip_host)) {
+    error = "URL '" + std::string(url) + "': ringcast-load connects to loopback (127.0.0.0/8) only";
+    return false;
+  }
+  ep.port = static_cast<uint16_t>(port);
+  ep.host_header = std::string(authority);
+  const size_t at = path.find(kRoomPlaceholder);
+  ep.has_room = at != std::string_view::npos;
+  ep.path_before = std::string(path.substr(0, at));
+  if (ep.has_room) ep.path_after = std::string(path.substr(at + kRoomPlaceholder.size()));
+  return true;
+}
+
+}  // namespace
+
+std::string Endpoint::path(std::string_view room) const {
+  if (!has_room) return path_before;
+  std::string p = path_before;
+  p += room;
+  p += path_after;
+  return p;
+}
+
+std::string Options::room_name(uint32_t room_index) const {
+  if (room_index == rooms) return also_room;
+  return room_prefix + std::to_string(room_index);
+}
+
+std::string ipv4_text(uint32_t ip_host) {
+  char text[INET_ADDRSTRLEN];
+  in_addr a{};
+  a.s_addr = htonl(ip_host);
+  inet_ntop(AF_INET, &a, text, sizeof text);
+  return text;
+}
+
+std::string help_text() {
+  return R"(usage: ringcast-load [OPTIONS]
+
+Load generator for ringcast (and other WebSocket push servers on this machine): opens many
+WebSocket connections over several processes and source addresses, joins rooms, publishes
+timestamped items through the push API and measures delivery (loss, duplicates, order) and latency.
+Phases: connect all -> wait until all joined -> hold -> publish -> drain -> summary.
+
+Connections
+  --url URL[,URL...]          WebSocket URL(s), loopback only; connections go round robin over them.
+                              {room} in the path is replaced by the connection's room
+                              (default ws://127.0.0.1:7777/connect)
+  --connections N             connections to open (default 1000)
+  --connect-rate R            new connections per second, all processes together; 0 = unpaced
+                              (default 5000)
+  --per-proc N                connections per worker process (default 19000; a process may hold
+                              20000 open files here)
+  --source-base A             first source address (default 127.0.0.2); connection i binds
+                              A + i / per-source
+  --per-source N              connections per source address (default 25000; at most ~28000 ports
+                              per source address and server port)
+  --protocol gopush|raw       gopush: send JOIN for each room and a PING right after the upgrade, and
+                              a PING every --heartbeat seconds; joined = PONG received.
+                              raw: only read (the peer subscribes by URL); joined = upgraded.
+                              Every message is then itself one item (default gopush)
+  --heartbeat S               gopush PING period in seconds, 0 = off (default 20)
+  --connect-timeout S         give up waiting for all connections to join after S seconds; the
+                              stragglers count as failed (default 60)
+
+Rooms
+  --rooms K                   connection i joins room <prefix>(i % K) (default 1; 0 = only the
+                              also-room)
+  --room-prefix P             (default r)
+  --also-room NAME            every connection also joins NAME (gopush only)
+
+Publishing
+  --publish-url URL           push endpoint, loopback only; {room} allowed in the path
+                              (default http://127.0.0.1:7799/push/room)
+  --publish-body T            request body; {room} -> room name, {item} -> one JSON item
+                              [room_index,seq,t_ns,"padding"] (default room={room}&items=[{item}]).
+                              Room names and items go in unencoded: keep room names URL-safe
+  --publish-content-type T    (default application/x-www-form-urlencoded)
+  --publish-rate M            items per second, total; 0 = as fast as the pipeline allows
+                              (default 1000)
+  --publish-count N           stop after N items
+  --duration S                stop after S seconds (with --publish-count: whichever comes first;
+                              with neither, nothing is published)
+  --payload BYTES             size of one item's JSON text, padding included (default 64)
+  --publish-target rooms|also round robin over the K rooms, or only the also-room (default rooms)
+  --publish-conns C           HTTP/1.1 keep-alive connections; room r always goes over connection
+                              r % C, so per-room order is the publish order (default 4)
+  --pipeline D                requests in flight per connection (default 16)
+  --single-broadcast          publish exactly one item to the also-room (or to the only room) after
+                              the hold and report the time until the last connection had it
+  Items carry seq (dense from 1 per room) and t_ns (CLOCK_MONOTONIC when the request is written);
+  a non-2xx answer is counted as publish failed and reported.
+
+Timing
+  --hold S                    wait S seconds between "all joined" and publishing (default 0)
+  --drain-timeout S           after publishing, wait at most S seconds for every expected item
+                              (default 10)
+  --timeout S                 overall deadline; the run is stopped and summarised (default 600)
+
+Output
+  --json FILE                 write the summary as JSON
+  A progress line goes to stderr (rewritten in place on a terminal, one line per second
+  otherwise); the summary goes to stdout. Exit status: 0 clean run, 1 loss, duplicates, failures or
+  errors seen, 2 bad options, 130 interrupted.
+
+Debugging
+  --stall-after N             every --stall-every-th connection stops reading after N items and
+                              resumes when publishing ends (it gets a small receive buffer), so the
+                              server's slow-consumer cut and the resulting loss can be observed
+  --stall-every E             (default 10)
+
+Delivery accounting, per connection and joined room: seq == expected is in order; seq < expected
+counts a duplicate; seq > expected is a gap (missing += seq - expected). Out of order counts both.
+At the end missing also gets last_published - (expected - 1). Items lost because their publish
+failed are not counted as missing (they are in publish.failed).
+)";
+}
+
+bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& error) {
+  help = false;
+  std::string urls = "ws://127.0.0.1:7777/connect";
+  std::string publish_url = "http://127.0.0.1:7799/push/room";
+  bool rate_given = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string_view value;
+    bool has_value = false;
+    if (arg == "--help" || arg == "-h") {
+      help = true;
+      return true;
+    }
+    if (arg.substr(0, 2) != "--") {
+      error = "unexpected argument '" + std::string(arg) + "'";
+      return false;
+    }
+    const size_t eq = arg.find('=');
+    if (eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    const std::string name(arg);
+    if (name == "--single-broadcast") {
+      o.single_broadcast = true;
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) {
+        error = name + " needs a value";
+        return false;
+      }
+      value = argv[++i];
+    }
+    auto bad = [&](const char* what) {
+      error = name + " " + std::string(value) + ": " + what;
+      return false;
+    };
+    if (name == "--url") {
+      urls = std::string(value);
+    } else if (name == "--connections") {
+      if (!parse_u32(value, o.connections) || o.connections == 0) return bad("expected a count >= 1");
+    } else if (name == "--connect-rate") {
+      if (!parse_seconds(value, o.connect_rate)) return bad("expected a rate >= 0");
+    } else if (name == "--per-proc") {
+      if (!parse_u32(value, o.per_proc) || o.per_proc == 0) return bad("expected a count >= 1");
+    } else if (name == "--source-base") {
+      if (!parse_ipv4(value, o.source_base) || !is_loopback(o.source_base))
+        return bad("expected an IPv4 address in 127.0.0.0/8");
+    } else if (name == "--per-source") {
+      if (!parse_u32(value, o.per_source) || o.per_source == 0) return bad("expected a count >= 1");
+    } else if (name == "--rooms") {
+      if (!parse_u32(value, o.rooms)) return bad("expected a count");
+    } else if (name == "--room-prefix") {
+      o.room_prefix = std::string(value);
+    } else if (name == "--also-room") {
+      o.also_room = std::string(value);
+    } else if (name == "--protocol") {
+      if (value == "gopush")
+        o.protocol = Protocol::gopush;
+      else if (value == "raw")
+        o.protocol = Protocol::raw;
+      else
+        return bad("expected gopush or raw");
+    } else if (name == "--heartbeat") {
+      if (!parse_seconds(value, o.heartbeat_s)) return bad("expected seconds >= 0");
+    } else if (name == "--publish-url") {
+      publish_url = std::string(value);
+    } else if (name == "--publish-body") {
+      o.publish_body = std::string(value);
+    } else if (name == "--publish-content-type") {
+      o.publish_content_type = std::string(value);
+    } else if (name == "--publish-rate") {
+      if (!parse_seconds(value, o.publish_rate)) return bad("expected a rate >= 0");
+      rate_given = true;
+    } else if (name == "--publish-count") {
+      if (!parse_u64(value, o.publish_count)) return bad("expected a count");
+    } else if (name == "--duration") {
+      if (!parse_seconds(value, o.duration_s)) return bad("expected seconds >= 0");
+    } else if (name == "--payload") {
+      if (!parse_u32(value, o.payload_bytes) || o.payload_bytes > kPayloadBytesMax)
+        return bad("expected bytes <= 1048576");
+    } else if (name == "--publish-target") {
+      if (value == "rooms")
+        o.publish_target = PublishTarget::rooms;
+      else if (value == "also")
+        o.publish_target = PublishTarget::also;
+      else
+        return bad("expected rooms or also");
+    } else if (name == "--publish-conns") {
+      if (!parse_u32(value, o.publish_conns) || o.publish_conns == 0 || o.publish_conns > 1024)
+        return bad("expected 1..1024");
+    } else if (name == "--pipeline") {
+      if (!parse_u32(value, o.pipeline) || o.pipeline == 0 || o.pipeline > 4096)
+        return bad("expected 1..4096");
+    } else if (name == "--hold") {
+      if (!parse_seconds(value, o.hold_s)) return bad("expected seconds >= 0");
+    } else if (name == "--connect-timeout") {
+      if (!parse_seconds(value, o.connect_timeout_s)) return bad("expected seconds >= 0");
+    } else if (name == "--drain-timeout") {
+      if (!parse_seconds(value, o.drain_timeout_s)) return bad("expected seconds >= 0");
+    } else if (name == "--timeout") {
+      if (!parse_seconds(value, o.timeout_s) || o.timeout_s == 0) return bad("expected seconds > 0");
+    } else if (name == "--json") {
+      o.json_path = std::string(value);
+    } else if (name == "--stall-after") {
+      if (!parse_u64(value, o.stall_after)) return bad("expected a count");
+    } else if (name == "--stall-every") {
+      if (!parse_u32(value, o.stall_every) || o.stall_every == 0) return bad("expected a count >= 1");
+    } else {
+      error = "unknown option " + name;
+      return false;
+    }
+  }
+
+  // URLs.
+  o.urls.clear();
+  std::string_view list = urls;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    Endpoint ep;
+    if (!parse_endpoint(list.substr(0, comma), "ws", 80, ep, error)) return false;
+    o.urls.push_back(std::move(ep));
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  if (o.urls.empty()) {
+    error = "--url: no URL given";
+    return false;
+  }
+  if (!parse_endpoint(publish_url, "http", 80, o.publish, error)) return false;
+
+  // Rooms.
+  if (o.rooms == 0 && !o.has_also()) {
+    error = "--rooms 0 needs --also-room (a connection must be in some room)";
+    return false;
+  }
+  if (o.room_prefix.size() + 10 > kRoomNameBytesMax || o.also_room.size() > kRoomNameBytesMax) {
+    error = "room names are limited to 128 bytes";
+    return false;
+  }
+  if (o.protocol == Protocol::raw && o.has_also()) {
+    error = "--also-room needs --protocol gopush (a raw peer subscribes by URL, to one room)";
+    return false;
+  }
+  if (o.publish_target == PublishTarget::also && !o.has_also()) {
+    error = "--publish-target also needs --also-room";
+    return false;
+  }
+  if (o.publish_target == PublishTarget::rooms && o.rooms == 0) {
+    error = "--publish-target rooms needs --rooms >= 1";
+    return false;
+  }
+  if (o.single_broadcast) {
+    if (o.has_also()) {
+      o.publish_target = PublishTarget::also;
+    } else if (o.rooms == 1) {
+      o.publish_target = PublishTarget::rooms;
+    } else {
+      error = "--single-broadcast needs --also-room or --rooms 1 (one room everyone is in)";
+      return false;
+    }
+    o.publish_count = 1;
+    o.duration_s = 0;
+    if (!rate_given) o.publish_rate = 0;
+  }
+  if (o.publish_body.find("{item}") == std::string::npos && o.publishes()) {
+    error = "--publish-body must contain {item}";
+    return false;
+  }
+
+  // Processes, open files and source addresses.
+  if (o.per_proc + kFilesReservedPerProcess > kOpenFilesPerProcessMax) {
+    error = "--per-proc " + std::to_string(o.per_proc) + ": a process may hold " +
+            std::to_string(kOpenFilesPerProcessMax) + " open files, " +
+            std::to_string(kFilesReservedPerProcess) + " of which the tool keeps for itself; use at most " +
+            std::to_string(kOpenFilesPerProcessMax - kFilesReservedPerProcess);
+    return false;
+  }
+  o.processes = (o.connections + o.per_proc - 1) / o.per_proc;
+  if (o.per_source > kEphemeralPortsPerSource) {
+    error = "--per-source " + std::to_string(o.per_source) + ": a source address has about " +
+            std::to_string(kEphemeralPortsPerSource) + " ephemeral ports per server port";
+    return false;
+  }
+  const uint64_t last_source = uint64_t{o.source_base} + o.source_addresses() - 1;
+  if (last_source >= 0x7FFFFFFF) {
+    error = "--source-base " + ipv4_text(o.source_base) + " with " + std::to_string(o.source_addresses()) +
+            " source addresses leaves 127.0.0.0/8";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace ringcast::load

@@ -1,0 +1,449 @@
+// Summaries of a ringcast-load run (see report.h): sums the workers' blocks, merges their latency
+// histograms, and writes the text and JSON forms. No JSON library: the output is flat and known.
+#include "tools/load/report.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "engine/http.h"
+#include "tools/load/histogram.h"
+
+namespace ringcast::load {
+namespace {
+
+double seconds_between(uint64_t from_ns, uint64_t to_ns) {
+  return to_ns > from_ns ? static_cast<double>(to_ns - from_ns) / 1e9 : 0;
+}
+
+double ms(uint64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
+
+struct MergedHistogram {
+  uint64_t counts[histogram::kBuckets] = {};
+  uint64_t total = 0;
+  uint64_t max_ns = 0;
+  uint64_t quantile(double q) const {
+    const uint64_t v = histogram::quantile([this](uint32_t i) { return counts[i]; }, q);
+    return v > max_ns ? max_ns : v;
+  }
+};
+
+void merge(const Shared& shared, MergedHistogram& h) {
+  for (uint32_t w = 0; w < shared.workers(); ++w) {
+    const WorkerBlock& b = shared.worker(w);
+    for (uint32_t i = 0; i < histogram::kBuckets; ++i) {
+      const uint64_t n = b.latency[i].get();
+      h.counts[i] += n;
+      h.total += n;
+    }
+    if (b.max_latency_ns.get() > h.max_ns) h.max_ns = b.max_latency_ns.get();
+  }
+}
+
+// Short human form of a count: 1234 -> 1234, 1234567 -> 1.23M.
+std::string count_text(double v) {
+  char text[32];
+  if (v >= 1e9)
+    std::snprintf(text, sizeof text, "%.2fG", v / 1e9);
+  else if (v >= 1e6)
+    std::snprintf(text, sizeof text, "%.2fM", v / 1e6);
+  else if (v >= 1e4)
+    std::snprintf(text, sizeof text, "%.1fk", v / 1e3);
+  else
+    std::snprintf(text, sizeof text, "%.0f", v);
+  return text;
+}
+
+std::string ms_text(double v) {
+  char text[32];
+  if (v >= 100)
+    std::snprintf(text, sizeof text, "%.0fms", v);
+  else if (v >= 1)
+    std::snprintf(text, sizeof text, "%.2fms", v);
+  else
+    std::snprintf(text, sizeof text, "%.3fms", v);
+  return text;
+}
+
+// A minimal JSON object writer: keys in insertion order, numbers and strings only.
+class Json {
+ public:
+  void open(const char* key = nullptr) {
+    comma();
+    if (key) write_key(key);
+    out_ += '{';
+    first_ = true;
+  }
+  void close() {
+    out_ += '}';
+    first_ = false;
+  }
+  void num(const char* key, uint64_t v) {
+    comma();
+    write_key(key);
+    char text[24];
+    std::snprintf(text, sizeof text, "%" PRIu64, v);
+    out_ += text;
+  }
+  void num(const char* key, double v) {
+    comma();
+    write_key(key);
+    char text[32];
+    std::snprintf(text, sizeof text, "%.6g", v);
+    out_ += text;
+  }
+  void str(const char* key, const std::string& v) {
+    comma();
+    write_key(key);
+    out_ += '"';
+    http::append_json_escaped(out_, v);
+    out_ += '"';
+  }
+  void boolean(const char* key, bool v) {
+    comma();
+    write_key(key);
+    out_ += v ? "true" : "false";
+  }
+  const std::string& text() const { return out_; }
+
+ private:
+  void comma() {
+    if (!first_) out_ += ',';
+    first_ = false;
+  }
+  void write_key(const char* key) {
+    out_ += '"';
+    out_ += key;
+    out_ += "\":";
+  }
+  std::string out_;
+  bool first_ = true;
+};
+
+}  // namespace
+
+uint64_t received_total(const Shared& shared) {
+  uint64_t n = 0;
+  for (uint32_t w = 0; w < shared.workers(); ++w) n += shared.worker(w).received.get();
+  return n;
+}
+
+Summary summarize(const Options& o, const Shared& shared, const RunObservations& seen) {
+  Summary s;
+  const ControlBlock& ctl = shared.control();
+  s.workers = shared.workers();
+  s.requested = o.connections;
+  uint64_t last_join_ns = 0, last_receive_ns = 0, gap_missing = 0, tail_missing = 0, failed_gaps = 0;
+  uint64_t rss_delta = 0;
+  uint64_t close_code_counts[kCloseCodeSlots] = {};
+  uint64_t close_other = 0;
+  for (uint32_t w = 0; w < shared.workers(); ++w) {
+    const WorkerBlock& b = shared.worker(w);
+    s.attempted += b.attempted.get();
+    s.joined += b.joined.get();
+    s.failed += b.failed.get();
+    last_join_ns = std::max(last_join_ns, b.last_join_ns.get());
+    if (s.first_connect_error.empty()) s.first_connect_error = b.first_connect_error.get();
+    s.received += b.received.get();
+    s.duplicates += b.duplicates.get();
+    s.out_of_order += b.out_of_order.get();
+    s.foreign += b.foreign_items.get();
+    s.frames += b.frames.get();
+    s.bytes += b.bytes.get();
+    s.stalled += b.stalled.get();
+    gap_missing += b.gap_missing.get();
+    tail_missing += b.tail_missing.get();
+    failed_gaps += b.failed_publish_gaps.get();
+    s.expected += b.expected.get();
+    last_receive_ns = std::max(last_receive_ns, b.last_receive_ns.get());
+    s.unexpected_closes += b.unexpected_closes.get();
+    s.close_eof += b.close_eof.get();
+    s.close_error += b.close_error.get();
+    s.protocol_errors += b.protocol_errors.get();
+    for (uint32_t i = 0; i < kCloseCodeSlots; ++i) close_code_counts[i] += b.close_codes[i].get();
+    close_other += b.close_code_other.get();
+    if (s.first_close_error.empty()) s.first_close_error = b.first_close_error.get();
+    const uint64_t connected = b.rss_connected_bytes.get(), baseline = b.rss_baseline_bytes.get();
+    s.rss_bytes_total += connected;
+    if (connected > baseline) rss_delta += connected - baseline;
+  }
+  for (uint32_t i = 0; i < kCloseCodeSlots; ++i)
+    if (close_code_counts[i]) s.close_codes[std::to_string(kCloseCodeFirst + i)] = close_code_counts[i];
+  if (close_other) s.close_codes["other"] = close_other;
+  if (s.close_eof) s.close_codes["no_close_frame"] = s.close_eof;
+  if (s.close_error) s.close_codes["socket_error"] = s.close_error;
+  if (s.joined) s.bytes_per_connection = static_cast<double>(rss_delta) / static_cast<double>(s.joined);
+
+  s.connect_seconds = seconds_between(seen.start_ns, last_join_ns ? last_join_ns : seen.connect_phase_end_ns);
+  if (s.connect_seconds > 0) s.connect_per_second = static_cast<double>(s.joined) / s.connect_seconds;
+
+  s.sent = ctl.publish_sent.get();
+  s.accepted = ctl.publish_accepted.get();
+  s.publish_failed = ctl.publish_failed.get();
+  s.publish_conn_errors = ctl.publish_conn_errors.get();
+  s.first_publish_failure = ctl.publish_first_failure.get();
+  const uint64_t publish_start = ctl.publish_start_ns.get();
+  s.publish_seconds = seconds_between(publish_start, ctl.publish_end_ns.get());
+  if (s.publish_seconds > 0) s.publish_per_second = static_cast<double>(s.accepted) / s.publish_seconds;
+
+  // Items lost because their publish failed are in the gap/tail figures for every member: the
+  // server never had them, so they are the publisher's failure, not missing deliveries.
+  const uint64_t all_missing = gap_missing + tail_missing;
+  s.missing = all_missing > failed_gaps ? all_missing - failed_gaps : 0;
+  const double delivery_seconds = seconds_between(publish_start, last_receive_ns);
+  if (delivery_seconds > 0) s.items_per_second = static_cast<double>(s.received) / delivery_seconds;
+  const double window = seconds_between(seen.publish_start_seen_ns, seen.publish_end_seen_ns);
+  if (window > 0 && seen.received_at_publish_end >= seen.received_at_publish_start)
+    s.items_per_second_publishing =
+        static_cast<double>(seen.received_at_publish_end - seen.received_at_publish_start) / window;
+
+  MergedHistogram h;
+  merge(shared, h);
+  s.latency_count = h.total;
+  if (h.total) {
+    s.p50_ms = ms(h.quantile(0.50));
+    s.p90_ms = ms(h.quantile(0.90));
+    s.p99_ms = ms(h.quantile(0.99));
+    s.p999_ms = ms(h.quantile(0.999));
+    s.max_ms = ms(h.max_ns);
+  }
+  s.drain_timed_out = seen.drain_timed_out;
+  s.connect_timed_out = seen.connect_timed_out;
+  s.stop_reason = seen.stop_reason;
+
+  auto problem = [&](bool bad, const std::string& what) {
+    if (bad) s.problems.push_back(what);
+  };
+  problem(!s.stop_reason.empty(), "run stopped early: " + s.stop_reason);
+  problem(s.failed > 0, std::to_string(s.failed) + " connections failed");
+  problem(s.publish_failed > 0, std::to_string(s.publish_failed) + " publishes failed");
+  problem(s.publish_conn_errors > 0, "publish connection errors: " + s.first_publish_failure);
+  problem(s.missing > 0, std::to_string(s.missing) + " items missing");
+  problem(s.duplicates > 0, std::to_string(s.duplicates) + " duplicates");
+  problem(s.unexpected_closes > 0, std::to_string(s.unexpected_closes) + " unexpected closes");
+  problem(s.protocol_errors > 0, std::to_string(s.protocol_errors) + " protocol errors");
+  problem(s.drain_timed_out, "not every expected item arrived within --drain-timeout");
+  return s;
+}
+
+std::string progress_line(const Options& o, const Shared& shared, const char* phase, double elapsed_s,
+                          double items_per_second) {
+  uint64_t joined = 0, failed = 0, closes = 0, received = 0, gaps = 0, dups = 0;
+  for (uint32_t w = 0; w < shared.workers(); ++w) {
+    const WorkerBlock& b = shared.worker(w);
+    joined += b.joined.get();
+    failed += b.failed.get();
+    closes += b.unexpected_closes.get();
+    received += b.received.get();
+    gaps += b.gap_missing.get();
+    dups += b.duplicates.get();
+  }
+  const ControlBlock& ctl = shared.control();
+  MergedHistogram h;
+  merge(shared, h);
+  char line[512];
+  std::snprintf(
+      line, sizeof line,
+      "%6.1fs %-10s | conns %" PRIu64 "/%u fail %" PRIu64 " closed %" PRIu64 " | pub %" PRIu64 " ok %" PRIu64
+      " fail %" PRIu64 " | recv %s (%s/s) gap %" PRIu64 " dup %" PRIu64 " | p50 %s p99 %s max %s",
+      elapsed_s, phase, joined, o.connections, failed, closes, ctl.publish_sent.get(),
+      ctl.publish_accepted.get(), ctl.publish_failed.get(), count_text(static_cast<double>(received)).c_str(),
+      count_text(items_per_second).c_str(), gaps, dups, h.total ? ms_text(ms(h.quantile(0.5))).c_str() : "-",
+      h.total ? ms_text(ms(h.quantile(0.99))).c_str() : "-", h.total ? ms_text(ms(h.max_ns)).c_str() : "-");
+  return line;
+}
+
+void print_summary(const Options& o, const Summary& s) {
+  std::printf(
+      "ringcast-load: %u connections over %u worker process(es) and %u source address(es), protocol %s\n",
+      o.connections, s.workers, o.source_addresses(), o.protocol == Protocol::gopush ? "gopush" : "raw");
+  std::printf("  connect    %" PRIu64 "/%" PRIu64 " joined in %.2f s (%.0f/s), failed %" PRIu64 "%s\n",
+              s.joined, s.requested, s.connect_seconds, s.connect_per_second, s.failed,
+              s.connect_timed_out ? " (connect timeout)" : "");
+  if (!s.first_connect_error.empty())
+    std::printf("             first error: %s\n", s.first_connect_error.c_str());
+  if (o.publishes()) {
+    std::printf("  publish    %" PRIu64 " sent, %" PRIu64 " accepted, %" PRIu64
+                " failed in %.2f s (%.0f/s)\n",
+                s.sent, s.accepted, s.publish_failed, s.publish_seconds, s.publish_per_second);
+    if (!s.first_publish_failure.empty())
+      std::printf("             first failure: %s\n", s.first_publish_failure.c_str());
+    if (o.publish_rate > 0 && s.publish_seconds > 0 &&
+        static_cast<double>(s.sent) / s.publish_seconds < 0.95 * o.publish_rate)
+      std::printf(
+          "             behind the plan of %.0f/s: the server answered too slowly for --publish-conns x "
+          "--pipeline requests in flight\n",
+          o.publish_rate);
+    std::printf("  delivery   expected %" PRIu64 ", received %" PRIu64 "; missing %" PRIu64
+                ", duplicates %" PRIu64 ", out of order %" PRIu64 "%s\n",
+                s.expected, s.received, s.missing, s.duplicates, s.out_of_order,
+                s.drain_timed_out ? " (drain timeout)" : "");
+    std::printf("             %s items/s while publishing, %s items/s overall; %" PRIu64 " frames, %s bytes",
+                count_text(s.items_per_second_publishing).c_str(), count_text(s.items_per_second).c_str(),
+                s.frames, count_text(static_cast<double>(s.bytes)).c_str());
+    if (s.foreign) std::printf("; %" PRIu64 " foreign items", s.foreign);
+    std::printf("\n");
+    if (s.latency_count) {
+      std::printf("  latency    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", ms_text(s.p50_ms).c_str(),
+                  ms_text(s.p90_ms).c_str(), ms_text(s.p99_ms).c_str(), ms_text(s.p999_ms).c_str(),
+                  ms_text(s.max_ms).c_str());
+    }
+    if (o.single_broadcast)
+      std::printf("  broadcast  one item reached %" PRIu64 "/%" PRIu64 " connections; the last after %s\n",
+                  s.received, s.joined, ms_text(s.max_ms).c_str());
+  }
+  std::printf("  closes     %" PRIu64 " unexpected", s.unexpected_closes);
+  for (const auto& [code, n] : s.close_codes) std::printf(", %s: %" PRIu64, code.c_str(), n);
+  if (s.protocol_errors) std::printf("; %" PRIu64 " protocol errors", s.protocol_errors);
+  std::printf("\n");
+  if (!s.first_close_error.empty()) std::printf("             first: %s\n", s.first_close_error.c_str());
+  if (s.stalled)
+    std::printf("  stalled    %" PRIu64 " connections stopped reading (--stall-after)\n", s.stalled);
+  std::printf(
+      "  memory     %.0f bytes per connection in the workers (growth of their anonymous RSS while "
+      "connecting)\n",
+      s.bytes_per_connection);
+  if (s.problems.empty()) {
+    std::printf("  result     clean\n");
+  } else {
+    std::printf("  result     ");
+    for (size_t i = 0; i < s.problems.size(); ++i) std::printf("%s%s", i ? "; " : "", s.problems[i].c_str());
+    std::printf("\n");
+  }
+  std::fflush(stdout);
+}
+
+bool write_json(const std::string& path, const Options& o, const Summary& s, std::string& error) {
+  Json j;
+  j.open();
+  j.open("config");
+  std::string urls;
+  for (const Endpoint& ep : o.urls) urls += (urls.empty() ? "" : ",") + ep.url;
+  j.str("url", urls);
+  j.num("connections", uint64_t{o.connections});
+  j.num("connect_rate", o.connect_rate);
+  j.num("per_proc", uint64_t{o.per_proc});
+  j.str("source_base", ipv4_text(o.source_base));
+  j.num("per_source", uint64_t{o.per_source});
+  j.num("rooms", uint64_t{o.rooms});
+  j.str("room_prefix", o.room_prefix);
+  j.str("also_room", o.also_room);
+  j.str("protocol", o.protocol == Protocol::gopush ? "gopush" : "raw");
+  j.num("heartbeat_s", o.heartbeat_s);
+  j.str("publish_url", o.publish.url);
+  j.str("publish_body", o.publish_body);
+  j.str("publish_content_type", o.publish_content_type);
+  j.num("publish_rate", o.publish_rate);
+  j.num("publish_count", o.publish_count);
+  j.num("duration_s", o.duration_s);
+  j.num("payload_bytes", uint64_t{o.payload_bytes});
+  j.str("publish_target", o.publish_target == PublishTarget::rooms ? "rooms" : "also");
+  j.num("publish_conns", uint64_t{o.publish_conns});
+  j.num("pipeline", uint64_t{o.pipeline});
+  j.boolean("single_broadcast", o.single_broadcast);
+  j.num("hold_s", o.hold_s);
+  j.num("connect_timeout_s", o.connect_timeout_s);
+  j.num("drain_timeout_s", o.drain_timeout_s);
+  j.num("timeout_s", o.timeout_s);
+  j.num("stall_after", o.stall_after);
+  j.num("stall_every", uint64_t{o.stall_every});
+  j.close();
+
+  j.open("processes");
+  j.num("workers", uint64_t{s.workers});
+  j.num("publisher", uint64_t{o.publishes() ? 1u : 0u});
+  j.num("source_addresses", uint64_t{o.source_addresses()});
+  j.close();
+
+  j.open("connect");
+  j.num("requested", s.requested);
+  j.num("attempted", s.attempted);
+  j.num("connected", s.joined);
+  j.num("failed", s.failed);
+  j.num("seconds", s.connect_seconds);
+  j.num("per_second", s.connect_per_second);
+  j.boolean("timed_out", s.connect_timed_out);
+  j.str("first_error", s.first_connect_error);
+  j.close();
+
+  j.open("publish");
+  j.num("sent", s.sent);
+  j.num("accepted", s.accepted);
+  j.num("failed", s.publish_failed);
+  j.num("connection_errors", s.publish_conn_errors);
+  j.num("seconds", s.publish_seconds);
+  j.num("per_second", s.publish_per_second);
+  j.num("planned_per_second", o.publish_rate);
+  j.str("first_failure", s.first_publish_failure);
+  j.close();
+
+  j.open("delivery");
+  j.num("expected", s.expected);
+  j.num("received", s.received);
+  j.num("missing", s.missing);
+  j.num("duplicates", s.duplicates);
+  j.num("out_of_order", s.out_of_order);
+  j.num("foreign", s.foreign);
+  j.num("items_per_second", s.items_per_second);
+  j.num("items_per_second_publishing", s.items_per_second_publishing);
+  j.num("frames", s.frames);
+  j.num("bytes", s.bytes);
+  j.num("stalled_connections", s.stalled);
+  j.boolean("drain_timed_out", s.drain_timed_out);
+  j.close();
+
+  j.open("latency_ms");
+  j.num("count", s.latency_count);
+  j.num("p50", s.p50_ms);
+  j.num("p90", s.p90_ms);
+  j.num("p99", s.p99_ms);
+  j.num("p999", s.p999_ms);
+  j.num("max", s.max_ms);
+  j.close();
+
+  if (o.single_broadcast) {
+    j.open("single_broadcast");
+    j.num("connections", s.joined);
+    j.num("reached", s.received);
+    j.num("ms_to_last", s.max_ms);
+    j.close();
+  }
+
+  j.open("closes");
+  j.num("unexpected", s.unexpected_closes);
+  j.num("protocol_errors", s.protocol_errors);
+  j.open("codes");
+  for (const auto& [code, n] : s.close_codes) j.num(code.c_str(), n);
+  j.close();
+  j.str("first", s.first_close_error);
+  j.close();
+
+  j.open("memory");
+  j.num("worker_anon_rss_bytes", s.rss_bytes_total);
+  j.num("bytes_per_connection", s.bytes_per_connection);
+  j.close();
+
+  j.str("stop_reason", s.stop_reason);
+  j.boolean("clean", s.problems.empty());
+  std::string problems;
+  for (const std::string& p : s.problems) problems += (problems.empty() ? "" : "; ") + p;
+  j.str("problems", problems);
+  j.close();
+
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    error = "cannot write " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  const std::string& text = j.text();
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fputc('\n', f) != EOF;
+  if (std::fclose(f) != 0 || !ok) {
+    error = "cannot write " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace ringcast::load

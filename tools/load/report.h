@@ -1,0 +1,75 @@
+// What ringcast-load tells its user: the live progress line, the end-of-run summary (text on stdout)
+// and the JSON file. All of it is read from the shared counters; the parent adds the times only it
+// observed (phase changes, the publish-window samples).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tools/load/options.h"
+#include "tools/load/shared.h"
+
+namespace ringcast::load {
+
+// Times and samples the parent takes while it drives the phases.
+struct RunObservations {
+  uint64_t start_ns = 0;
+  uint64_t connect_phase_end_ns = 0;  // when the parent left the connecting phase
+  bool connect_timed_out = false;
+  // Items received when the parent first saw the publisher start and when it saw it done: their
+  // difference over the time between gives the delivery rate while publishing.
+  uint64_t received_at_publish_start = 0;
+  uint64_t publish_start_seen_ns = 0;
+  uint64_t received_at_publish_end = 0;
+  uint64_t publish_end_seen_ns = 0;
+  bool drain_timed_out = false;
+  uint64_t end_ns = 0;
+  std::string stop_reason;  // empty for a complete run; "interrupted", "timeout", or an error
+};
+
+struct Summary {
+  // connect
+  uint64_t requested = 0, attempted = 0, joined = 0, failed = 0;
+  double connect_seconds = 0, connect_per_second = 0;
+  std::string first_connect_error;
+  // publish
+  uint64_t sent = 0, accepted = 0, publish_failed = 0, publish_conn_errors = 0;
+  double publish_seconds = 0, publish_per_second = 0;
+  std::string first_publish_failure;
+  // delivery
+  uint64_t expected = 0, received = 0, missing = 0, duplicates = 0, out_of_order = 0, foreign = 0;
+  uint64_t frames = 0, bytes = 0, stalled = 0;
+  double items_per_second = 0, items_per_second_publishing = 0;
+  // latency (ms)
+  uint64_t latency_count = 0;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
+  // closes of joined connections
+  uint64_t unexpected_closes = 0, close_eof = 0, close_error = 0, protocol_errors = 0;
+  std::map<std::string, uint64_t> close_codes;
+  std::string first_close_error;
+  // memory of the workers
+  uint64_t rss_bytes_total = 0;
+  double bytes_per_connection = 0;
+  uint32_t workers = 0;
+  bool drain_timed_out = false;
+  bool connect_timed_out = false;
+  std::string stop_reason;
+  std::vector<std::string> problems;  // why the run is not clean (exit status 1)
+};
+
+Summary summarize(const Options& options, const Shared& shared, const RunObservations& seen);
+
+// Items received so far, over all workers.
+uint64_t received_total(const Shared& shared);
+
+// One line (no newline) describing the run right now.
+std::string progress_line(const Options& options, const Shared& shared, const char* phase, double elapsed_s,
+                          double items_per_second);
+
+void print_summary(const Options& options, const Summary& summary);
+
+bool write_json(const std::string& path, const Options& options, const Summary& summary, std::string& error);
+
+}  // namespace ringcast::load

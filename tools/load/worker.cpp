@@ -1,0 +1,831 @@
+// The worker's event loop (see worker.h). A connection is 24 bytes in a slab and owns no buffer while
+// idle: reads land in the ring's provided buffers (multishot recv) and are scanned in place; only a
+// frame (or the 101 head) split across reads is copied aside, into a heap block freed once whole.
+#include "tools/load/worker.h"
+
+#include <arpa/inet.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/frame.h"
+#include "engine/handshake.h"
+#include "tools/load/scan.h"
+
+namespace ringcast::load {
+namespace {
+
+// ---- limits of one worker ----
+constexpr uint32_t kSqEntries = 4096;
+// Multishot recv posts a completion per read without a new submission: the completion queue is
+// deep so that a broadcast to every connection at once does not overflow it.
+constexpr uint32_t kCqEntries = 65536;
+// Provided receive buffers: a fixed 16 MiB per worker whatever the connection count. They are touched
+// at start so the per-connection memory figure measures connections only.
+constexpr uint32_t kRecvBufferBytes = 8192;
+constexpr uint32_t kRecvBufferCount = 2048;
+constexpr uint16_t kBufferGroup = 0;
+// Connections between socket() and "joined" at once, per worker: keeps the SYN and accept queues of
+// the server (somaxconn 4096 here) from overflowing when the connect rate is unpaced.
+constexpr uint32_t kHandshakesInFlightMax = 512;
+constexpr size_t kUpgradeHeadBytesMax = 4096;
+constexpr uint64_t kFrameBytesMax = 64ull << 20;
+// A stalled connection (--stall-after) reads through a tiny window, so the server's backlog for it
+// grows at once instead of filling megabytes of kernel buffers first.
+constexpr int kStallReceiveBufferBytes = 4096;
+constexpr uint64_t kIdleWaitNs = 10'000'000;
+constexpr uint64_t kConnectWaitMinNs = 200'000;
+constexpr uint64_t kLagCheckPeriodNs = 20'000'000;
+constexpr size_t kOpeningBytesMax = 2048;
+
+// RFC 6455's sample nonce: every connection sends the same key (the server cannot tell, and the
+// expected Sec-WebSocket-Accept is then computed once).
+constexpr std::string_view kWebSocketKey = "dGhlIHNhbXBsZSBub25jZQ==";
+
+enum class Op : uint8_t { connect = 1, recv = 2, send = 3, cancel = 4 };
+
+constexpr uint64_t user_data(Op op, uint32_t index) {
+  return (uint64_t{static_cast<uint8_t>(op)} << 56) | index;
+}
+constexpr Op op_of(uint64_t ud) {
+  return static_cast<Op>(ud >> 56);
+}
+constexpr uint32_t index_of(uint64_t ud) {
+  return static_cast<uint32_t>(ud);
+}
+
+enum class State : uint8_t { idle, connecting, upgrading, joining, open, closed, failed };
+
+constexpr uint8_t kRecvArmed = 1;
+constexpr uint8_t kSendBusy = 2;
+constexpr uint8_t kWasJoined = 4;
+constexpr uint8_t kStallDesignated = 8;
+constexpr uint8_t kStalled = 16;
+
+struct Conn {
+  int32_t fd = -1;
+  uint32_t next_seq[2] = {1, 1};  // next expected seq: [0] own room, [1] also-room
+  State state = State::idle;
+  uint8_t flags = 0;
+  Spill* spill = nullptr;  // a frame or the 101 head split across reads
+};
+static_assert(sizeof(Conn) <= 24, "an idle connection must stay small");
+
+bool in_handshake(State s) {
+  return s == State::connecting || s == State::upgrading || s == State::joining;
+}
+bool live(State s) {
+  return s == State::upgrading || s == State::joining || s == State::open;
+}
+
+class Worker {
+ public:
+  Worker(const Options& o, const Shared& shared, uint32_t index)
+      : o_(o), shared_(shared), block_(shared.worker(index)), index_(index), workers_(o.processes) {}
+  ~Worker();
+
+  int run();
+
+ private:
+  // Set-up.
+  bool init(std::string& error);
+  uint32_t global(uint32_t j) const { return j * workers_ + index_; }
+  io_uring_sqe* sqe();
+  void arm_recv(uint32_t j);
+
+  // Connection life.
+  void start_due_connects(uint64_t now);
+  uint64_t next_connect_due_ns() const;
+  void start_connect(uint32_t j);
+  void on_connect(uint32_t j, int res);
+  void fail(uint32_t j, const std::string& why);
+  void mark_joined(uint32_t j);
+  void end_conn(uint32_t j, State terminal);
+  void lost(uint32_t j, const std::string& why, bool eof);
+  void protocol_error(uint32_t j, const char* why);
+
+  // Receive path.
+  void on_recv(uint32_t j, int res, uint32_t flags);
+  void on_bytes(uint32_t j, uint8_t* data, size_t len);
+  size_t consume_upgrade(uint32_t j, uint8_t* data, size_t len);
+  void handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload);
+  void on_message(uint32_t j, std::string_view message);
+  void on_item(uint32_t j, const Item& item);
+  void on_close_frame(uint32_t j, const uint8_t* payload, size_t len);
+  void reply(uint32_t j, ws::Opcode op, const uint8_t* payload, size_t len);
+
+  // Periodic work.
+  void heartbeat(uint64_t now);
+  void stall(uint32_t j);
+  void resume_stalled();
+  void close_stragglers();
+  void report_lag(uint64_t now);
+  void finish();
+
+  void submit_and_wait(uint64_t timeout_ns);
+  void process_completions();
+
+  const Options& o_;
+  const Shared& shared_;
+  WorkerBlock& block_;
+  const uint32_t index_;
+  const uint32_t workers_;
+
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  uint8_t* buffers_ = nullptr;
+  uint32_t buffers_pending_ = 0;
+
+  std::vector<Conn> conns_;
+  std::vector<sockaddr_in> destinations_;  // one per URL, stable for the connects in flight
+  std::vector<uint8_t> ping_frame_;        // shared by every PING send in flight
+  std::string accept_value_;
+  std::vector<int> closes_;  // fds closed only after the next submit (a queued SQE may name them)
+  std::vector<uint32_t> stalled_;
+
+  uint32_t next_connect_ = 0;
+  uint32_t handshakes_in_flight_ = 0;
+  uint64_t start_ns_ = 0;
+  uint64_t now_ = 0;
+  uint64_t last_tick_ns_ = 0;
+  double heartbeat_position_ = 0;
+  uint64_t heartbeat_next_ = 0;
+  uint64_t last_lag_check_ns_ = 0;
+  bool stragglers_closed_ = false;
+  bool resumed_ = false;
+  uint32_t own_rooms_ = 0;  // K
+  bool has_also_ = false;
+};
+
+Worker::~Worker() {
+  for (Conn& c : conns_) free_spill(c.spill);
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+}
+
+bool Worker::init(std::string& error) {
+  io_uring_params params{};
+  // SINGLE_ISSUER + DEFER_TASKRUN: completions are processed in a batch when this loop asks for them.
+  params.flags =
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+  params.cq_entries = kCqEntries;
+  int rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+  if (rc < 0) {
+    error = std::string("io_uring_queue_init: ") + std::strerror(-rc) + " (needs Linux 6.1+)";
+    return false;
+  }
+  ring_ready_ = true;
+
+  void* ring_mem = mmap(nullptr, kRecvBufferCount * sizeof(io_uring_buf), PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* buf_mem = mmap(nullptr, size_t{kRecvBufferCount} * kRecvBufferBytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (ring_mem == MAP_FAILED || buf_mem == MAP_FAILED) {
+    error = std::string("mmap of receive buffers: ") + std::strerror(errno);
+    return false;
+  }
+  buf_ring_ = static_cast<io_uring_buf_ring*>(ring_mem);
+  buffers_ = static_cast<uint8_t*>(buf_mem);
+  io_uring_buf_ring_init(buf_ring_);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(buf_ring_);
+  reg.ring_entries = kRecvBufferCount;
+  reg.bgid = kBufferGroup;
+  rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (rc < 0) {
+    error = std::string("io_uring_register_buf_ring: ") + std::strerror(-rc);
+    return false;
+  }
+  for (uint32_t id = 0; id < kRecvBufferCount; ++id) {
+    io_uring_buf_ring_add(buf_ring_, buffers_ + size_t{id} * kRecvBufferBytes, kRecvBufferBytes,
+                          static_cast<uint16_t>(id), io_uring_buf_ring_mask(kRecvBufferCount),
+                          static_cast<int>(id));
+  }
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(kRecvBufferCount));
+
+  for (const Endpoint& ep : o_.urls) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(ep.port);
+    sa.sin_addr.s_addr = htonl(ep.ip_host);
+    destinations_.push_back(sa);
+  }
+  uint8_t frame[64];
+  constexpr std::string_view ping = R"({"type":"PING","data":{}})";
+  const size_t n = ws::encode_client_frame(frame, ws::Opcode::text,
+                                           {reinterpret_cast<const uint8_t*>(ping.data()), ping.size()}, 0);
+  ping_frame_.assign(frame, frame + n);
+  accept_value_ = handshake::accept_key(kWebSocketKey);
+  own_rooms_ = o_.rooms;
+  has_also_ = o_.has_also();
+
+  const uint32_t n_local = o_.connections > index_ ? (o_.connections - index_ + workers_ - 1) / workers_ : 0;
+  block_.connections.set(n_local);
+  // The baseline is taken before the connection slab exists, so the "connected" figure minus it is
+  // what the connections cost.
+  block_.rss_baseline_bytes.set(rss_bytes());
+  conns_.resize(n_local);
+  if (o_.stall_after > 0) {
+    for (uint32_t j = 0; j < n_local; ++j)
+      if (global(j) % o_.stall_every == 0) conns_[j].flags |= kStallDesignated;
+  }
+  return true;
+}
+
+io_uring_sqe* Worker::sqe() {
+  io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  if (s == nullptr) {
+    // The submission queue is full (a heartbeat sweep or a burst of connects): hand it over now.
+    io_uring_submit(&ring_);
+    s = io_uring_get_sqe(&ring_);
+    if (s == nullptr) {
+      std::fprintf(stderr, "ringcast-load: worker %u: no submission queue entry\n", index_);
+      std::abort();
+    }
+  }
+  return s;
+}
+
+void Worker::arm_recv(uint32_t j) {
+  Conn& c = conns_[j];
+  io_uring_sqe* s = sqe();
+  io_uring_prep_recv_multishot(s, c.fd, nullptr, 0, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = kBufferGroup;
+  io_uring_sqe_set_data64(s, user_data(Op::recv, j));
+  c.flags |= kRecvArmed;
+}
+
+// ---- connecting ----
+
+uint64_t Worker::next_connect_due_ns() const {
+  if (o_.connect_rate <= 0) return start_ns_;
+  return start_ns_ +
+         static_cast<uint64_t>(static_cast<double>(global(next_connect_)) * 1e9 / o_.connect_rate);
+}
+
+void Worker::start_due_connects(uint64_t now) {
+  while (next_connect_ < conns_.size() && handshakes_in_flight_ < kHandshakesInFlightMax) {
+    if (next_connect_due_ns() > now) break;
+    start_connect(next_connect_++);
+  }
+}
+
+void Worker::start_connect(uint32_t j) {
+  Conn& c = conns_[j];
+  const uint32_t i = global(j);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    fail(j, std::string("socket: ") + std::strerror(errno));
+    return;
+  }
+  c.fd = fd;
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // The port is chosen at connect() time, per destination, instead of at bind(): without this a
+  // source address would run out of ports after ~28,000 binds whatever the destinations.
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  if (c.flags & kStallDesignated) {
+    const int bytes = kStallReceiveBufferBytes;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  }
+  const uint32_t source = o_.source_base + i / o_.per_source;
+  sockaddr_in src{};
+  src.sin_family = AF_INET;
+  src.sin_addr.s_addr = htonl(source);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
+    fail(j, "bind " + ipv4_text(source) + ": " + std::strerror(errno));
+    return;
+  }
+  io_uring_sqe* s = sqe();
+  const sockaddr_in& dst = destinations_[i % destinations_.size()];
+  io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&dst), sizeof dst);
+  io_uring_sqe_set_data64(s, user_data(Op::connect, j));
+  c.state = State::connecting;
+  ++handshakes_in_flight_;
+  block_.attempted.add();
+}
+
+void Worker::on_connect(uint32_t j, int res) {
+  Conn& c = conns_[j];
+  if (c.state != State::connecting) return;  // given up meanwhile (connect timeout)
+  const uint32_t i = global(j);
+  const Endpoint& ep = o_.urls[i % o_.urls.size()];
+  if (res < 0) {
+    fail(j, "connect " + ipv4_text(o_.source_base + i / o_.per_source) + " -> " + ep.host_header + ": " +
+                std::strerror(-res));
+    return;
+  }
+  block_.tcp_connected.add();
+
+  // The upgrade request and, for go-push, the JOINs and a PING go out in one send. It is made here,
+  // synchronously, from the stack: once per connection, into an empty socket buffer, so it never
+  // blocks and no per-connection buffer has to outlive the call. The zero mask key leaves the JSON
+  // readable on the wire (allowed: the key only has to be unpredictable to defeat proxies).
+  char out[kOpeningBytesMax];
+  size_t len = 0;
+  const uint32_t own_room = own_rooms_ > 0 ? i % own_rooms_ : 0;
+  const std::string room = own_rooms_ > 0 ? o_.room_name(own_room) : o_.also_room;
+  const std::string path = ep.path(room);
+  len = static_cast<size_t>(std::snprintf(out, sizeof out,
+                                          "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                                          "Connection: Upgrade\r\nSec-WebSocket-Key: %.*s\r\n"
+                                          "Sec-WebSocket-Version: 13\r\n\r\n",
+                                          path.c_str(), ep.host_header.c_str(),
+                                          static_cast<int>(kWebSocketKey.size()), kWebSocketKey.data()));
+  if (len >= sizeof out) {
+    fail(j, "upgrade request longer than " + std::to_string(sizeof out) + " bytes");
+    return;
+  }
+  if (o_.protocol == Protocol::gopush) {
+    auto add_command = [&](std::string_view json) {
+      len += ws::encode_client_frame(reinterpret_cast<uint8_t*>(out) + len, ws::Opcode::text,
+                                     {reinterpret_cast<const uint8_t*>(json.data()), json.size()}, 0);
+    };
+    char join[kRoomNameBytesMax + 64];
+    if (own_rooms_ > 0) {
+      const int n = std::snprintf(join, sizeof join, R"({"type":"JOIN","data":{"room":"%s"}})", room.c_str());
+      add_command({join, static_cast<size_t>(n)});
+    }
+    if (has_also_) {
+      const int n =
+          std::snprintf(join, sizeof join, R"({"type":"JOIN","data":{"room":"%s"}})", o_.also_room.c_str());
+      add_command({join, static_cast<size_t>(n)});
+    }
+    std::memcpy(out + len, ping_frame_.data(), ping_frame_.size());
+    len += ping_frame_.size();
+  }
+  const ssize_t sent = send(c.fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (sent != static_cast<ssize_t>(len)) {
+    fail(j, sent < 0 ? std::string("upgrade request: ") + std::strerror(errno)
+                     : std::string("upgrade request: short send"));
+    return;
+  }
+  c.state = State::upgrading;
+  arm_recv(j);
+}
+
+void Worker::fail(uint32_t j, const std::string& why) {
+  block_.first_connect_error.record(why);
+  block_.failed.add();
+  end_conn(j, State::failed);
+}
+
+void Worker::mark_joined(uint32_t j) {
+  Conn& c = conns_[j];
+  --handshakes_in_flight_;
+  c.state = State::open;
+  c.flags |= kWasJoined;
+  block_.joined.add();
+  block_.last_join_ns.raise_to(now_);
+}
+
+void Worker::end_conn(uint32_t j, State terminal) {
+  Conn& c = conns_[j];
+  if (in_handshake(c.state)) --handshakes_in_flight_;
+  c.state = terminal;
+  free_spill(c.spill);
+  if (c.fd < 0) return;
+  if (c.flags & kRecvArmed) {
+    // The multishot recv holds the socket: shutting it down ends the recv, whose last completion
+    // then closes the descriptor.
+    shutdown(c.fd, SHUT_RDWR);
+  } else {
+    closes_.push_back(c.fd);
+    c.fd = -1;
+  }
+}
+
+void Worker::lost(uint32_t j, const std::string& why, bool eof) {
+  Conn& c = conns_[j];
+  if (c.state == State::open) {
+    block_.unexpected_closes.add();
+    (eof ? block_.close_eof : block_.close_error).add();
+    block_.first_close_error.record(why);
+    end_conn(j, State::closed);
+  } else if (live(c.state)) {
+    fail(j, why + " (before joined)");
+  }
+}
+
+void Worker::protocol_error(uint32_t j, const char* why) {
+  block_.protocol_errors.add();
+  Conn& c = conns_[j];
+  if (c.state == State::open) {
+    block_.first_close_error.record(std::string("protocol error: ") + why);
+    end_conn(j, State::closed);
+  } else {
+    fail(j, std::string("protocol error: ") + why);
+  }
+}
+
+// ---- receiving ----
+
+void Worker::on_recv(uint32_t j, int res, uint32_t flags) {
+  Conn& c = conns_[j];
+  if (!(flags & IORING_CQE_F_MORE)) c.flags &= ~kRecvArmed;
+  if (res > 0) {
+    const uint16_t id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+    uint8_t* data = buffers_ + size_t{id} * kRecvBufferBytes;
+    if (live(c.state)) {
+      now_ = monotonic_ns();
+      block_.bytes.add(static_cast<uint64_t>(res));
+      on_bytes(j, data, static_cast<size_t>(res));
+    }
+    io_uring_buf_ring_add(buf_ring_, data, kRecvBufferBytes, id, io_uring_buf_ring_mask(kRecvBufferCount),
+                          static_cast<int>(buffers_pending_++));
+  } else if (res == 0) {
+    lost(j, "connection closed by the server without a close frame", true);
+  } else if (res != -ENOBUFS && res != -ECANCELED) {
+    lost(j, std::string("recv: ") + std::strerror(-res), false);
+  }
+  if (c.flags & kRecvArmed) return;
+  if (!live(c.state)) {
+    if (c.fd >= 0) {
+      closes_.push_back(c.fd);
+      c.fd = -1;
+    }
+    return;
+  }
+  // Multishot recv ends on -ENOBUFS (the buffers recycled above are published before the next
+  // submit) and on cancellation; a stalled connection stays unarmed until it resumes.
+  if (!(c.flags & kStalled)) arm_recv(j);
+}
+
+void Worker::on_bytes(uint32_t j, uint8_t* data, size_t len) {
+  Conn& c = conns_[j];
+  if (c.state == State::upgrading) {
+    const size_t used = consume_upgrade(j, data, len);
+    if (!live(c.state)) return;
+    data += used;
+    len -= used;
+  }
+  if (len == 0 || c.state == State::upgrading) return;
+  const FeedStatus status =
+      feed_frames(c.spill, data, len, kFrameBytesMax, [&](const FrameHead& head, uint8_t* payload) {
+        handle_frame(j, head, payload);
+        return live(c.state);
+      });
+  if (status == FeedStatus::too_large) protocol_error(j, "frame larger than 64 MiB");
+}
+
+size_t Worker::consume_upgrade(uint32_t j, uint8_t* data, size_t len) {
+  Conn& c = conns_[j];
+  std::string_view head;
+  size_t used = 0;
+  if (c.spill == nullptr) {
+    const size_t end = http_head_end({reinterpret_cast<const char*>(data), len});
+    if (end == 0) {
+      if (len > kUpgradeHeadBytesMax) {
+        fail(j, "upgrade answer head too large");
+        return len;
+      }
+      auto* p = static_cast<Spill*>(std::malloc(sizeof(Spill) + kUpgradeHeadBytesMax));
+      if (p == nullptr) std::abort();
+      p->len = static_cast<uint32_t>(len);
+      p->need = 0;
+      p->cap = kUpgradeHeadBytesMax;
+      std::memcpy(p->data, data, len);
+      c.spill = p;
+      return len;
+    }
+    head = {reinterpret_cast<const char*>(data), end};
+    used = end;
+  } else {
+    Spill* p = c.spill;
+    const size_t old = p->len;
+    const size_t take = std::min(len, static_cast<size_t>(p->cap - p->len));
+    std::memcpy(p->data + p->len, data, take);
+    p->len += static_cast<uint32_t>(take);
+    const size_t end = http_head_end({reinterpret_cast<const char*>(p->data), p->len});
+    if (end == 0) {
+      if (p->len == p->cap) fail(j, "upgrade answer head too large");
+      return len;
+    }
+    head = {reinterpret_cast<const char*>(p->data), end};
+    used = end - old;
+  }
+  const bool ok = upgrade_accepted(head, accept_value_);
+  if (!ok) {
+    const std::string_view status_line = head.substr(0, std::min(head.find("\r\n"), size_t{100}));
+    fail(j, "upgrade refused: " + std::string(status_line));
+    return len;
+  }
+  free_spill(c.spill);
+  if (o_.protocol == Protocol::gopush) {
+    c.state = State::joining;  // joined once the PONG to the PING sent after the JOINs arrives
+  } else {
+    mark_joined(j);
+  }
+  return used;
+}
+
+void Worker::handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload) {
+  block_.frames.add();
+  if (head.masked) return protocol_error(j, "masked frame from the server");
+  if (!head.fin || head.opcode == 0) return protocol_error(j, "fragmented message (not supported)");
+  const size_t len = static_cast<size_t>(head.payload_bytes);
+  switch (head.opcode) {
+    case 0x1:
+    case 0x2:
+      on_message(j, {reinterpret_cast<const char*>(payload), len});
+      return;
+    case 0x8:
+      on_close_frame(j, payload, len);
+      return;
+    case 0x9:
+      if (len > ws::kMaxControlPayloadBytes) return protocol_error(j, "ping longer than 125 bytes");
+      reply(j, ws::Opcode::pong, payload, len);
+      return;
+    case 0xA:
+      return;
+    default:
+      return protocol_error(j, "unknown opcode");
+  }
+}
+
+void Worker::on_message(uint32_t j, std::string_view message) {
+  Conn& c = conns_[j];
+  if (o_.protocol == Protocol::raw) {
+    // A raw peer sends every published item as its own message.
+    const char* p = detail::skip_ws(message.data(), message.data() + message.size());
+    Item item;
+    const char* after = parse_item(p, message.data() + message.size(), item);
+    if (after != nullptr &&
+        detail::skip_ws(after, message.data() + message.size()) == message.data() + message.size())
+      on_item(j, item);
+    else
+      block_.foreign_items.add();
+    return;
+  }
+  if (c.state == State::joining && message_type_is(message, "PONG")) {
+    mark_joined(j);
+    return;
+  }
+  const ScanCounts counts = scan_push_message(message, [&](const Item& item) { on_item(j, item); });
+  if (counts.foreign) block_.foreign_items.add(counts.foreign);
+  if (counts.malformed) block_.foreign_items.add();
+}
+
+void Worker::on_item(uint32_t j, const Item& item) {
+  Conn& c = conns_[j];
+  uint32_t slot;
+  if (has_also_ && item.room_index == own_rooms_) {
+    slot = 1;
+  } else if (own_rooms_ > 0 && item.room_index == global(j) % own_rooms_) {
+    slot = 0;
+  } else {
+    block_.foreign_items.add();
+    return;
+  }
+  if (item.seq == 0 || item.seq > UINT32_MAX) {
+    block_.foreign_items.add();
+    return;
+  }
+  const uint32_t seq = static_cast<uint32_t>(item.seq);
+  uint32_t& next = c.next_seq[slot];
+  if (seq == next) {
+    ++next;
+  } else if (seq > next) {
+    block_.gap_missing.add(seq - next);
+    block_.out_of_order.add();
+    next = seq + 1;
+  } else {
+    block_.duplicates.add();
+    block_.out_of_order.add();
+  }
+  block_.received.add();
+  const uint64_t latency_ns = now_ > item.t_ns ? now_ - item.t_ns : 0;
+  block_.latency[histogram::bucket_of(latency_ns)].add();
+  block_.max_latency_ns.raise_to(latency_ns);
+  if (block_.first_receive_ns.get() == 0) block_.first_receive_ns.set(now_);
+  block_.last_receive_ns.raise_to(now_);
+  if ((c.flags & (kStallDesignated | kStalled)) == kStallDesignated && !resumed_ &&
+      uint64_t{c.next_seq[0]} + c.next_seq[1] - 2 >= o_.stall_after)
+    stall(j);
+}
+
+void Worker::on_close_frame(uint32_t j, const uint8_t* payload, size_t len) {
+  Conn& c = conns_[j];
+  const uint32_t code = len >= 2 ? (uint32_t{payload[0]} << 8) | payload[1] : ws::close_code::no_status;
+  // Echo the code, as RFC 6455 asks, then drop the connection without waiting.
+  reply(j, ws::Opcode::close, payload, std::min(len, size_t{2}));
+  const std::string reason(reinterpret_cast<const char*>(payload) + std::min(len, size_t{2}),
+                           len > 2 ? len - 2 : 0);
+  const std::string why = "close " + std::to_string(code) + (reason.empty() ? "" : " (" + reason + ")");
+  if (c.state == State::open) {
+    block_.unexpected_closes.add();
+    if (code >= kCloseCodeFirst && code < kCloseCodeFirst + kCloseCodeSlots)
+      block_.close_codes[code - kCloseCodeFirst].add();
+    else
+      block_.close_code_other.add();
+    block_.first_close_error.record(why);
+    end_conn(j, State::closed);
+  } else {
+    fail(j, why + " before joined");
+  }
+}
+
+void Worker::reply(uint32_t j, ws::Opcode op, const uint8_t* payload, size_t len) {
+  uint8_t frame[ws::kMaxControlPayloadBytes + 14];
+  const size_t n = ws::encode_client_frame(frame, op, {payload, len}, 0);
+  // Rare and tiny: a direct send is simpler than keeping the bytes alive for an SQE.
+  (void)send(conns_[j].fd, frame, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// ---- periodic work ----
+
+void Worker::heartbeat(uint64_t now) {
+  if (o_.protocol != Protocol::gopush || o_.heartbeat_s <= 0 || conns_.empty()) {
+    last_tick_ns_ = now;
+    return;
+  }
+  // PINGs are spread evenly: each tick sends the share of the connections due in it, so every
+  // connection gets one per period without a burst.
+  const double elapsed_ns = static_cast<double>(now - last_tick_ns_);
+  last_tick_ns_ = now;
+  heartbeat_position_ += static_cast<double>(conns_.size()) * elapsed_ns / (o_.heartbeat_s * 1e9);
+  while (static_cast<double>(heartbeat_next_) + 1 <= heartbeat_position_) {
+    const uint32_t j = static_cast<uint32_t>(heartbeat_next_++ % conns_.size());
+    Conn& c = conns_[j];
+    if (c.state != State::open || (c.flags & (kSendBusy | kStalled))) continue;
+    io_uring_sqe* s = sqe();
+    io_uring_prep_send(s, c.fd, ping_frame_.data(), ping_frame_.size(), MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(s, user_data(Op::send, j));
+    c.flags |= kSendBusy;
+  }
+}
+
+void Worker::stall(uint32_t j) {
+  Conn& c = conns_[j];
+  c.flags |= kStalled;
+  block_.stalled.add();
+  stalled_.push_back(j);
+  if (c.flags & kRecvArmed) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel64(s, user_data(Op::recv, j), 0);
+    io_uring_sqe_set_data64(s, user_data(Op::cancel, j));
+  }
+}
+
+void Worker::resume_stalled() {
+  resumed_ = true;
+  for (uint32_t j : stalled_) {
+    Conn& c = conns_[j];
+    c.flags &= ~kStalled;
+    if (live(c.state) && !(c.flags & kRecvArmed)) arm_recv(j);
+  }
+  stalled_.clear();
+}
+
+void Worker::close_stragglers() {
+  stragglers_closed_ = true;
+  for (uint32_t j = 0; j < conns_.size(); ++j) {
+    Conn& c = conns_[j];
+    if (c.state == State::idle) {
+      block_.first_connect_error.record("not started within --connect-timeout");
+      block_.failed.add();
+      c.state = State::failed;
+    } else if (in_handshake(c.state)) {
+      fail(j, "not joined within --connect-timeout");
+    }
+  }
+  next_connect_ = static_cast<uint32_t>(conns_.size());
+  block_.rss_connected_bytes.set(rss_bytes());
+}
+
+void Worker::report_lag(uint64_t now) {
+  uint64_t lagging = 0;
+  for (uint32_t j = 0; j < conns_.size(); ++j) {
+    const Conn& c = conns_[j];
+    if (c.state != State::open) continue;
+    const bool behind_own =
+        own_rooms_ > 0 && c.next_seq[0] - 1 < shared_.room(global(j) % own_rooms_).last_accepted_seq.get();
+    const bool behind_also =
+        has_also_ && c.next_seq[1] - 1 < shared_.room(own_rooms_).last_accepted_seq.get();
+    if (behind_own || behind_also) ++lagging;
+  }
+  block_.lagging.set(lagging);
+  block_.lagging_checked_ns.set(now);
+}
+
+void Worker::finish() {
+  uint64_t expected = 0, tail = 0, failed_gaps = 0;
+  auto account = [&](uint32_t room, uint32_t next) {
+    const RoomBlock& r = shared_.room(room);
+    const uint64_t got = next - 1;
+    const uint64_t last = r.last_sent_seq.get();
+    if (last > got) tail += last - got;
+    expected += r.accepted_items.get();
+    failed_gaps += r.failed_items.get();
+  };
+  for (uint32_t j = 0; j < conns_.size(); ++j) {
+    const Conn& c = conns_[j];
+    if (!(c.flags & kWasJoined)) continue;
+    if (own_rooms_ > 0) account(global(j) % own_rooms_, c.next_seq[0]);
+    if (has_also_) account(own_rooms_, c.next_seq[1]);
+  }
+  block_.expected.set(expected);
+  block_.tail_missing.set(tail);
+  block_.failed_publish_gaps.set(failed_gaps);
+  if (block_.rss_connected_bytes.get() == 0) block_.rss_connected_bytes.set(rss_bytes());
+  block_.final_done.set(1);
+}
+
+void Worker::submit_and_wait(uint64_t timeout_ns) {
+  if (buffers_pending_) {
+    io_uring_buf_ring_advance(buf_ring_, static_cast<int>(buffers_pending_));
+    buffers_pending_ = 0;
+  }
+  __kernel_timespec ts{};
+  ts.tv_sec = static_cast<long long>(timeout_ns / 1000000000);
+  ts.tv_nsec = static_cast<long long>(timeout_ns % 1000000000);
+  io_uring_cqe* cqe = nullptr;
+  // -ETIME and -EINTR are normal outcomes; completions are read by process_completions().
+  io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  // Every SQE queued so far has been handed to the kernel, which resolved its descriptor: the
+  // descriptors given up meanwhile can be closed (and reused) safely now.
+  for (int fd : closes_) close(fd);
+  closes_.clear();
+}
+
+void Worker::process_completions() {
+  io_uring_cqe* cqe;
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    ++seen;
+    const uint32_t j = index_of(cqe->user_data);
+    switch (op_of(cqe->user_data)) {
+      case Op::connect:
+        on_connect(j, cqe->res);
+        break;
+      case Op::recv:
+        on_recv(j, cqe->res, cqe->flags);
+        break;
+      case Op::send:
+        conns_[j].flags &= ~kSendBusy;
+        if (cqe->res >= 0 && static_cast<size_t>(cqe->res) < ping_frame_.size() && live(conns_[j].state))
+          protocol_error(j, "short PING send");
+        break;
+      case Op::cancel:
+        break;
+    }
+  }
+  io_uring_cq_advance(&ring_, seen);
+}
+
+int Worker::run() {
+  std::string error;
+  if (!init(error)) {
+    std::fprintf(stderr, "ringcast-load: worker %u: %s\n", index_, error.c_str());
+    return 1;
+  }
+  start_ns_ = shared_.control().start_ns.get();
+  last_tick_ns_ = monotonic_ns();
+  while (true) {
+    now_ = monotonic_ns();
+    const Phase phase = shared_.phase();
+    if (phase >= Phase::finishing) break;
+    uint64_t wait_ns = kIdleWaitNs;
+    if (phase == Phase::connecting) {
+      start_due_connects(now_);
+      if (next_connect_ < conns_.size()) {
+        const uint64_t due = next_connect_due_ns();
+        wait_ns = due > now_ ? std::clamp(due - now_, kConnectWaitMinNs, kIdleWaitNs) : kConnectWaitMinNs;
+      }
+    } else if (!stragglers_closed_) {
+      close_stragglers();
+    }
+    if (phase >= Phase::draining && !resumed_) resume_stalled();
+    if (phase == Phase::draining && now_ - last_lag_check_ns_ >= kLagCheckPeriodNs) {
+      last_lag_check_ns_ = now_;
+      report_lag(now_);
+    }
+    heartbeat(now_);
+    submit_and_wait(wait_ns);
+    process_completions();
+  }
+  finish();
+  return 0;
+}
+
+}  // namespace
+
+int run_worker(const Options& options, const Shared& shared, uint32_t worker_index) {
+  Worker worker(options, shared, worker_index);
+  return worker.run();
+}
+
+}  // namespace ringcast::load
