@@ -60,7 +60,7 @@ const std::vector<Key>& keys() {
        member(&Config::heartbeat_timeout_ms), "same, in seconds (go-push)"},
       {"close_timeout_ms", nullptr, Kind::u32, 10, 600000, member(&Config::close_timeout_ms),
        "wait for the peer's close frame"},
-      {"rooms_per_conn_max", "maxJoinRoom", Kind::u32, 1, 100000, member(&Config::rooms_per_conn_max),
+      {"rooms_per_conn_max", "maxJoinRoom", Kind::u32, 1, 65535, member(&Config::rooms_per_conn_max),
        "rooms one connection may join"},
       {"room_name_bytes_max", nullptr, Kind::size, 1, 65535, member(&Config::room_name_bytes_max),
        "longest room name"},

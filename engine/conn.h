@@ -4,8 +4,11 @@
 // references shared frames). Rooms and timers keep their per-connection fields in their own tables.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -34,14 +37,14 @@ struct Conn {
   ConnKind kind = ConnKind::client;
   Phase phase = Phase::free;
   AfterFlush after_flush = AfterFlush::nothing;
-  bool recv_armed = false;      // a multishot recv is in the kernel
-  bool sending = false;         // a send is in flight (at most one, so frames keep their order)
-  bool in_flush_list = false;
-  bool close_sent = false;      // WebSocket close frame queued
-  bool close_received = false;  // WebSocket close frame received
-  bool cut = false;             // marked slow during a fan-out; closed right after it
-  bool continue_sent = false;   // API: "100 Continue" answered for the request being received
-  bool parsing = false;         // inside FrameParser::feed: the record must not be freed
+  bool recv_armed : 1 = false;      // a multishot recv is in the kernel
+  bool sending : 1 = false;         // a send is in flight (at most one, so frames keep their order)
+  bool in_flush_list : 1 = false;
+  bool close_sent : 1 = false;      // WebSocket close frame queued
+  bool close_received : 1 = false;  // WebSocket close frame received
+  bool cut : 1 = false;             // marked slow during a fan-out; closed right after it
+  bool continue_sent : 1 = false;   // API: "100 Continue" answered for the request being received
+  bool parsing : 1 = false;         // inside FrameParser::feed: the record must not be freed
   uint32_t send_slot = kNil;    // sendmsg state while a multi-frame send is in flight
   uint32_t last_rx_tick = 0;
   uint32_t send_offered = 0;    // bytes offered to the send in flight (a short send means backpressure)
@@ -50,25 +53,41 @@ struct Conn {
   ws::FrameParser parser;
 };
 
-// Fixed-size records in chunks, so ids stay valid and records never move as the slab grows.
+// Fixed-size records in chunks, so ids stay valid and records never move as the slab grows. Chunk
+// memory comes from mmap and a record is constructed only when handed out, lowest ids first, so the
+// resident memory follows the connections actually open rather than the slab's capacity.
 class ConnSlab {
  public:
-  static constexpr uint32_t kChunk = 4096;
+  static constexpr uint32_t kChunk = 1024;
 
   explicit ConnSlab(uint32_t max_conns) : max_(max_conns) {}
+  ~ConnSlab() {
+    for (uint32_t id = 0; id < capacity(); ++id)
+      if (constructed_[id]) (*this)[id].~Conn();
+    for (Conn* chunk : chunks_) munmap(chunk, kChunk * sizeof(Conn));
+  }
+  ConnSlab(const ConnSlab&) = delete;
+  ConnSlab& operator=(const ConnSlab&) = delete;
 
-  // A free record (phase still `free`), or kNil when the slab holds max_conns.
+  // A free record (phase `free`), or kNil when the slab holds max_conns.
   uint32_t allocate() {
     if (free_.empty()) {
       if (capacity() >= max_) return kNil;
-      uint32_t base = capacity();
-      chunks_.emplace_back(new Conn[kChunk]);
+      void* memory = mmap(nullptr, kChunk * sizeof(Conn), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (memory == MAP_FAILED) return kNil;
+      const uint32_t base = capacity();
+      chunks_.push_back(static_cast<Conn*>(memory));
+      constructed_.resize(capacity(), 0);
       for (uint32_t i = kChunk; i-- > 0;)
         if (base + i < max_) free_.push_back(base + i);
       if (free_.empty()) return kNil;
     }
-    uint32_t id = free_.back();
+    const uint32_t id = free_.back();
     free_.pop_back();
+    if (!constructed_[id]) {
+      new (&(*this)[id]) Conn();
+      constructed_[id] = 1;
+    }
     ++live_;
     return id;
   }
@@ -77,13 +96,16 @@ class ConnSlab {
     --live_;
   }
   Conn& operator[](uint32_t id) { return chunks_[id / kChunk][id % kChunk]; }
+  // Ids below this may be in use (records above the highest ever handed out are not even constructed).
   uint32_t capacity() const { return static_cast<uint32_t>(chunks_.size()) * kChunk; }
+  bool constructed(uint32_t id) const { return id < constructed_.size() && constructed_[id]; }
   uint32_t live() const { return live_; }
 
  private:
   uint32_t max_;
   uint32_t live_ = 0;
-  std::vector<std::unique_ptr<Conn[]>> chunks_;
+  std::vector<Conn*> chunks_;
+  std::vector<uint8_t> constructed_;
   std::vector<uint32_t> free_;
 };
 

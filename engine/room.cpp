@@ -11,6 +11,10 @@ RoomIndex::RoomIndex() {
 
 void RoomIndex::reserve_conns(uint32_t n) {
   if (conn_first_.size() >= n) return;
+  // Exact growth (no doubling): these tables are per connection and sized to the slab.
+  conn_first_.reserve(n);
+  conn_all_pos_.reserve(n);
+  conn_room_count_.reserve(n);
   conn_first_.resize(n, kNil);
   conn_all_pos_.resize(n, kNil);
   conn_room_count_.resize(n, 0);

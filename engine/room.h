@@ -91,7 +91,7 @@ class RoomIndex {
   uint32_t membership_free_ = kNil;
   std::vector<uint32_t> conn_first_;      // per connection: first membership, kNil when none
   std::vector<uint32_t> conn_all_pos_;    // per connection: position in room 0, kNil when not in it
-  std::vector<uint32_t> conn_room_count_;
+  std::vector<uint16_t> conn_room_count_;
   void (*on_freed_)(void*, RoomId) = nullptr;
   void* on_freed_ctx_ = nullptr;
 };

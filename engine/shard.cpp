@@ -77,6 +77,7 @@ Shard::Shard(const ShardSetup& setup)
 
 Shard::~Shard() {
   for (uint32_t id = 0; id < slab_.capacity(); ++id) {
+    if (!slab_.constructed(id)) continue;
     Conn& c = slab_[id];
     if (c.phase == Phase::free) continue;
     delete c.inbuf;
@@ -163,7 +164,7 @@ void Shard::run() {
       if (now_ns_ >= drain_deadline_ns_) {
         // The drain time is up: whoever has not finished the close handshake is cut.
         for (uint32_t id = 0; id < slab_.capacity(); ++id)
-          if (slab_[id].phase != Phase::free) terminate(slab_[id], id);
+          if (slab_.constructed(id) && slab_[id].phase != Phase::free) terminate(slab_[id], id);
         drain_deadline_ns_ = INT64_MAX;
       }
     }
@@ -577,6 +578,7 @@ void Shard::relieve_ring_pressure() {
   // cut them (the per-connection byte limit catches most slow consumers long before this).
   if (fanout_.cursor_pos() - held <= setup_.ring.capacity() / 2) return;
   for (uint32_t id = 0; id < slab_.capacity(); ++id) {
+    if (!slab_.constructed(id)) continue;
     Conn& c = slab_[id];
     if (c.phase != Phase::open || c.kind != ConnKind::client || c.out.empty() || c.close_sent) continue;
     if (sender_.head_epoch(c.out) != kNil && sender_.head_epoch(c.out) == sender_.oldest_epoch())
@@ -835,6 +837,7 @@ void Shard::begin_shutdown() {
   fanout_.drain(now_ns_, deliver);  // what was accepted before the stop still goes out
   fanout_.flush_all(deliver);
   for (uint32_t id = 0; id < slab_.capacity(); ++id) {
+    if (!slab_.constructed(id)) continue;
     Conn& c = slab_[id];
     if (c.phase == Phase::free || c.phase == Phase::dead) continue;
     if (c.kind == ConnKind::client) {

@@ -19,31 +19,34 @@ class TimerWheel {
 
   explicit TimerWheel(uint64_t now_tick = 0) : last_tick_(now_tick), slots_(kSlots, kNil) {}
 
+  // Exact growth (no doubling): these tables are per connection and sized to the slab.
   void reserve(uint32_t ids) {
     if (next_.size() >= ids) return;
+    next_.reserve(ids);
+    prev_.reserve(ids);
+    deadline_.reserve(ids);
     next_.resize(ids, kNil);
     prev_.resize(ids, kNil);
     deadline_.resize(ids, 0);
-    armed_.resize(ids, 0);
   }
 
-  bool armed(uint32_t id) const { return armed_[id]; }
+  bool armed(uint32_t id) const { return deadline_[id] != 0; }
   uint64_t deadline(uint32_t id) const { return deadline_[id]; }
 
   void arm(uint32_t id, uint64_t deadline_tick) {
-    if (armed_[id]) unlink(id);
+    if (armed(id)) unlink(id);
     if (deadline_tick <= last_tick_) deadline_tick = last_tick_ + 1;
-    deadline_[id] = deadline_tick;
+    RC_ASSERT(deadline_tick <= UINT32_MAX);  // 100 ms ticks: 13 years of uptime
+    deadline_[id] = static_cast<uint32_t>(deadline_tick);
     uint32_t& head = slots_[deadline_tick % kSlots];
     next_[id] = head;
     prev_[id] = kNil;
     if (head != kNil) prev_[head] = id;
     head = id;
-    armed_[id] = 1;
   }
 
   void disarm(uint32_t id) {
-    if (armed_[id]) unlink(id);
+    if (armed(id)) unlink(id);
   }
 
   // Fires fn(id) for every timer due at or before now_tick. fn may re-arm or disarm any id.
@@ -71,7 +74,7 @@ class TimerWheel {
 
  private:
   void unlink(uint32_t id) {
-    RC_ASSERT(armed_[id]);
+    RC_ASSERT(armed(id));
     if (id == sweep_next_) sweep_next_ = next_[id];
     if (prev_[id] != kNil)
       next_[prev_[id]] = next_[id];
@@ -79,7 +82,7 @@ class TimerWheel {
       slots_[deadline_[id] % kSlots] = next_[id];
     if (next_[id] != kNil) prev_[next_[id]] = prev_[id];
     next_[id] = prev_[id] = kNil;
-    armed_[id] = 0;
+    deadline_[id] = 0;  // 0: not armed (every deadline is at least one tick ahead)
   }
 
   uint64_t last_tick_;
@@ -87,8 +90,7 @@ class TimerWheel {
   std::vector<uint32_t> slots_;
   std::vector<uint32_t> next_;
   std::vector<uint32_t> prev_;
-  std::vector<uint64_t> deadline_;
-  std::vector<uint8_t> armed_;
+  std::vector<uint32_t> deadline_;
 };
 
 }  // namespace ringcast

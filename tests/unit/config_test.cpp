@@ -148,8 +148,8 @@ TEST_F(ConfigTest, FileErrorsNameTheKey) {
       {R"({"threads":1.5})", "config key 'threads': expected a number or a string"},
       {R"({"threads":true})", "config key 'threads': expected a number or a string"},
       {R"({"threads":1025})", "config key 'threads': 1025 is outside 0..1024"},
-      {R"({"rooms_per_conn_max":0})", "config key 'rooms_per_conn_max': 0 is outside 1..100000"},
-      {R"({"maxJoinRoom":0})", "config key 'maxJoinRoom': 0 is outside 1..100000"},
+      {R"({"rooms_per_conn_max":0})", "config key 'rooms_per_conn_max': 0 is outside 1..65535"},
+      {R"({"maxJoinRoom":0})", "config key 'maxJoinRoom': 0 is outside 1..65535"},
       {R"({"wsHeartbeatInterval":0})", "config key 'wsHeartbeatInterval': 0 is outside 1..86400"},
       {R"({"wsPort":70000})", "config key 'wsPort': 70000 is outside 0..65535"},
       {R"({"ring_bytes":1024})", "config key 'ring_bytes': 1024 is outside 65536..17179869184"},
@@ -252,7 +252,7 @@ TEST_F(ConfigTest, FlagErrors) {
   EXPECT_EQ(parse({"--threads=-2"}, c, message), CliAction::error);
   EXPECT_EQ(message, "flag '--threads': expected a non-negative integer, got '-2'");
   EXPECT_EQ(parse({"--rooms-per-conn-max", "0"}, c, message), CliAction::error);
-  EXPECT_EQ(message, "flag '--rooms-per-conn-max': 0 is outside 1..100000");
+  EXPECT_EQ(message, "flag '--rooms-per-conn-max': 0 is outside 1..65535");
   EXPECT_EQ(parse({"--no-such-flag", "1"}, c, message), CliAction::error);
   EXPECT_EQ(message, "unknown flag '--no-such-flag' (see --help)");
   EXPECT_EQ(parse({"--threads"}, c, message), CliAction::error);

@@ -2,6 +2,8 @@
 // and the limit it breaks, so a run that cannot work on this machine stops before it forks.
 #include "tools/load/options.h"
 
+#include "tools/load/shared.h"
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -164,6 +166,8 @@ Publishing
   --pipeline D                requests in flight per connection (default 16)
   --single-broadcast          publish exactly one item to the also-room (or to the only room) after
                               the hold and report the time until the last connection had it
+  --broadcasts K              the same, K times (1..64), one a second unless --publish-rate says
+                              otherwise; each is timed on its own (the median is reported)
   Items carry seq (dense from 1 per room) and t_ns (CLOCK_MONOTONIC when the request is written);
   a non-2xx answer is counted as publish failed and reported.
 
@@ -218,6 +222,7 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
     const std::string name(arg);
     if (name == "--single-broadcast") {
       o.single_broadcast = true;
+      o.broadcasts = 1;
       continue;
     }
     if (!has_value) {
@@ -270,6 +275,10 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
       rate_given = true;
     } else if (name == "--publish-count") {
       if (!parse_u64(value, o.publish_count)) return bad("expected a count");
+    } else if (name == "--broadcasts") {
+      if (!parse_u32(value, o.broadcasts) || o.broadcasts == 0 || o.broadcasts > WorkerBlock::kTrackedBroadcasts)
+        return bad("expected 1..64");
+      o.single_broadcast = true;
     } else if (name == "--duration") {
       if (!parse_seconds(value, o.duration_s)) return bad("expected seconds >= 0");
     } else if (name == "--payload") {
@@ -355,9 +364,10 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
       error = "--single-broadcast needs --also-room or --rooms 1 (one room everyone is in)";
       return false;
     }
-    o.publish_count = 1;
+    o.publish_count = o.broadcasts;
     o.duration_s = 0;
-    if (!rate_given) o.publish_rate = 0;
+    // One broadcast a second unless told otherwise, so each is timed on its own.
+    if (!rate_given) o.publish_rate = o.broadcasts > 1 ? 1 : 0;
   }
   if (o.publish_body.find("{item}") == std::string::npos && o.publishes()) {
     error = "--publish-body must contain {item}";

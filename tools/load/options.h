@@ -57,7 +57,8 @@ struct Options {
   PublishTarget publish_target = PublishTarget::rooms;
   uint32_t publish_conns = 4;
   uint32_t pipeline = 16;
-  bool single_broadcast = false;
+  bool single_broadcast = false;  // --single-broadcast or --broadcasts K: K items to everyone, timed one by one
+  uint32_t broadcasts = 1;
 
   double hold_s = 0;
   double connect_timeout_s = 60;

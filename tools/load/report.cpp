@@ -2,6 +2,7 @@
 // histograms, and writes the text and JSON forms. No JSON library: the output is flat and known.
 #include "tools/load/report.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -106,6 +107,22 @@ class Json {
     write_key(key);
     out_ += v ? "true" : "false";
   }
+  void open_array(const char* key) {
+    comma();
+    write_key(key);
+    out_ += '[';
+    first_ = true;
+  }
+  void array_num(double v) {
+    comma();
+    char text[32];
+    std::snprintf(text, sizeof text, "%.6g", v);
+    out_ += text;
+  }
+  void close_array() {
+    out_ += ']';
+    first_ = false;
+  }
   const std::string& text() const { return out_; }
 
  private:
@@ -209,6 +226,23 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
     s.p999_ms = ms(h.quantile(0.999));
     s.max_ms = ms(h.max_ns);
   }
+  if (o.single_broadcast) {
+    for (uint32_t b = 0; b < o.broadcasts; ++b) {
+      uint64_t max_ns = 0, reached = 0;
+      for (uint32_t w = 0; w < shared.workers(); ++w) {
+        max_ns = std::max(max_ns, shared.worker(w).broadcast_max_ns[b].get());
+        reached += shared.worker(w).broadcast_reached[b].get();
+      }
+      if (!reached) continue;
+      s.broadcast_ms.push_back(ms(max_ns));
+      s.broadcast_reached.push_back(reached);
+    }
+    if (!s.broadcast_ms.empty()) {
+      std::vector<double> sorted = s.broadcast_ms;
+      std::sort(sorted.begin(), sorted.end());
+      s.broadcast_median_ms = sorted[sorted.size() / 2];
+    }
+  }
   s.drain_timed_out = seen.drain_timed_out;
   s.connect_timed_out = seen.connect_timed_out;
   s.stop_reason = seen.stop_reason;
@@ -290,9 +324,13 @@ void print_summary(const Options& o, const Summary& s) {
                   ms_text(s.p90_ms).c_str(), ms_text(s.p99_ms).c_str(), ms_text(s.p999_ms).c_str(),
                   ms_text(s.max_ms).c_str());
     }
-    if (o.single_broadcast)
-      std::printf("  broadcast  one item reached %" PRIu64 "/%" PRIu64 " connections; the last after %s\n",
-                  s.received, s.joined, ms_text(s.max_ms).c_str());
+    if (o.single_broadcast) {
+      for (size_t b = 0; b < s.broadcast_ms.size(); ++b)
+        std::printf("  broadcast  #%zu reached %" PRIu64 "/%" PRIu64 " connections; the last after %s\n", b + 1,
+                    s.broadcast_reached[b], s.joined, ms_text(s.broadcast_ms[b]).c_str());
+      if (s.broadcast_ms.size() > 1)
+        std::printf("  broadcast  median time to the last connection: %s\n", ms_text(s.broadcast_median_ms).c_str());
+    }
   }
   std::printf("  closes     %" PRIu64 " unexpected", s.unexpected_closes);
   for (const auto& [code, n] : s.close_codes) std::printf(", %s: %" PRIu64, code.c_str(), n);
@@ -408,6 +446,13 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
     j.num("connections", s.joined);
     j.num("reached", s.received);
     j.num("ms_to_last", s.max_ms);
+    j.num("ms_to_last_median", s.broadcast_median_ms);
+    j.open_array("each_ms");
+    for (double v : s.broadcast_ms) j.array_num(v);
+    j.close_array();
+    j.open_array("each_reached");
+    for (uint64_t v : s.broadcast_reached) j.array_num(static_cast<double>(v));
+    j.close_array();
     j.close();
   }
 

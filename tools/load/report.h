@@ -45,6 +45,10 @@ struct Summary {
   // latency (ms)
   uint64_t latency_count = 0;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
+  // --single-broadcast / --broadcasts: per broadcast, ms until the last connection had it, and reach
+  std::vector<double> broadcast_ms;
+  std::vector<uint64_t> broadcast_reached;
+  double broadcast_median_ms = 0;
   // closes of joined connections
   uint64_t unexpected_closes = 0, close_eof = 0, close_error = 0, protocol_errors = 0;
   std::map<std::string, uint64_t> close_codes;

@@ -105,6 +105,10 @@ struct alignas(64) WorkerBlock {
   Counter first_receive_ns;
   Counter last_receive_ns;
   Counter max_latency_ns;
+  // --broadcasts: per broadcast (seq 1..kTrackedBroadcasts), the latest arrival and how many got it.
+  static constexpr uint32_t kTrackedBroadcasts = 64;
+  Counter broadcast_max_ns[kTrackedBroadcasts];
+  Counter broadcast_reached[kTrackedBroadcasts];
   Counter stalled;
 
   // Drain: live joined connections that have not yet seen the last accepted seq of their rooms, as

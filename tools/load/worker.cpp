@@ -609,6 +609,10 @@ void Worker::on_item(uint32_t j, const Item& item) {
   const uint64_t latency_ns = now_ > item.t_ns ? now_ - item.t_ns : 0;
   block_.latency[histogram::bucket_of(latency_ns)].add();
   block_.max_latency_ns.raise_to(latency_ns);
+  if (o_.single_broadcast && seq <= WorkerBlock::kTrackedBroadcasts) {
+    block_.broadcast_max_ns[seq - 1].raise_to(latency_ns);
+    block_.broadcast_reached[seq - 1].add();
+  }
   if (block_.first_receive_ns.get() == 0) block_.first_receive_ns.set(now_);
   block_.last_receive_ns.raise_to(now_);
   if ((c.flags & (kStallDesignated | kStalled)) == kStallDesignated && !resumed_ &&
