@@ -15,7 +15,7 @@ cd "$root"
 
 connections=1000000
 rooms=1000
-room_rate=300        # items/s to the rooms in the publishing phase (each reaches N/rooms clients)
+room_rate=200        # items/s to the rooms in the publishing phase (each reaches N/rooms clients)
 room_seconds=20
 broadcasts=5
 deadline=1800
@@ -63,10 +63,11 @@ pids+=($!)
 if [ "$(id -u)" -eq 0 ]; then tuning/apply.sh; fi
 tuning/check.sh --connections "$connections" > "$out/tuning-check.txt" 2>&1 || true
 
-# Kernel memory: slab (sockets, TCP control blocks, files) plus TCP buffer pages.
+# Kernel memory: the objects in use in every slab cache (sockets, TCP control blocks, files, epoll and
+# io_uring items; free objects cached by the allocator are not counted) plus TCP buffer pages.
 kernel_bytes() {
   local slab tcp_pages
-  slab=$(awk '/^Slab:/ {print $2 * 1024}' /proc/meminfo)
+  slab=$(awk 'NR > 2 {sum += $2 * $4} END {printf "%d\n", sum}' /proc/slabinfo 2>/dev/null || echo 0)
   tcp_pages=$(awk '/^TCP:/ {for (i = 1; i <= NF; i++) if ($i == "mem") print $(i + 1)}' /proc/net/sockstat)
   echo $(( slab + tcp_pages * 4096 ))
 }
@@ -100,7 +101,10 @@ load_common=(--url "ws://127.0.0.1:$ws_port/connect" --publish-url "http://127.0
 
 # Phase 1: connect everyone, hold (memory is sampled meanwhile), then timed broadcasts to everyone.
 log "phase 1: $connections connections, then $broadcasts broadcasts to all"
-"$load_bin" "${load_common[@]}" --hold 25 --broadcasts "$broadcasts" --drain-timeout 120 \
+# Broadcasts are spaced so that one has reached everyone before the next starts.
+gap_s=$(( connections / 100000 + 2 ))
+"$load_bin" "${load_common[@]}" --hold 25 --broadcasts "$broadcasts" --publish-rate "$(awk "BEGIN { print 1 / $gap_s }")" \
+  --drain-timeout 120 \
   --json "$out/broadcast.json" > "$out/broadcast.txt" 2> "$out/broadcast.progress" &
 load_pid=$!
 pids+=("$load_pid")

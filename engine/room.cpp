@@ -26,9 +26,20 @@ RoomId RoomIndex::find(std::string_view name) const {
 }
 
 bool RoomIndex::is_member(uint32_t conn, RoomId room) const {
-  for (uint32_t m = conn_first_[conn]; m != kNil; m = memberships_[m].next)
-    if (memberships_[m].room == room) return true;
+  for (uint32_t m = conn_first_[conn]; m != kNil; m = membership(m).next)
+    if (membership(m).room == room) return true;
   return false;
+}
+
+uint32_t RoomIndex::new_membership() {
+  if (membership_free_ != kNil) {
+    const uint32_t m = membership_free_;
+    membership_free_ = membership(m).next;
+    return m;
+  }
+  if (memberships_used_ == membership_chunks_.size() * kMembershipChunk)
+    membership_chunks_.emplace_back(new Membership[kMembershipChunk]);
+  return memberships_used_++;
 }
 
 bool RoomIndex::join(uint32_t conn, std::string_view name, bool& created) {
@@ -50,15 +61,8 @@ bool RoomIndex::join(uint32_t conn, std::string_view name, bool& created) {
     created = true;
   }
   Room& r = rooms_[id];
-  uint32_t m;
-  if (membership_free_ != kNil) {
-    m = membership_free_;
-    membership_free_ = memberships_[m].next;
-  } else {
-    m = static_cast<uint32_t>(memberships_.size());
-    memberships_.emplace_back();
-  }
-  memberships_[m] = Membership{id, static_cast<uint32_t>(r.members.size()), conn_first_[conn]};
+  const uint32_t m = new_membership();
+  membership(m) = Membership{id, static_cast<uint32_t>(r.members.size()), conn_first_[conn]};
   conn_first_[conn] = m;
   r.members.push_back(conn);
   ++conn_room_count_[conn];
@@ -70,9 +74,9 @@ void RoomIndex::set_member_pos(uint32_t conn, RoomId room, uint32_t pos) {
     conn_all_pos_[conn] = pos;
     return;
   }
-  for (uint32_t m = conn_first_[conn]; m != kNil; m = memberships_[m].next) {
-    if (memberships_[m].room == room) {
-      memberships_[m].pos = pos;
+  for (uint32_t m = conn_first_[conn]; m != kNil; m = membership(m).next) {
+    if (membership(m).room == room) {
+      membership(m).pos = pos;
       return;
     }
   }
@@ -105,14 +109,14 @@ bool RoomIndex::leave(uint32_t conn, std::string_view name, bool& removed) {
   RoomId id = find(name);
   if (id == kNil) return false;
   uint32_t prev = kNil;
-  for (uint32_t m = conn_first_[conn]; m != kNil; prev = m, m = memberships_[m].next) {
-    if (memberships_[m].room != id) continue;
+  for (uint32_t m = conn_first_[conn]; m != kNil; prev = m, m = membership(m).next) {
+    if (membership(m).room != id) continue;
     if (prev == kNil)
-      conn_first_[conn] = memberships_[m].next;
+      conn_first_[conn] = membership(m).next;
     else
-      memberships_[prev].next = memberships_[m].next;
-    remove_member(id, memberships_[m].pos);
-    memberships_[m].next = membership_free_;
+      membership(prev).next = membership(m).next;
+    remove_member(id, membership(m).pos);
+    membership(m).next = membership_free_;
     membership_free_ = m;
     --conn_room_count_[conn];
     if (rooms_[id].members.empty()) {
@@ -127,10 +131,10 @@ bool RoomIndex::leave(uint32_t conn, std::string_view name, bool& removed) {
 uint32_t RoomIndex::leave_all(uint32_t conn) {
   uint32_t removed = 0;
   for (uint32_t m = conn_first_[conn]; m != kNil;) {
-    uint32_t next = memberships_[m].next;
-    RoomId id = memberships_[m].room;
-    remove_member(id, memberships_[m].pos);
-    memberships_[m].next = membership_free_;
+    uint32_t next = membership(m).next;
+    RoomId id = membership(m).room;
+    remove_member(id, membership(m).pos);
+    membership(m).next = membership_free_;
     membership_free_ = m;
     if (rooms_[id].members.empty()) {
       free_room(id);

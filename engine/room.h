@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -87,7 +88,16 @@ class RoomIndex {
   std::vector<Room> rooms_;
   std::vector<RoomId> free_rooms_;
   std::unordered_map<std::string, RoomId, Hash, std::equal_to<>> by_name_;
-  std::vector<Membership> memberships_;
+  // Memberships live in fixed-size chunks rather than one vector: a vector's doubling would leave up to
+  // half of the largest table unused, and this one has an entry per connection per room.
+  static constexpr uint32_t kMembershipChunk = 4096;
+  Membership& membership(uint32_t m) { return membership_chunks_[m / kMembershipChunk][m % kMembershipChunk]; }
+  const Membership& membership(uint32_t m) const {
+    return membership_chunks_[m / kMembershipChunk][m % kMembershipChunk];
+  }
+  uint32_t new_membership();
+  std::vector<std::unique_ptr<Membership[]>> membership_chunks_;
+  uint32_t memberships_used_ = 0;
   uint32_t membership_free_ = kNil;
   std::vector<uint32_t> conn_first_;      // per connection: first membership, kNil when none
   std::vector<uint32_t> conn_all_pos_;    // per connection: position in room 0, kNil when not in it

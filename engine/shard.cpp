@@ -83,6 +83,7 @@ Shard::~Shard() {
     delete c.inbuf;
     if (c.fd >= 0) close(c.fd);
   }
+  for (msghdr* msg : send_msgs_) std::free(msg);
 }
 
 void Shard::update_clock() {
@@ -638,29 +639,37 @@ void Shard::issue_send(Conn& c, uint32_t id) {
     io_.send(c.fd, iov[0].iov_base, iov[0].iov_len, ud);
     return;
   }
+  // A multi-frame send needs a msghdr and its iovec until it completes. It is sized to this send and
+  // freed on completion: a pool of largest-size slots would keep the peak of a connect or broadcast
+  // burst (thousands of sends in flight) resident for good.
+  const size_t bytes = sizeof(msghdr) + sizeof(iovec) * static_cast<size_t>(n);
+  auto* msg = static_cast<msghdr*>(std::malloc(bytes));
+  RC_ASSERT(msg != nullptr);
+  auto* vec = reinterpret_cast<iovec*>(msg + 1);
+  std::memcpy(vec, iov, sizeof(iovec) * static_cast<size_t>(n));
+  *msg = msghdr{};
+  msg->msg_iov = vec;
+  msg->msg_iovlen = static_cast<size_t>(n);
   uint32_t slot;
-  if (send_slot_free_ != kNil) {
-    slot = send_slot_free_;
-    send_slot_free_ = send_slots_[slot]->next_free;
+  if (!free_send_msgs_.empty()) {
+    slot = free_send_msgs_.back();
+    free_send_msgs_.pop_back();
+    send_msgs_[slot] = msg;
   } else {
-    slot = static_cast<uint32_t>(send_slots_.size());
-    send_slots_.emplace_back(new SendSlot());
+    slot = static_cast<uint32_t>(send_msgs_.size());
+    send_msgs_.push_back(msg);
   }
-  SendSlot& s = *send_slots_[slot];
-  std::memcpy(s.iov, iov, sizeof(iovec) * static_cast<size_t>(n));
-  s.msg = msghdr{};
-  s.msg.msg_iov = s.iov;
-  s.msg.msg_iovlen = static_cast<size_t>(n);
   c.send_slot = slot;
-  io_.sendmsg(c.fd, &s.msg, ud);
+  io_.sendmsg(c.fd, msg, ud);
 }
 
 void Shard::on_send(uint32_t id, const Completion& cqe) {
   Conn& c = slab_[id];
   c.sending = false;
   if (c.send_slot != kNil) {
-    send_slots_[c.send_slot]->next_free = send_slot_free_;
-    send_slot_free_ = c.send_slot;
+    std::free(send_msgs_[c.send_slot]);
+    send_msgs_[c.send_slot] = nullptr;
+    free_send_msgs_.push_back(c.send_slot);
     c.send_slot = kNil;
   }
   if (cqe.res < 0) {

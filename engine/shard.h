@@ -60,12 +60,6 @@ class Shard {
   enum class Op : uint8_t { accept_client = 1, accept_api, recv, send, wake };
   static constexpr int kMaxIov = 32;
 
-  struct SendSlot {
-    msghdr msg{};
-    iovec iov[kMaxIov];
-    uint32_t next_free = kNil;
-  };
-
   static uint64_t user_data(Op op, uint32_t generation, uint32_t id) {
     return (static_cast<uint64_t>(op) << 56) | (static_cast<uint64_t>(generation & 0xFFFFFF) << 32) | id;
   }
@@ -116,8 +110,8 @@ class Shard {
   Publisher publisher_;
   ApiContext api_;
   simdjson::dom::parser command_parser_;
-  std::vector<std::unique_ptr<SendSlot>> send_slots_;
-  uint32_t send_slot_free_ = kNil;
+  std::vector<msghdr*> send_msgs_;  // the msghdr of each multi-frame send in flight (Conn::send_slot)
+  std::vector<uint32_t> free_send_msgs_;
   std::vector<uint32_t> flush_list_;
   std::vector<uint32_t> cuts_;
   std::string scratch_;          // chunked-body decoding for the API parser
