@@ -56,8 +56,10 @@ class Engine {
 };
 
 // Opens a TCP listener with SO_REUSEPORT on host:port (port 0: any free port). Returns the fd or -1
-// with a message; `bound_port` receives the port actually bound.
-int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, std::string& error);
+// with a message; `bound_port` receives the port actually bound. `exclusive`: fail if anyone already
+// listens on that port (the first listener of a node; the others then join it).
+int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, std::string& error,
+                  bool exclusive = false);
 
 // Fits conns_per_shard_max to the open-files limit of a process that runs `shards` of a node's
 // `total_shards` shards: 0 (auto) becomes what the limit allows; an explicit value that does not fit

@@ -18,7 +18,30 @@
 
 namespace ringcast {
 
-int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, std::string& error) {
+namespace {
+
+// SO_REUSEPORT lets every socket of the same user bind the port, so a second ringcast started by
+// mistake would silently take a share of the connections. A probe bound without it fails with
+// EADDRINUSE while anyone listens there, which turns that mistake into a clear start-up error.
+bool port_is_free(const addrinfo* address, std::string& error) {
+  int probe = socket(address->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (probe < 0) return true;
+  int one = 1;
+  setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const bool free = bind(probe, address->ai_addr, address->ai_addrlen) == 0;
+  const int why = errno;
+  close(probe);
+  if (!free && why == EADDRINUSE) {
+    error = "address in use: another process (another ringcast?) listens there";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, std::string& error,
+                  bool exclusive) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -28,6 +51,12 @@ int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, 
   int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found);
   if (rc != 0) {
     error = "cannot resolve '" + host + "': " + gai_strerror(rc);
+    return -1;
+  }
+  std::string busy;
+  if (exclusive && port != 0 && !port_is_free(found, busy)) {
+    error = "cannot listen on " + host + ":" + service + ": " + busy;
+    freeaddrinfo(found);
     return -1;
   }
   int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -76,12 +105,12 @@ bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error
   for (uint32_t s = 0; s < shards; ++s) {
     if (config.listen.enabled) {
       uint16_t want = s == 0 ? config.listen.port : client_port_;
-      listen_fds_[2 * s] = open_listener(config.listen.host, want, client_port_, error);
+      listen_fds_[2 * s] = open_listener(config.listen.host, want, client_port_, error, s == 0);
       if (listen_fds_[2 * s] < 0) return false;
     }
     if (config.api.enabled) {
       uint16_t want = s == 0 ? config.api.port : api_port_;
-      listen_fds_[2 * s + 1] = open_listener(config.api.host, want, api_port_, error);
+      listen_fds_[2 * s + 1] = open_listener(config.api.host, want, api_port_, error, s == 0);
       if (listen_fds_[2 * s + 1] < 0) return false;
     }
   }
