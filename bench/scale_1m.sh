@@ -67,7 +67,7 @@ tuning/check.sh --connections "$connections" > "$out/tuning-check.txt" 2>&1 || t
 # io_uring items; free objects cached by the allocator are not counted) plus TCP buffer pages.
 kernel_bytes() {
   local slab tcp_pages
-  slab=$(awk 'NR > 2 {sum += $2 * $4} END {printf "%d\n", sum}' /proc/slabinfo 2>/dev/null || echo 0)
+  slab=$(awk 'NR > 2 {sum += $2 * $4} END {printf "%.0f\n", sum}' /proc/slabinfo 2>/dev/null || echo 0)
   tcp_pages=$(awk '/^TCP:/ {for (i = 1; i <= NF; i++) if ($i == "mem") print $(i + 1)}' /proc/net/sockstat)
   echo $(( slab + tcp_pages * 4096 ))
 }

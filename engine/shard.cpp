@@ -315,8 +315,10 @@ void Shard::on_recv(uint32_t id, const Completion& cqe) {
       break;  // discarded: we are only waiting for the peer to go
   }
   io_.recycle_buffer(buffer_id);
-  // (The record may have been closed and freed while its bytes were handled: phase dead or free.)
-  if (!c.recv_armed && c.phase != Phase::dead && c.phase != Phase::free) {
+  // (The record may have been closed, or closed and freed, while its bytes were handled.)
+  if (c.phase == Phase::dead) {
+    maybe_release(c, id);
+  } else if (!c.recv_armed && c.phase != Phase::free) {
     c.recv_armed = true;
     io_.recv_multishot(c.fd, user_data(Op::recv, c.generation, id));
   }
@@ -357,7 +359,21 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
     http_error_and_close(c, id, handshake::build_error_response(503, "server is shutting down"));
     return;
   }
-  queue_copy(c, id, handshake::build_switching_protocols(check.key));
+  // The 101 goes out at once with a plain non-blocking send: it always fits an empty socket buffer,
+  // and queueing it would hold a frame and a malloc'd copy per connection through a connect burst
+  // (a million connects leave that peak resident). Whatever the kernel does not take is queued.
+  const std::string accepted = handshake::build_switching_protocols(check.key);
+  ssize_t sent = ::send(c.fd, accepted.data(), accepted.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (sent < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      terminate(c, id);
+      return;
+    }
+    sent = 0;
+  }
+  stats_.add(Counter::bytes_out, sent);
+  if (static_cast<size_t>(sent) < accepted.size())
+    queue_copy(c, id, std::string_view(accepted).substr(static_cast<size_t>(sent)));
   c.phase = Phase::open;
   rooms_.join_all_room(id);
   stats_.add(Counter::ws_open);
