@@ -1,0 +1,76 @@
+// libFuzzer target: a whole client byte stream as the server sees it — the upgrade request head, then
+// WebSocket frames fed to the frame parser in pieces (the first input byte chooses the piece size, so
+// every split point gets explored), then every complete text message through the go-push command
+// parser. Invariants: the parser's assembly buffer never exceeds the message limit (plus one frame
+// header), nothing is delivered after a close or an error, delivered text is valid UTF-8.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/check.h"
+#include "engine/command.h"
+#include "engine/frame.h"
+#include "engine/handshake.h"
+#include "engine/http.h"
+#include "engine/utf8.h"
+
+namespace {
+
+constexpr size_t kMaxMessage = 4096;
+
+struct Sink {
+  simdjson::dom::parser* parser;
+  bool ended = false;
+  void on_message(ringcast::ws::Opcode op, std::span<uint8_t> payload) {
+    RC_ASSERT(!ended);
+    RC_ASSERT(payload.size() <= kMaxMessage);
+    if (op == ringcast::ws::Opcode::text) {
+      RC_ASSERT(ringcast::utf8_valid(payload.data(), payload.size()));
+      ringcast::Command cmd;
+      ringcast::parse_command(*parser, payload.data(), payload.size(), cmd);
+    }
+  }
+  void on_control(ringcast::ws::Opcode op, std::span<uint8_t> payload) {
+    RC_ASSERT(!ended);
+    RC_ASSERT(payload.size() <= ringcast::ws::kMaxControlPayloadBytes);
+    if (op == ringcast::ws::Opcode::close) ended = true;
+  }
+  void on_error(uint16_t code, std::string_view) {
+    RC_ASSERT(!ended);
+    RC_ASSERT(code == 1002 || code == 1007 || code == 1009 || code == 1011);
+    ended = true;
+  }
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static simdjson::dom::parser parser;
+  if (size < 1) return 0;
+  const size_t piece = 1 + data[0] % 64;
+  std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
+  ringcast::http::Request req;
+  ringcast::http::Limits limits;
+  limits.head_bytes_max = 8192;
+  limits.body_bytes_max = 0;
+  std::string scratch;
+  size_t offset = 0;
+  const auto res = ringcast::http::parse_request(input, limits, req, scratch);
+  if (res.status == ringcast::http::ParseStatus::complete) {
+    if (!ringcast::handshake::check_upgrade(req).ok) return 0;
+    offset = res.consumed;
+  }
+  // Without a valid head the rest is still parsed as frames: the parser must cope with anything.
+  std::vector<uint8_t> bytes(input.begin() + static_cast<std::ptrdiff_t>(offset), input.end());
+  ringcast::ws::FrameParser frames;
+  Sink sink{&parser};
+  for (size_t at = 0; at < bytes.size(); at += piece) {
+    const size_t n = std::min(piece, bytes.size() - at);
+    const auto status = frames.feed(bytes.data() + at, n, kMaxMessage, sink);
+    RC_ASSERT(frames.buffered_bytes() <= kMaxMessage + 2 * ringcast::ws::kMaxControlPayloadBytes + 64);
+    if (status != ringcast::ws::ParseStatus::ok) break;
+  }
+  return 0;
+}
