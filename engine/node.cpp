@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -88,6 +89,7 @@ NodeSetup::~NodeSetup() {
     if (fd >= 0) close(fd);
   for (int fd : wake_fds_)
     if (fd >= 0) close(fd);
+  if (bridge_wake_fd_ >= 0) close(bridge_wake_fd_);
 }
 
 bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error) {
@@ -96,9 +98,31 @@ bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error
             std::to_string(shards);
     return false;
   }
+  const bool cluster = !config.nats.empty();
+  if (cluster && shards + 1 > kMaxConsumers) {
+    error = "a cluster node runs 1.." + std::to_string(kMaxConsumers - 1) +
+            " shards (threads x workers; one ring slot is the NATS bridge's), not " + std::to_string(shards);
+    return false;
+  }
   shards_ = shards;
-  if (!shared_.create(config.ring_bytes, error)) return false;
+  const RoomTableShape rooms{config.rooms_max, static_cast<uint32_t>(config.room_name_bytes_max)};
+  if (!shared_.create(config.ring_bytes, rooms, error)) return false;
   shared_.header()->shard_count.store(shards, std::memory_order_relaxed);
+  if (cluster) {
+    ClusterState& state = shared_.header()->cluster;
+    uint32_t id = config.node_id;
+    // A random id when none is configured: ids only need to differ between the nodes of a cluster.
+    while (id == 0)
+      if (getrandom(&id, sizeof(id), 0) != sizeof(id)) id = static_cast<uint32_t>(getpid()) * 2654435761u;
+    state.node_id.store(id, std::memory_order_relaxed);
+    state.enabled.store(1, std::memory_order_release);
+    bridge_wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (bridge_wake_fd_ < 0) {
+      error = std::string("eventfd: ") + std::strerror(errno);
+      return false;
+    }
+    shared_.room_table().set_notify_fd(bridge_wake_fd_);
+  }
   // One listener per shard and port. The first bind picks the port when 0 was asked for; the others
   // join it through SO_REUSEPORT, and the kernel spreads connections over them.
   listen_fds_.assign(2 * static_cast<size_t>(shards), -1);
@@ -135,7 +159,28 @@ ShardSetup NodeSetup::shard_setup(const Config& config, uint32_t index) const {
   setup.client_listen_fd = listen_fds_[2 * index];
   setup.api_listen_fd = listen_fds_[2 * index + 1];
   setup.wake_fd = wake_fds_[index];
+  setup.api_port = api_port_;
+  setup.room_table = shared_.room_table();
   return setup;
+}
+
+BridgeSetup NodeSetup::bridge_setup(const Config& config, bool resume) const {
+  BridgeSetup setup;
+  setup.config = &config;
+  setup.shared = shared_.header();
+  setup.ring = shared_.ring();
+  setup.rooms = shared_.room_table();
+  setup.slot = bridge_slot();
+  setup.wake_fd = bridge_wake_fd_;
+  setup.resume = resume;
+  return setup;
+}
+
+void NodeSetup::stop_bridge() {
+  if (!shared_.header() || bridge_wake_fd_ < 0) return;
+  shared_.header()->cluster.stop.store(1, std::memory_order_release);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(bridge_wake_fd_, &one, sizeof(one));
 }
 
 void NodeSetup::keep_only_listeners(uint32_t first, uint32_t count) {

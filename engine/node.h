@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/bridge.h"
 #include "engine/config.h"
 #include "engine/shard.h"
 #include "engine/shm.h"
@@ -29,6 +30,12 @@ class NodeSetup {
   bool create(const Config& config, uint32_t shards, std::string& error);
 
   ShardSetup shard_setup(const Config& config, uint32_t index) const;
+  // Cluster mode: what the NATS bridge needs (its ring slot is the one after the last shard's).
+  bool cluster() const { return bridge_wake_fd_ >= 0; }
+  BridgeSetup bridge_setup(const Config& config, bool resume) const;
+  uint32_t bridge_slot() const { return shards_; }
+  // Tells the bridge to forward what is left and exit (after the shards are gone).
+  void stop_bridge();
   SharedRegion& shared() { return shared_; }
   const SharedRegion& shared() const { return shared_; }
   uint32_t shards() const { return shards_; }
@@ -52,6 +59,7 @@ class NodeSetup {
   uint16_t api_port_ = 0;
   std::vector<int> listen_fds_;  // two per shard: client, API (-1 when that port is off)
   std::vector<int> wake_fds_;
+  int bridge_wake_fd_ = -1;  // cluster mode only
 };
 
 // Runs shards [first, first + count) of a node as threads of this process.

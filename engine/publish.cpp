@@ -6,6 +6,7 @@
 #include <ctime>
 #include <cstring>
 
+#include "engine/cluster.h"
 #include "engine/frame.h"
 #include "engine/utf8.h"
 
@@ -27,6 +28,7 @@ int publish_error_status(PublishError error) {
     case PublishError::too_large:
       return 413;
     case PublishError::ring_full:
+    case PublishError::cluster_down:
       return 503;
     default:
       return 400;
@@ -55,6 +57,8 @@ std::string_view publish_error_text(PublishError error) {
       return "push too large for the broadcast ring";
     case PublishError::ring_full:
       return "broadcast ring full: consumers are behind, retry later";
+    case PublishError::cluster_down:
+      return "cluster unreachable: this node has no NATS connection, retry later";
   }
   return "error";
 }
@@ -155,6 +159,11 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   const uint64_t frame_len = header_len + payload_len;
   if (frame_len > ring.capacity() / 4) {
     out.error = PublishError::too_large;
+    return out;
+  }
+  if (cluster_gate_ && cluster_gate_->enabled.load(std::memory_order_relaxed) &&
+      !cluster_gate_->connected.load(std::memory_order_acquire)) {
+    out.error = PublishError::cluster_down;
     return out;
   }
   const uint32_t size = Ring::entry_bytes(room.size(), frame_len);

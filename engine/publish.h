@@ -13,6 +13,8 @@
 
 namespace ringcast {
 
+struct ClusterState;
+
 enum class PublishError : uint8_t {
   none,
   bad_json,          // the body or the items text is not JSON
@@ -24,6 +26,7 @@ enum class PublishError : uint8_t {
   room_invalid,      // empty, too long, not UTF-8, or with control characters
   too_large,         // the encoded frame would not fit in an entry
   ring_full,         // consumers hold the space: 503, counted, never a silent drop
+  cluster_down,      // cluster mode and NATS unreachable: 503, counted, never a silent drop
 };
 
 // HTTP status and constant message for an error.
@@ -49,6 +52,9 @@ class Publisher {
 
   // Producers in worker processes record their claims so a crash mid-publish can be repaired.
   void set_claim_record(ClaimRecord* record) { record_ = record; }
+  // In cluster mode, publishes from the API and the application are refused while the node cannot
+  // reach NATS (other nodes would miss them). The bridge's own publisher has no gate.
+  void set_cluster_gate(const ClusterState* cluster) { cluster_gate_ = cluster; }
 
   // items_json is the text of a JSON array (go-push's form field `items`).
   PublishOutcome publish(Ring& ring, Target target, std::string_view room, std::string_view items_json,
@@ -64,6 +70,7 @@ class Publisher {
 
   size_t room_name_bytes_max_;
   ClaimRecord* record_ = nullptr;
+  const ClusterState* cluster_gate_ = nullptr;
   simdjson::dom::parser dom_;
   simdjson::ondemand::parser ondemand_;
   std::string minified_;

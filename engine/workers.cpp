@@ -12,8 +12,11 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "engine/bridge.h"
+#include "engine/demo.h"
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/node.h"
@@ -65,6 +68,35 @@ struct Worker {
   _exit(0);
 }
 
+// The body of the NATS bridge's process (cluster mode): the bridge on a thread, this thread waiting
+// for a signal of its own. Forked from the single-threaded supervisor, so libnats and its threads
+// exist only here.
+[[noreturn]] void bridge_main(const Config& config, NodeSetup& node, pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(0);
+  node.keep_only_listeners(0, 0);
+  Bridge bridge(node.bridge_setup(config, true));
+  std::string error;
+  if (!bridge.start(error)) {
+    LOG_ERROR("bridge: cannot start: %s", error.c_str());
+    _exit(1);
+  }
+  std::atomic<bool> done{false};
+  std::thread runner([&] {
+    bridge.run();
+    done.store(true, std::memory_order_release);
+  });
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  timespec tick{0, 100 * 1000 * 1000};
+  while (!done.load(std::memory_order_acquire))
+    if (sigtimedwait(&signals, nullptr, &tick) > 0) node.stop_bridge();
+  runner.join();
+  _exit(0);
+}
+
 }  // namespace
 
 int run_workers(Config config) {
@@ -107,6 +139,22 @@ int run_workers(Config config) {
     pool[w].restart_at_ms = 0;
   };
   for (uint32_t w = 0; w < workers; ++w) spawn(w);
+  // Cluster mode: the NATS bridge in a process of its own, restarted like a worker.
+  Worker bridge;
+  const bool cluster = node.cluster();
+  auto spawn_bridge = [&] {
+    pid_t pid = fork();
+    if (pid == 0) bridge_main(config, node, parent);
+    if (pid < 0) {
+      LOG_ERROR("fork of the NATS bridge failed: %s; retrying", std::strerror(errno));
+      bridge.restart_at_ms = monotonic_ms() + 1000;
+      return;
+    }
+    bridge.pid = pid;
+    bridge.started_ms = monotonic_ms();
+    bridge.restart_at_ms = 0;
+  };
+  if (cluster) spawn_bridge();
 
   // Start-up: every shard of every worker serving, or a worker gone (then stop them all).
   SharedHeader* shared = node.shared().header();
@@ -119,8 +167,10 @@ int run_workers(Config config) {
     int status = 0;
     pid_t dead = waitpid(-1, &status, WNOHANG);
     if (dead > 0) {
-      LOG_ERROR("a worker exited during start-up (status %d); stopping", status);
+      LOG_ERROR("a %s exited during start-up (status %d); stopping", dead == bridge.pid ? "NATS bridge" : "worker",
+                status);
       node.request_stop();
+      node.stop_bridge();
       while (wait(nullptr) > 0) {
       }
       return WIFEXITED(status) && WEXITSTATUS(status) == 2 ? 2 : 1;
@@ -132,6 +182,7 @@ int run_workers(Config config) {
            config.listen.enabled ? config.listen.host.c_str() : "-", node.client_port(), config.ws_path.c_str(),
            config.api.enabled ? config.api.host.c_str() : "-", node.api_port(), workers, threads,
            config.conns_per_shard_max, config.ring_bytes >> 20);
+  log_demo_address(config, node.client_port());
 
   bool stopping = false;
   int64_t stop_deadline_ms = 0;
@@ -153,6 +204,28 @@ int run_workers(Config config) {
       int status = 0;
       pid_t pid = waitpid(-1, &status, WNOHANG);
       if (pid <= 0) break;
+      if (pid == bridge.pid) {
+        bridge.pid = -1;
+        if (stopping) continue;
+        // The bridge died. Its ring slot stays active at its cursor, so the next bridge forwards
+        // what this one had not; a publish it was committing becomes a skip entry; until the next
+        // one is connected, pushes answer 503.
+        ClusterState& state = shared->cluster;
+        if (ring.recover_claim(node.bridge_slot())) LOG_WARN("NATS bridge: repaired a publish it did not finish");
+        state.connected.store(0, std::memory_order_release);
+        state.subscriptions.store(0, std::memory_order_relaxed);
+        state.stop.store(0, std::memory_order_relaxed);
+        state.bridge_restarts.fetch_add(1, std::memory_order_relaxed);
+        const bool crashed_fast = now - bridge.started_ms < 1000;
+        bridge.restart_delay_ms = crashed_fast ? std::min<int64_t>(30000, bridge.restart_delay_ms * 2 + 100) : 0;
+        bridge.restart_at_ms = now + bridge.restart_delay_ms;
+        if (WIFSIGNALED(status))
+          LOG_WARN("NATS bridge (pid %d) killed by signal %d (%s); restarting", pid, WTERMSIG(status),
+                   strsignal(WTERMSIG(status)));
+        else
+          LOG_WARN("NATS bridge (pid %d) exited with status %d; restarting", pid, WEXITSTATUS(status));
+        continue;
+      }
       for (uint32_t w = 0; w < workers; ++w) {
         if (pool[w].pid != pid) continue;
         pool[w].pid = -1;
@@ -167,6 +240,9 @@ int run_workers(Config config) {
           shared->stats[s].values[static_cast<size_t>(Counter::rooms)].store(0, std::memory_order_relaxed);
           shared->shard_stop[s].store(0, std::memory_order_relaxed);
         }
+        // Its shards' members are gone: they leave every room of the node-wide table (and the bridge
+        // unsubscribes from rooms nobody else here is in).
+        node.shared().room_table().drop_shards(w * threads, threads);
         shared->shards_ready.fetch_sub(threads, std::memory_order_relaxed);
         const bool crashed_fast = now - pool[w].started_ms < 1000;
         pool[w].restart_delay_ms = crashed_fast ? std::min<int64_t>(30000, pool[w].restart_delay_ms * 2 + 100) : 0;
@@ -182,11 +258,17 @@ int run_workers(Config config) {
     if (stopping) {
       bool all_gone = true;
       for (const Worker& wk : pool) all_gone &= wk.pid < 0;
+      // The workers are gone: the bridge forwards what they published last, then exits.
+      if (all_gone && bridge.pid > 0) {
+        node.stop_bridge();
+        all_gone = false;
+      }
       if (all_gone) break;
       if (now > stop_deadline_ms) {
         LOG_WARN("workers did not drain in time; killing them");
         for (const Worker& wk : pool)
           if (wk.pid > 0) kill(wk.pid, SIGKILL);
+        if (bridge.pid > 0) kill(bridge.pid, SIGKILL);
         while (wait(nullptr) > 0) {
         }
         break;
@@ -195,6 +277,7 @@ int run_workers(Config config) {
     }
     for (uint32_t w = 0; w < workers; ++w)
       if (pool[w].pid < 0 && now >= pool[w].restart_at_ms) spawn(w);
+    if (cluster && bridge.pid < 0 && now >= bridge.restart_at_ms) spawn_bridge();
   }
   LOG_INFO("stopped");
   return 0;
