@@ -1,0 +1,250 @@
+// ringcast.js: a small client for ringcast's WebSocket protocol (go-push compatible), for browsers and
+// Node. An ES module with no dependencies: in a browser it uses the global WebSocket; in Node (20 has
+// none) pass one in, e.g. the `ws` package: new RingcastClient(url, { WebSocket: (await import('ws')).WebSocket }).
+//
+// It connects, joins and leaves rooms, sends a PING every heartbeatMs (the server closes a silent client
+// after its heartbeat timeout, 60 s by default), notices a dead connection when nothing arrives for
+// heartbeatTimeoutMs, and reconnects with exponential backoff and jitter, joining its rooms again.
+//
+//   const client = new RingcastClient('ws://127.0.0.1:7777/connect');
+//   client.on('push', (items) => console.log(items));
+//   client.join('lobby');
+//
+// Events: open {reconnected, attempt} · push (items, message) · message (any parsed server message) ·
+// pong · close {code, reason, willReconnect, delayMs} · reconnecting {attempt, delayMs} ·
+// error (an Error; err.kind is 'socket', 'server' for an ERROR frame with err.code/err.room, or 'protocol').
+
+const DEFAULTS = {
+  heartbeatMs: 20000,      // PING interval
+  heartbeatTimeoutMs: 0,   // silence that counts as a dead connection; 0: 2 x heartbeatMs + 5 s
+  reconnect: true,
+  backoff: { initialMs: 500, maxMs: 30000, factor: 2, jitter: 0.5 },
+  autoConnect: true,
+  WebSocket: undefined,    // the implementation; default: globalThis.WebSocket
+  random: Math.random,     // injectable for tests
+};
+
+const OPEN = 1;
+
+// The delay before reconnect attempt `attempt` (1, 2, ...): initialMs x factor^(attempt-1), capped at
+// maxMs, then "equal jitter": a uniformly random point in [delay x (1 - jitter), delay], so clients cut
+// off together do not all come back in the same instant.
+export function backoffDelay(attempt, backoff = DEFAULTS.backoff, random = Math.random) {
+  const b = { ...DEFAULTS.backoff, ...backoff };
+  const base = Math.min(b.maxMs, b.initialMs * Math.pow(b.factor, Math.max(0, attempt - 1)));
+  return Math.round(base * (1 - b.jitter * random()));
+}
+
+export class RingcastClient {
+  constructor(url, options = {}) {
+    this.url = url;
+    this.options = { ...DEFAULTS, ...options, backoff: { ...DEFAULTS.backoff, ...(options.backoff || {}) } };
+    this.WebSocketImpl = this.options.WebSocket || globalThis.WebSocket;
+    if (typeof this.WebSocketImpl !== 'function') {
+      throw new Error('ringcast: no WebSocket implementation (in Node, pass { WebSocket } from the ws package)');
+    }
+    this._rooms = new Set(options.rooms || []);
+    this._listeners = new Map();
+    this._ws = null;
+    this._state = 'idle';        // idle, connecting, open, reconnecting, closed
+    this._attempt = 0;           // failed attempts since the last open
+    this._connectedOnce = false;
+    this._reconnectTimer = null;
+    this._heartbeatTimer = null;
+    this._lastRx = 0;
+    if (this.options.autoConnect) this.connect();
+  }
+
+  get state() { return this._state; }
+  get rooms() { return [...this._rooms]; }
+  get connected() { return this._state === 'open'; }
+
+  on(event, fn) {
+    if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+    this._listeners.get(event).add(fn);
+    return this;
+  }
+
+  off(event, fn) {
+    const set = this._listeners.get(event);
+    if (set) set.delete(fn);
+    return this;
+  }
+
+  once(event, fn) {
+    const wrapper = (...args) => { this.off(event, wrapper); fn(...args); };
+    return this.on(event, wrapper);
+  }
+
+  // Opens the connection (again, after close()). Does nothing while one is open or being opened.
+  connect() {
+    if (this._ws || this._reconnectTimer) return this;
+    this._closedByUser = false;
+    this._open();
+    return this;
+  }
+
+  // Joins a room now if connected, and after every reconnect.
+  join(room) {
+    if (typeof room !== 'string' || room === '') throw new TypeError('ringcast: room must be a non-empty string');
+    if (this._rooms.has(room)) return this;
+    this._rooms.add(room);
+    this._send('JOIN', { room });
+    return this;
+  }
+
+  leave(room) {
+    if (!this._rooms.delete(room)) return this;
+    this._send('LEAVE', { room });
+    return this;
+  }
+
+  ping() { return this._send('PING', {}); }
+
+  // Closes for good (no reconnect) until connect() is called again.
+  close(code = 1000, reason = '') {
+    this._closedByUser = true;
+    clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = null;
+    this._stopHeartbeat();
+    const ws = this._ws;
+    this._ws = null;
+    this._state = 'closed';
+    if (ws) {
+      this._detach(ws);
+      try { ws.close(code, reason); } catch { /* already closing */ }
+      this._emit('close', { code, reason, willReconnect: false, delayMs: 0 });
+    }
+    return this;
+  }
+
+  // ---- internals ----
+
+  _emit(event, ...args) {
+    const set = this._listeners.get(event);
+    if (!set || set.size === 0) return;
+    for (const fn of [...set]) {
+      try { fn(...args); } catch (e) { setTimeout(() => { throw e; }); }  // a listener's bug is not ours
+    }
+  }
+
+  _send(type, data) {
+    if (!this._ws || this._ws.readyState !== OPEN) return false;
+    this._ws.send(JSON.stringify({ type, data }));
+    return true;
+  }
+
+  _open() {
+    this._state = this._connectedOnce || this._attempt > 0 ? 'reconnecting' : 'connecting';
+    let ws;
+    try {
+      ws = new this.WebSocketImpl(this.url);
+    } catch (e) {
+      this._emit('error', Object.assign(e instanceof Error ? e : new Error(String(e)), { kind: 'socket' }));
+      this._scheduleReconnect(1006, 'cannot connect');
+      return;
+    }
+    this._ws = ws;
+    ws.onopen = () => {
+      const reconnected = this._connectedOnce;
+      const attempt = this._attempt;
+      this._connectedOnce = true;
+      this._attempt = 0;
+      this._state = 'open';
+      this._lastRx = Date.now();
+      for (const room of this._rooms) this._send('JOIN', { room });
+      this._startHeartbeat();
+      this._emit('open', { reconnected, attempt });
+    };
+    ws.onmessage = (event) => {
+      this._lastRx = Date.now();
+      if (typeof event.data !== 'string') return;  // the protocol is text frames
+      let msg;
+      try {
+        msg = JSON.parse(event.data);
+      } catch {
+        this._emit('error', Object.assign(new Error('ringcast: a server message is not JSON'), { kind: 'protocol' }));
+        return;
+      }
+      this._emit('message', msg);
+      if (!msg || typeof msg !== 'object') return;
+      if (msg.type === 'PUSH') {
+        const items = msg.data && Array.isArray(msg.data.items) ? msg.data.items : [];
+        this._emit('push', items, msg);
+      } else if (msg.type === 'PONG') {
+        this._emit('pong');
+      } else if (msg.type === 'ERROR') {
+        const d = msg.data || {};
+        this._emit('error', Object.assign(new Error(`ringcast: ${d.code}: ${d.message}`),
+          { kind: 'server', code: d.code, room: d.room }));
+      }
+    };
+    ws.onerror = (event) => {
+      const e = event && event.error instanceof Error ? event.error : new Error('ringcast: WebSocket error');
+      this._emit('error', Object.assign(e, { kind: 'socket' }));
+    };
+    ws.onclose = (event) => {
+      if (this._ws !== ws) return;
+      this._lost(event && event.code ? event.code : 1006, event && event.reason ? String(event.reason) : '');
+    };
+  }
+
+  _detach(ws) {
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+  }
+
+  // The connection is gone (closed by the server, failed, or found dead): tell, and try again.
+  _lost(code, reason) {
+    const ws = this._ws;
+    this._ws = null;
+    this._stopHeartbeat();
+    if (ws) this._detach(ws);
+    if (this._closedByUser) return;
+    this._scheduleReconnect(code, reason);
+  }
+
+  _scheduleReconnect(code, reason) {
+    const willReconnect = this.options.reconnect && !this._closedByUser;
+    let delayMs = 0;
+    if (willReconnect) {
+      this._attempt += 1;
+      delayMs = backoffDelay(this._attempt, this.options.backoff, this.options.random);
+      this._state = 'reconnecting';
+    } else {
+      this._state = 'closed';
+    }
+    this._emit('close', { code, reason, willReconnect, delayMs });
+    if (!willReconnect) return;
+    this._emit('reconnecting', { attempt: this._attempt, delayMs });
+    this._reconnectTimer = setTimeout(() => {
+      this._reconnectTimer = null;
+      if (!this._closedByUser) this._open();
+    }, delayMs);
+  }
+
+  _startHeartbeat() {
+    this._stopHeartbeat();
+    const every = this.options.heartbeatMs;
+    const deadAfter = this.options.heartbeatTimeoutMs || 2 * every + 5000;
+    this._heartbeatTimer = setInterval(() => {
+      if (Date.now() - this._lastRx > deadAfter) {
+        // Nothing heard, not even the PONGs: the connection is dead though no close arrived (a peer
+        // gone without a FIN). Drop it instead of waiting for TCP to notice.
+        const ws = this._ws;
+        this._lost(4000, 'heartbeat timeout');
+        if (ws) {
+          if (typeof ws.terminate === 'function') ws.terminate(); else try { ws.close(); } catch { /* */ }
+        }
+        return;
+      }
+      this.ping();
+    }, Math.min(every, deadAfter));
+  }
+
+  _stopHeartbeat() {
+    clearInterval(this._heartbeatTimer);
+    this._heartbeatTimer = null;
+  }
+}
+
+export default RingcastClient;
