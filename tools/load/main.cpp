@@ -11,7 +11,9 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,7 @@ struct Child {
   uint32_t worker = 0;
   bool exited = false;
   int status = 0;
+  double cpu_at_exit_s = 0;  // user + system CPU time, from wait4
 };
 
 const char* phase_name(Phase p) {
@@ -66,6 +69,29 @@ void sleep_ns(uint64_t ns) {
   nanosleep(&ts, nullptr);  // a signal cuts it short, which is what the loop wants
 }
 
+// CPU seconds (utime + stime of every thread) of a process from /proc/PID/stat; 0 once it is gone.
+double process_cpu_s(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(in, text);
+  const size_t comm_end = text.rfind(')');
+  if (comm_end == std::string::npos) return 0;
+  // After the command name: state is field 3, utime field 14, stime field 15.
+  const char* p = text.c_str() + comm_end + 2;
+  unsigned long long utime = 0, stime = 0;
+  if (std::sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return 0;
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return static_cast<double>(utime + stime) / ticks;
+}
+
+uint64_t process_rss_anon_bytes(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("RssAnon:", 0) == 0) return std::strtoull(line.c_str() + 8, nullptr, 10) * 1024;
+  return 0;
+}
+
 std::string describe_exit(const Child& c) {
   std::string who = c.is_worker ? "worker " + std::to_string(c.worker) : std::string("publisher");
   if (WIFSIGNALED(c.status)) return who + " killed by signal " + std::to_string(WTERMSIG(c.status));
@@ -84,6 +110,8 @@ class Parent {
   void progress(uint64_t now, bool final_line);
   void set_phase(Phase p) { ctl_.phase.set(static_cast<uint64_t>(p)); }
   void stop_children();
+  // Samples CPU time (and the watched processes' memory) into `sample`, once.
+  void sample_cpu(uint64_t now, CpuSample& sample);
 
   const Options& o_;
   Shared& shared_;
@@ -129,15 +157,30 @@ bool Parent::spawn(std::string& error) {
   return true;
 }
 
+void Parent::sample_cpu(uint64_t now, CpuSample& sample) {
+  if (sample.taken) return;
+  sample.taken = true;
+  sample.at_ns = now;
+  for (int pid : o_.watch_pids) {
+    sample.watched_s += process_cpu_s(pid);
+    sample.watched_rss_anon_bytes += process_rss_anon_bytes(pid);
+  }
+  for (const Child& c : children_)
+    (c.is_worker ? sample.workers_s : sample.publisher_s) += c.exited ? c.cpu_at_exit_s : process_cpu_s(c.pid);
+}
+
 void Parent::reap() {
   while (true) {
     int status = 0;
-    const pid_t pid = waitpid(-1, &status, WNOHANG);
+    rusage usage{};
+    const pid_t pid = wait4(-1, &status, WNOHANG, &usage);
     if (pid <= 0) return;
     for (Child& c : children_) {
       if (c.pid != pid) continue;
       c.exited = true;
       c.status = status;
+      c.cpu_at_exit_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
       const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
       // A worker may only leave once told to finish; the publisher once done. Anything else
       // ends the run.
@@ -159,6 +202,7 @@ void Parent::step(uint64_t now) {
     return;
   }
   auto finish = [&] {
+    if (seen_.cpu_start.taken) sample_cpu(now, seen_.cpu_end);
     seen_.end_ns = now;
     finish_since_ns_ = now;
     set_phase(Phase::finishing);
@@ -190,6 +234,7 @@ void Parent::step(uint64_t now) {
     }
     case Phase::holding:
       if (now >= hold_until_ns_) {
+        sample_cpu(now, seen_.cpu_start);
         if (!o_.publishes()) return finish();
         set_phase(Phase::publishing);
       }

@@ -179,6 +179,10 @@ Timing
 
 Output
   --json FILE                 write the summary as JSON
+  --watch-pids PID[,PID...]   processes (the server under test: every process of it) whose CPU
+                              time (utime+stime, all threads) is reported for the measured window
+                              (end of the hold -> every item delivered), next to this tool's own
+                              workers and publisher, with their anonymous RSS at the end of the hold
   A progress line goes to stderr (rewritten in place on a terminal, one line per second
   otherwise); the summary goes to stdout. Exit status: 0 clean run, 1 loss, duplicates, failures or
   errors seen, 2 bad options, 130 interrupted.
@@ -307,6 +311,17 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
       if (!parse_seconds(value, o.timeout_s) || o.timeout_s == 0) return bad("expected seconds > 0");
     } else if (name == "--json") {
       o.json_path = std::string(value);
+    } else if (name == "--watch-pids") {
+      o.watch_pids.clear();
+      std::string_view list = value;
+      while (!list.empty()) {
+        const size_t comma = list.find(',');
+        uint32_t pid = 0;
+        if (!parse_u32(list.substr(0, comma), pid) || pid == 0) return bad("expected process ids");
+        o.watch_pids.push_back(static_cast<int>(pid));
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+      }
     } else if (name == "--stall-after") {
       if (!parse_u64(value, o.stall_after)) return bad("expected a count");
     } else if (name == "--stall-every") {

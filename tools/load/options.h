@@ -66,6 +66,9 @@ struct Options {
   double timeout_s = 600;
 
   std::string json_path;
+  // Processes (e.g. the server under test) whose CPU time and anonymous RSS are sampled with this
+  // tool's own processes' CPU time at the end of the hold and when delivery is complete.
+  std::vector<int> watch_pids;
   uint64_t stall_after = 0;  // debugging: every stall_every-th connection stops reading after this many items
   uint32_t stall_every = 10;
 

@@ -243,6 +243,13 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
       s.broadcast_median_ms = sorted[sorted.size() / 2];
     }
   }
+  if (seen.cpu_start.taken && seen.cpu_end.taken) {
+    s.cpu_window_s = seconds_between(seen.cpu_start.at_ns, seen.cpu_end.at_ns);
+    s.cpu_watched_s = seen.cpu_end.watched_s - seen.cpu_start.watched_s;
+    s.cpu_workers_s = seen.cpu_end.workers_s - seen.cpu_start.workers_s;
+    s.cpu_publisher_s = seen.cpu_end.publisher_s - seen.cpu_start.publisher_s;
+  }
+  s.watched_rss_anon_bytes = seen.cpu_start.watched_rss_anon_bytes;
   s.drain_timed_out = seen.drain_timed_out;
   s.connect_timed_out = seen.connect_timed_out;
   s.stop_reason = seen.stop_reason;
@@ -332,6 +339,9 @@ void print_summary(const Options& o, const Summary& s) {
         std::printf("  broadcast  median time to the last connection: %s\n", ms_text(s.broadcast_median_ms).c_str());
     }
   }
+  if (s.cpu_window_s > 0)
+    std::printf("  cpu        over %.2f s: watched %.2f s, workers %.2f s, publisher %.2f s\n", s.cpu_window_s,
+                s.cpu_watched_s, s.cpu_workers_s, s.cpu_publisher_s);
   std::printf("  closes     %" PRIu64 " unexpected", s.unexpected_closes);
   for (const auto& [code, n] : s.close_codes) std::printf(", %s: %" PRIu64, code.c_str(), n);
   if (s.protocol_errors) std::printf("; %" PRIu64 " protocol errors", s.protocol_errors);
@@ -387,6 +397,12 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.num("timeout_s", o.timeout_s);
   j.num("stall_after", o.stall_after);
   j.num("stall_every", uint64_t{o.stall_every});
+  std::string watched;
+  for (int pid : o.watch_pids) {
+    if (!watched.empty()) watched += ',';
+    watched += std::to_string(pid);
+  }
+  j.str("watch_pids", watched);
   j.close();
 
   j.open("processes");
@@ -463,6 +479,14 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   for (const auto& [code, n] : s.close_codes) j.num(code.c_str(), n);
   j.close();
   j.str("first", s.first_close_error);
+  j.close();
+
+  j.open("cpu");
+  j.num("window_s", s.cpu_window_s);
+  j.num("watched_s", s.cpu_watched_s);
+  j.num("client_workers_s", s.cpu_workers_s);
+  j.num("publisher_s", s.cpu_publisher_s);
+  j.num("watched_rss_anon_bytes", s.watched_rss_anon_bytes);
   j.close();
 
   j.open("memory");

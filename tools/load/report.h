@@ -13,6 +13,17 @@
 
 namespace ringcast::load {
 
+// CPU seconds (utime + stime, all threads) of the watched processes (--watch-pids) and of this tool's
+// own children at one instant, and the watched processes' anonymous RSS.
+struct CpuSample {
+  bool taken = false;
+  uint64_t at_ns = 0;
+  double watched_s = 0;
+  double workers_s = 0;
+  double publisher_s = 0;
+  uint64_t watched_rss_anon_bytes = 0;
+};
+
 // Times and samples the parent takes while it drives the phases.
 struct RunObservations {
   uint64_t start_ns = 0;
@@ -26,6 +37,9 @@ struct RunObservations {
   uint64_t publish_end_seen_ns = 0;
   bool drain_timed_out = false;
   uint64_t end_ns = 0;
+  // At the end of the hold and when delivery is complete (or the run stopped): the measured window.
+  CpuSample cpu_start;
+  CpuSample cpu_end;
   std::string stop_reason;  // empty for a complete run; "interrupted", "timeout", or an error
 };
 
@@ -53,6 +67,9 @@ struct Summary {
   uint64_t unexpected_closes = 0, close_eof = 0, close_error = 0, protocol_errors = 0;
   std::map<std::string, uint64_t> close_codes;
   std::string first_close_error;
+  // CPU over the measured window (see CpuSample); watched = the processes given with --watch-pids
+  double cpu_window_s = 0, cpu_watched_s = 0, cpu_workers_s = 0, cpu_publisher_s = 0;
+  uint64_t watched_rss_anon_bytes = 0;
   // memory of the workers
   uint64_t rss_bytes_total = 0;
   double bytes_per_connection = 0;

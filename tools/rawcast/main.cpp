@@ -11,11 +11,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +42,12 @@ struct Options {
   uint32_t per_proc = 9500;     // connections per writer/reader process pair
   uint32_t per_source = 25000;  // connections per source address (127.0.0.2, 127.0.0.3, ...)
   std::string json;
+  // CPUs the writers and the readers may run on (empty: any), so a comparison can give the writing
+  // side the same core budget as a server under test and the reading side that of its clients.
+  cpu_set_t writer_cpus{};
+  cpu_set_t reader_cpus{};
+  bool pin_writers = false;
+  bool pin_readers = false;
 };
 
 constexpr uint32_t kMaxGroups = 1024;
@@ -54,6 +62,8 @@ struct Shared {
   std::atomic<int64_t> start_ns;
   std::atomic<int64_t> last_read_ns;   // max over readers of the time their last byte arrived
   std::atomic<int64_t> last_write_ns;  // max over writers of the time their last write returned
+  std::atomic<int64_t> writer_cpu_us;  // CPU time (user + system) of the writers over the rounds
+  std::atomic<int64_t> reader_cpu_us;
   char error[256];
 };
 
@@ -61,6 +71,35 @@ int64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int64_t self_cpu_us() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return (static_cast<int64_t>(ru.ru_utime.tv_sec) + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec +
+         ru.ru_stime.tv_usec;
+}
+
+// "0,2-3" -> a CPU set; false on a malformed list.
+bool parse_cpus(const char* text, cpu_set_t& set) {
+  CPU_ZERO(&set);
+  const char* p = text;
+  while (*p) {
+    char* end = nullptr;
+    const long first = std::strtol(p, &end, 10);
+    if (end == p || first < 0 || first >= CPU_SETSIZE) return false;
+    long last = first;
+    p = end;
+    if (*p == '-') {
+      last = std::strtol(p + 1, &end, 10);
+      if (end == p + 1 || last < first || last >= CPU_SETSIZE) return false;
+      p = end;
+    }
+    for (long c = first; c <= last; ++c) CPU_SET(static_cast<int>(c), &set);
+    if (*p == ',') ++p;
+    else if (*p) return false;
+  }
+  return CPU_COUNT(&set) > 0;
 }
 
 void atomic_max(std::atomic<int64_t>& a, int64_t v) {
@@ -78,13 +117,16 @@ void atomic_max(std::atomic<int64_t>& a, int64_t v) {
 void usage() {
   std::puts(
       "usage: ringcast-rawcast [--connections N] [--bytes B] [--rounds R] [--per-proc N] [--per-source N]\n"
-      "                        [--json FILE]\n"
+      "                        [--writer-cpus LIST] [--reader-cpus LIST] [--json FILE]\n"
       "Writes B bytes to each of N loopback TCP connections with a plain write() loop, R times, and\n"
-      "reports how long each round took until every reader had its bytes (the physical baseline).");
+      "reports how long each round took until every reader had its bytes (the physical baseline),\n"
+      "and the CPU time writers and readers spent over the rounds. --writer-cpus/--reader-cpus\n"
+      "(e.g. 1 or 0-1) pin the writer and reader processes.");
 }
 
 // The writer of a group: accepts its connections, then on each round writes the buffer to each.
 [[noreturn]] void writer(Shared* shared, const Options& o, int listen_fd, uint32_t count) {
+  if (o.pin_writers) sched_setaffinity(0, sizeof(o.writer_cpus), &o.writer_cpus);
   std::vector<int> fds;
   fds.reserve(count);
   while (fds.size() < count) {
@@ -95,6 +137,7 @@ void usage() {
     fds.push_back(fd);
   }
   std::vector<char> buf(o.bytes, 'x');
+  const int64_t cpu_start_us = self_cpu_us();
   for (uint32_t r = 0; r < o.rounds; ++r) {
     while (shared->round.load(std::memory_order_acquire) < static_cast<int32_t>(r)) usleep(50);
     for (int fd : fds) {
@@ -109,6 +152,7 @@ void usage() {
       }
     }
     atomic_max(shared->last_write_ns, now_ns());
+    if (r + 1 == o.rounds) shared->writer_cpu_us.fetch_add(self_cpu_us() - cpu_start_us);
     shared->done_writers.fetch_add(1);
   }
   _exit(0);
@@ -116,6 +160,7 @@ void usage() {
 
 // The reader of a group: connects its sockets, then reads each round's bytes from all of them.
 [[noreturn]] void reader(Shared* shared, const Options& o, uint16_t port, uint64_t first_index, uint32_t count) {
+  if (o.pin_readers) sched_setaffinity(0, sizeof(o.reader_cpus), &o.reader_cpus);
   int ep = epoll_create1(EPOLL_CLOEXEC);
   std::vector<int> fds;
   fds.reserve(count);
@@ -144,6 +189,7 @@ void usage() {
   std::vector<uint32_t> have(count, 0);
   std::vector<char> buf(64 * 1024);
   std::vector<epoll_event> events(4096);
+  const int64_t cpu_start_us = self_cpu_us();
   for (uint32_t r = 0; r < o.rounds; ++r) {
     std::fill(have.begin(), have.end(), 0);
     uint32_t complete = 0;
@@ -162,6 +208,7 @@ void usage() {
       }
     }
     atomic_max(shared->last_read_ns, now_ns());
+    if (r + 1 == o.rounds) shared->reader_cpu_us.fetch_add(self_cpu_us() - cpu_start_us);
     shared->done_readers.fetch_add(1);
   }
   _exit(0);
@@ -192,6 +239,14 @@ int main(int argc, char** argv) {
     else if (a == "--per-proc") o.per_proc = static_cast<uint32_t>(std::strtoul(next(), nullptr, 10));
     else if (a == "--per-source") o.per_source = static_cast<uint32_t>(std::strtoul(next(), nullptr, 10));
     else if (a == "--json") o.json = next();
+    else if (a == "--writer-cpus" || a == "--reader-cpus") {
+      const bool w = a == "--writer-cpus";
+      if (!parse_cpus(next(), w ? o.writer_cpus : o.reader_cpus)) {
+        std::fprintf(stderr, "rawcast: %s: expected a CPU list such as 0 or 0-1\n", a.c_str());
+        return 2;
+      }
+      (w ? o.pin_writers : o.pin_readers) = true;
+    }
     else if (a == "--help" || a == "-h") {
       usage();
       return 0;
@@ -277,11 +332,16 @@ int main(int argc, char** argv) {
   }
   for (pid_t p : children) waitpid(p, nullptr, 0);
   const double median = percentile(round_ms, 0.5);
+  const double writer_cpu_s = static_cast<double>(shared->writer_cpu_us.load()) / 1e6;
+  const double reader_cpu_s = static_cast<double>(shared->reader_cpu_us.load()) / 1e6;
+  double total_ms = 0;
+  for (double v : round_ms) total_ms += v;
   std::printf("rawcast: %llu connections, %u bytes each, %u rounds: broadcast median %.2f ms (min %.2f, max %.2f), "
               "write loop median %.2f ms, set-up %.1f s\n",
               static_cast<unsigned long long>(o.connections), o.bytes, o.rounds, median,
               *std::min_element(round_ms.begin(), round_ms.end()), *std::max_element(round_ms.begin(), round_ms.end()),
               percentile(write_ms, 0.5), setup_s);
+  std::printf("rawcast: CPU over the rounds: writers %.2f s, readers %.2f s\n", writer_cpu_s, reader_cpu_s);
   if (!o.json.empty()) {
     FILE* f = std::fopen(o.json.c_str(), "w");
     if (!f) {
@@ -291,8 +351,12 @@ int main(int argc, char** argv) {
     std::fprintf(f, "{\"connections\":%llu,\"bytes\":%u,\"rounds\":%u,\"processes\":%u,\"broadcast_ms\":[",
                  static_cast<unsigned long long>(o.connections), o.bytes, o.rounds, 2 * groups);
     for (size_t i = 0; i < round_ms.size(); ++i) std::fprintf(f, "%s%.3f", i ? "," : "", round_ms[i]);
-    std::fprintf(f, "],\"broadcast_ms_median\":%.3f,\"write_ms_median\":%.3f,\"setup_s\":%.2f}\n", median,
-                 percentile(write_ms, 0.5), setup_s);
+    std::fprintf(f,
+                 "],\"broadcast_ms_median\":%.3f,\"write_ms_median\":%.3f,\"setup_s\":%.2f,"
+                 "\"writes_per_second\":%.0f,\"writer_cpu_s\":%.3f,\"reader_cpu_s\":%.3f}\n",
+                 median, percentile(write_ms, 0.5), setup_s,
+                 total_ms > 0 ? static_cast<double>(o.connections) * o.rounds / (total_ms / 1e3) : 0.0,
+                 writer_cpu_s, reader_cpu_s);
     std::fclose(f);
   }
   return 0;
