@@ -12,12 +12,13 @@
 #include <functional>
 #include <vector>
 
+#include "engine/cluster.h"
 #include "engine/json.h"
 
 namespace ringcast {
 namespace {
 
-enum class Kind { u32, size, text, endpoint, seconds_as_ms, port };
+enum class Kind { u32, size, text, endpoint, seconds_as_ms, port, boolean };
 
 // One configurable key. `field` points into a Config instance through a member accessor so the
 // table can be applied to any Config.
@@ -91,6 +92,26 @@ const std::vector<Key>& keys() {
       {"shutdown_drain_ms", nullptr, Kind::u32, 0, 600000, member(&Config::shutdown_drain_ms),
        "time SIGTERM gives close handshakes"},
       {"log_level", nullptr, Kind::text, 0, 0, member(&Config::log_level), "error, warn, info or debug"},
+      {"demo", nullptr, Kind::boolean, 0, 1, member(&Config::demo),
+       "serve the demo page (GET /), /ringcast.js and /demo/* on the client port"},
+      {"demo_text_bytes_max", nullptr, Kind::u32, 1, 4096, member(&Config::demo_text_bytes_max),
+       "longest demo comment (400 beyond)"},
+      {"demo_publish_per_s", nullptr, Kind::u32, 1, 10000, member(&Config::demo_publish_per_s),
+       "demo comments per second per connection (burst 2x; 429 beyond)"},
+      {"demo_shard_publish_per_s", nullptr, Kind::u32, 1, 100000, member(&Config::demo_shard_publish_per_s),
+       "demo comments per second per shard, all connections together"},
+      {"rooms_max", nullptr, Kind::u32, 16, 16u << 20, member(&Config::rooms_max),
+       "rooms with members on the node, all shards together (JOINs creating more are refused)"},
+      {"nats", nullptr, Kind::text, 0, 0, member(&Config::nats),
+       "join a cluster: NATS server URLs nats://host:port[,...] (empty: a single node)"},
+      {"nats_subject_prefix", nullptr, Kind::text, 0, 0, member(&Config::nats_subject_prefix),
+       "first tokens of the cluster's NATS subjects"},
+      {"node_id", nullptr, Kind::u32, 0, UINT32_MAX, member(&Config::node_id),
+       "this node's id in the cluster (0: random at start)"},
+      {"nats_reconnect_wait_ms", nullptr, Kind::u32, 10, 600000, member(&Config::nats_reconnect_wait_ms),
+       "first delay before reconnecting to NATS (doubles per round)"},
+      {"nats_reconnect_wait_max_ms", nullptr, Kind::u32, 10, 600000, member(&Config::nats_reconnect_wait_max_ms),
+       "longest delay between NATS reconnect rounds"},
   };
   return k;
 }
@@ -104,6 +125,19 @@ constexpr const char* kGoPushIgnored[] = {
     "dispatchWorkerCount", "bucketJobChannelSize", "bucketJobWorkerCount", "serviceReadTimeout",
     "serviceWriteTimeout", "gatewayList",          "gatewayMaxPendingCount", "gatewayPushRetry",
 };
+
+// "true"/"false" and the usual spellings of them.
+bool parse_bool(std::string_view text, bool& out) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") {
+    out = true;
+    return true;
+  }
+  if (text == "false" || text == "0" || text == "no" || text == "off") {
+    out = false;
+    return true;
+  }
+  return false;
+}
 
 bool parse_u64(std::string_view text, uint64_t& out) {
   if (text.empty()) return false;
@@ -124,6 +158,12 @@ bool apply_text(const Key& key, std::string_view shown, std::string_view text, C
       if (!parse_endpoint(text, *static_cast<Endpoint*>(field))) {
         error = std::string("'").append(shown) + "': expected host:port, :port, port or none, got '" +
                 std::string(text) + "'";
+        return false;
+      }
+      return true;
+    case Kind::boolean:
+      if (!parse_bool(text, *static_cast<bool*>(field))) {
+        error = std::string("'").append(shown) + "': expected true or false, got '" + std::string(text) + "'";
         return false;
       }
       return true;
@@ -201,6 +241,26 @@ bool parse_endpoint(std::string_view text, Endpoint& out) {
   return true;
 }
 
+// The cluster keys: URLs NATS can use, a prefix that makes valid subjects, and room names short
+// enough that a subject (prefix + base64url of the name) stays far below NATS's control-line limit.
+static std::string validate_cluster(const Config& c) {
+  if (!cluster::subject_prefix_valid(c.nats_subject_prefix))
+    return "'nats_subject_prefix' must be tokens of letters, digits, '_' or '-' separated by dots";
+  if (c.nats_reconnect_wait_ms > c.nats_reconnect_wait_max_ms)
+    return "'nats_reconnect_wait_ms' must not exceed 'nats_reconnect_wait_max_ms'";
+  if (c.nats.empty()) return {};
+  std::string_view rest = c.nats;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view url = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (url.rfind("nats://", 0) != 0 || url.size() == 7 || url.find_first_of(" \t") != std::string_view::npos)
+      return "'nats': expected nats://host:port[,nats://host:port...], got '" + c.nats + "'";
+  }
+  if (c.room_name_bytes_max > 2048) return "'room_name_bytes_max' must be at most 2048 with 'nats' (subject length)";
+  return {};
+}
+
 std::string validate(const Config& c) {
   if (!c.listen.enabled && !c.api.enabled) return "'listen' and 'api' are both none: nothing to serve";
   if (c.ws_path.empty() || c.ws_path[0] != '/') return "'ws_path' must start with '/'";
@@ -217,6 +277,7 @@ std::string validate(const Config& c) {
     return "'out_queue_bytes_max' must hold at least one largest push ('api_body_bytes_max' + 64)";
   if (c.log_level != "error" && c.log_level != "warn" && c.log_level != "info" && c.log_level != "debug")
     return "'log_level' must be error, warn, info or debug";
+  if (std::string problem = validate_cluster(c); !problem.empty()) return problem;
   return {};
 }
 
@@ -253,10 +314,12 @@ bool load_config_file(const std::string& path, Config& config, std::string& erro
     std::string as_text;
     if (value.is_string()) {
       as_text = std::string(std::string_view(value.get_string().value_unsafe()));
-      if (key->kind != Kind::text && key->kind != Kind::endpoint) {
+      if (key->kind != Kind::text && key->kind != Kind::endpoint && key->kind != Kind::boolean) {
         error = "config key '" + std::string(name) + "': expected a number, got a string";
         return false;
       }
+    } else if (value.is_bool() && key->kind == Kind::boolean) {
+      as_text = value.get_bool().value_unsafe() ? "true" : "false";
     } else if (value.is_uint64()) {
       as_text = std::to_string(value.get_uint64().value_unsafe());
     } else if (value.is_int64()) {
@@ -293,6 +356,8 @@ std::string value_text(const Key& key, Config& config) {
       return std::to_string(*static_cast<size_t*>(field));
     case Kind::seconds_as_ms:
       return std::to_string(*static_cast<uint32_t*>(field) / 1000);
+    case Kind::boolean:
+      return *static_cast<bool*>(field) ? "true" : "false";
   }
   return {};
 }
@@ -371,6 +436,13 @@ CliAction parse_command_line(int argc, char** argv, Config& config, std::string&
     if (!key) {
       message = "unknown flag '" + std::string(arg) + "' (see --help)";
       return CliAction::error;
+    }
+    bool ignored = false;
+    if (!has_value && key->kind == Kind::boolean) {
+      // A switch: "--demo" alone turns it on; a following true/false (or 1/0, yes/no) is its value.
+      has_value = true;
+      value = "true";
+      if (i + 1 < argc && parse_bool(argv[i + 1], ignored)) value = argv[++i];
     }
     if (!has_value) {
       if (i + 1 >= argc) {

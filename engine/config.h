@@ -60,6 +60,29 @@ struct Config {
   uint32_t shutdown_drain_ms = 3000;
 
   std::string log_level = "info";  // error, warn, info, debug
+
+  // The demo (off by default): GET / on the client port serves a page embedded in the binary (a live
+  // room, a comment box) plus /ringcast.js, GET /demo/stats and POST /demo/publish. Comments are
+  // limited in size and rate: a token bucket per connection and one per shard (the overall bound,
+  // which opening more connections does not raise).
+  bool demo = false;
+  uint32_t demo_text_bytes_max = 280;         // one comment's text -> 400 beyond
+  uint32_t demo_publish_per_s = 5;            // per connection: sustained comments/s (burst: 2x)
+  uint32_t demo_shard_publish_per_s = 50;     // per shard, all connections together
+
+  // Rooms with members on the node, all shards (and workers) together: the size of the node-wide
+  // room table (room_table.h) that the NATS bridge subscribes from and roomCount is read from. A JOIN
+  // that would create one more is refused with an ERROR frame.
+  uint32_t rooms_max = 65536;
+
+  // Cluster (docs/cluster.md): NATS server URLs, comma-separated (nats://host:port,...); empty runs
+  // a single node. Pushes go to <prefix>.r.<room> / <prefix>.all; each node subscribes to the rooms
+  // it has members in. While NATS is unreachable the push API answers 503.
+  std::string nats;
+  std::string nats_subject_prefix = "ringcast";
+  uint32_t node_id = 0;                       // 0: a random id at start (logged)
+  uint32_t nats_reconnect_wait_ms = 100;      // first retry after NATS is lost; doubles per round...
+  uint32_t nats_reconnect_wait_max_ms = 2000; // ...up to this (plus jitter)
 };
 
 // Checks each value's range and the relations between values. Returns an empty string when the

@@ -49,6 +49,9 @@ struct Conn {
   uint32_t last_rx_tick = 0;
   uint32_t send_offered = 0;    // bytes offered to the send in flight (a short send means backpressure)
   OutQueue out;
+  // Client port with --demo: a plain HTTP request was answered and the connection kept alive for the
+  // next (in the padding after `out`: the record does not grow).
+  bool http_served = false;
   std::string* inbuf = nullptr;  // a request head or API request received in pieces
   ws::FrameParser parser;
 };

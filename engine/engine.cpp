@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "engine/bridge.h"
 #include "engine/log.h"
 
 namespace ringcast {
@@ -51,21 +52,45 @@ bool Engine::start(std::string& error) {
     return false;
   }
   if (!node_.create(config_, shards, error)) return false;
-  if (!threads_.start(config_, node_, 0, shards, error)) return false;
+  // The bridge is a ring consumer from before the first push can be accepted, so none is missed.
+  if (node_.cluster()) {
+    bridge_ = std::make_unique<Bridge>(node_.bridge_setup(config_, false));
+    if (!bridge_->start(error)) {
+      bridge_.reset();
+      return false;
+    }
+    bridge_thread_ = std::thread([this] { bridge_->run(); });
+  }
+  if (!threads_.start(config_, node_, 0, shards, error)) {
+    stop_bridge();
+    return false;
+  }
   started_ = true;
   return true;
+}
+
+void Engine::stop_bridge() {
+  if (!bridge_) return;
+  node_.stop_bridge();
+  if (bridge_thread_.joinable()) bridge_thread_.join();
+  bridge_.reset();
 }
 
 void Engine::stop() { node_.request_stop(); }
 
 void Engine::wait() {
   threads_.join();
+  // The shards are gone: the bridge forwards what they published last, then disconnects.
+  stop_bridge();
   started_ = false;
 }
 
 Publisher& Engine::thread_publisher() {
   thread_local std::unique_ptr<Publisher> publisher;
-  if (!publisher) publisher = std::make_unique<Publisher>(config_.room_name_bytes_max);
+  if (!publisher) {
+    publisher = std::make_unique<Publisher>(config_.room_name_bytes_max);
+    publisher->set_cluster_gate(&node_.shared().header()->cluster);
+  }
   return *publisher;
 }
 
@@ -82,7 +107,9 @@ PublishOutcome Engine::publish_all(std::string_view items_json) {
 StatsTotals Engine::stats() const { return sum_stats(node_.shared().header()->stats, node_.shards()); }
 
 std::string Engine::stats_json() const {
-  return ringcast::stats_json(stats(), node_.shared().ring(), node_.shards());
+  const RoomTable rooms = node_.shared().room_table();
+  return ringcast::stats_json(stats(), node_.shared().ring(), node_.shards(),
+                              NodeView{&rooms, &node_.shared().header()->cluster});
 }
 
 }  // namespace ringcast

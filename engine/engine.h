@@ -1,5 +1,5 @@
 // ringcast::Engine — the push engine as a library: it owns the shared region (broadcast ring and
-// stats), the listening sockets and the shard threads. An application embeds it, publishes into it
+// stats), the listening sockets, the shard threads and, in cluster mode, the NATS bridge's thread. An application embeds it, publishes into it
 // from any thread, and reads its stats; the `ringcast` server is a thin main() around it.
 #pragma once
 
@@ -17,6 +17,8 @@
 #include "engine/stats.h"
 
 namespace ringcast {
+
+class Bridge;
 
 class Engine {
  public:
@@ -48,10 +50,13 @@ class Engine {
 
  private:
   Publisher& thread_publisher();
+  void stop_bridge();
 
   Config config_;
   NodeSetup node_;
   ShardThreads threads_;
+  std::unique_ptr<Bridge> bridge_;  // cluster mode (config.nats): the NATS bridge, on its own thread
+  std::thread bridge_thread_;
   bool started_ = false;
 };
 

@@ -4,6 +4,7 @@
 // (go-push's maxMergerDelay) a room's group waits up to the window before it is emitted.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -192,7 +193,8 @@ void Fanout::emit(RoomId id, Deliver& deliver) {
   if (b.entries.size() == 1) {
     const RingEntry* e = b.entries.front();
     // Zero copy: every member's send points at the entry's frame inside the ring.
-    frame = sender_.ring_frame(e->frame(), e->frame_len, e->item_count, b.epoch != kNil ? b.epoch : drain_epoch());
+    const uint32_t epoch = b.epoch != kNil ? b.epoch : drain_epoch();
+    frame = sender_.ring_frame(e->frame(), e->frame_len, e->item_count, epoch, e->publish_ns);
   } else {
     frame = build_coalesced(b);
     stats_->add(Counter::frames_built);
@@ -210,9 +212,11 @@ void Fanout::emit(RoomId id, Deliver& deliver) {
 inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
   uint64_t payload = kPushPrefix.size() + kPushSuffix.size() + b.entries.size() - 1;
   uint32_t items = 0;
+  int64_t oldest_ns = INT64_MAX;  // the frame's latency is its oldest item's
   for (const RingEntry* e : b.entries) {
     payload += e->items_len;
     items += e->item_count;
+    oldest_ns = std::min(oldest_ns, e->publish_ns);
   }
   const size_t header = ws::server_header_bytes(payload);
   auto* bytes = static_cast<uint8_t*>(std::malloc(header + payload));
@@ -230,7 +234,7 @@ inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
   std::memcpy(bytes + at, kPushSuffix.data(), kPushSuffix.size());
   at += kPushSuffix.size();
   RC_ASSERT(at == header + payload);
-  return sender_.owned_frame(bytes, static_cast<uint32_t>(at), items, true);
+  return sender_.owned_frame(bytes, static_cast<uint32_t>(at), items, true, oldest_ns);
 }
 
 }  // namespace ringcast

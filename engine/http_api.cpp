@@ -62,6 +62,7 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
   }
   if (outcome.error != PublishError::none) {
     if (outcome.error == PublishError::ring_full) ctx.stats->add(Counter::publish_refused_full);
+    if (outcome.error == PublishError::cluster_down) ctx.stats->add(Counter::publish_refused_cluster);
     answer_error(out, publish_error_status(outcome.error), publish_error_text(outcome.error), keep, ctx);
     return keep;
   }
@@ -104,12 +105,12 @@ bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& 
   if (req.path == "/push/all") return handle_push(req, Target::all, ctx, out);
   if (req.path == "/stats") {
     StatsTotals totals = sum_stats(ctx.all_stats, ctx.shard_count);
-    http::append_response(out, 200, "application/json", stats_json(totals, ctx.ring, ctx.shard_count), keep);
+    http::append_response(out, 200, "application/json", stats_json(totals, ctx.ring, ctx.shard_count, ctx.node), keep);
     return keep;
   }
   if (req.path == "/metrics") {
     http::append_response(out, 200, "text/plain; version=0.0.4",
-                          stats_prometheus(ctx.all_stats, ctx.shard_count, ctx.ring), keep);
+                          stats_prometheus(ctx.all_stats, ctx.shard_count, ctx.ring, ctx.node), keep);
     return keep;
   }
   http::append_response(out, 200, "application/json", ctx.stopping ? "{\"ok\":false,\"stopping\":true}" : "{\"ok\":true}",

@@ -22,6 +22,7 @@ struct ApiContext {
   uint32_t shard_count = 0;
   const Config* config = nullptr;
   bool stopping = false;                  // draining: new pushes are refused with 503
+  NodeView node;                          // room table and cluster state, for /stats and /metrics
 };
 
 // Appends the answer to `out`. Returns false when the connection must close after it.

@@ -190,6 +190,15 @@ void Ring::attach(uint32_t index, int wake_fd, uint64_t& pos, uint64_t& next_seq
   slot.held_pos.store(pos, std::memory_order_release);
 }
 
+void Ring::resume(uint32_t index, int wake_fd, uint64_t pos) {
+  RC_ASSERT(index < kMaxConsumers);
+  ConsumerSlot& slot = control_->consumers[index];
+  RC_ASSERT(slot.active.load(std::memory_order_acquire) && slot.held_pos.load(std::memory_order_acquire) <= pos);
+  slot.wake_fd = wake_fd;
+  slot.sleeping.store(0, std::memory_order_relaxed);
+  slot.held_pos.store(pos, std::memory_order_release);
+}
+
 void Ring::detach(uint32_t index) {
   ConsumerSlot& slot = control_->consumers[index];
   slot.active.store(0, std::memory_order_release);

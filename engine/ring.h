@@ -151,6 +151,9 @@ class Ring {
   // Registers consumer `index` and returns its starting cursor (the current head).
   void attach(uint32_t index, int wake_fd, uint64_t& pos, uint64_t& next_seq);
   void detach(uint32_t index);
+  // Takes over consumer `index`, which stayed active holding `pos` after the process that ran it died
+  // (a restarted NATS bridge carrying on from its predecessor's cursor).
+  void resume(uint32_t index, int wake_fd, uint64_t pos);
 
   // Called by a consumer before it blocks: returns false (do not block) if an entry is already
   // waiting at (pos, seq). Pairs with the fence in commit() so that a wake-up is never lost.

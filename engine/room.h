@@ -64,6 +64,13 @@ class RoomIndex {
 
   void join_all_room(uint32_t conn);
 
+  // Calls fn(const Room&) for every room with members, "all" excluded.
+  template <class Fn>
+  void for_each_room(Fn&& fn) const {
+    for (size_t id = 1; id < rooms_.size(); ++id)
+      if (rooms_[id].live) fn(rooms_[id]);
+  }
+
   // Called back before a room is freed (so the fan-out can drop a pending batch).
   void set_on_room_freed(void (*fn)(void* ctx, RoomId id), void* ctx) {
     on_freed_ = fn;

@@ -41,9 +41,11 @@ void Sender::free_frame(FrameId id) {
   --frames_live_;
 }
 
-FrameId Sender::ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch) {
+FrameId Sender::ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch,
+                           int64_t publish_ns) {
   FrameId id = new_frame();
   Frame& f = frames_[id];
+  f.publish_ns = publish_ns;
   f.data = data;
   f.len = len;
   f.items = items;
@@ -53,9 +55,10 @@ FrameId Sender::ring_frame(const uint8_t* data, uint32_t len, uint32_t items, ui
   return id;
 }
 
-FrameId Sender::owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push) {
+FrameId Sender::owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push, int64_t publish_ns) {
   FrameId id = new_frame();
   Frame& f = frames_[id];
+  f.publish_ns = publish_ns;
   f.data = bytes;
   f.owned = bytes;
   f.len = len;
@@ -144,7 +147,8 @@ uint32_t Sender::enqueue(OutQueue& q, FrameId id) {
   return q.bytes;
 }
 
-int Sender::gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes) {
+int Sender::gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes,
+                   int64_t* publish_ns) {
   RC_ASSERT(q.inflight_nodes == 0 && max_iov > 0);
   int count = 0;
   total_bytes = 0;
@@ -155,6 +159,7 @@ int Sender::gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_
     if (count > 0 && total_bytes + len > max_bytes) break;
     iov[count].iov_base = const_cast<uint8_t*>(f.data + offset);
     iov[count].iov_len = len;
+    if (publish_ns) publish_ns[count] = offset == 0 && f.push ? f.publish_ns : 0;
     total_bytes += len;
     ++count;
     offset = 0;

@@ -31,6 +31,7 @@ struct Frame {
   bool permanent = false;    // constant frames (the go-push PONG): never freed
   bool push = false;         // a PUSH frame (counted as dropped when discarded unsent)
   uint32_t next_free = kNil;
+  int64_t publish_ns = 0;    // PUSH: when its oldest ring entry was published (latency metric); 0: unknown
 };
 
 // What the kernel must see of one connection's queue, and what is in flight.
@@ -53,9 +54,10 @@ class Sender {
 
   // --- frames ---
   // A frame over bytes inside the ring, pinning `epoch` (from begin_epoch) until released.
-  FrameId ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch);
+  FrameId ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch,
+                     int64_t publish_ns = 0);
   // A frame over malloc'd bytes the sender frees with the frame.
-  FrameId owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push);
+  FrameId owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push, int64_t publish_ns = 0);
   // A constant frame that lives as long as the sender.
   FrameId permanent_frame(const uint8_t* data, uint32_t len);
   const Frame& frame(FrameId id) const { return frames_[id]; }
@@ -81,7 +83,11 @@ class Sender {
   uint32_t enqueue(OutQueue& q, FrameId id);
   // Fills iov with the queue's head (from head_offset), at most max_iov entries and about max_bytes
   // (the first frame always goes whole). Marks those nodes in flight; returns the iov count.
-  int gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes);
+  // With `publish_ns` (max_iov entries) it also tells, per iov, the publish time of a PUSH frame whose
+  // first byte that iov carries (0 otherwise), so the caller can measure publish -> flush latency
+  // once per frame per connection without a second walk of the queue.
+  int gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes,
+             int64_t* publish_ns = nullptr);
   // The send in flight finished having sent `sent` bytes (may be short): retires fully sent frames.
   // Returns the number of PUSH frames fully sent.
   uint32_t complete(OutQueue& q, size_t sent);

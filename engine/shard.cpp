@@ -27,6 +27,12 @@ constexpr int64_t kPressureCheckNs = 100 * 1000 * 1000;
 // so that a request sent just before the stop is still answered (its result, or 503 "shutting down")
 // instead of lost.
 constexpr uint32_t kStopGraceMs = 300;
+// Limits hit (slow consumers cut, 503s, 429s, accept back-off) are logged as one summary line per this
+// interval per shard, with counts: an overload must not turn into a line per event.
+constexpr int64_t kLimitLogNs = 10LL * 1000 * 1000 * 1000;
+// --demo: a client-port HTTP connection whose unsent answers pass this stops being read (it pipelines
+// requests without reading the answers).
+constexpr uint32_t kDemoOutBytesMax = 1 << 20;
 
 // Adapts the frame parser's callbacks to the shard (a template argument, so no virtual calls).
 struct WsSink {
@@ -66,11 +72,23 @@ Shard::Shard(const ShardSetup& setup)
   api_.all_stats = setup.shared->stats;
   api_.shard_count = setup.shard_count;
   api_.config = &config_;
+  api_.node = NodeView{&setup_.room_table, &setup.shared->cluster};
+  publisher_.set_cluster_gate(&setup.shared->cluster);
+  room_table_epoch_ = setup_.room_table.resync_epoch();
+  demo_.ring = setup.ring;
+  demo_.publisher = &publisher_;
+  demo_.stats = &stats_;
+  demo_.all_stats = setup.shared->stats;
+  demo_.shard_count = setup.shard_count;
+  demo_.config = &config_;
+  demo_.api_port = setup.api_port;
+  demo_.parser = &command_parser_;
   rooms_.set_on_room_freed(
       [](void* self, RoomId id) {
         auto* shard = static_cast<Shard*>(self);
         shard->fanout_.drop_batch(id);
         shard->stats_.add(Counter::rooms, -1);
+        shard->setup_.room_table.remove(shard->setup_.index, shard->rooms_.room(id).name);
       },
       this);
 }
@@ -110,6 +128,8 @@ bool Shard::setup(std::string& error) {
                                         static_cast<uint32_t>(pong_bytes_.size()));
   io_.read(setup_.wake_fd, &wake_value_, sizeof(wake_value_), user_data(Op::wake, 0, 0));
   arm_accepts();
+  // A restarted worker's shard finds its stats block as the dead one left it: count from there.
+  log_limits(false);
   return true;
 }
 
@@ -145,6 +165,7 @@ void Shard::run() {
     if (!stopping_ && (setup_.shared->stopping.load(std::memory_order_relaxed) ||
                        setup_.shared->shard_stop[setup_.index].load(std::memory_order_relaxed)))
       begin_shutdown();
+    if (setup_.room_table.resync_epoch() != room_table_epoch_) resync_room_table();
 
     fanout_.drain(now_ns_, deliver);
     process_cuts();
@@ -156,7 +177,10 @@ void Shard::run() {
       accept_retry_ns_ = 0;
       arm_accepts();
     }
-    if (now_ns_ - pressure_checked_ns_ > kPressureCheckNs) relieve_ring_pressure();
+    if (now_ns_ - pressure_checked_ns_ > kPressureCheckNs) {
+      relieve_ring_pressure();
+      log_limits();
+    }
     flush_sends();
     fanout_.publish_held();
 
@@ -222,11 +246,15 @@ void Shard::on_accept(ConnKind kind, const Completion& cqe) {
   if (cqe.res < 0) {
     if (stopping_) return;
     if (cqe.res == -EMFILE || cqe.res == -ENFILE || cqe.res == -ENOBUFS || cqe.res == -ENOMEM) {
-      // Out of descriptors or memory: back off instead of spinning, say so once.
-      if (!accept_error_logged_) {
-        LOG_WARN("shard %u: accept failed: %s; pausing accepts (raise the open-files limit, see tuning/)",
-                 setup_.index, std::strerror(-cqe.res));
-        accept_error_logged_ = true;
+      // Out of descriptors or memory: back off instead of spinning; one line per kLimitLogNs at most.
+      ++accept_backoffs_;
+      if (accept_error_logged_ns_ == 0 || now_ns_ - accept_error_logged_ns_ >= kLimitLogNs) {
+        LOG_WARN("shard %u: accept failed: %s; pausing accepts for %lld ms (%u back-offs since the last "
+                 "line; raise the open-files limit, see tuning/)",
+                 setup_.index, std::strerror(-cqe.res), static_cast<long long>(kAcceptRetryNs / 1000000),
+                 accept_backoffs_);
+        accept_error_logged_ns_ = now_ns_;
+        accept_backoffs_ = 0;
       }
       accept_retry_ns_ = now_ns_ + kAcceptRetryNs;
       return;
@@ -333,7 +361,8 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
   http::Request req;
   http::Limits limits;
   limits.head_bytes_max = config_.handshake_bytes_max;
-  limits.body_bytes_max = 0;
+  // Only the demo's POST /demo/publish has a body; without --demo any body is refused (413).
+  limits.body_bytes_max = config_.demo ? demo_body_bytes_max(config_) : 0;
   http::ParseResult res = http::parse_request(buf, limits, req, scratch_);
   if (res.status == http::ParseStatus::incomplete) {
     if (!c.inbuf) c.inbuf = new std::string(buf);
@@ -342,6 +371,15 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
   if (res.status == http::ParseStatus::error) {
     stats_.add(Counter::handshakes_failed);
     http_error_and_close(c, id, handshake::build_error_response(res.http_status, res.reason));
+    return;
+  }
+  if (req.path != config_.ws_path && config_.demo) {
+    serve_demo_request(c, id, req, buf.substr(res.consumed));
+    return;
+  }
+  if (!req.body.empty()) {  // (--demo only: otherwise the parser refused the body already)
+    stats_.add(Counter::handshakes_failed);
+    http_error_and_close(c, id, handshake::build_error_response(413, "body too large"));
     return;
   }
   if (req.path != config_.ws_path) {
@@ -363,7 +401,9 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
   // and queueing it would hold a frame and a malloc'd copy per connection through a connect burst
   // (a million connects leave that peak resident). Whatever the kernel does not take is queued.
   const std::string accepted = handshake::build_switching_protocols(check.key);
-  ssize_t sent = ::send(c.fd, accepted.data(), accepted.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  // (Behind a demo answer still queued on this kept-alive connection, the 101 queues too: order.)
+  const bool behind = !c.out.empty() || c.sending;
+  ssize_t sent = behind ? 0 : ::send(c.fd, accepted.data(), accepted.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
   if (sent < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       terminate(c, id);
@@ -389,6 +429,27 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
   } else if (head < len) {
     handle_ws_bytes(c, id, data + head, len - head);
   }
+}
+
+// --demo: a plain HTTP request on the client port (the page, its files, /demo/*). The connection stays
+// in the handshake phase, kept alive for the browser's next request, which may still be the upgrade.
+void Shard::serve_demo_request(Conn& c, uint32_t id, const http::Request& req, std::string_view rest) {
+  demo_.stopping = stopping_;
+  std::string out;
+  bool keep = handle_demo_request(req, demo_, demo_buckets_[id], now_ns_, out);
+  if (c.out.bytes > kDemoOutBytesMax) keep = false;
+  if (!keep) {
+    http_error_and_close(c, id, out);
+    return;
+  }
+  // What follows this request in the buffer (a pipelined request) is kept; `rest` may point into inbuf.
+  std::string* next = rest.empty() ? nullptr : new std::string(rest);
+  delete c.inbuf;
+  c.inbuf = next;
+  queue_copy(c, id, out);
+  c.http_served = true;
+  arm_timer_ms(id, now_tick_, config_.handshake_timeout_ms);
+  if (c.inbuf) handle_handshake(c, id, nullptr, 0);
 }
 
 void Shard::handle_ws_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len) {
@@ -441,6 +502,14 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
         stats_.add(Counter::joins_refused);
         queue_ws(c, id, ws::Opcode::text,
                  error_command_json("too_many_rooms", "rooms_per_conn_max (maxJoinRoom) reached", cmd.room));
+        return;
+      }
+      // A room new to this shard is registered node-wide first (the cluster subscribes to it); the
+      // node's room limit refuses it here, before any state changes.
+      if (rooms_.find(cmd.room) == kNil && !setup_.room_table.add(setup_.index, cmd.room)) {
+        stats_.add(Counter::joins_refused);
+        queue_ws(c, id, ws::Opcode::text,
+                 error_command_json("too_many_rooms", "rooms_max rooms with members on this node", cmd.room));
         return;
       }
       bool created = false;
@@ -555,6 +624,7 @@ void Shard::deliver(uint32_t id, FrameId frame) {
   Conn& c = slab_[id];
   if (c.cut) {
     stats_.add(Counter::frames_dropped);
+    stats_.add(Counter::frames_dropped_slow);
     return;
   }
   const uint32_t queued = sender_.enqueue(c.out, frame);
@@ -583,7 +653,8 @@ void Shard::process_cuts() {
     c.cut = false;
     if (c.phase == Phase::dead || c.close_sent) continue;
     stats_.add(Counter::close_slow_consumer);
-    close_ws(c, id, ws::close_code::policy_violation, "slow consumer: send backlog over out_queue_bytes_max");
+    close_ws(c, id, ws::close_code::policy_violation, "slow consumer: send backlog over out_queue_bytes_max",
+             /*slow_consumer=*/true);
   }
   cuts_.clear();
 }
@@ -602,6 +673,38 @@ void Shard::relieve_ring_pressure() {
       cut_slow_consumer(c, id);
   }
   process_cuts();
+}
+
+// Limits hit since the last line, in one line: the first as soon as the 100 ms check sees it, then
+// at most one per kLimitLogNs per shard with the counts in between. The counts come from the stats
+// block, so the events themselves cost nothing extra.
+void Shard::log_limits(bool report) {
+  struct Limit {
+    Counter counter;
+    const char* what;
+  };
+  static constexpr Limit kLimits[] = {
+      {Counter::close_slow_consumer, "slow consumers closed (1008)"},
+      {Counter::frames_dropped, "PUSH frames dropped (slow or closing connections)"},
+      {Counter::publish_refused_full, "publishes refused: ring full (503)"},
+      {Counter::conns_refused, "connections refused: shard full (503)"},
+      {Counter::demo_publish_limited, "demo comments rate-limited (429)"},
+  };
+  static_assert(std::size(kLimits) == std::size(decltype(limits_seen_){}));
+  if (report && limits_logged_ns_ != 0 && now_ns_ - limits_logged_ns_ < kLimitLogNs) return;
+  std::string line;
+  for (size_t i = 0; i < std::size(kLimits); ++i) {
+    const int64_t now = stats_.get(kLimits[i].counter);
+    const int64_t delta = now - limits_seen_[i];
+    limits_seen_[i] = now;
+    if (delta <= 0 || !report) continue;
+    if (!line.empty()) line += ", ";
+    line += std::to_string(delta) + " " + kLimits[i].what;
+  }
+  if (line.empty()) return;
+  limits_logged_ns_ = now_ns_;
+  LOG_WARN("shard %u: limits hit: %s (next summary in %lld s at the earliest)", setup_.index, line.c_str(),
+           static_cast<long long>(kLimitLogNs / 1000000000));
 }
 
 void Shard::queue_frame(Conn& c, uint32_t id, FrameId frame) {
@@ -632,22 +735,32 @@ void Shard::schedule_flush(Conn& c, uint32_t id) {
 }
 
 void Shard::flush_sends() {
+  if (flush_list_.empty()) return;
+  // One clock read for the whole batch: the publish -> flush latency of every frame it sends is
+  // measured against it (a read per send would cost more than the bucket it feeds).
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  const int64_t flush_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
   // issue_send never adds to the list, so iterating by index over a stable size is safe.
   for (size_t i = 0; i < flush_list_.size(); ++i) {
     const uint32_t id = flush_list_[i];
     Conn& c = slab_[id];
     c.in_flush_list = false;
     if (c.phase == Phase::dead || c.sending || c.out.empty()) continue;
-    issue_send(c, id);
+    issue_send(c, id, flush_ns);
   }
   flush_list_.clear();
 }
 
-void Shard::issue_send(Conn& c, uint32_t id) {
+void Shard::issue_send(Conn& c, uint32_t id, int64_t flush_ns) {
   iovec iov[kMaxIov];
+  int64_t published_ns[kMaxIov];
   size_t total = 0;
-  const int n = sender_.gather(c.out, iov, kMaxIov, config_.send_bytes_per_iteration_max, total);
+  const int n =
+      sender_.gather(c.out, iov, kMaxIov, config_.send_bytes_per_iteration_max, total, published_ns);
   RC_ASSERT(n > 0);
+  for (int i = 0; i < n; ++i)
+    if (published_ns[i] > 0) stats_.observe_latency(flush_ns - published_ns[i]);
   c.sending = true;
   c.send_offered = static_cast<uint32_t>(total);
   const uint64_t ud = user_data(Op::send, c.generation, id);
@@ -701,7 +814,7 @@ void Shard::on_send(uint32_t id, const Completion& cqe) {
   stats_.add(Counter::sends);
   stats_.add(Counter::bytes_out, cqe.res);
   const bool short_send = static_cast<uint32_t>(cqe.res) < c.send_offered;
-  sender_.complete(c.out, static_cast<size_t>(cqe.res));
+  stats_.add(Counter::frames_sent, sender_.complete(c.out, static_cast<size_t>(cqe.res)));
   if (c.phase == Phase::dead) {
     maybe_release(c, id);
     return;
@@ -757,12 +870,15 @@ void Shard::leave_rooms(Conn& c, uint32_t id) {
   stats_.add(Counter::ws_open, -1);
 }
 
-void Shard::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reason) {
+void Shard::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reason, bool slow_consumer) {
   if (c.close_sent || c.phase == Phase::dead) return;
   leave_rooms(c, id);
   c.close_sent = true;
   // Pushes not yet sent are dropped (counted); the handshake answer and replies queued before stay.
-  if (uint32_t dropped = sender_.drop_unsent(c.out, true)) stats_.add(Counter::frames_dropped, dropped);
+  if (uint32_t dropped = sender_.drop_unsent(c.out, true)) {
+    stats_.add(Counter::frames_dropped, dropped);
+    stats_.add(slow_consumer ? Counter::frames_dropped_slow : Counter::frames_dropped_closing, dropped);
+  }
   char payload[ws::kMaxControlPayloadBytes];
   payload[0] = static_cast<char>(code >> 8);
   payload[1] = static_cast<char>(code & 0xFF);
@@ -783,7 +899,10 @@ void Shard::terminate(Conn& c, uint32_t id) {
   delete c.inbuf;
   c.inbuf = nullptr;
   if (!c.parsing) c.parser.release();  // else handle_ws_bytes releases it once feed() returns
-  if (uint32_t dropped = sender_.drop_unsent(c.out)) stats_.add(Counter::frames_dropped, dropped);
+  if (uint32_t dropped = sender_.drop_unsent(c.out)) {
+    stats_.add(Counter::frames_dropped, dropped);
+    stats_.add(Counter::frames_dropped_closing, dropped);
+  }
   // Shutting the socket down ends the multishot recv (and any send) in the kernel; the slot is freed
   // when both have completed.
   shutdown(c.fd, SHUT_RDWR);
@@ -793,6 +912,7 @@ void Shard::terminate(Conn& c, uint32_t id) {
 void Shard::maybe_release(Conn& c, uint32_t id) {
   if (c.phase != Phase::dead || c.recv_armed || c.sending || c.parsing) return;
   sender_.clear(c.out);
+  if (config_.demo) demo_buckets_.erase(id);
   close(c.fd);
   const uint32_t next_generation = c.generation + 1;
   c.~Conn();
@@ -809,6 +929,12 @@ void Shard::on_timer(uint32_t id) {
   Conn& c = slab_[id];
   switch (c.phase) {
     case Phase::handshake:
+      if (c.http_served && (!c.inbuf || c.inbuf->empty())) {
+        // --demo: an idle kept-alive HTTP connection, not a slow upgrade: closed without a word.
+        terminate(c, id);
+        maybe_release(c, id);
+        return;
+      }
       stats_.add(Counter::handshake_timeouts);
       http_error_and_close(c, id, handshake::build_error_response(408, "upgrade request not complete in time"));
       return;
@@ -892,6 +1018,18 @@ void Shard::begin_shutdown() {
     shutdown(listen_fd, SHUT_RDWR);
   }
   LOG_DEBUG("shard %u: draining %u connections", setup_.index, slab_.live());
+}
+
+// The room table was cleared (a process died holding its lock, mid-change): put this shard's rooms
+// back. Rooms the table can no longer take keep their local members; the log says so.
+void Shard::resync_room_table() {
+  room_table_epoch_ = setup_.room_table.resync_epoch();
+  uint32_t lost = 0;
+  rooms_.for_each_room([&](const Room& room) {
+    if (!setup_.room_table.add(setup_.index, room.name)) ++lost;
+  });
+  LOG_WARN("shard %u: room table rebuilt after a process died holding it%s", setup_.index,
+           lost ? "; some rooms did not fit in rooms_max and get no cluster traffic" : "");
 }
 
 }  // namespace ringcast

@@ -9,10 +9,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/config.h"
 #include "engine/conn.h"
+#include "engine/demo.h"
 #include "engine/fanout.h"
 #include "engine/http.h"
 #include "engine/http_api.h"
@@ -34,6 +36,8 @@ struct ShardSetup {
   int client_listen_fd = -1;
   int api_listen_fd = -1;
   int wake_fd = -1;          // eventfd producers write when this shard sleeps
+  uint16_t api_port = 0;     // the push API's bound port (the demo page's "curl" hint)
+  RoomTable room_table;      // node-wide rooms (all shards, all workers): cluster interest, roomCount
 };
 
 class Shard {
@@ -72,6 +76,7 @@ class Shard {
   void on_send(uint32_t id, const Completion& c);
 
   void handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len);
+  void serve_demo_request(Conn& c, uint32_t id, const http::Request& req, std::string_view rest);
   void handle_ws_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len);
   void handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len);
   void handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len);
@@ -81,10 +86,10 @@ class Shard {
   void queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payload);
   void schedule_flush(Conn& c, uint32_t id);
   void flush_sends();
-  void issue_send(Conn& c, uint32_t id);
+  void issue_send(Conn& c, uint32_t id, int64_t flush_ns);
 
   void http_error_and_close(Conn& c, uint32_t id, std::string_view response);
-  void close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reason);
+  void close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reason, bool slow_consumer = false);
   void leave_rooms(Conn& c, uint32_t id);
   void after_flush(Conn& c, uint32_t id);
   void terminate(Conn& c, uint32_t id);
@@ -92,6 +97,8 @@ class Shard {
   void cut_slow_consumer(Conn& c, uint32_t id);
   void process_cuts();
   void relieve_ring_pressure();
+  void resync_room_table();
+  void log_limits(bool report = true);  // report false: only take the current counts as the base
 
   void on_timer(uint32_t id);
   void arm_timer_ms(uint32_t id, uint64_t from_tick, uint32_t ms);
@@ -109,6 +116,9 @@ class Shard {
   Fanout fanout_;
   Publisher publisher_;
   ApiContext api_;
+  uint64_t room_table_epoch_ = 0;  // the table's resync epoch this shard's rooms are in
+  DemoContext demo_;
+  std::unordered_map<uint32_t, TokenBucket> demo_buckets_;  // --demo: per connection id, while it lives
   simdjson::dom::parser command_parser_;
   std::vector<msghdr*> send_msgs_;  // the msghdr of each multi-frame send in flight (Conn::send_slot)
   std::vector<uint32_t> free_send_msgs_;
@@ -124,7 +134,11 @@ class Shard {
   bool accept_armed_client_ = false;
   bool accept_armed_api_ = false;
   int64_t accept_retry_ns_ = 0;  // after EMFILE/ENFILE: when to try accepting again
-  bool accept_error_logged_ = false;
+  int64_t accept_error_logged_ns_ = 0;  // accept back-off: logged at most once per kLimitLogNs
+  uint32_t accept_backoffs_ = 0;          // back-offs since that line
+  // Limits hit (slow-consumer cuts, 503s, 429s): summarised in one line per kLimitLogNs with counts.
+  int64_t limits_logged_ns_ = 0;  // when the last such line was written (0: never)
+  int64_t limits_seen_[5] = {};
   int64_t pressure_checked_ns_ = 0;
   bool stopping_ = false;
   int64_t drain_deadline_ns_ = 0;

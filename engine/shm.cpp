@@ -15,9 +15,10 @@ size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 }  // namespace
 
-bool SharedRegion::create(size_t ring_bytes, std::string& error) {
+bool SharedRegion::create(size_t ring_bytes, const RoomTableShape& rooms, std::string& error) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  fixed_bytes_ = round_up(round_up(sizeof(SharedHeader), 64) + Ring::commit_array_bytes(ring_bytes), page);
+  const size_t table_at = round_up(round_up(sizeof(SharedHeader), 64) + Ring::commit_array_bytes(ring_bytes), 64);
+  fixed_bytes_ = round_up(table_at + RoomTable::bytes_for(rooms), page);
   ring_bytes_ = ring_bytes;
   fd_ = memfd_create("ringcast-shared", MFD_CLOEXEC);
   if (fd_ < 0) {
@@ -49,6 +50,9 @@ bool SharedRegion::create(size_t ring_bytes, std::string& error) {
   commits_ = reinterpret_cast<std::atomic<uint64_t>*>(base_ + round_up(sizeof(SharedHeader), 64));
   data_ = base_ + fixed_bytes_;
   Ring::initialize(&header_->ring, commits_, ring_bytes_);
+  RoomTable::initialize(base_ + table_at, rooms);
+  room_table_ = reinterpret_cast<RoomTableHeader*>(base_ + table_at);
+  header_->cluster.clear();
   for (auto& s : header_->stats) s.clear();
   header_->stopping.store(0, std::memory_order_relaxed);
   header_->shard_count.store(0, std::memory_order_relaxed);

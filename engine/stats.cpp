@@ -1,7 +1,12 @@
 // Rendering the shards' counters for /stats (JSON) and /metrics (Prometheus text).
 #include "engine/stats.h"
 
+#include <cstdio>
+#include <utility>
+
+#include "engine/cluster.h"
 #include "engine/ring.h"
+#include "engine/room_table.h"
 
 namespace ringcast {
 namespace {
@@ -42,6 +47,13 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"bytesIn", "bytes received", false},
     {"bytesOut", "bytes sent", false},
     {"sends", "send operations completed", false},
+    {"framesSent", "PUSH frames handed to the kernel whole (delivered)", false},
+    {"framesDroppedSlow", "PUSH frames dropped because their connection was a slow consumer", false},
+    {"framesDroppedClosing", "PUSH frames dropped because their connection was closing or gone", false},
+    {"demoRequests", "HTTP requests to the demo on the client port", false},
+    {"demoPublishes", "comments published through POST /demo/publish", false},
+    {"demoPublishLimited", "demo comments refused by the rate limit (429)", false},
+    {"publishRefusedCluster", "publishes refused because the node had no NATS connection (503)", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.
@@ -69,7 +81,52 @@ StatsTotals sum_stats(const ShardStats* shards, uint32_t count) {
   return t;
 }
 
-std::string stats_json(const StatsTotals& t, const Ring& ring, uint32_t shards) {
+namespace {
+
+// The cluster's numbers, by /stats name, Prometheus name, kind and help.
+struct ClusterField {
+  const char* json;
+  const char* metric;
+  bool gauge;
+  const char* help;
+  int64_t (*get)(const ClusterState&);
+};
+
+const ClusterField kClusterFields[] = {
+    {"clusterConnected", "ringcast_cluster_connected", true, "1 while the node's NATS connection is up",
+     [](const ClusterState& c) -> int64_t { return c.connected.load(std::memory_order_relaxed); }},
+    {"clusterNodeId", "ringcast_cluster_node_id", true, "this node's id in the cluster",
+     [](const ClusterState& c) -> int64_t { return c.node_id.load(std::memory_order_relaxed); }},
+    {"clusterSubscriptions", "ringcast_cluster_subscriptions", true,
+     "NATS subjects subscribed: rooms with members here, plus push/all",
+     [](const ClusterState& c) -> int64_t { return c.subscriptions.load(std::memory_order_relaxed); }},
+    {"clusterPublished", "ringcast_cluster_published_total", false, "local pushes forwarded to NATS",
+     [](const ClusterState& c) -> int64_t { return c.published.load(std::memory_order_relaxed); }},
+    {"clusterPublishFailed", "ringcast_cluster_publish_failed_total", false,
+     "local pushes NATS did not take (delivered here only)",
+     [](const ClusterState& c) -> int64_t { return c.publish_failed.load(std::memory_order_relaxed); }},
+    {"clusterReceived", "ringcast_cluster_received_total", false, "pushes from other nodes put into the ring",
+     [](const ClusterState& c) -> int64_t { return c.received.load(std::memory_order_relaxed); }},
+    {"clusterReceiveFailed", "ringcast_cluster_receive_failed_total", false,
+     "pushes from other nodes the ring could not take (full)",
+     [](const ClusterState& c) -> int64_t { return c.receive_failed.load(std::memory_order_relaxed); }},
+    {"clusterRejected", "ringcast_cluster_rejected_total", false, "NATS messages that were not valid pushes",
+     [](const ClusterState& c) -> int64_t { return c.rejected.load(std::memory_order_relaxed); }},
+    {"clusterDropped", "ringcast_cluster_dropped_total", false,
+     "messages the NATS client dropped before delivery (slow consumer)",
+     [](const ClusterState& c) -> int64_t { return c.dropped.load(std::memory_order_relaxed); }},
+    {"clusterDisconnects", "ringcast_cluster_disconnects_total", false, "NATS connections lost",
+     [](const ClusterState& c) -> int64_t { return c.disconnects.load(std::memory_order_relaxed); }},
+    {"clusterReconnects", "ringcast_cluster_reconnects_total", false, "NATS connections re-established",
+     [](const ClusterState& c) -> int64_t { return c.reconnects.load(std::memory_order_relaxed); }},
+    {"clusterBridgeRestarts", "ringcast_cluster_bridge_restarts_total", false,
+     "bridge processes restarted (--workers)",
+     [](const ClusterState& c) -> int64_t { return c.bridge_restarts.load(std::memory_order_relaxed); }},
+};
+
+}  // namespace
+
+std::string stats_json(const StatsTotals& t, const Ring& ring, uint32_t shards, const NodeView& node) {
   std::string out = "{";
   auto field = [&out](const char* name, int64_t v) {
     if (out.size() > 1) out += ',';
@@ -80,7 +137,8 @@ std::string stats_json(const StatsTotals& t, const Ring& ring, uint32_t shards) 
   };
   // go-push gateway names, so existing dashboards keep working.
   field("onlineConnections", t.get(Counter::ws_open));
-  field("roomCount", t.get(Counter::rooms));
+  // Exact with the node-wide room table; the per-shard gauges count a room once per shard it is on.
+  field("roomCount", node.rooms ? static_cast<int64_t>(node.rooms->live()) : t.get(Counter::rooms));
   field("sendMessageTotal", t.get(Counter::frames_queued));
   field("sendMessageFail", t.get(Counter::frames_dropped));
   field("dispatchPending", 0);
@@ -91,11 +149,32 @@ std::string stats_json(const StatsTotals& t, const Ring& ring, uint32_t shards) 
   field("shards", shards);
   field("ringCapacityBytes", static_cast<int64_t>(ring.capacity()));
   field("ringUsedBytes", static_cast<int64_t>(ring.used_bytes()));
+  if (node.rooms) field("roomsRefused", static_cast<int64_t>(node.rooms->refused()));
+  const bool cluster = node.cluster && node.cluster->enabled.load(std::memory_order_relaxed);
+  field("clusterEnabled", cluster ? 1 : 0);
+  if (cluster)
+    for (const ClusterField& f : kClusterFields) field(f.json, f.get(*node.cluster));
   out += '}';
   return out;
 }
 
-std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Ring& ring) {
+namespace {
+
+// Seconds for a bucket bound given in ns, as Prometheus writes `le` ("0.00005", "2.5", "10").
+std::string seconds_text(int64_t ns) {
+  std::string s = std::to_string(ns / 1000000000) + ".";
+  std::string frac = std::to_string(1000000000 + ns % 1000000000).substr(1);
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  return frac.empty() ? s.substr(0, s.size() - 1) : s + frac;
+}
+
+void header(std::string& out, const std::string& name, const char* type, const char* help) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Ring& ring, const NodeView& node) {
   std::string out;
   for (size_t i = 0; i < kCounterCount; ++i) {
     std::string name = "ringcast_" + snake(kInfo[i].name) + (kInfo[i].gauge ? "" : "_total");
@@ -106,10 +185,80 @@ std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Rin
              std::to_string(shards[s].values[i].load(std::memory_order_relaxed)) + "\n";
     }
   }
-  out += "# HELP ringcast_ring_capacity_bytes broadcast ring capacity\n# TYPE ringcast_ring_capacity_bytes gauge\n";
+  // Why PUSH messages did not reach a client, one family with a reason label: frames discarded for a
+  // slow consumer or a closing connection, and publishes refused because the ring was full (503).
+  header(out, "ringcast_messages_dropped_total", "counter",
+         "messages not delivered, by reason (slow_consumer, closing: PUSH frames; ring_full: publishes "
+         "refused)");
+  const std::pair<const char*, Counter> reasons[] = {{"slow_consumer", Counter::frames_dropped_slow},
+                                                     {"closing", Counter::frames_dropped_closing},
+                                                     {"ring_full", Counter::publish_refused_full},
+                                                     {"cluster_down", Counter::publish_refused_cluster}};
+  for (auto [reason, counter] : reasons)
+    for (uint32_t s = 0; s < count; ++s)
+      out += "ringcast_messages_dropped_total{shard=\"" + std::to_string(s) + "\",reason=\"" + reason +
+             "\"} " + std::to_string(shards[s].get(counter)) + "\n";
+
+  header(out, "ringcast_publish_flush_latency_seconds", "histogram",
+         "time from a ring entry's publish to the send that hands its frame to the kernel, per delivered "
+         "frame");
+  for (uint32_t s = 0; s < count; ++s) {
+    const std::string shard = "shard=\"" + std::to_string(s) + "\"";
+    int64_t cumulative = 0;
+    for (size_t b = 0; b < kLatencyBuckets; ++b) {
+      cumulative += shards[s].latency_counts[b].load(std::memory_order_relaxed);
+      const std::string le = b + 1 < kLatencyBuckets ? seconds_text(kLatencyBoundsNs[b]) : "+Inf";
+      out += "ringcast_publish_flush_latency_seconds_bucket{" + shard + ",le=\"" + le + "\"} " +
+             std::to_string(cumulative) + "\n";
+    }
+    const int64_t sum_ns = shards[s].latency_sum_ns.load(std::memory_order_relaxed);
+    out += "ringcast_publish_flush_latency_seconds_sum{" + shard + "} " + std::to_string(sum_ns / 1000000000) +
+           "." + std::to_string(1000000000 + sum_ns % 1000000000).substr(1) + "\n";
+    out += "ringcast_publish_flush_latency_seconds_count{" + shard + "} " + std::to_string(cumulative) + "\n";
+  }
+
+  uint64_t head_pos = 0, next_seq = 0;
+  ring.read_head(head_pos, next_seq);
+  header(out, "ringcast_ring_entries_total", "counter",
+         "entries published into the broadcast ring (node-wide)");
+  out += "ringcast_ring_entries_total " + std::to_string(next_seq > 0 ? next_seq - 1 : 0) + "\n";
+  header(out, "ringcast_ring_publish_refused_total", "counter",
+         "publishes refused because the ring was full, by any producer (node-wide)");
+  out += "ringcast_ring_publish_refused_total " +
+         std::to_string(ring.control()->publish_refused.load(std::memory_order_relaxed)) + "\n";
+  header(out, "ringcast_ring_capacity_bytes", "gauge", "broadcast ring capacity");
   out += "ringcast_ring_capacity_bytes " + std::to_string(ring.capacity()) + "\n";
-  out += "# HELP ringcast_ring_used_bytes bytes held by consumers\n# TYPE ringcast_ring_used_bytes gauge\n";
-  out += "ringcast_ring_used_bytes " + std::to_string(ring.used_bytes()) + "\n";
+  const uint64_t used = ring.used_bytes();
+  header(out, "ringcast_ring_used_bytes", "gauge", "bytes held by consumers");
+  out += "ringcast_ring_used_bytes " + std::to_string(used) + "\n";
+  header(out, "ringcast_ring_occupancy_ratio", "gauge",
+         "ring_used_bytes / ring_capacity_bytes (publishes fail at 1)");
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.6f",
+                static_cast<double>(used) / static_cast<double>(ring.capacity()));
+  out += std::string("ringcast_ring_occupancy_ratio ") + ratio + "\n";
+  // Each shard's share: the bytes between the oldest position it still references and the head. The
+  // shard with the largest is the one a full ring waits for.
+  header(out, "ringcast_ring_held_bytes", "gauge", "bytes of the ring a shard still references");
+  for (uint32_t s = 0; s < count; ++s) {
+    const ConsumerSlot& slot = ring.control()->consumers[s];
+    const uint64_t held = slot.held_pos.load(std::memory_order_acquire);
+    const bool active = slot.active.load(std::memory_order_acquire) != 0;
+    out += "ringcast_ring_held_bytes{shard=\"" + std::to_string(s) + "\"} " +
+           std::to_string(active && head_pos > held ? head_pos - held : 0) + "\n";
+  }
+  if (node.rooms) {
+    header(out, "ringcast_room_count", "gauge", "rooms with members on the node (exact, all shards together)");
+    out += "ringcast_room_count " + std::to_string(node.rooms->live()) + "\n";
+    header(out, "ringcast_rooms_refused_total", "counter", "JOINs refused because rooms_max rooms were live");
+    out += "ringcast_rooms_refused_total " + std::to_string(node.rooms->refused()) + "\n";
+  }
+  if (node.cluster && node.cluster->enabled.load(std::memory_order_relaxed)) {
+    for (const ClusterField& f : kClusterFields) {
+      header(out, f.metric, f.gauge ? "gauge" : "counter", f.help);
+      out += std::string(f.metric) + " " + std::to_string(f.get(*node.cluster)) + "\n";
+    }
+  }
   return out;
 }
 

@@ -10,6 +10,8 @@
 namespace ringcast {
 
 class Ring;
+class RoomTable;
+struct ClusterState;
 
 enum class Counter : uint16_t {
   conns_accepted,          // TCP connections accepted (client and API ports)
@@ -42,6 +44,13 @@ enum class Counter : uint16_t {
   bytes_in,
   bytes_out,
   sends,                   // send operations completed
+  frames_sent,             // PUSH frames handed to the kernel whole (delivered)
+  frames_dropped_slow,     // of frames_dropped: discarded because their connection was a slow consumer
+  frames_dropped_closing,  // of frames_dropped: discarded because their connection was closing or gone
+  demo_requests,           // --demo: HTTP requests on the client port (page, script, /demo/*)
+  demo_publishes,          // --demo: comments published through POST /demo/publish
+  demo_publish_limited,    // --demo: comments refused by the rate limit (429)
+  publish_refused_cluster, // 503: cluster mode and no NATS connection
   kCount
 };
 
@@ -49,8 +58,20 @@ constexpr size_t kCounterCount = static_cast<size_t>(Counter::kCount);
 
 const char* counter_name(Counter c);
 
+// Publish -> flush latency: from a ring entry's publish_ns to the send that hands its frame to the
+// kernel, in fixed buckets (upper bounds in ns; the last bucket is +Inf). Counts are per bucket, not
+// cumulative; /metrics makes them cumulative.
+constexpr int64_t kLatencyBoundsNs[] = {
+    50'000,      100'000,     250'000,     500'000,       1'000'000,     2'500'000,
+    5'000'000,   10'000'000,  25'000'000,  50'000'000,    100'000'000,   250'000'000,
+    500'000'000, 1'000'000'000, 2'500'000'000, 5'000'000'000, 10'000'000'000,
+};
+constexpr size_t kLatencyBuckets = sizeof(kLatencyBoundsNs) / sizeof(kLatencyBoundsNs[0]) + 1;
+
 struct alignas(64) ShardStats {
   std::atomic<int64_t> values[kCounterCount];
+  std::atomic<int64_t> latency_counts[kLatencyBuckets];
+  std::atomic<int64_t> latency_sum_ns;
 
   // Single writer: a relaxed load and store, which compiles to plain moves (no locked instruction).
   void add(Counter c, int64_t n = 1) {
@@ -58,8 +79,18 @@ struct alignas(64) ShardStats {
     v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   int64_t get(Counter c) const { return values[static_cast<size_t>(c)].load(std::memory_order_relaxed); }
+  // One frame's publish -> flush latency. Most are short, so the scan from the low end stops early.
+  void observe_latency(int64_t ns) {
+    if (ns < 0) ns = 0;  // a publish stamped by another process's clock read just after ours
+    size_t i = 0;
+    while (i < kLatencyBuckets - 1 && ns > kLatencyBoundsNs[i]) ++i;
+    latency_counts[i].store(latency_counts[i].load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    latency_sum_ns.store(latency_sum_ns.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
+  }
   void clear() {
     for (auto& v : values) v.store(0, std::memory_order_relaxed);
+    for (auto& v : latency_counts) v.store(0, std::memory_order_relaxed);
+    latency_sum_ns.store(0, std::memory_order_relaxed);
   }
 };
 
@@ -70,10 +101,17 @@ struct StatsTotals {
 
 StatsTotals sum_stats(const ShardStats* shards, uint32_t count);
 
-// The /stats document: go-push's names first, then ours, then the ring.
-std::string stats_json(const StatsTotals& totals, const Ring& ring, uint32_t shards);
+// Node-wide values that are not per-shard counters: the room table (the exact roomCount) and the
+// cluster state. Either may be absent (then roomCount is the sum over shards, and no cluster fields).
+struct NodeView {
+  const RoomTable* rooms = nullptr;
+  const ClusterState* cluster = nullptr;
+};
+
+// The /stats document: go-push's names first, then ours, then the ring, then the cluster.
+std::string stats_json(const StatsTotals& totals, const Ring& ring, uint32_t shards, const NodeView& node = {});
 
 // The /metrics document (Prometheus text format 0.0.4).
-std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Ring& ring);
+std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Ring& ring, const NodeView& node = {});
 
 }  // namespace ringcast

@@ -75,7 +75,7 @@ class StatsTest(unittest.IsolatedAsyncioTestCase):
             # Every sample line is "name{labels} value" or "name value".
             for line in text.splitlines():
                 if line and not line.startswith("#"):
-                    self.assertRegex(line, r'^[a-z_]+(\{[^}]*\})? -?\d+$')
+                    self.assertRegex(line, r'^[a-z_]+(\{[^}]*\})? -?\d+(\.\d+)?$')
             await ws.close()
 
 

@@ -463,5 +463,26 @@ TEST(Sender, SteadyStateReusesSlots) {
   EXPECT_EQ(sender.frames_live(), 0u);
 }
 
+// gather() tells the publish time of each PUSH frame whose first byte a send carries (the latency
+// metric), and 0 for replies and for the rest of a frame a short send left behind.
+TEST(Sender, GatherReportsPublishTimesOfFramesStarting) {
+  Sender sender;
+  OutQueue q;
+  sender.enqueue(q, sender.owned_frame(owned_copy("push1"), 5, 1, true, 1000));
+  sender.enqueue(q, sender.owned_frame(owned_copy("reply"), 5, 0, false));
+  sender.enqueue(q, sender.owned_frame(owned_copy("push2"), 5, 1, true, 2000));
+  iovec iov[4];
+  int64_t published[4] = {-1, -1, -1, -1};
+  size_t total = 0;
+  ASSERT_EQ(sender.gather(q, iov, 4, 1 << 20, total, published), 3);
+  EXPECT_EQ(published[0], 1000);
+  EXPECT_EQ(published[1], 0);
+  EXPECT_EQ(published[2], 2000);
+  sender.complete(q, 12);  // push1, reply, and 2 bytes of push2
+  ASSERT_EQ(sender.gather(q, iov, 4, 1 << 20, total, published), 1);
+  EXPECT_EQ(published[0], 0) << "counted when its first byte went";
+  EXPECT_EQ(sender.complete(q, total), 1u);
+}
+
 }  // namespace
 }  // namespace ringcast

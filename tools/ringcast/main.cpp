@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/config.h"
+#include "engine/demo.h"
 #include "engine/engine.h"
 #include "engine/log.h"
 #include "engine/workers.h"
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
            config.listen.enabled ? config.listen.host.c_str() : "-", engine.client_port(),
            config.ws_path.c_str(), config.api.enabled ? config.api.host.c_str() : "-", engine.api_port(),
            engine.shard_count(), engine.config().conns_per_shard_max, config.ring_bytes >> 20);
+  ringcast::log_demo_address(config, engine.client_port());
   int sig = 0;
   sigwait(&signals, &sig);
   LOG_INFO("%s: draining (close 1001 to clients, up to %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
