@@ -22,6 +22,6 @@ for t in "${targets[@]}"; do
   mkdir -p "$work" "$findings"
   echo "== $t: $seconds s"
   "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -jobs=1 -artifact_prefix="$findings/" -dict="tests/fuzz/dict/$t.dict" "$work" "tests/fuzz/corpus/$t" 2>&1 |
+    -artifact_prefix="$findings/" -dict="tests/fuzz/dict/$t.dict" "$work" "tests/fuzz/corpus/$t" 2>&1 |
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb|DONE|ERROR|SUMMARY" || true
 done

@@ -24,7 +24,7 @@ export function loadWs() {
 export const WebSocket = loadWs();
 
 const RINGCAST_BIN = process.env.RINGCAST_BIN || joinPath(here, '..', '..', 'build', 'tools', 'ringcast');
-const SERVING = /serving: clients ws:\/\/[^:]*:(\d+)\S*, push API http:\/\/[^:]*:(\d+)/;
+const SERVING = /serving: clients (?:ws:\/\/[^:]*:(\d+)\S*|none \(API only\)), push API http:\/\/[^:]*:(\d+)/;
 const SANITIZER_MARKS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:',
   'ringcast: assertion failed'];
 
@@ -44,7 +44,7 @@ export class Server {
         this.log += chunk.toString();
         const m = SERVING.exec(this.log);
         if (m && !this.wsPort) {
-          this.wsPort = Number(m[1]);
+          this.wsPort = Number(m[1] ?? 0);
           this.apiPort = Number(m[2]);
           clearTimeout(timer);
           resolve(this);

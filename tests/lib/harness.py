@@ -30,7 +30,7 @@ import urllib.request
 RINGCAST_BIN = os.environ.get("RINGCAST_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tools", "ringcast")
 
-_SERVING = re.compile(r"serving: clients ws://[^:]*:(\d+)\S*, push API http://[^:]*:(\d+)")
+_SERVING = re.compile(r"serving: clients (?:ws://[^:]*:(\d+)\S*|none \(API only\)), push API http://[^:]*:(\d+)")
 
 # Lines that mean a sanitizer (or the engine's own assertion) caught something.
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
@@ -95,7 +95,7 @@ class Server:
             self.log_lines.append(line)
             m = _SERVING.search(line)
             if m:
-                self.ws_port, self.api_port = int(m.group(1)), int(m.group(2))
+                self.ws_port, self.api_port = int(m.group(1) or 0), int(m.group(2))
                 self._ready.set()
 
     def log(self):
