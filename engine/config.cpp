@@ -12,13 +12,16 @@
 #include <functional>
 #include <vector>
 
+#include "engine/access.h"
 #include "engine/cluster.h"
 #include "engine/json.h"
+#include "engine/publish.h"
 
 namespace ringcast {
 namespace {
 
-enum class Kind { u32, size, text, endpoint, seconds_as_ms, port, boolean };
+// `list` is a text of comma-separated items; in a JSON file it may also be an array of strings.
+enum class Kind { u32, size, text, endpoint, seconds_as_ms, port, boolean, list };
 
 // One configurable key. `field` points into a Config instance through a member accessor so the
 // table can be applied to any Config.
@@ -67,6 +70,8 @@ const std::vector<Key>& keys() {
        "longest room name"},
       {"conns_per_shard_max", nullptr, Kind::u32, 0, 16u << 20, member(&Config::conns_per_shard_max),
        "connections one shard holds (503 beyond; 0: as the open-files limit allows)"},
+      {"room_name_charset", nullptr, Kind::text, 0, 0, member(&Config::room_name_charset),
+       "room name characters: utf8 (no control characters) or ascii (printable, no space)"},
       {"merge_window_ms", "maxMergerDelay", Kind::u32, 0, 60000, member(&Config::merge_window_ms),
        "coalescing window per room (0: no added delay)"},
       {"merge_batch_items_max", "maxMergerBatchSize", Kind::u32, 1, 1000000,
@@ -85,6 +90,20 @@ const std::vector<Key>& keys() {
        "largest push API request head (431 beyond)"},
       {"api_idle_timeout_ms", nullptr, Kind::u32, 100, 86400000, member(&Config::api_idle_timeout_ms),
        "close an idle API connection after this"},
+      {"api_conns_per_shard_max", nullptr, Kind::u32, 1, 1u << 20, member(&Config::api_conns_per_shard_max),
+       "open push API connections per shard, apart from clients' (503 beyond)"},
+      {"api_token", nullptr, Kind::text, 0, 0, member(&Config::api_token),
+       "push API requests need Authorization: Bearer TOKEN (401 otherwise; empty: open)"},
+      {"api_token_file", nullptr, Kind::text, 0, 0, member(&Config::api_token_file),
+       "file holding api_token (not visible in ps)"},
+      {"metrics_public", nullptr, Kind::boolean, 0, 1, member(&Config::metrics_public),
+       "with api_token: GET /metrics and /stats answer without it"},
+      {"allowed_origins", nullptr, Kind::list, 0, 0, member(&Config::allowed_origins),
+       "browser Origins allowed to upgrade, comma-separated; https://*.example.com for subdomains (403 otherwise; empty: any)"},
+      {"token_secret", nullptr, Kind::text, 0, 0, member(&Config::token_secret),
+       "upgrades need an HS256 connect token signed with this (401 otherwise; empty: none needed)"},
+      {"token_secret_file", nullptr, Kind::text, 0, 0, member(&Config::token_secret_file),
+       "file holding token_secret (not visible in ps)"},
       {"recv_buffer_bytes", nullptr, Kind::u32, 512, 1u << 20, member(&Config::recv_buffer_bytes),
        "size of each provided receive buffer"},
       {"recv_buffer_count", nullptr, Kind::u32, 16, 32768, member(&Config::recv_buffer_count),
@@ -152,6 +171,7 @@ bool apply_text(const Key& key, std::string_view shown, std::string_view text, C
   void* field = key.field(config);
   switch (key.kind) {
     case Kind::text:
+    case Kind::list:
       *static_cast<std::string*>(field) = std::string(text);
       return true;
     case Kind::endpoint:
@@ -261,6 +281,21 @@ static std::string validate_cluster(const Config& c) {
   return {};
 }
 
+// Access control: secrets long enough to resist guessing, Origins in the form browsers send.
+static std::string validate_access(const Config& c) {
+  // RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
+  if (!c.token_secret.empty() && c.token_secret.size() < 32)
+    return "'token_secret' must be at least 32 bytes (RFC 7518 section 3.2); e.g. openssl rand -hex 32";
+  if (!c.api_token.empty() && c.api_token.size() < 16)
+    return "'api_token' must be at least 16 bytes; e.g. openssl rand -hex 32";
+  for (unsigned char ch : c.api_token)
+    if (ch <= 0x20 || ch >= 0x7f) return "'api_token' must be printable ASCII without spaces (an HTTP header value)";
+  for (const std::string& origin : split_list(c.allowed_origins))
+    if (origin != "*" && origin != "null" && origin.find("://") == std::string::npos)
+      return "'allowed_origins': '" + origin + "' is not an origin (scheme://host[:port], e.g. https://example.com)";
+  return {};
+}
+
 std::string validate(const Config& c) {
   if (!c.listen.enabled && !c.api.enabled) return "'listen' and 'api' are both none: nothing to serve";
   if (c.ws_path.empty() || c.ws_path[0] != '/') return "'ws_path' must start with '/'";
@@ -278,7 +313,34 @@ std::string validate(const Config& c) {
   if (c.log_level != "error" && c.log_level != "warn" && c.log_level != "info" && c.log_level != "debug")
     return "'log_level' must be error, warn, info or debug";
   if (std::string problem = validate_cluster(c); !problem.empty()) return problem;
+  RoomCharset charset;
+  if (!parse_room_charset(c.room_name_charset, charset)) return "'room_name_charset' must be utf8 or ascii";
+  if (std::string problem = validate_access(c); !problem.empty()) return problem;
   return {};
+}
+
+// Reads a secret from a file (api_token_file, token_secret_file): the whole file, less trailing
+// whitespace (a newline from `echo` or an editor).
+static bool read_secret_file(const char* key, const std::string& path, std::string& secret, std::string& error) {
+  if (path.empty()) return true;
+  if (!secret.empty()) {
+    error = std::string("give '") + key + "' or '" + key + "_file', not both";
+    return false;
+  }
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(path).get(text)) {
+    error = std::string("'") + key + "_file': cannot read '" + path + "': " + std::strerror(errno);
+    return false;
+  }
+  std::string_view value(text.data(), text.size());
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ' || value.back() == '\t'))
+    value.remove_suffix(1);
+  if (value.empty()) {
+    error = std::string("'") + key + "_file': '" + path + "' is empty";
+    return false;
+  }
+  secret.assign(value);
+  return true;
 }
 
 bool load_config_file(const std::string& path, Config& config, std::string& error, std::string& warnings) {
@@ -312,9 +374,21 @@ bool load_config_file(const std::string& path, Config& config, std::string& erro
       continue;
     }
     std::string as_text;
-    if (value.is_string()) {
+    simdjson::dom::array list;
+    if (key->kind == Kind::list && !value.get_array().get(list)) {
+      for (simdjson::dom::element item : list) {
+        std::string_view text;
+        if (item.get_string().get(text) || text.find(',') != std::string_view::npos) {
+          error = "config key '" + std::string(name) + "': expected an array of strings without commas";
+          return false;
+        }
+        if (!as_text.empty()) as_text += ',';
+        as_text += text;
+      }
+    } else if (value.is_string()) {
       as_text = std::string(std::string_view(value.get_string().value_unsafe()));
-      if (key->kind != Kind::text && key->kind != Kind::endpoint && key->kind != Kind::boolean) {
+      if (key->kind != Kind::text && key->kind != Kind::list && key->kind != Kind::endpoint &&
+          key->kind != Kind::boolean) {
         error = "config key '" + std::string(name) + "': expected a number, got a string";
         return false;
       }
@@ -343,6 +417,7 @@ std::string value_text(const Key& key, Config& config) {
   void* field = key.field(config);
   switch (key.kind) {
     case Kind::text:
+    case Kind::list:
       return *static_cast<std::string*>(field);
     case Kind::endpoint: {
       auto* ep = static_cast<Endpoint*>(field);
@@ -457,11 +532,26 @@ CliAction parse_command_line(int argc, char** argv, Config& config, std::string&
       return CliAction::error;
     }
   }
+  if (!read_secret_file("api_token", config.api_token_file, config.api_token, message) ||
+      !read_secret_file("token_secret", config.token_secret_file, config.token_secret, message)) {
+    message = "invalid configuration: " + message;
+    return CliAction::error;
+  }
   if (std::string problem = validate(config); !problem.empty()) {
     message = "invalid configuration: " + problem;
     return CliAction::error;
   }
   return CliAction::run;
+}
+
+std::string serving_addresses(const Config& config, unsigned client_port, unsigned api_port) {
+  std::string out = "clients ";
+  out += config.listen.enabled
+             ? "ws://" + config.listen.host + ":" + std::to_string(client_port) + config.ws_path
+             : std::string("none (API only)");
+  out += ", push API ";
+  out += config.api.enabled ? "http://" + config.api.host + ":" + std::to_string(api_port) : std::string("none");
+  return out;
 }
 
 }  // namespace ringcast

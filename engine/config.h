@@ -33,6 +33,7 @@ struct Config {
   uint32_t rooms_per_conn_max = 5;            // go-push maxJoinRoom
   size_t room_name_bytes_max = 128;
   uint32_t conns_per_shard_max = 0;           // beyond: 503 and close; 0: what the open-files limit allows
+  std::string room_name_charset = "utf8";     // utf8 (no control characters) or ascii (0x21..0x7E)
 
   // Coalescing (go-push's merger). 0 ms: only what one loop iteration drains together is merged,
   // which adds no latency; a window trades latency for fewer, larger frames.
@@ -51,6 +52,17 @@ struct Config {
   size_t api_body_bytes_max = 1024 * 1024;    // -> 413
   size_t api_head_bytes_max = 8 * 1024;       // -> 431
   uint32_t api_idle_timeout_ms = 60000;       // keep-alive connection with nothing to do
+  uint32_t api_conns_per_shard_max = 256;     // open API connections per shard -> 503 and close
+
+  // Access control (docs/security.md). Secrets are given directly or, better (not visible in ps or
+  // in a config file others may read), as a file holding them, read by parse_command_line (a program
+  // embedding the engine sets api_token and token_secret itself).
+  std::string api_token;            // non-empty: the push API wants "Authorization: Bearer <it>" -> 401
+  std::string api_token_file;
+  bool metrics_public = false;      // with api_token: GET /metrics and /stats answer without it
+  std::string allowed_origins;      // comma-separated browser Origins allowed to upgrade -> 403; empty: any
+  std::string token_secret;         // non-empty: an upgrade needs an HS256 connect token -> 401
+  std::string token_secret_file;
 
   // Receive buffers (a provided-buffer ring per shard; connections own no read buffer).
   uint32_t recv_buffer_bytes = 4096;
@@ -106,5 +118,9 @@ CliAction parse_command_line(int argc, char** argv, Config& config, std::string&
                              std::string& warnings);
 
 std::string usage_text();
+
+// "clients ws://host:port/path, push API http://host:port" for the start-up line; an endpoint
+// configured as none says so.
+std::string serving_addresses(const Config& config, unsigned client_port, unsigned api_port);
 
 }  // namespace ringcast

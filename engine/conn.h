@@ -49,12 +49,19 @@ struct Conn {
   uint32_t last_rx_tick = 0;
   uint32_t send_offered = 0;    // bytes offered to the send in flight (a short send means backpressure)
   OutQueue out;
+  // These two share the word after `out` (it was padding): the record does not grow.
   // Client port with --demo: a plain HTTP request was answered and the connection kept alive for the
-  // next (in the padding after `out`: the record does not grow).
-  bool http_served = false;
+  // next.
+  uint32_t http_served : 1 = 0;
+  // Connect tokens: the connection's room grant, an index into the shard's GrantTable, or
+  // GrantTable::kNone (no token needed, or one allowing every room).
+  uint32_t grant : 24 = 0xFFFFFF;
   std::string* inbuf = nullptr;  // a request head or API request received in pieces
   ws::FrameParser parser;
 };
+
+// A record per connection, a million per process: keep it from growing unnoticed.
+static_assert(sizeof(Conn) <= 120, "Conn grew: find spare bits before adding bytes");
 
 // Fixed-size records in chunks, so ids stay valid and records never move as the slab grows. Chunk
 // memory comes from mmap and a record is constructed only when handed out, lowest ids first, so the

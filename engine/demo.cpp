@@ -73,9 +73,10 @@ bool publish_comment(const http::Request& req, DemoContext& ctx, TokenBucket& co
     return keep;
   }
   std::string_view room, text;
-  if (root["room"].get_string().get(room) || !room_name_valid(room, ctx.config->room_name_bytes_max)) {
-    answer_error(out, 400, "room must be 1..room_name_bytes_max bytes of UTF-8 without control characters",
-                 keep);
+  RoomCharset charset = RoomCharset::utf8;
+  parse_room_charset(ctx.config->room_name_charset, charset);
+  if (root["room"].get_string().get(room) || !room_name_valid(room, ctx.config->room_name_bytes_max, charset)) {
+    answer_error(out, 400, room_name_rule_text(charset), keep);
     return keep;
   }
   if (root["text"].get_string().get(text) || text.empty()) {

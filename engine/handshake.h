@@ -34,7 +34,7 @@ std::string accept_key(std::string_view key);
 std::string build_switching_protocols(std::string_view key);
 
 // An error answer that closes the connection: http::append_error plus "Sec-WebSocket-Version: 13"
-// and "Upgrade: websocket" for 426, "Allow: GET" for 405.
+// and "Upgrade: websocket" for 426, "Allow: GET" for 405, "WWW-Authenticate: Bearer" for 401.
 std::string build_error_response(int http_status, std::string_view reason);
 
 }  // namespace ringcast::handshake

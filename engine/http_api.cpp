@@ -1,6 +1,8 @@
 // Push API routing and the go-push compatible push endpoints.
 #include "engine/http_api.h"
 
+#include "engine/access.h"
+
 namespace ringcast {
 namespace {
 
@@ -63,7 +65,13 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
   if (outcome.error != PublishError::none) {
     if (outcome.error == PublishError::ring_full) ctx.stats->add(Counter::publish_refused_full);
     if (outcome.error == PublishError::cluster_down) ctx.stats->add(Counter::publish_refused_cluster);
-    answer_error(out, publish_error_status(outcome.error), publish_error_text(outcome.error), keep, ctx);
+    std::string_view why = publish_error_text(outcome.error);
+    if (outcome.error == PublishError::room_invalid) {
+      RoomCharset charset = RoomCharset::utf8;
+      parse_room_charset(ctx.config->room_name_charset, charset);
+      why = room_name_rule_text(charset);
+    }
+    answer_error(out, publish_error_status(outcome.error), why, keep, ctx);
     return keep;
   }
   ctx.stats->add(Counter::pushes_accepted);
@@ -74,11 +82,29 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
   return keep;
 }
 
+// With api_token set, every request but GET /health (and, with metrics_public, GET /metrics and
+// /stats) must carry it. Checked before routing, so an unauthenticated client learns nothing, not
+// even which paths exist.
+bool authorized(const http::Request& req, const ApiContext& ctx) {
+  const Config& config = *ctx.config;
+  if (config.api_token.empty() || req.path == "/health") return true;
+  if (config.metrics_public && (req.path == "/metrics" || req.path == "/stats")) return true;
+  const std::string_view given = bearer_credentials(req.header("authorization"));
+  return !given.empty() && secret_equals(given, config.api_token);
+}
+
 }  // namespace
 
 bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& out) {
   ctx.stats->add(Counter::api_requests);
   const bool keep = req.keep_alive && !ctx.stopping;
+  if (!authorized(req, ctx)) {
+    ctx.stats->add(Counter::api_unauthorized);
+    ctx.stats->add(Counter::api_errors);
+    http::append_error(out, 401, "push API token required: Authorization: Bearer <api_token>", keep,
+                       "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n");
+    return keep;
+  }
   struct Route {
     std::string_view path;
     http::Method method;

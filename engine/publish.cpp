@@ -63,11 +63,38 @@ std::string_view publish_error_text(PublishError error) {
   return "error";
 }
 
-bool room_name_valid(std::string_view room, size_t max_bytes) {
+bool parse_room_charset(std::string_view text, RoomCharset& out) {
+  if (text == "utf8") {
+    out = RoomCharset::utf8;
+    return true;
+  }
+  if (text == "ascii") {
+    out = RoomCharset::ascii;
+    return true;
+  }
+  return false;
+}
+
+bool room_name_valid(std::string_view room, size_t max_bytes, RoomCharset charset) {
   if (room.empty() || room.size() > max_bytes) return false;
-  for (unsigned char c : room)
+  if (charset == RoomCharset::ascii) {
+    for (unsigned char c : room)
+      if (c <= 0x20 || c >= 0x7f) return false;
+    return true;
+  }
+  for (size_t i = 0; i < room.size(); ++i) {
+    const auto c = static_cast<unsigned char>(room[i]);
     if (c < 0x20 || c == 0x7f) return false;
+    // C1 controls (U+0080..U+009F) are 0xC2 0x80..0x9F in UTF-8: terminal escapes like C0's.
+    if (c == 0xc2 && i + 1 < room.size() && static_cast<unsigned char>(room[i + 1]) < 0xa0) return false;
+  }
   return utf8_valid(reinterpret_cast<const uint8_t*>(room.data()), room.size());
+}
+
+std::string_view room_name_rule_text(RoomCharset charset) {
+  return charset == RoomCharset::ascii
+             ? "room must be 1..room_name_bytes_max bytes of printable ASCII without spaces (room_name_charset ascii)"
+             : "room must be 1..room_name_bytes_max bytes of UTF-8 without control characters";
 }
 
 PublishError Publisher::validate_items(std::string_view items_json, uint32_t& item_count) {
@@ -88,7 +115,7 @@ PublishError Publisher::validate_items(std::string_view items_json, uint32_t& it
 PublishOutcome Publisher::publish(Ring& ring, Target target, std::string_view room, std::string_view items_json,
                                   uint32_t origin) {
   PublishOutcome out;
-  if (target == Target::room && !room_name_valid(room, room_name_bytes_max_)) {
+  if (target == Target::room && !room_name_valid(room, room_name_bytes_max_, room_charset_)) {
     out.error = PublishError::room_invalid;
     return out;
   }
@@ -118,7 +145,7 @@ PublishOutcome Publisher::publish_json_body(Ring& ring, Target target, std::stri
       out.error = PublishError::room_missing;
       return out;
     }
-    if (field.get_string().get(r) || !room_name_valid(r, room_name_bytes_max_)) {
+    if (field.get_string().get(r) || !room_name_valid(r, room_name_bytes_max_, room_charset_)) {
       out.error = PublishError::room_invalid;
       return out;
     }

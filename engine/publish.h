@@ -39,8 +39,21 @@ struct PublishOutcome {
   uint32_t item_count = 0;
 };
 
-// Room names: 1..max_bytes bytes of UTF-8 without control characters. The same rule for JOIN.
-bool room_name_valid(std::string_view room, size_t max_bytes);
+// The characters a room name may hold (room_name_charset). utf8: any UTF-8 but control characters
+// (C0, DEL and C1), go-push's rooms included; ascii: printable ASCII without space (0x21..0x7E), for
+// deployments that want names safe to print, log and put in URLs as they are. Either way a name is
+// one NATS subject token in cluster mode (cluster::room_subject encodes it), so '.', '*' and '>' are
+// allowed.
+enum class RoomCharset : uint8_t { utf8, ascii };
+
+// Parses "utf8" or "ascii". False otherwise.
+bool parse_room_charset(std::string_view text, RoomCharset& out);
+
+// Room names: 1..max_bytes bytes of the charset. The same rule for JOIN, the push API and the demo.
+bool room_name_valid(std::string_view room, size_t max_bytes, RoomCharset charset = RoomCharset::utf8);
+
+// The rule as a constant sentence, for ERROR frames and 400 answers.
+std::string_view room_name_rule_text(RoomCharset charset);
 
 // {"type":"PUSH","data":{"items":[ ... ]}} is split around the items so entries can be spliced.
 constexpr std::string_view kPushPrefix = R"({"type":"PUSH","data":{"items":[)";
@@ -48,7 +61,8 @@ constexpr std::string_view kPushSuffix = "]}}";
 
 class Publisher {
  public:
-  explicit Publisher(size_t room_name_bytes_max) : room_name_bytes_max_(room_name_bytes_max) {}
+  explicit Publisher(size_t room_name_bytes_max, RoomCharset room_charset = RoomCharset::utf8)
+      : room_name_bytes_max_(room_name_bytes_max), room_charset_(room_charset) {}
 
   // Producers in worker processes record their claims so a crash mid-publish can be repaired.
   void set_claim_record(ClaimRecord* record) { record_ = record; }
@@ -69,6 +83,7 @@ class Publisher {
   PublishError validate_items(std::string_view items_json, uint32_t& item_count);
 
   size_t room_name_bytes_max_;
+  RoomCharset room_charset_;
   ClaimRecord* record_ = nullptr;
   const ClusterState* cluster_gate_ = nullptr;
   simdjson::dom::parser dom_;

@@ -54,6 +54,11 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"demoPublishes", "comments published through POST /demo/publish", false},
     {"demoPublishLimited", "demo comments refused by the rate limit (429)", false},
     {"publishRefusedCluster", "publishes refused because the node had no NATS connection (503)", false},
+    {"apiConnsRefused", "push API connections refused: api_conns_per_shard_max open (503)", false},
+    {"apiUnauthorized", "push API requests refused for a missing or wrong api_token (401)", false},
+    {"originRefused", "upgrades refused for a browser Origin not in allowed_origins (403)", false},
+    {"tokenRefused", "upgrades refused for a missing, invalid or expired connect token (401)", false},
+    {"joinsForbidden", "JOINs refused because the connect token does not grant the room", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

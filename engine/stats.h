@@ -27,7 +27,7 @@ enum class Counter : uint16_t {
   close_going_away,        // 1001 at shutdown
   rooms,                   // gauge: rooms with members on this shard (go-push roomCount, summed)
   joins,
-  joins_refused,           // over rooms_per_conn_max, bad room name
+  joins_refused,           // over rooms_per_conn_max or rooms_max, bad room name, not granted
   leaves,
   commands_in,             // client commands handled
   api_requests,
@@ -51,6 +51,11 @@ enum class Counter : uint16_t {
   demo_publishes,          // --demo: comments published through POST /demo/publish
   demo_publish_limited,    // --demo: comments refused by the rate limit (429)
   publish_refused_cluster, // 503: cluster mode and no NATS connection
+  api_conns_refused,       // API connections refused: api_conns_per_shard_max open on the shard (503)
+  api_unauthorized,        // API requests without the api_token (401)
+  origin_refused,          // upgrades from a browser Origin not in allowed_origins (403)
+  token_refused,           // upgrades without a valid connect token (401)
+  joins_forbidden,         // of joins_refused: rooms outside the connect token's grant
   kCount
 };
 

@@ -37,7 +37,7 @@ struct TokenGrant {
 // included by the caller). Fills grant on success.
 TokenError verify_token(std::string_view token, std::string_view secret, int64_t now_s, TokenGrant& grant);
 
-// Makes an HS256 token (for tests, tools and operators: `ringcast --make-token`).
+// Makes an HS256 token (for tests and tools; a backend mints its own, see docs/protocol.md).
 std::string make_token(std::string_view claims_json, std::string_view secret);
 
 // base64url without padding (RFC 4648 section 5), as JWT uses it.

@@ -177,10 +177,8 @@ int run_workers(Config config) {
     }
     usleep(2000);
   }
-  LOG_INFO("serving: clients ws://%s:%u%s, push API http://%s:%u (%u workers x %u shards, %u connections per "
-           "shard, ring %zu MiB)",
-           config.listen.enabled ? config.listen.host.c_str() : "-", node.client_port(), config.ws_path.c_str(),
-           config.api.enabled ? config.api.host.c_str() : "-", node.api_port(), workers, threads,
+  LOG_INFO("serving: %s (%u workers x %u shards, %u connections per shard, ring %zu MiB)",
+           serving_addresses(config, node.client_port(), node.api_port()).c_str(), workers, threads,
            config.conns_per_shard_max, config.ring_bytes >> 20);
   log_demo_address(config, node.client_port());
 

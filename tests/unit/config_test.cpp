@@ -270,6 +270,75 @@ TEST_F(ConfigTest, FlagErrors) {
   EXPECT_EQ(message, "config key 'maxJoinRoom': expected a number, got a string");
 }
 
+// Access control keys (docs/security.md): lists from a string or a JSON array, secrets from files,
+// and the checks that keep weak secrets and malformed origins out.
+TEST_F(ConfigTest, AccessControlKeys) {
+  Config defaults;
+  EXPECT_EQ(defaults.api.host, "127.0.0.1");  // the push API is loopback unless told otherwise
+  EXPECT_TRUE(defaults.api_token.empty());
+  EXPECT_TRUE(defaults.token_secret.empty());
+  EXPECT_TRUE(defaults.allowed_origins.empty());
+  EXPECT_EQ(defaults.room_name_charset, "utf8");
+
+  Config c;
+  EXPECT_EQ(load(R"({"allowed_origins":["https://a.example","https://*.b.example"],"metrics_public":true,
+                     "room_name_charset":"ascii","api_conns_per_shard_max":3})", c), "");
+  EXPECT_EQ(c.allowed_origins, "https://a.example,https://*.b.example");
+  EXPECT_TRUE(c.metrics_public);
+  EXPECT_EQ(c.room_name_charset, "ascii");
+  EXPECT_EQ(c.api_conns_per_shard_max, 3u);
+  EXPECT_EQ(load(R"({"allowed_origins":"https://a.example, https://c.example"})", c), "");
+  EXPECT_EQ(c.allowed_origins, "https://a.example, https://c.example");
+  EXPECT_EQ(load(R"({"allowed_origins":[1]})", c),
+            "config key 'allowed_origins': expected an array of strings without commas");
+
+  // Secrets from files: trailing newlines dropped; not both ways at once; an empty file is an error.
+  const std::string token_file = write_file("0123456789abcdef0123\n");
+  const std::string secret_file = write_file(std::string(40, 's') + "\r\n");
+  const std::string empty_file = write_file("\n");
+  Config d;
+  std::string message;
+  ASSERT_EQ(parse({"--api-token-file", token_file, "--token-secret-file", secret_file}, d, message), CliAction::run)
+      << message;
+  EXPECT_EQ(d.api_token, "0123456789abcdef0123");
+  EXPECT_EQ(d.token_secret, std::string(40, 's'));
+  Config e;
+  EXPECT_EQ(parse({"--api-token", "0123456789abcdef", "--api-token-file", token_file}, e, message), CliAction::error);
+  EXPECT_EQ(message, "invalid configuration: give 'api_token' or 'api_token_file', not both");
+  Config f;
+  EXPECT_EQ(parse({"--token-secret-file", empty_file}, f, message), CliAction::error);
+  EXPECT_EQ(message, "invalid configuration: 'token_secret_file': '" + empty_file + "' is empty");
+  Config g;
+  EXPECT_EQ(parse({"--token-secret-file", dir_ + "/missing"}, g, message), CliAction::error);
+  EXPECT_NE(message.find("cannot read"), std::string::npos);
+
+  {
+    Config v;
+    v.token_secret = "short";
+    EXPECT_EQ(validate(v), "'token_secret' must be at least 32 bytes (RFC 7518 section 3.2); e.g. openssl rand -hex 32");
+  }
+  {
+    Config v;
+    v.api_token = "short";
+    EXPECT_EQ(validate(v), "'api_token' must be at least 16 bytes; e.g. openssl rand -hex 32");
+    v.api_token = "0123456789 abcdef";
+    EXPECT_EQ(validate(v), "'api_token' must be printable ASCII without spaces (an HTTP header value)");
+  }
+  {
+    Config v;
+    v.allowed_origins = "https://ok.example,example.com";
+    EXPECT_EQ(validate(v),
+              "'allowed_origins': 'example.com' is not an origin (scheme://host[:port], e.g. https://example.com)");
+    v.allowed_origins = "*, null, http://localhost:3000";
+    EXPECT_EQ(validate(v), "");
+  }
+  {
+    Config v;
+    v.room_name_charset = "latin1";
+    EXPECT_EQ(validate(v), "'room_name_charset' must be utf8 or ascii");
+  }
+}
+
 TEST_F(ConfigTest, Help) {
   Config c;
   std::string message;

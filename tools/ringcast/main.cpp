@@ -42,10 +42,8 @@ int main(int argc, char** argv) {
     LOG_ERROR("cannot start: %s", error.c_str());
     return 1;
   }
-  LOG_INFO("serving: clients ws://%s:%u%s, push API http://%s:%u (%u shards, %u connections per shard, ring "
-           "%zu MiB)",
-           config.listen.enabled ? config.listen.host.c_str() : "-", engine.client_port(),
-           config.ws_path.c_str(), config.api.enabled ? config.api.host.c_str() : "-", engine.api_port(),
+  LOG_INFO("serving: %s (%u shards, %u connections per shard, ring %zu MiB)",
+           ringcast::serving_addresses(config, engine.client_port(), engine.api_port()).c_str(),
            engine.shard_count(), engine.config().conns_per_shard_max, config.ring_bytes >> 20);
   ringcast::log_demo_address(config, engine.client_port());
   int sig = 0;
