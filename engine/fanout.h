@@ -126,7 +126,14 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
     const RingEntry* e = ring_.peek(pos_, seq_);
     if (!e) break;
     RoomId id = e->target == Target::all ? kAllRoom : e->target == Target::room ? rooms_.find(e->room()) : kNil;
-    if (id != kNil && !rooms_.room(id).members.empty()) {
+    if (id != kNil && rooms_.room(id).members.empty()) {
+      // Nobody to send this entry to. A batch still waiting from before the room emptied goes too
+      // (only the all-room outlives its last member): a connection that joins later must not get
+      // those older items and then miss this one, a gap inside its membership (found by the sim).
+      if (!rooms_.room(id).batch.entries.empty()) drop_batch(id);
+      id = kNil;
+    }
+    if (id != kNil) {
       RoomBatch& b = rooms_.room(id).batch;
       if (!b.entries.empty() && (b.items + e->item_count > limits_.batch_items_max ||
                                  coalesced_frame_bytes(b, *e) > limits_.frame_bytes_max)) {

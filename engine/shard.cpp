@@ -2,15 +2,10 @@
 // frames and go-push commands, push API requests, fan-out from the ring, sends, timers, closes.
 #include "engine/shard.h"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
 #include "engine/command.h"
 #include "engine/handshake.h"
@@ -62,9 +57,16 @@ Shard::Shard(const ShardSetup& setup)
     : setup_(setup),
       config_(*setup.config),
       stats_(setup.shared->stats[setup.index]),
-      slab_(setup.config->conns_per_shard_max),
+      // Clients and API connections have separate budgets (see admit) in one slab.
+      slab_(setup.config->conns_per_shard_max + setup.config->api_conns_per_shard_max),
       fanout_(setup.ring, sender_, rooms_, fanout_limits(*setup.config), &setup.shared->stats[setup.index]),
-      publisher_(setup.config->room_name_bytes_max) {
+      publisher_(setup.config->room_name_bytes_max, [&] {
+        RoomCharset charset = RoomCharset::utf8;
+        parse_room_charset(setup.config->room_name_charset, charset);  // validate() checked it
+        return charset;
+      }()) {
+  parse_room_charset(config_.room_name_charset, room_charset_);
+  allowed_origins_ = split_list(config_.allowed_origins);
   api_.ring = setup.ring;
   publisher_.set_claim_record(&setup.ring.control()->claims[setup.index]);
   api_.publisher = &publisher_;
@@ -99,15 +101,13 @@ Shard::~Shard() {
     Conn& c = slab_[id];
     if (c.phase == Phase::free) continue;
     delete c.inbuf;
-    if (c.fd >= 0) close(c.fd);
+    if (c.fd >= 0) io_.close(c.fd);
   }
   for (msghdr* msg : send_msgs_) std::free(msg);
 }
 
 void Shard::update_clock() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  now_ns_ = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  now_ns_ = io_.now_ns();
   now_tick_ = static_cast<uint64_t>(now_ns_ / kTickNs);
 }
 
@@ -156,57 +156,64 @@ void Shard::arm_accepts() {
 //     queued frames (up to the per-turn cap) in one iovec;
 //  6. publish the oldest ring position still referenced, then submit and sleep until a completion,
 //     a wake-up from a producer, or the next deadline.
+// One call of step() is one turn; the simulator (tests/sim) drives several shards' turns on one thread.
 void Shard::run() {
+  while (step()) {
+  }
+}
+
+bool Shard::step() {
   DeliverToShard deliver{this};
-  for (;;) {
-    update_clock();
-    io_.drain_completions([this](const Completion& c) { on_completion(c); });
+  update_clock();
+  io_.drain_completions([this](const Completion& c) { on_completion(c); });
 
-    if (!stopping_ && (setup_.shared->stopping.load(std::memory_order_relaxed) ||
-                       setup_.shared->shard_stop[setup_.index].load(std::memory_order_relaxed)))
-      begin_shutdown();
-    if (setup_.room_table.resync_epoch() != room_table_epoch_) resync_room_table();
+  if (!stopping_ && (setup_.shared->stopping.load(std::memory_order_relaxed) ||
+                     setup_.shared->shard_stop[setup_.index].load(std::memory_order_relaxed)))
+    begin_shutdown();
+  if (setup_.room_table.resync_epoch() != room_table_epoch_) resync_room_table();
 
-    fanout_.drain(now_ns_, deliver);
-    process_cuts();
-    fanout_.expire_windows(now_ns_, deliver);
-    if (stopping_) fanout_.flush_all(deliver);
-    process_cuts();
-    timers_.advance(now_tick_, [this](uint32_t id) { on_timer(id); });
-    if (!stopping_ && accept_retry_ns_ && now_ns_ >= accept_retry_ns_) {
-      accept_retry_ns_ = 0;
-      arm_accepts();
+  fanout_.drain(now_ns_, deliver);
+  process_cuts();
+  fanout_.expire_windows(now_ns_, deliver);
+  if (stopping_) fanout_.flush_all(deliver);
+  process_cuts();
+  timers_.advance(now_tick_, [this](uint32_t id) { on_timer(id); });
+  if (!stopping_ && accept_retry_ns_ && now_ns_ >= accept_retry_ns_) {
+    accept_retry_ns_ = 0;
+    arm_accepts();
+  }
+  if (now_ns_ - pressure_checked_ns_ > kPressureCheckNs) {
+    relieve_ring_pressure();
+    log_limits();
+  }
+  flush_sends();
+  fanout_.publish_held();
+
+  if (stopping_) {
+    if (slab_.live() == 0 && !accept_armed_client_ && !accept_armed_api_) {
+      fanout_.detach();
+      return false;
     }
-    if (now_ns_ - pressure_checked_ns_ > kPressureCheckNs) {
-      relieve_ring_pressure();
-      log_limits();
-    }
-    flush_sends();
-    fanout_.publish_held();
-
-    if (stopping_) {
-      if (slab_.live() == 0 && !accept_armed_client_ && !accept_armed_api_) break;
-      if (now_ns_ >= drain_deadline_ns_) {
-        // The drain time is up: whoever has not finished the close handshake is cut.
-        for (uint32_t id = 0; id < slab_.capacity(); ++id)
-          if (slab_.constructed(id) && slab_[id].phase != Phase::free) terminate(slab_[id], id);
-        drain_deadline_ns_ = INT64_MAX;
-      }
-    }
-
-    int64_t wake_at = (static_cast<int64_t>(now_tick_) + 1) * kTickNs;
-    wake_at = std::min(wake_at, fanout_.next_deadline_ns());
-    if (accept_retry_ns_) wake_at = std::min(wake_at, accept_retry_ns_);
-    if (stopping_) wake_at = std::min(wake_at, drain_deadline_ns_);
-    const bool busy = fanout_.backlog() || !flush_list_.empty();
-    if (!busy && fanout_.prepare_to_sleep()) {
-      io_.submit(true, std::max<int64_t>(wake_at - now_ns_, 1000));
-      fanout_.woke_up();
-    } else {
-      io_.submit(false, 0);
+    if (now_ns_ >= drain_deadline_ns_) {
+      // The drain time is up: whoever has not finished the close handshake is cut.
+      for (uint32_t id = 0; id < slab_.capacity(); ++id)
+        if (slab_.constructed(id) && slab_[id].phase != Phase::free) terminate(slab_[id], id);
+      drain_deadline_ns_ = INT64_MAX;
     }
   }
-  fanout_.detach();
+
+  int64_t wake_at = (static_cast<int64_t>(now_tick_) + 1) * kTickNs;
+  wake_at = std::min(wake_at, fanout_.next_deadline_ns());
+  if (accept_retry_ns_) wake_at = std::min(wake_at, accept_retry_ns_);
+  if (stopping_) wake_at = std::min(wake_at, drain_deadline_ns_);
+  const bool busy = fanout_.backlog() || !flush_list_.empty();
+  if (!busy && fanout_.prepare_to_sleep()) {
+    io_.submit(true, std::max<int64_t>(wake_at - now_ns_, 1000));
+    fanout_.woke_up();
+  } else {
+    io_.submit(false, 0);
+  }
+  return true;
 }
 
 void Shard::on_completion(const Completion& cqe) {
@@ -269,7 +276,11 @@ void Shard::on_accept(ConnKind kind, const Completion& cqe) {
 
 void Shard::admit(ConnKind kind, int fd) {
   stats_.add(Counter::conns_accepted);
-  const uint32_t id = slab_.allocate();
+  const bool client = kind == ConnKind::client;
+  uint32_t& live = client ? live_clients_ : live_api_;
+  const uint32_t id = live < (client ? config_.conns_per_shard_max : config_.api_conns_per_shard_max)
+                          ? slab_.allocate()
+                          : kNil;
   if (id == kNil) {
     // The shard is full: a clear answer in one non-blocking write, then close.
     static const std::string busy = [] {
@@ -277,17 +288,23 @@ void Shard::admit(ConnKind kind, int fd) {
       http::append_error(r, 503, "server full: too many connections on this shard", false);
       return r;
     }();
-    [[maybe_unused]] ssize_t n = ::send(fd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    close(fd);
-    stats_.add(Counter::conns_refused);
+    static const std::string api_busy = [] {
+      std::string r;
+      http::append_error(r, 503, "too many push API connections on this shard (api_conns_per_shard_max)", false);
+      return r;
+    }();
+    const std::string& answer = client ? busy : api_busy;
+    io_.send_now(fd, answer.data(), answer.size());
+    io_.close(fd);
+    stats_.add(client ? Counter::conns_refused : Counter::api_conns_refused);
     return;
   }
+  ++live;
   if (slab_.capacity() > 0) {
     rooms_.reserve_conns(slab_.capacity());
     timers_.reserve(slab_.capacity());
   }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  io_.set_nodelay(fd);
   Conn& c = slab_[id];
   c.fd = fd;
   c.kind = kind;
@@ -397,15 +414,16 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
     http_error_and_close(c, id, handshake::build_error_response(503, "server is shutting down"));
     return;
   }
+  if (!check_access(c, id, req)) return;
   // The 101 goes out at once with a plain non-blocking send: it always fits an empty socket buffer,
   // and queueing it would hold a frame and a malloc'd copy per connection through a connect burst
   // (a million connects leave that peak resident). Whatever the kernel does not take is queued.
   const std::string accepted = handshake::build_switching_protocols(check.key);
   // (Behind a demo answer still queued on this kept-alive connection, the 101 queues too: order.)
   const bool behind = !c.out.empty() || c.sending;
-  ssize_t sent = behind ? 0 : ::send(c.fd, accepted.data(), accepted.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ssize_t sent = behind ? 0 : io_.send_now(c.fd, accepted.data(), accepted.size());
   if (sent < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    if (sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) {
       terminate(c, id);
       return;
     }
@@ -429,6 +447,48 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
   } else if (head < len) {
     handle_ws_bytes(c, id, data + head, len - head);
   }
+}
+
+// Access control at the upgrade (docs/security.md): a browser's Origin must be allowed, then the
+// connect token must verify; its room grant is kept by index in the connection's record. False when
+// the upgrade was refused (answered and closing).
+bool Shard::check_access(Conn& c, uint32_t id, const http::Request& req) {
+  if (!allowed_origins_.empty()) {
+    // Only browsers send Origin, and a page cannot forge it; other clients are not asked for one.
+    const std::string_view origin = req.header("origin");
+    if (!origin.empty() && !origin_allowed(origin, allowed_origins_)) {
+      stats_.add(Counter::handshakes_failed);
+      stats_.add(Counter::origin_refused);
+      http_error_and_close(c, id, handshake::build_error_response(403, "origin not allowed (allowed_origins)"));
+      return false;
+    }
+  }
+  if (config_.token_secret.empty()) return true;
+  bool malformed = false;
+  const std::string_view token = connect_token(req, token_storage_, malformed);
+  TokenGrant grant;
+  TokenError error = TokenError::malformed;
+  if (!token.empty()) {
+    error = verify_token(token, config_.token_secret, wall_clock_s(), grant);
+  }
+  if (error != TokenError::none) {
+    stats_.add(Counter::handshakes_failed);
+    stats_.add(Counter::token_refused);
+    http_error_and_close(c, id, handshake::build_error_response(
+                                    401, token.empty() ? std::string_view("connect token required: ?token= or "
+                                                                          "Authorization: Bearer")
+                                                       : token_error_text(error)));
+    return false;
+  }
+  const uint32_t index = grants_.acquire(grant);
+  if (index == GrantTable::kFull) {
+    stats_.add(Counter::handshakes_failed);
+    stats_.add(Counter::conns_refused);
+    http_error_and_close(c, id, handshake::build_error_response(503, "server full: too many distinct room grants"));
+    return false;
+  }
+  c.grant = index;  // released with the record (maybe_release)
+  return true;
 }
 
 // --demo: a plain HTTP request on the client port (the page, its files, /demo/*). The connection stays
@@ -491,10 +551,16 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
       queue_frame(c, id, pong_frame_);
       return;
     case CommandType::join: {
-      if (!room_name_valid(cmd.room, config_.room_name_bytes_max)) {
+      if (!room_name_valid(cmd.room, config_.room_name_bytes_max, room_charset_)) {
         stats_.add(Counter::joins_refused);
+        queue_ws(c, id, ws::Opcode::text, error_command_json("bad_room", room_name_rule_text(room_charset_), ""));
+        return;
+      }
+      if (!grants_.allows(c.grant, cmd.room)) {
+        stats_.add(Counter::joins_refused);
+        stats_.add(Counter::joins_forbidden);
         queue_ws(c, id, ws::Opcode::text,
-                 error_command_json("bad_room", "room must be 1..room_name_bytes_max bytes of UTF-8 without control characters", ""));
+                 error_command_json("forbidden_room", "the connect token does not grant this room", cmd.room));
         return;
       }
       if (rooms_.find(cmd.room) != kNil && rooms_.is_member(id, rooms_.find(cmd.room))) return;  // repeat JOIN
@@ -688,6 +754,7 @@ void Shard::log_limits(bool report) {
       {Counter::frames_dropped, "PUSH frames dropped (slow or closing connections)"},
       {Counter::publish_refused_full, "publishes refused: ring full (503)"},
       {Counter::conns_refused, "connections refused: shard full (503)"},
+      {Counter::api_conns_refused, "push API connections refused: api_conns_per_shard_max (503)"},
       {Counter::demo_publish_limited, "demo comments rate-limited (429)"},
   };
   static_assert(std::size(kLimits) == std::size(decltype(limits_seen_){}));
@@ -738,9 +805,7 @@ void Shard::flush_sends() {
   if (flush_list_.empty()) return;
   // One clock read for the whole batch: the publish -> flush latency of every frame it sends is
   // measured against it (a read per send would cost more than the bucket it feeds).
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  const int64_t flush_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  const int64_t flush_ns = io_.now_ns();
   // issue_send never adds to the list, so iterating by index over a stable size is safe.
   for (size_t i = 0; i < flush_list_.size(); ++i) {
     const uint32_t id = flush_list_[i];
@@ -846,7 +911,7 @@ void Shard::after_flush(Conn& c, uint32_t id) {
       // Shut our side and keep reading until the peer closes: closing at once could turn the bytes
       // it is still sending into a reset that destroys the answer we just sent.
       c.after_flush = AfterFlush::nothing;
-      shutdown(c.fd, SHUT_WR);
+      io_.shutdown(c.fd, SHUT_WR);
       c.phase = Phase::linger;
       arm_timer_ms(id, now_tick_, kLingerMs);
       return;
@@ -905,15 +970,17 @@ void Shard::terminate(Conn& c, uint32_t id) {
   }
   // Shutting the socket down ends the multishot recv (and any send) in the kernel; the slot is freed
   // when both have completed.
-  shutdown(c.fd, SHUT_RDWR);
+  io_.shutdown(c.fd, SHUT_RDWR);
   c.phase = Phase::dead;
 }
 
 void Shard::maybe_release(Conn& c, uint32_t id) {
   if (c.phase != Phase::dead || c.recv_armed || c.sending || c.parsing) return;
   sender_.clear(c.out);
+  grants_.release(c.grant);
+  --(c.kind == ConnKind::client ? live_clients_ : live_api_);
   if (config_.demo) demo_buckets_.erase(id);
-  close(c.fd);
+  io_.close(c.fd);
   const uint32_t next_generation = c.generation + 1;
   c.~Conn();
   new (&c) Conn();
@@ -1013,9 +1080,8 @@ void Shard::begin_shutdown() {
                                                 {setup_.api_listen_fd, ConnKind::api}};
   for (auto [listen_fd, kind] : listeners) {
     if (listen_fd < 0) continue;
-    fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
-    for (int fd; (fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) admit(kind, fd);
-    shutdown(listen_fd, SHUT_RDWR);
+    for (int fd; (fd = io_.accept_now(listen_fd)) >= 0;) admit(kind, fd);
+    io_.shutdown(listen_fd, SHUT_RDWR);
   }
   LOG_DEBUG("shard %u: draining %u connections", setup_.index, slab_.live());
 }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/access.h"
 #include "engine/config.h"
 #include "engine/conn.h"
 #include "engine/demo.h"
@@ -24,8 +25,19 @@
 #include "engine/shm.h"
 #include "engine/timer_wheel.h"
 #include "engine/uring_io.h"
+#ifdef RINGCAST_SIM
+#include "tests/sim/sim_io.h"
+#endif
 
 namespace ringcast {
+
+// The I/O seam is chosen at build time: io_uring, or the deterministic simulator's network (the `sim`
+// test suite compiles the shard again with RINGCAST_SIM). No virtual call on the hot path either way.
+#ifdef RINGCAST_SIM
+using Io = SimIo;
+#else
+using Io = UringIo;
+#endif
 
 struct ShardSetup {
   const Config* config = nullptr;
@@ -52,6 +64,14 @@ class Shard {
   bool setup(std::string& error);
   // Runs the loop until the node stops and every connection is closed.
   void run();
+  // One turn of the loop (see run()); false once the node stopped and every connection is closed.
+  bool step();
+
+  // What the shard still holds, for the simulator's checkers.
+  Io& io() { return io_; }
+  uint32_t connections_live() const { return slab_.live(); }
+  size_t frames_live() const { return sender_.frames_live(); }
+  size_t epochs_live() const { return sender_.epochs_live(); }
 
   // Parser callbacks (see ws::FrameParser), public for the sink adapter.
   void on_ws_message(uint32_t id, ws::Opcode op, std::span<uint8_t> payload);
@@ -76,6 +96,7 @@ class Shard {
   void on_send(uint32_t id, const Completion& c);
 
   void handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len);
+  bool check_access(Conn& c, uint32_t id, const http::Request& req);
   void serve_demo_request(Conn& c, uint32_t id, const http::Request& req, std::string_view rest);
   void handle_ws_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len);
   void handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len);
@@ -108,7 +129,7 @@ class Shard {
   ShardSetup setup_;
   const Config& config_;
   ShardStats& stats_;
-  UringIo io_;
+  Io io_;
   ConnSlab slab_;
   Sender sender_;
   RoomIndex rooms_;
@@ -119,6 +140,15 @@ class Shard {
   uint64_t room_table_epoch_ = 0;  // the table's resync epoch this shard's rooms are in
   DemoContext demo_;
   std::unordered_map<uint32_t, TokenBucket> demo_buckets_;  // --demo: per connection id, while it lives
+  // Access control (docs/security.md): parsed once from the config.
+  std::vector<std::string> allowed_origins_;
+  GrantTable grants_;                 // connect tokens' room grants, shared by index (Conn::grant)
+  std::string token_storage_;         // the connect token, percent-decoded from the query
+  RoomCharset room_charset_ = RoomCharset::utf8;
+  // Open connections by kind: clients have conns_per_shard_max slots and the API its own
+  // api_conns_per_shard_max, so a flood of clients cannot lock the backend out of the push API.
+  uint32_t live_clients_ = 0;
+  uint32_t live_api_ = 0;
   simdjson::dom::parser command_parser_;
   std::vector<msghdr*> send_msgs_;  // the msghdr of each multi-frame send in flight (Conn::send_slot)
   std::vector<uint32_t> free_send_msgs_;
@@ -138,7 +168,7 @@ class Shard {
   uint32_t accept_backoffs_ = 0;          // back-offs since that line
   // Limits hit (slow-consumer cuts, 503s, 429s): summarised in one line per kLimitLogNs with counts.
   int64_t limits_logged_ns_ = 0;  // when the last such line was written (0: never)
-  int64_t limits_seen_[5] = {};
+  int64_t limits_seen_[6] = {};
   int64_t pressure_checked_ns_ = 0;
   bool stopping_ = false;
   int64_t drain_deadline_ns_ = 0;

@@ -1,13 +1,19 @@
 // The I/O seam: everything a shard asks of the kernel goes through this class, so that a
-// deterministic simulator can stand in for it at build time (see docs/architecture.md). This one is
-// io_uring: one ring per shard (SINGLE_ISSUER | DEFER_TASKRUN), a provided-buffer ring for multishot
-// recv, and plain -errno results in completions.
+// deterministic simulator (tests/sim/sim_io.h) can stand in for it at build time (see
+// docs/architecture.md). This one is io_uring: one ring per shard (SINGLE_ISSUER | DEFER_TASKRUN), a
+// provided-buffer ring for multishot recv, and plain -errno results in completions.
 #pragma once
 
+#include <fcntl.h>
 #include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <ctime>
 #include <string>
 
 namespace ringcast {
@@ -47,6 +53,31 @@ class UringIo {
 
   // Submits what is queued. With wait: blocks until at least one completion or timeout_ns passes.
   void submit(bool wait, int64_t timeout_ns);
+
+  // The few direct system calls a shard makes, as thin inline wrappers so the simulator can replace
+  // them too and the real build pays nothing for the seam.
+  // A non-blocking send outside the ring (the 101 answer, the "server full" answer): bytes or -errno.
+  static ssize_t send_now(int fd, const void* data, size_t len) {
+    const ssize_t n = ::send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return n < 0 ? -errno : n;
+  }
+  static void set_nodelay(int fd) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  static void shutdown(int fd, int how) { ::shutdown(fd, how); }
+  static void close(int fd) { ::close(fd); }
+  // A connection the kernel has completed on a listener but nobody accepted yet, or -1; never blocks
+  // (used once, when the shard stops accepting).
+  static int accept_now(int listen_fd) {
+    fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+    return accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+  static int64_t now_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  }
 
   // Calls fn(const Completion&) for every completion available now, then marks them seen.
   template <class Fn>

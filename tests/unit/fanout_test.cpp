@@ -403,6 +403,30 @@ TEST_F(FanoutTest, RoomFreedWhileItsBatchWaits) {
   EXPECT_EQ(conns_logged(), (std::vector<uint32_t>{2}));
 }
 
+// The all-room is never freed, so its waiting batch outlives its last member. An entry drained while
+// the room is empty reaches nobody; a connection that joins afterwards must not get the older batch
+// and then miss that entry: a gap inside its membership (found by the simulation).
+TEST_F(FanoutTest, AllRoomEmptiedWhileItsBatchWaitsStartsAfresh) {
+  limits_.merge_window_ns = 1000;
+  start();
+  rooms_.join_all_room(1);
+  publish("", "[1]", Target::all);
+  drain(0);
+  rooms_.leave_all(1);
+  publish("", "[2]", Target::all);  // nobody in the room
+  drain(100);
+  fanout_->publish_held();
+  EXPECT_EQ(held(), fanout_->cursor_pos()) << "the dropped batch no longer pins the ring";
+  rooms_.join_all_room(2);
+  publish("", "[3]", Target::all);
+  drain(200);
+  fanout_->expire_windows(1000, recorder_);
+  EXPECT_TRUE(recorder_.log.empty()) << "the old batch's window does nothing";
+  fanout_->expire_windows(1200, recorder_);
+  EXPECT_EQ(frames_logged(), (std::vector<std::string>{push_frame("3")}));
+  EXPECT_EQ(conns_logged(), (std::vector<uint32_t>{2}));
+}
+
 // The held position never passes a frame a connection still references, so producers cannot
 // overwrite it; once every reference is gone it moves to the cursor.
 TEST_F(FanoutTest, HeldPositionFollowsReferencedFrames) {
