@@ -8,7 +8,8 @@
 # from the publish request to the client, p50/p99). The figures are a table on stdout and the
 # ringcast-load summaries under --out.
 #
-#   bench/cluster.sh [--connections N] [--rooms R] [--count K] [--rate M] [--payload B] [--out DIR]
+#   bench/cluster.sh [--connections N] [--rooms R] [--count K] [--rate M] [--rate-seconds S]
+#                    [--payload B] [--pipeline D] [--out DIR]
 #
 # Everything it starts is stopped on exit. On a 2-core machine the nodes, nats-server and the load
 # generator share the cores, so the cluster figures carry three servers' and NATS's work on them.
@@ -22,6 +23,9 @@ count=50000       # items in the throughput phase
 rate=500          # items/s in the latency phase (below what one shard saturates at)
 rate_seconds=10
 payload=64
+pipeline=256      # publish requests in flight per API connection in the throughput phase (4 connections):
+                  # ringcast-load's default 16 (64 in flight) caps a single node near 3k pushes/s, since
+                  # its answers wait for the fan-out turn, and would measure the publisher, not the node
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,8 +35,9 @@ while [ $# -gt 0 ]; do
     --rate) rate=$2; shift 2 ;;
     --rate-seconds) rate_seconds=$2; shift 2 ;;
     --payload) payload=$2; shift 2 ;;
+    --pipeline) pipeline=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    *) echo "usage: $0 [--connections N] [--rooms R] [--count K] [--rate M] [--rate-seconds S] [--payload B] [--out DIR]" >&2
+    *) echo "usage: $0 [--connections N] [--rooms R] [--count K] [--rate M] [--rate-seconds S] [--payload B] [--pipeline D] [--out DIR]" >&2
        exit 2 ;;
   esac
 done
@@ -91,7 +96,7 @@ run_load() {
 }
 
 phases() {  # phases SETUP URLS API_URL
-  run_load "$1-throughput" "$2" "$3" --publish-rate 0 --publish-count "$count"
+  run_load "$1-throughput" "$2" "$3" --publish-rate 0 --publish-count "$count" --pipeline "$pipeline"
   run_load "$1-latency" "$2" "$3" --publish-rate "$rate" --duration "$rate_seconds"
 }
 
@@ -139,6 +144,10 @@ print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
 for r in rows:
     print("| %s | %.0f | %.0f | %d | %.0f | %.2f | %.2f | %d |" % r)
+single, cluster = rows[0], rows[2]
+print()
+print("cluster / single node (one shard): deliveries/s %.2fx, pushes/s accepted %.2fx, paced p50 %.2fx, p99 %.2fx" % (
+    cluster[2] / single[2], cluster[1] / single[1], cluster[5] / single[5], cluster[6] / single[6]))
 stats = {n: json.load(open(os.path.join(out, "stats-%s.json" % n))) for n in "abc"}
 print()
 print("cluster: A published %d to NATS, B received %d, C received %d; publish failed %d, receive failed %d" % (

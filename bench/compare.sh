@@ -7,17 +7,23 @@
 #
 #   bench/compare.sh [--quick] [--reps N] [--connections N] [--scenarios LIST] [--servers LIST]
 #                    [--build DIR] [--extra NAME=BINARY] [--out DIR]
+#                    [--latency-rates "R R ..."] [--size-rate R] [--rooms-rates "R R ..."] [--note TEXT]
+#                    [--fifo]
 #
 # Core budget: every server gets one core (taskset -c <server cpu>: ringcast --threads 1, nginx
 # worker_processes 1, node is one thread anyway) and the clients (ringcast-load's workers and its
 # publisher) get another; rawcast's writers run on the server core and its readers on the client core.
+# --fifo runs the servers and ringcast-load under SCHED_FIFO (chrt -f 1), so that other work on the
+# machine (even at nice 19) cannot delay their wake-ups by a scheduler tick: for latency points on a
+# shared box; keep it to light scenarios (rooms, latency), as a saturated FIFO task starves the rest.
 # CPU seconds are read from /proc/PID/stat (utime + stime) of the server's processes and of
 # ringcast-load's processes over the measured window (end of hold -> everything delivered).
 #
-# Scenarios (names for --scenarios): latency (19k connections in one room, 64 B items, rising rates),
-# size (the same room at an offered load above every server's capacity, 64 B / 512 B / 4 KiB),
-# rooms (1,000 rooms x 19 members), burst (one burst into the big room; ringcast with and without a
-# merge window), idle (memory with 19k idle connections), raw (the write-loop baseline).
+# Scenarios (names for --scenarios): latency (19k connections in one room, 64 B items, rising publish
+# rates: items published per second into the room, each delivered to all 19k), size (the same room at
+# an offered load above every server's capacity, 64 B / 512 B / 4 KiB), rooms (1,000 rooms x 19
+# members at 1,000 and 5,000 items/s published in all: the "19k connections, 1k msg/s" point), burst
+# (one burst into the big room; ringcast with and without a merge window), idle (memory with 19k idle connections), raw (the write-loop baseline).
 # Servers (for --servers): ringcast (merge window 0: what one loop turn drains for a room leaves as one
 # frame), ringcast-single (--merge-batch-items-max 1: one frame per item, no coalescing), node, nchan;
 # the burst scenario adds ringcast-window (--merge-window-ms 10). --extra NAME=BINARY adds another
@@ -34,6 +40,8 @@ build=""
 out=""
 quick=0
 extras=()
+prio=(env)   # --fifo: (chrt -f 1)
+opt_latency_rates=""; opt_size_rate=""; opt_rooms_rates=""; note=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -44,7 +52,12 @@ while [ $# -gt 0 ]; do
     --build) build=$2; shift 2 ;;
     --extra) extras+=("$2"); shift 2 ;;
     --out) out=$2; shift 2 ;;
-    *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    --latency-rates) opt_latency_rates=${2//,/ }; shift 2 ;;
+    --size-rate) opt_size_rate=$2; shift 2 ;;
+    --rooms-rates) opt_rooms_rates=${2//,/ }; shift 2 ;;
+    --note) note=$2; shift 2 ;;
+    --fifo) prio=(chrt -f 1); shift ;;
+    *) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0" >&2; exit 2 ;;
   esac
 done
 [ -n "$out" ] || out="results/compare-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -52,9 +65,12 @@ mkdir -p "$out/runs" "$out/logs"
 log() { printf '[compare %s] %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/run.log" >&2; }
 
 # Scenario parameters (the quick mode is a smoke test of the whole pipeline, not a measurement).
-latency_rates="5 10 20 40"
+latency_rates="1 5 10 20 40"
 sizes="64 512 4096"
-size_rate=50; size_seconds=2
+# ringcast coalesces more as the offered rate rises, so "saturation" needs an offered rate well above
+# what it delivers at 50/s (~0.9M deliveries/s on a 2-core VM); the peers answer publishes only
+# as fast as they fan out, so for them the publish rate reached is what they can take.
+size_rate=150; size_seconds=2
 rooms=1000; rooms_rates="1000 5000"
 burst_count=100
 run_seconds=2
@@ -62,6 +78,9 @@ if [ "$quick" -eq 1 ]; then
   reps=1; connections=2000; latency_rates="10 40"; sizes="64 4096"; rooms=100; rooms_rates="1000"
   burst_count=50; run_seconds=1; size_seconds=1
 fi
+[ -n "$opt_latency_rates" ] && latency_rates=$opt_latency_rates
+[ -n "$opt_size_rate" ] && size_rate=$opt_size_rate
+[ -n "$opt_rooms_rates" ] && rooms_rates=$opt_rooms_rates
 
 # ---- what the run needs ----
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -112,6 +131,10 @@ ws_port=18777; api_port=18799; node_port=18080; nchan_port=18180
   echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
   echo "  \"host\": {\"cpus\": $ncpu, \"kernel\": \"$(uname -r)\", \"memory_kib\": $(awk '/MemTotal/ {print $2}' /proc/meminfo)},"
   echo "  \"server_cpu\": $server_cpu, \"client_cpu\": $client_cpu, \"connections\": $connections, \"reps\": $reps,"
+  echo "  \"latency_rates\": \"$latency_rates\", \"size_rate\": $size_rate, \"rooms\": $rooms, \"rooms_rates\": \"$rooms_rates\","
+  echo "  \"scheduling\": \"${prio[*]}\","
+  echo "  \"burst_count\": $burst_count, \"loadavg_at_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
+  echo "  \"note\": $(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$note"),"
   echo "  \"git\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +changes)\","
   echo "  \"versions\": {\"node\": \"$(node --version)\", \"ws\": \"$(node -p "require('$root/bench/peers/node_modules/ws/package.json').version")\","
   echo "               \"nginx\": \"$(nginx -v 2>&1 | sed 's/.*\///')\", \"nchan\": \"$(dpkg-query -W -f='${Version}' libnginx-mod-nchan)\"}"
@@ -128,7 +151,8 @@ started=()
 cleanup() {
   stop_server
   for p in "${started[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  [ -n "$nchan_dir" ] && rm -rf "$nchan_dir"
+  if [ -n "$nchan_dir" ]; then rm -rf "$nchan_dir"; fi
+  return 0  # the script's exit status is its own, not the last test's here
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -168,7 +192,7 @@ start_server() {  # start_server NAME
         ringcast) ;;
         *) bin=${extra_bin[$name]:?unknown server $name} ;;
       esac
-      taskset -c "$server_cpu" "$bin" --threads 1 --listen "127.0.0.1:$ws_port" --api "127.0.0.1:$api_port" \
+      "${prio[@]}" taskset -c "$server_cpu" "$bin" --threads 1 --listen "127.0.0.1:$ws_port" --api "127.0.0.1:$api_port" \
         --heartbeat-timeout-ms 600000 --log-level warn "${extra[@]}" > "$out/logs/server-$name.log" 2>&1 &
       server_pid=$!
       server_pids=$server_pid
@@ -177,7 +201,7 @@ start_server() {  # start_server NAME
                 --protocol gopush)
       ;;
     node)
-      taskset -c "$server_cpu" node bench/peers/node_ws_server.mjs --port "$node_port" \
+      "${prio[@]}" taskset -c "$server_cpu" node bench/peers/node_ws_server.mjs --port "$node_port" \
         > "$out/logs/server-node.log" 2>&1 &
       server_pid=$!
       server_pids=$server_pid
@@ -189,7 +213,7 @@ start_server() {  # start_server NAME
       nchan_dir=$(mktemp -d /tmp/compare-nchan.XXXXXX)
       sed -e "s|@PORT@|$nchan_port|; s|@PREFIX@|$nchan_dir|g; s|@WORKERS@|1|; s|@MODULE@|$nchan_module|" \
         bench/peers/nchan.conf.in > "$nchan_dir/nginx.conf"
-      taskset -c "$server_cpu" nginx -p "$nchan_dir" -c "$nchan_dir/nginx.conf" > "$out/logs/server-nchan.log" 2>&1 &
+      "${prio[@]}" taskset -c "$server_cpu" nginx -p "$nchan_dir" -c "$nchan_dir/nginx.conf" > "$out/logs/server-nchan.log" 2>&1 &
       server_pid=$!
       wait_health "http://127.0.0.1:$nchan_port/health" || { log "nchan did not start"; cat "$nchan_dir/error.log" >&2; return 1; }
       server_pids=$(echo "$server_pid" $(pgrep -P "$server_pid") | tr ' ' ',')
@@ -223,7 +247,7 @@ run_point() {
   local tag="$scenario-$name-$param-r$rep"
   if ! start_server "$name"; then stop_server; return 0; fi
   local rc=0
-  taskset -c "$client_cpu" "$load_bin" "${url_args[@]}" --connections "$connections" --per-proc "$per_proc" \
+  "${prio[@]}" taskset -c "$client_cpu" "$load_bin" "${url_args[@]}" --connections "$connections" --per-proc "$per_proc" \
     --connect-rate 0 --heartbeat 0 --connect-timeout 120 --hold 1 --drain-timeout 120 --timeout 400 \
     --watch-pids "$server_pids" --json "$out/runs/$tag.json" "$@" \
     > "$out/logs/$tag.txt" 2> "$out/logs/$tag.progress" || rc=$?

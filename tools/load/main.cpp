@@ -92,6 +92,25 @@ uint64_t process_rss_anon_bytes(int pid) {
   return 0;
 }
 
+// Per CPU: seconds of user + system + irq + softirq + steal time from /proc/stat (idle, iowait and
+// niced time left out).
+std::vector<double> core_busy_s() {
+  std::vector<double> busy;
+  std::ifstream in("/proc/stat");
+  std::string line;
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  while (std::getline(in, line)) {
+    if (line.rfind("cpu", 0) != 0) break;
+    if (line.size() < 4 || line[3] == ' ') continue;  // the "cpu " total line
+    unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    if (std::sscanf(line.c_str(), "%*s %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &system, &idle,
+                    &iowait, &irq, &softirq, &steal) < 7)
+      continue;
+    busy.push_back(static_cast<double>(user + system + irq + softirq + steal) / ticks);
+  }
+  return busy;
+}
+
 std::string describe_exit(const Child& c) {
   std::string who = c.is_worker ? "worker " + std::to_string(c.worker) : std::string("publisher");
   if (WIFSIGNALED(c.status)) return who + " killed by signal " + std::to_string(WTERMSIG(c.status));
@@ -161,6 +180,7 @@ void Parent::sample_cpu(uint64_t now, CpuSample& sample) {
   if (sample.taken) return;
   sample.taken = true;
   sample.at_ns = now;
+  sample.core_busy_s = core_busy_s();
   for (int pid : o_.watch_pids) {
     sample.watched_s += process_cpu_s(pid);
     sample.watched_rss_anon_bytes += process_rss_anon_bytes(pid);

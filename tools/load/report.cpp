@@ -248,6 +248,9 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
     s.cpu_watched_s = seen.cpu_end.watched_s - seen.cpu_start.watched_s;
     s.cpu_workers_s = seen.cpu_end.workers_s - seen.cpu_start.workers_s;
     s.cpu_publisher_s = seen.cpu_end.publisher_s - seen.cpu_start.publisher_s;
+    if (seen.cpu_end.core_busy_s.size() == seen.cpu_start.core_busy_s.size())
+      for (size_t c = 0; c < seen.cpu_end.core_busy_s.size(); ++c)
+        s.cpu_core_busy_s.push_back(seen.cpu_end.core_busy_s[c] - seen.cpu_start.core_busy_s[c]);
   }
   s.watched_rss_anon_bytes = seen.cpu_start.watched_rss_anon_bytes;
   s.drain_timed_out = seen.drain_timed_out;
@@ -486,6 +489,9 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.num("watched_s", s.cpu_watched_s);
   j.num("client_workers_s", s.cpu_workers_s);
   j.num("publisher_s", s.cpu_publisher_s);
+  j.open_array("core_busy_s");
+  for (double v : s.cpu_core_busy_s) j.array_num(v);
+  j.close_array();
   j.num("watched_rss_anon_bytes", s.watched_rss_anon_bytes);
   j.close();
 

@@ -22,6 +22,10 @@ struct CpuSample {
   double workers_s = 0;
   double publisher_s = 0;
   uint64_t watched_rss_anon_bytes = 0;
+  // Per CPU (from /proc/stat): seconds not idle, not iowait and not spent in niced tasks (user +
+  // system + irq + softirq + steal), so the benchmark sees how busy a core was, softirq work done by
+  // ksoftirqd included, and background work at nice 19 left out.
+  std::vector<double> core_busy_s;
 };
 
 // Times and samples the parent takes while it drives the phases.
@@ -69,6 +73,7 @@ struct Summary {
   std::string first_close_error;
   // CPU over the measured window (see CpuSample); watched = the processes given with --watch-pids
   double cpu_window_s = 0, cpu_watched_s = 0, cpu_workers_s = 0, cpu_publisher_s = 0;
+  std::vector<double> cpu_core_busy_s;  // per CPU over the window (see CpuSample::core_busy_s)
   uint64_t watched_rss_anon_bytes = 0;
   // memory of the workers
   uint64_t rss_bytes_total = 0;
