@@ -190,7 +190,8 @@ Output
 Debugging
   --stall-after N             every --stall-every-th connection stops reading after N items and
                               resumes when publishing ends (it gets a small receive buffer), so the
-                              server's slow-consumer cut and the resulting loss can be observed
+                              server's slow-consumer cut and the resulting loss can be observed;
+                              its items are not timed (latency = the reading connections')
   --stall-every E             (default 10)
 
 Delivery accounting, per connection and joined room: seq == expected is in order; seq < expected

@@ -607,8 +607,12 @@ void Worker::on_item(uint32_t j, const Item& item) {
   }
   block_.received.add();
   const uint64_t latency_ns = now_ > item.t_ns ? now_ - item.t_ns : 0;
-  block_.latency[histogram::bucket_of(latency_ns)].add();
-  block_.max_latency_ns.raise_to(latency_ns);
+  // A connection designated to stall (--stall-after) reads its backlog late on purpose: timing it
+  // would hide what the point of stalling is, the reading connections' latency.
+  if (!(c.flags & kStallDesignated)) {
+    block_.latency[histogram::bucket_of(latency_ns)].add();
+    block_.max_latency_ns.raise_to(latency_ns);
+  }
   if (o_.single_broadcast && seq <= WorkerBlock::kTrackedBroadcasts) {
     block_.broadcast_max_ns[seq - 1].raise_to(latency_ns);
     block_.broadcast_reached[seq - 1].add();
