@@ -16,10 +16,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
-connections=2000
-rate=1000
-count=5000
-payload=1000
+connections=500
+rate=100
+count=1500
+payload=4000
 reps=3
 out=""
 build=build
