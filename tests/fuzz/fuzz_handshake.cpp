@@ -1,14 +1,19 @@
 // libFuzzer target: the client port's request head — http::parse_request with the handshake's limits,
-// then the RFC 6455 upgrade check and the answers built from what was parsed. Invariants: the parser
-// never reads past the input, a complete head ends inside it, and every answer is well-formed HTTP.
+// then the RFC 6455 upgrade check, the access checks (connect token from the query or the
+// Authorization header, verified; the Origin allowlist) and the answers built from what was parsed.
+// Invariants: the parser never reads past the input, a complete head ends inside it, every answer is
+// well-formed HTTP, and no token made up by the input verifies.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "engine/access.h"
 #include "engine/check.h"
 #include "engine/handshake.h"
 #include "engine/http.h"
+#include "engine/token.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
@@ -26,6 +31,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (res.status != ringcast::http::ParseStatus::complete) return 0;
   RC_ASSERT(res.consumed <= size);
+  std::string storage;
+  bool malformed = false;
+  const std::string_view token = ringcast::connect_token(req, storage, malformed);
+  if (!token.empty()) {
+    ringcast::TokenGrant grant;
+    const auto e = ringcast::verify_token(token, "fuzz-secret-0123456789abcdef0123456789", 1700000000, grant);
+    RC_ASSERT(e != ringcast::TokenError::none);  // nobody can sign without the secret
+  }
+  static const std::vector<std::string> allowed = {"https://example.com", "https://*.example.org:8443", "null"};
+  (void)ringcast::origin_allowed(req.header("origin"), allowed);
+  (void)ringcast::bearer_credentials(req.header("authorization"));
   const auto check = ringcast::handshake::check_upgrade(req);
   if (check.ok) {
     RC_ASSERT(check.key.size() == 24);
