@@ -756,6 +756,9 @@ void Shard::log_limits(bool report) {
       {Counter::conns_refused, "connections refused: shard full (503)"},
       {Counter::api_conns_refused, "push API connections refused: api_conns_per_shard_max (503)"},
       {Counter::demo_publish_limited, "demo comments rate-limited (429)"},
+      {Counter::token_refused, "upgrades refused: connect token (401)"},
+      {Counter::origin_refused, "upgrades refused: origin not allowed (403)"},
+      {Counter::api_unauthorized, "push API requests refused: api_token (401)"},
   };
   static_assert(std::size(kLimits) == std::size(decltype(limits_seen_){}));
   if (report && limits_logged_ns_ != 0 && now_ns_ - limits_logged_ns_ < kLimitLogNs) return;

@@ -168,7 +168,7 @@ class Shard {
   uint32_t accept_backoffs_ = 0;          // back-offs since that line
   // Limits hit (slow-consumer cuts, 503s, 429s): summarised in one line per kLimitLogNs with counts.
   int64_t limits_logged_ns_ = 0;  // when the last such line was written (0: never)
-  int64_t limits_seen_[6] = {};
+  int64_t limits_seen_[9] = {};
   int64_t pressure_checked_ns_ = 0;
   bool stopping_ = false;
   int64_t drain_deadline_ns_ = 0;

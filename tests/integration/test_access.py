@@ -190,6 +190,11 @@ class ConnectTokenTest(unittest.IsolatedAsyncioTestCase):
         before = self.server.stats()["tokenRefused"]
         self.refused()
         self.assertEqual(self.server.stats()["tokenRefused"], before + 1)
+        # ...and summarised in the shard's "limits hit" log line (the first within its 100 ms check).
+        deadline = time.monotonic() + 10
+        while "upgrades refused: connect token (401)" not in self.server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertRegex(self.server.log(), r"limits hit: .*\d+ upgrades refused: connect token \(401\)")
 
     async def test_token_in_the_query_or_header_and_rooms_it_grants(self):
         token = make_token({"sub": "ann", "exp": int(time.time()) + 600, "rooms": ["lobby", "news-*"]})
