@@ -180,6 +180,36 @@ def label(s):
     return LABELS.get(s, s)
 
 
+def size_histogram(plots, colors, path, sizes, cols, points, metric, png, title, ylabel, key):
+    """One clustered bar chart over item sizes (a column per server, the raw loop included): writes its
+    data file and appends the gnuplot script to `plots`."""
+    with open(path, "w") as f:
+        f.write("# size " + " ".join(cols) + "\n")
+        for p in sizes:
+            row = []
+            for s in cols:
+                a = points.get(("raw" if s == "rawcast" else "size", s, p))
+                v = a.get(metric) if a else None
+                row.append(str(v) if v else "NaN")
+            f.write(f"{p}B " + " ".join(row) + "\n")
+    series = ", ".join(
+        f"'{path}' using {i + 2}:xtic(1) title '{label(s)}' lc rgb '{colors[i % len(colors)]}'"
+        for i, s in enumerate(cols))
+    plots.append((png, f"""
+set title '{title}'
+set xlabel 'item size'
+set ylabel '{ylabel}'
+set logscale y
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key {key} box opaque font ',9'
+set grid ytics
+plot {series}
+"""))
+
+
 def write_plots(out, points, host):
     conns = host.get("connections", 19000)
     plots = []
@@ -215,58 +245,13 @@ plot {', '.join(lines)}
         sizes = params(points, "size")
         path = os.path.join(out, "plots", "throughput.dat")
         cols = srv + (["rawcast"] if any(("raw", "rawcast", p) in points for p in sizes) else [])
-        with open(path, "w") as f:
-            f.write("# size " + " ".join(cols) + "\n")
-            for p in sizes:
-                row = []
-                for s in cols:
-                    a = points.get(("raw" if s == "rawcast" else "size", s, p))
-                    v = a.get("deliveries_per_s") if a else None
-                    row.append(str(v) if v else "NaN")
-                f.write(f"{p}B " + " ".join(row) + "\n")
-        series = ", ".join(
-            f"'{path}' using {i + 2}:xtic(1) title '{label(s)}' lc rgb '{colors[i % len(colors)]}'"
-            for i, s in enumerate(cols))
-        plots.append(("throughput_vs_size.png", f"""
-set title 'Deliveries/s at saturation, one room of {conns} connections (1 server core)'
-set xlabel 'item size'
-set ylabel 'deliveries/s (log)'
-set logscale y
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set boxwidth 0.9
-set key top right box opaque font ',9'
-set grid ytics
-plot {series}
-"""))
-        # Server CPU per million deliveries vs size.
-        path = os.path.join(out, "plots", "cpu.dat")
-        with open(path, "w") as f:
-            f.write("# size " + " ".join(cols) + "\n")
-            for p in sizes:
-                row = []
-                for s in cols:
-                    a = points.get(("raw" if s == "rawcast" else "size", s, p))
-                    v = a.get("server_cpu_s_per_million") if a else None
-                    row.append(str(v) if v else "NaN")
-                f.write(f"{p}B " + " ".join(row) + "\n")
-        series = ", ".join(
-            f"'{path}' using {i + 2}:xtic(1) title '{label(s)}' lc rgb '{colors[i % len(colors)]}'"
-            for i, s in enumerate(cols))
-        plots.append(("cpu_per_million.png", f"""
-set title 'Server CPU-seconds per million deliveries at saturation, one room of {conns} connections'
-set xlabel 'item size'
-set ylabel 'CPU-s per 10^6 deliveries (log)'
-set logscale y
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.85 border -1
-set boxwidth 0.9
-set key top left box opaque font ',9'
-set grid ytics
-plot {series}
-"""))
+        size_histogram(plots, colors, path, sizes, cols, points, "deliveries_per_s", "throughput_vs_size.png",
+                       f"Deliveries/s at saturation, one room of {conns} connections (1 server core)",
+                       "deliveries/s (log)", "top right")
+        size_histogram(plots, colors, os.path.join(out, "plots", "cpu.dat"), sizes, cols, points,
+                       "server_cpu_s_per_million", "cpu_per_million.png",
+                       f"Server CPU-seconds per million deliveries at saturation, one room of {conns} connections",
+                       "CPU-s per 10^6 deliveries (log)", "top left")
     for name, body in plots:
         script = os.path.join(out, "plots", name.replace(".png", ".gp"))
         with open(script, "w") as f:

@@ -13,16 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Server, join, recv_json, ws_connect  # noqa: E402
+from harness import Server, children, join, recv_json, ws_connect  # noqa: E402
 from natsd import NatsServer, nats_flags, require_nats_server, sync  # noqa: E402
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
 
 
 class ClusterFaultTest(unittest.IsolatedAsyncioTestCase):

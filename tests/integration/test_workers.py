@@ -16,19 +16,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Server, command, recv_json, run_ringcast, ws_connect  # noqa: E402
+from harness import Server, children, command, recv_json, run_ringcast, ws_connect  # noqa: E402
 
 LOAD_BIN = os.environ.get("RINGCAST_LOAD_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tools", "load", "ringcast-load")
-
-
-def children(pid):
-    """The worker processes of a supervisor."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
 
 
 class WorkersTest(unittest.TestCase):

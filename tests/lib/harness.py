@@ -207,6 +207,15 @@ class Server:
         return await asyncio.to_thread(self.wait_stat, name, predicate, timeout)
 
 
+def children(pid):
+    """The child processes of `pid` (a --workers supervisor: its workers, and the NATS bridge)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
 def run_ringcast(*args, timeout=20.0, env=None):
     """Runs ringcast to completion (for flags and files it must refuse). Returns CompletedProcess with
     stdout and stderr as text. A sanitizer report in the output raises ServerFailure."""
