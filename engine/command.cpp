@@ -29,6 +29,25 @@ CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, s
   std::string_view room;
   if (object.at_pointer("/data/room").get_string().get(room) || room.empty()) return CommandError::bad_room;
   out.room = room;
+  if (out.type != CommandType::join) return CommandError::none;
+  simdjson::dom::element since;
+  if (!object.at_pointer("/data/since").get(since)) {
+    // JSON numbers: a non-negative integer, whether simdjson stored it as int64 or uint64.
+    uint64_t value = 0;
+    int64_t signed_value = 0;
+    if (!since.get_uint64().get(value)) {
+      out.since = value;
+    } else if (!since.get_int64().get(signed_value) && signed_value >= 0) {
+      out.since = static_cast<uint64_t>(signed_value);
+    } else {
+      return CommandError::bad_since;
+    }
+    out.has_since = true;
+  }
+  simdjson::dom::element epoch;
+  if (!object.at_pointer("/data/epoch").get(epoch)) {
+    if (epoch.get_string().get(out.epoch)) return CommandError::bad_since;
+  }
   return CommandError::none;
 }
 
@@ -42,8 +61,23 @@ std::string_view command_error_text(CommandError error) {
       return "command must be a JSON object";
     case CommandError::bad_room:
       return "data.room must be a non-empty string";
+    case CommandError::bad_since:
+      return "data.since must be a non-negative integer and data.epoch a string";
   }
   return "bad command";
+}
+
+std::string joined_command_json(std::string_view room, uint64_t seq, std::string_view epoch, bool recovered) {
+  std::string out = R"({"type":"JOINED","data":{"room":")";
+  http::append_json_escaped(out, room);
+  out += R"(","seq":)";
+  out += std::to_string(seq);
+  out += R"(,"epoch":")";
+  http::append_json_escaped(out, epoch);
+  out += R"(","recovered":)";
+  out += recovered ? "true" : "false";
+  out += "}}";
+  return out;
 }
 
 std::string_view pong_command_json() { return R"({"type":"PONG","data":{}})"; }

@@ -19,11 +19,17 @@ enum class CommandError : uint8_t {
   malformed_json,   // not JSON at all: the connection is closed (1007)
   not_an_object,    // JSON, but not {"type":...}: closed (1007)
   bad_room,         // JOIN/LEAVE without a string data.room, or an empty one: an ERROR frame answers
+  bad_since,        // JOIN with a data.since that is not a non-negative integer, or a non-string epoch
 };
 
 struct Command {
   CommandType type = CommandType::unknown;
   std::string_view room;  // JOIN/LEAVE; points into the parser's document, valid until its next parse
+  // JOIN with recovery: replay the room's items after sequence number `since` (the `seq` of the last
+  // PUSH the client got), answered by a JOINED marker. `epoch` (optional) names the ring `since` is from.
+  bool has_since = false;
+  uint64_t since = 0;
+  std::string_view epoch;
 };
 
 // Parses one client text message. `parser` is reused across calls (one per shard) so parsing does
@@ -32,6 +38,12 @@ CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, s
 
 // Human-readable constant text for a CommandError (close reasons and ERROR frames).
 std::string_view command_error_text(CommandError error);
+
+// {"type":"JOINED","data":{"room":"r","seq":S,"epoch":"E","recovered":true}}: the answer to a JOIN with
+// `since`. recovered: every item of the room after `since` up to S was replayed (before this marker);
+// false: some are no longer held, nothing was replayed and the client should refetch. Either way the
+// client gets every item after S from here on.
+std::string joined_command_json(std::string_view room, uint64_t seq, std::string_view epoch, bool recovered);
 
 // {"type":"PONG","data":{}} — the answer to a go-push PING.
 std::string_view pong_command_json();

@@ -48,6 +48,12 @@ struct Config {
   // The broadcast ring (shared memory): capacity in bytes, a power of two.
   size_t ring_bytes = 64 * 1024 * 1024;
 
+  // Recovery (JOIN with `since`): the ring doubles as history. A client is replayed what it missed in
+  // a room only if all of it is still in the ring, at most this many items, none older than the TTL;
+  // otherwise it is told {"recovered":false} and refetches.
+  uint32_t history_items_max = 10000;         // per JOIN; 0 turns recovery off (always recovered:false)
+  uint32_t history_ttl_ms = 300000;           // 0: as long as the ring holds it
+
   // Push API.
   size_t api_body_bytes_max = 1024 * 1024;    // -> 413
   size_t api_head_bytes_max = 8 * 1024;       // -> 431

@@ -65,6 +65,16 @@ class Fanout {
   bool prepare_to_sleep() { return ring_.prepare_to_sleep(slot_, pos_, seq_); }
   void woke_up() { ring_.woke_up(slot_); }
   uint64_t cursor_pos() const { return pos_; }
+  // The sequence number the next drain starts at: every entry before it has been fanned out here, or
+  // waits in a room's batch.
+  uint64_t cursor_seq() const { return seq_; }
+
+  // Emits a room's waiting batch now, before its window ends (a recovering member joins: what it
+  // already has must not reach it again from the batch).
+  template <class Deliver>
+  void emit_now(RoomId id, Deliver& deliver) {
+    if (!rooms_.room(id).batch.entries.empty()) emit(id, deliver);
+  }
 
   // A room is being freed: its pending batch has nobody left to go to.
   void drop_batch(RoomId id) {
@@ -93,7 +103,7 @@ class Fanout {
   // The whole coalesced frame (header, envelope, items and commas) if the batch also took `e`:
   // b.bytes already counts one separator per entry, and one of them is not needed.
   static uint64_t coalesced_frame_bytes(const RoomBatch& b, const RingEntry& e) {
-    const uint64_t payload = kPushPrefix.size() + kPushSuffix.size() + b.bytes + e.items_len;
+    const uint64_t payload = kPushPrefix.size() + e.suffix().size() + b.bytes + e.items_len;
     return ws::server_header_bytes(payload) + payload;
   }
 
@@ -217,7 +227,9 @@ void Fanout::emit(RoomId id, Deliver& deliver) {
 }
 
 inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
-  uint64_t payload = kPushPrefix.size() + kPushSuffix.size() + b.entries.size() - 1;
+  // The frame ends as its last entry does: that entry's seq is the frame's, and the room is the same.
+  const std::string_view suffix = b.entries.back()->suffix();
+  uint64_t payload = kPushPrefix.size() + suffix.size() + b.entries.size() - 1;
   uint32_t items = 0;
   int64_t oldest_ns = INT64_MAX;  // the frame's latency is its oldest item's
   for (const RingEntry* e : b.entries) {
@@ -238,8 +250,8 @@ inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
     std::memcpy(bytes + at, e->items().data(), e->items_len);
     at += e->items_len;
   }
-  std::memcpy(bytes + at, kPushSuffix.data(), kPushSuffix.size());
-  at += kPushSuffix.size();
+  std::memcpy(bytes + at, suffix.data(), suffix.size());
+  at += suffix.size();
   RC_ASSERT(at == header + payload);
   return sender_.owned_frame(bytes, static_cast<uint32_t>(at), items, true, oldest_ns);
 }

@@ -3,11 +3,13 @@
 // entry, commit.
 #include "engine/publish.h"
 
+#include <cstdio>
 #include <ctime>
 #include <cstring>
 
 #include "engine/cluster.h"
 #include "engine/frame.h"
+#include "engine/http.h"
 #include "engine/utf8.h"
 
 namespace ringcast {
@@ -112,6 +114,20 @@ PublishError Publisher::validate_items(std::string_view items_json, uint32_t& it
   return PublishError::none;
 }
 
+void append_push_suffix(std::string& out, Target target, std::string_view room, uint64_t seq) {
+  if (target == Target::room) {
+    out += R"(],"room":")";
+    http::append_json_escaped(out, room);
+    out += R"(","seq":)";
+  } else {
+    out += R"(],"seq":)";
+  }
+  char digits[24];
+  const int n = std::snprintf(digits, sizeof(digits), "%llu", static_cast<unsigned long long>(seq));
+  out.append(digits, static_cast<size_t>(n));
+  out += "}}";
+}
+
 PublishOutcome Publisher::publish(Ring& ring, Target target, std::string_view room, std::string_view items_json,
                                   uint32_t origin) {
   PublishOutcome out;
@@ -181,10 +197,13 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   PublishOutcome out;
   RC_ASSERT(minified.size() >= 2 && minified.front() == '[' && minified.back() == ']');
   const std::string_view inner = minified.substr(1, minified.size() - 2);
-  const uint64_t payload_len = kPushPrefix.size() + inner.size() + kPushSuffix.size();
-  const size_t header_len = ws::server_header_bytes(payload_len);
-  const uint64_t frame_len = header_len + payload_len;
-  if (frame_len > ring.capacity() / 4) {
+  // The suffix holds the sequence number, known only once claimed: size the entry for the longest one.
+  suffix_.clear();
+  append_push_suffix(suffix_, target, room, 0);
+  const uint64_t suffix_max = suffix_.size() + 19;
+  const uint64_t payload_max = kPushPrefix.size() + inner.size() + suffix_max;
+  const uint64_t frame_max = ws::server_header_bytes(payload_max) + payload_max;
+  if (frame_max > ring.capacity() / 4) {
     out.error = PublishError::too_large;
     return out;
   }
@@ -193,15 +212,19 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
     out.error = PublishError::cluster_down;
     return out;
   }
-  const uint32_t size = Ring::entry_bytes(room.size(), frame_len);
+  const uint32_t size = Ring::entry_bytes(room.size(), frame_max);
   RingClaim claim;
   if (!ring.try_claim(size, claim, record_)) {
     out.error = PublishError::ring_full;
     return out;
   }
+  suffix_.clear();
+  append_push_suffix(suffix_, target, room, claim.seq);
+  const uint64_t payload_len = kPushPrefix.size() + inner.size() + suffix_.size();
+  const size_t header_len = ws::server_header_bytes(payload_len);
   RingEntry* e = claim.entry;
   e->frame_offset = Ring::frame_offset_for(room.size());
-  e->frame_len = static_cast<uint32_t>(frame_len);
+  e->frame_len = static_cast<uint32_t>(header_len + payload_len);
   e->items_offset = static_cast<uint32_t>(header_len + kPushPrefix.size());
   e->items_len = static_cast<uint32_t>(inner.size());
   e->item_count = item_count;
@@ -217,7 +240,7 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   at += kPushPrefix.size();
   std::memcpy(frame + at, inner.data(), inner.size());
   at += inner.size();
-  std::memcpy(frame + at, kPushSuffix.data(), kPushSuffix.size());
+  std::memcpy(frame + at, suffix_.data(), suffix_.size());
   ring.commit(claim, record_);
   out.seq = claim.seq;
   out.item_count = item_count;

@@ -55,9 +55,13 @@ bool room_name_valid(std::string_view room, size_t max_bytes, RoomCharset charse
 // The rule as a constant sentence, for ERROR frames and 400 answers.
 std::string_view room_name_rule_text(RoomCharset charset);
 
-// {"type":"PUSH","data":{"items":[ ... ]}} is split around the items so entries can be spliced.
+// {"type":"PUSH","data":{"items":[ ... ],"room":"r","seq":N}} is split around the items so entries can
+// be spliced. The suffix carries the sequence number of the frame's last item (what a client resumes
+// from, see JOIN's `since`) and, for a room push, the room (a client in several rooms tracks one
+// position per room). The room is JSON-escaped; push/all has no room.
 constexpr std::string_view kPushPrefix = R"({"type":"PUSH","data":{"items":[)";
-constexpr std::string_view kPushSuffix = "]}}";
+// Appends the suffix to `out`: `],"room":"<room>","seq":N}}` for a room push, else `],"seq":N}}`.
+void append_push_suffix(std::string& out, Target target, std::string_view room, uint64_t seq);
 
 class Publisher {
  public:
@@ -90,6 +94,7 @@ class Publisher {
   simdjson::ondemand::parser ondemand_;
   std::string minified_;
   std::string padded_;
+  std::string suffix_;
 };
 
 }  // namespace ringcast

@@ -2,6 +2,8 @@
 // memory order is next to each atomic operation.
 #include "engine/ring.h"
 
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -22,7 +24,15 @@ unsigned __int128 load_head(unsigned __int128* head) { return __sync_val_compare
 void Ring::initialize(RingControl* control, std::atomic<uint64_t>* commits, uint64_t capacity) {
   RC_ASSERT(capacity && !(capacity & (capacity - 1)) && capacity >= 4096);
   control->commit_slots = capacity / kMinEntryBytes;
-  for (uint64_t i = 0; i < control->commit_slots; ++i) commits[i].store(0, std::memory_order_relaxed);
+  for (uint64_t i = 0; i < 2 * control->commit_slots; ++i) commits[i].store(0, std::memory_order_relaxed);
+  uint64_t epoch = 0;
+  if (getrandom(&epoch, sizeof(epoch), GRND_NONBLOCK) != static_cast<ssize_t>(sizeof(epoch))) {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    epoch = static_cast<uint64_t>(ts.tv_sec) * 1000000007ULL ^ static_cast<uint64_t>(ts.tv_nsec) ^
+            (static_cast<uint64_t>(getpid()) << 40);
+  }
+  control->epoch = epoch ? epoch : 1;
   control->head = static_cast<unsigned __int128>(1) << 64;  // position 0, first seq 1
   control->min_held_cache.store(0, std::memory_order_relaxed);
   control->publish_refused.store(0, std::memory_order_relaxed);
@@ -97,7 +107,10 @@ bool Ring::try_claim(uint32_t size, RingClaim& claim, ClaimRecord* record) {
 void Ring::commit(const RingClaim& claim, ClaimRecord* record) {
   claim.entry->size = claim.size;
   claim.entry->seq = claim.seq;
-  commits_[claim.seq & (control_->commit_slots - 1)].store(claim.seq, std::memory_order_release);
+  const uint64_t slot = claim.seq & (control_->commit_slots - 1);
+  // The position first: a history reader that sees the commit finds the position beside it.
+  commits_[control_->commit_slots + slot].store(claim.pos, std::memory_order_relaxed);
+  commits_[slot].store(claim.seq, std::memory_order_release);
   if (record) record->busy.store(0, std::memory_order_release);
   // Dekker pairing with prepare_to_sleep(): either the consumer sees our entry before it blocks, or we
   // see its sleeping flag here and wake it. The full fence orders our store before our loads.
@@ -161,6 +174,29 @@ bool Ring::recover_claim(uint32_t index) {
     usleep(1000);
   }
   return false;
+}
+
+const RingEntry* Ring::history_entry(uint64_t seq, uint64_t& pos) const {
+  if (seq == 0) return nullptr;
+  const uint64_t slot = seq & (control_->commit_slots - 1);
+  if (commits_[slot].load(std::memory_order_acquire) != seq) return nullptr;  // overwritten, or not yet
+  pos = commits_[control_->commit_slots + slot].load(std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  // A newer entry of the same slot may have committed between the two loads (then `pos` may be its).
+  if (commits_[slot].load(std::memory_order_relaxed) != seq) return nullptr;
+  if (!history_intact(pos)) return nullptr;  // its bytes are claimed by a newer entry
+  return reinterpret_cast<const RingEntry*>(data_ + (pos & (control_->capacity - 1)));
+}
+
+bool Ring::history_intact(uint64_t pos) const {
+  // Producers claim (advance the head with a locked CAS) before they write, and claims advance in
+  // position order; so while the head, read after the copy, is no more than one capacity past the
+  // entry's first byte, nothing the copy read was being rewritten. (The caller also checks the
+  // entry's own seq, in case `pos` belonged to another entry.)
+  std::atomic_thread_fence(std::memory_order_acquire);
+  uint64_t head_pos = 0, next_seq = 0;
+  read_head(head_pos, next_seq);
+  return head_pos - pos <= control_->capacity;
 }
 
 void Ring::read_head(uint64_t& pos, uint64_t& next_seq) const {

@@ -35,6 +35,12 @@ struct RingEntry {
   uint32_t origin;        // publishing node (cluster mode); 0 locally
 
   std::string_view room() const { return {reinterpret_cast<const char*>(this + 1), room_len}; }
+  // The frame's bytes after the items array: `],"room":"r","seq":N}}` (the room only for room pushes).
+  // A frame coalesced from several entries ends with its last entry's suffix.
+  std::string_view suffix() const {
+    const uint32_t at = items_offset + items_len;
+    return {reinterpret_cast<const char*>(frame()) + at, frame_len - at};
+  }
   const uint8_t* frame() const { return reinterpret_cast<const uint8_t*>(this) + frame_offset; }
   std::string_view items() const {
     return {reinterpret_cast<const char*>(frame()) + items_offset, items_len};
@@ -86,6 +92,9 @@ struct RingControl {
   std::atomic<uint32_t> slots_in_use;
   uint64_t capacity;                                  // bytes, power of two
   uint64_t commit_slots;                              // capacity / kMinEntryBytes
+  // Random at creation: sequence numbers mean something only within one ring's life, so a client that
+  // resumes with a `since` from another node (or a restarted one) is told it cannot be recovered.
+  uint64_t epoch;
   ConsumerSlot consumers[kMaxConsumers];
   ClaimRecord claims[kMaxConsumers];
 };
@@ -105,8 +114,9 @@ class Ring {
   Ring(RingControl* control, std::atomic<uint64_t>* commits, uint8_t* data)
       : control_(control), commits_(commits), data_(data) {}
 
-  // Bytes of the commit array for a ring of this capacity.
-  static size_t commit_array_bytes(uint64_t capacity) { return capacity / kMinEntryBytes * 8; }
+  // Bytes of the commit array for a ring of this capacity: per slot, the committed sequence number and,
+  // after the slots, the entry's position (what history reads look entries up by).
+  static size_t commit_array_bytes(uint64_t capacity) { return capacity / kMinEntryBytes * 16; }
 
   // Sets up a fresh control block and commit array (once, before any producer or consumer runs).
   static void initialize(RingControl* control, std::atomic<uint64_t>* commits, uint64_t capacity);
@@ -147,6 +157,16 @@ class Ring {
   }
 
   ConsumerSlot& slot(uint32_t index) { return control_->consumers[index]; }
+
+  // History: the ring doubles as a short log, read by a shard replaying what a reconnecting client
+  // missed. Unlike peek(), this reads entries no consumer holds, which a producer may overwrite at any
+  // moment; so it is a seqlock-style read: find the entry (nullptr when `seq` is no longer, or not yet,
+  // in the ring; `pos` receives its position), copy what is needed out of it, then check that the
+  // entry's seq is still `seq` and history_intact(pos) still holds: only then is the copy good.
+  const RingEntry* history_entry(uint64_t seq, uint64_t& pos) const;
+  // True when no producer has claimed the bytes of an entry at `pos` for a newer entry.
+  bool history_intact(uint64_t pos) const;
+  uint64_t epoch() const { return control_->epoch; }
 
   // Registers consumer `index` and returns its starting cursor (the current head).
   void attach(uint32_t index, int wake_fd, uint64_t& pos, uint64_t& next_seq);

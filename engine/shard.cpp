@@ -4,7 +4,10 @@
 
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "engine/command.h"
@@ -66,6 +69,9 @@ Shard::Shard(const ShardSetup& setup)
         return charset;
       }()) {
   parse_room_charset(config_.room_name_charset, room_charset_);
+  char epoch[17];
+  std::snprintf(epoch, sizeof(epoch), "%016llx", static_cast<unsigned long long>(setup.ring.epoch()));
+  epoch_text_ = epoch;
   allowed_origins_ = split_list(config_.allowed_origins);
   api_.ring = setup.ring;
   publisher_.set_claim_record(&setup.ring.control()->claims[setup.index]);
@@ -541,9 +547,10 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
     close_ws(c, id, ws::close_code::invalid_payload, command_error_text(err));
     return;
   }
-  if (err == CommandError::bad_room) {
+  if (err == CommandError::bad_room || err == CommandError::bad_since) {
     stats_.add(Counter::joins_refused);
-    queue_ws(c, id, ws::Opcode::text, error_command_json("bad_room", command_error_text(err), ""));
+    queue_ws(c, id, ws::Opcode::text,
+             error_command_json(err == CommandError::bad_room ? "bad_room" : "bad_since", command_error_text(err), ""));
     return;
   }
   switch (cmd.type) {
@@ -578,10 +585,27 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
                  error_command_json("too_many_rooms", "rooms_max rooms with members on this node", cmd.room));
         return;
       }
+      uint64_t position = 0;
+      const bool recovered = cmd.has_since && prepare_recovery(cmd, position);
       bool created = false;
       if (rooms_.join(id, cmd.room, created)) {
         stats_.add(Counter::joins);
         if (created) stats_.add(Counter::rooms);
+      }
+      if (cmd.has_since) {
+        // The replay goes first, then the marker; the fan-out's items (all after `position`) follow.
+        uint32_t replayed = 0;
+        for (auto& [bytes, items] : replay_frames_) {
+          auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size()));
+          RC_ASSERT(copy != nullptr);
+          std::memcpy(copy, bytes.data(), bytes.size());
+          queue_frame(c, id, sender_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), items, true));
+          replayed += items;
+        }
+        replay_frames_.clear();
+        stats_.add(recovered ? Counter::recoveries : Counter::recoveries_failed);
+        stats_.add(Counter::items_replayed, replayed);
+        queue_ws(c, id, ws::Opcode::text, joined_command_json(cmd.room, position, epoch_text_, recovered));
       }
       return;
     }
@@ -593,6 +617,91 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
     case CommandType::unknown:
       return;
   }
+}
+
+// Recovery, for a JOIN with `since` (docs/protocol.md): before the connection joins, settle where the
+// fan-out will take over (`position`: the member gets every later item of the room from it), then build
+// the replay of the room's items in (since, position] from the ring's history. True when all of them
+// could be replayed; false (and nothing replayed) when some are gone, expired, too many, from another
+// epoch, or `since` is beyond what this node has published.
+bool Shard::prepare_recovery(const Command& cmd, uint64_t& position) {
+  DeliverToShard deliver{this};
+  // The client may resume from an item another shard delivered and this one has not drained yet:
+  // catch up first, or the fan-out would bring that item (and those before it) once more.
+  while (fanout_.cursor_seq() <= cmd.since && fanout_.drain(now_ns_, deliver) > 0) {
+  }
+  // With a merge window the room may have a batch waiting, holding items the client may have had:
+  // the members there get it now, before the client joins, so it cannot come twice.
+  const RoomId room = rooms_.find(cmd.room);
+  if (room != kNil) {
+    const RoomBatch& batch = rooms_.room(room).batch;
+    if (!batch.entries.empty() && batch.entries.front()->seq <= cmd.since) fanout_.emit_now(room, deliver);
+  }
+  position = fanout_.cursor_seq() - 1;
+  if (room != kNil && !rooms_.room(room).batch.entries.empty())
+    position = rooms_.room(room).batch.entries.front()->seq - 1;  // the batch brings the rest
+  replay_frames_.clear();
+  if (!cmd.epoch.empty() && cmd.epoch != epoch_text_) return false;
+  if (config_.history_items_max == 0 || cmd.since > position) return false;
+  if (!build_replay(cmd, position)) {
+    replay_frames_.clear();
+    return false;
+  }
+  return true;
+}
+
+bool Shard::build_replay(const Command& cmd, uint64_t position) {
+  // More entries than the ring can hold at once cannot all be in it.
+  if (position - cmd.since > setup_.ring.capacity() / kMinEntryBytes) return false;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // publish_ns's clock
+  const int64_t now_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  const int64_t ttl_ns = static_cast<int64_t>(config_.history_ttl_ms) * 1000000;
+  uint64_t items = 0;
+  uint32_t frame_items = 0;
+  std::string suffix;
+  std::string& body = replay_body_;  // the items of the frame being built, comma-separated
+  body.clear();
+  auto finish_frame = [&] {
+    const size_t payload = kPushPrefix.size() + body.size() + suffix.size();
+    std::string frame(ws::server_header_bytes(payload), '\0');
+    ws::encode_server_header(reinterpret_cast<uint8_t*>(frame.data()), ws::Opcode::text, payload);
+    frame += kPushPrefix;
+    frame += body;
+    frame += suffix;
+    replay_frames_.emplace_back(std::move(frame), frame_items);
+    body.clear();
+    frame_items = 0;
+  };
+  for (uint64_t seq = cmd.since + 1; seq <= position; ++seq) {
+    uint64_t pos = 0;
+    const RingEntry* e = setup_.ring.history_entry(seq, pos);
+    if (!e) return false;
+    // A producer may be overwriting the entry while we read it: its head is copied and checked first
+    // (so the lengths used below are the ones it was written with), the bytes copied and checked after.
+    const RingEntry head = *e;
+    if (head.seq != seq || !setup_.ring.history_intact(pos)) return false;
+    RC_ASSERT(head.frame_offset + head.frame_len <= head.size && head.items_offset + head.items_len <= head.frame_len);
+    const char* base = reinterpret_cast<const char*>(e);
+    const std::string_view room(base + sizeof(RingEntry), head.room_len);
+    if (head.target != Target::room || room != cmd.room) continue;
+    if (ttl_ns > 0 && now_ns - head.publish_ns > ttl_ns) return false;
+    items += head.item_count;
+    if (items > config_.history_items_max) return false;
+    const char* frame = base + head.frame_offset;
+    const std::string_view entry_items(frame + head.items_offset, head.items_len);
+    const size_t suffix_at = head.items_offset + head.items_len;
+    const std::string_view entry_suffix(frame + suffix_at, head.frame_len - suffix_at);
+    const size_t next = kPushPrefix.size() + body.size() + 1 + entry_items.size() + entry_suffix.size() + 10;
+    if (!body.empty() && next > config_.merge_frame_bytes_max) finish_frame();
+    if (!body.empty()) body += ',';
+    body.append(entry_items);
+    suffix.assign(entry_suffix);
+    frame_items += head.item_count;
+    if (!setup_.ring.history_intact(pos)) return false;
+  }
+  if (!body.empty()) finish_frame();
+  return true;
 }
 
 void Shard::on_ws_control(uint32_t id, ws::Opcode op, std::span<uint8_t> payload) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/access.h"
+#include "engine/command.h"
 #include "engine/config.h"
 #include "engine/conn.h"
 #include "engine/demo.h"
@@ -101,6 +102,8 @@ class Shard {
   void handle_ws_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len);
   void handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len);
   void handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len);
+  bool prepare_recovery(const Command& cmd, uint64_t& position);
+  bool build_replay(const Command& cmd, uint64_t position);
 
   void queue_frame(Conn& c, uint32_t id, FrameId frame);
   void queue_copy(Conn& c, uint32_t id, std::string_view bytes);
@@ -157,6 +160,11 @@ class Shard {
   std::string scratch_;          // chunked-body decoding for the API parser
   std::string api_out_;          // responses built for one batch of API requests
   std::string pong_bytes_;       // the go-push PONG as a complete frame
+  std::string epoch_text_;       // the ring's epoch as 16 hex digits (JOINED markers)
+  // Recovery: the PUSH frames (complete, with their item counts) replayed to a JOIN with `since`,
+  // built before the connection joins and queued after.
+  std::vector<std::pair<std::string, uint32_t>> replay_frames_;
+  std::string replay_body_;
   FrameId pong_frame_ = kNil;
   uint64_t wake_value_ = 0;      // eventfd read target
   int64_t now_ns_ = 0;

@@ -59,6 +59,9 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"originRefused", "upgrades refused for a browser Origin not in allowed_origins (403)", false},
     {"tokenRefused", "upgrades refused for a missing, invalid or expired connect token (401)", false},
     {"joinsForbidden", "JOINs refused because the connect token does not grant the room", false},
+    {"recoveries", "JOINs with since whose missed items were all replayed", false},
+    {"recoveriesFailed", "JOINs with since told recovered:false (items gone, expired or too many)", false},
+    {"itemsReplayed", "items replayed to recovering clients", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

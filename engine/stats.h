@@ -56,6 +56,9 @@ enum class Counter : uint16_t {
   origin_refused,          // upgrades from a browser Origin not in allowed_origins (403)
   token_refused,           // upgrades without a valid connect token (401)
   joins_forbidden,         // of joins_refused: rooms outside the connect token's grant
+  recoveries,              // JOINs with `since` answered {"recovered":true}
+  recoveries_failed,       // JOINs with `since` answered {"recovered":false} (gone, expired, too many)
+  items_replayed,          // items replayed to recovering clients
   kCount
 };
 

@@ -4,13 +4,16 @@
 //
 // It connects, joins and leaves rooms, sends a PING every heartbeatMs (the server closes a silent client
 // after its heartbeat timeout, 60 s by default), notices a dead connection when nothing arrives for
-// heartbeatTimeoutMs, and reconnects with exponential backoff and jitter, joining its rooms again.
+// heartbeatTimeoutMs, and reconnects with exponential backoff and jitter, joining its rooms again. With
+// `recover` (on by default) it remembers, per room, the seq of the last PUSH it got and rejoins with
+// `since`, so the server replays what it missed while away (the 'joined' event says whether it could).
 //
 //   const client = new RingcastClient('ws://127.0.0.1:7777/connect');
 //   client.on('push', (items) => console.log(items));
 //   client.join('lobby');
 //
 // Events: open {reconnected, attempt} · push (items, message) · message (any parsed server message) ·
+// joined {room, seq, epoch, recovered} (after a rejoin with since; recovered false: refetch the room) ·
 // pong · close {code, reason, willReconnect, delayMs} · reconnecting {attempt, delayMs} ·
 // error (an Error; err.kind is 'socket', 'server' for an ERROR frame with err.code/err.room, or 'protocol').
 
@@ -18,6 +21,7 @@ const DEFAULTS = {
   heartbeatMs: 20000,      // PING interval
   heartbeatTimeoutMs: 0,   // silence that counts as a dead connection; 0: 2 x heartbeatMs + 5 s
   reconnect: true,
+  recover: true,           // rejoin rooms with `since`: the server replays what was missed
   backoff: { initialMs: 500, maxMs: 30000, factor: 2, jitter: 0.5 },
   autoConnect: true,
   WebSocket: undefined,    // the implementation; default: globalThis.WebSocket
@@ -44,6 +48,8 @@ export class RingcastClient {
       throw new Error('ringcast: no WebSocket implementation (in Node, pass { WebSocket } from the ws package)');
     }
     this._rooms = new Set(options.rooms || []);
+    this._positions = new Map();  // room -> seq of the last item received there (recovery)
+    this._epoch = null;           // the server's epoch, from its JOINED answers
     this._listeners = new Map();
     this._ws = null;
     this._state = 'idle';        // idle, connecting, open, reconnecting, closed
@@ -95,6 +101,7 @@ export class RingcastClient {
 
   leave(room) {
     if (!this._rooms.delete(room)) return this;
+    this._positions.delete(room);
     this._send('LEAVE', { room });
     return this;
   }
@@ -152,7 +159,14 @@ export class RingcastClient {
       this._attempt = 0;
       this._state = 'open';
       this._lastRx = Date.now();
-      for (const room of this._rooms) this._send('JOIN', { room });
+      for (const room of this._rooms) {
+        const since = this.options.recover ? this._positions.get(room) : undefined;
+        if (since === undefined) {
+          this._send('JOIN', { room });
+        } else {
+          this._send('JOIN', this._epoch ? { room, since, epoch: this._epoch } : { room, since });
+        }
+      }
       this._startHeartbeat();
       this._emit('open', { reconnected, attempt });
     };
@@ -169,8 +183,17 @@ export class RingcastClient {
       this._emit('message', msg);
       if (!msg || typeof msg !== 'object') return;
       if (msg.type === 'PUSH') {
-        const items = msg.data && Array.isArray(msg.data.items) ? msg.data.items : [];
+        const d = msg.data || {};
+        const items = Array.isArray(d.items) ? d.items : [];
+        if (typeof d.room === 'string' && Number.isInteger(d.seq) && this._rooms.has(d.room)) {
+          this._positions.set(d.room, d.seq);
+        }
         this._emit('push', items, msg);
+      } else if (msg.type === 'JOINED') {
+        const d = msg.data || {};
+        if (typeof d.epoch === 'string') this._epoch = d.epoch;
+        if (this._rooms.has(d.room) && Number.isInteger(d.seq)) this._positions.set(d.room, d.seq);
+        this._emit('joined', { room: d.room, seq: d.seq, epoch: d.epoch, recovered: d.recovered === true });
       } else if (msg.type === 'PONG') {
         this._emit('pong');
       } else if (msg.type === 'ERROR') {

@@ -13,7 +13,7 @@ test('join, push, receive; extension offer declined', () => withServer([], { thr
   const r = await server.pushRoom('n1', [1, 2]);
   assertEqual(r.status, 200);
   assertEqual(r.body.ok, true);
-  assertDeepEqual(await nextJson(ws), { type: 'PUSH', data: { items: [1, 2] } });
+  assertDeepEqual(await nextJson(ws), { type: 'PUSH', data: { items: [1, 2], room: 'n1', seq: r.body.seq } });
   ws.close();
   assertEqual((await ws.closed).code, 1000, 'close handshake echoes 1000');
 }));

@@ -13,6 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import HttpConn, Server, command, form, http_request, join, ping, recv_json, ws_connect  # noqa: E402
+from harness import push_items  # noqa: E402
 from natsd import NatsServer, nats_flags, require_nats_server, sync  # noqa: E402
 
 
@@ -58,21 +59,21 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
         # From the API-only node: both members, wherever they are.
         self.assertEqual((await self.a.apush_room("x", [1]))[0], 200)
         for c in (b1, c1):
-            self.assertEqual(await recv_json(c), {"type": "PUSH", "data": {"items": [1]}})
+            self.assertEqual(push_items(await recv_json(c)), [1])
         self.assertEqual((await self.a.astats())["clusterPublished"], published + 1)
         # From a node with members: its own member gets it once (locally, not back through NATS).
         self.assertEqual((await self.b.apush_room("x", [2]))[0], 200)
         for c in (b1, c1):
-            self.assertEqual(await recv_json(c), {"type": "PUSH", "data": {"items": [2]}})
+            self.assertEqual(push_items(await recv_json(c)), [2])
         # push/all: every client of every node (the probes make sure the all-subscriptions are routed).
         await sync(lambda items: self.a.apush_all(items), [b1, c1])
         self.assertEqual((await self.a.apush_all(["everyone"]))[0], 200)
         for c in (b1, c1):
-            self.assertEqual(await recv_json(c), {"type": "PUSH", "data": {"items": ["everyone"]}})
+            self.assertEqual(push_items(await recv_json(c)), ["everyone"])
         # No duplicate is still on its way: a marker from B comes next on both.
         await self.b.apush_room("x", ["marker"])
         for c in (b1, c1):
-            self.assertEqual(await recv_json(c), {"type": "PUSH", "data": {"items": ["marker"]}})
+            self.assertEqual(push_items(await recv_json(c)), ["marker"])
         stats = await self.a.astats()
         self.assertEqual(stats["clusterSubscriptions"], 0)  # API-only: nothing to receive
         self.assertEqual(stats["onlineConnections"], 0)
@@ -111,7 +112,7 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
         received = (await b.astats())["clusterReceived"]
         self.assertEqual((await self.a.apush_room("i1", ["not for B"]))[0], 200)
         self.assertEqual((await self.a.apush_room("i2", ["marker"]))[0], 200)
-        self.assertEqual(await recv_json(clients[0]), {"type": "PUSH", "data": {"items": ["marker"]}})
+        self.assertEqual(push_items(await recv_json(clients[0])), ["marker"])
         self.assertEqual((await b.astats())["clusterReceived"], received + 1)
         for c in clients[:5]:
             await c.close()
@@ -160,9 +161,9 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
             d.proc.kill()
             d.proc.wait(10)
             self.assertEqual((await self.a.apush_room("k", ["after"]))[0], 200)
-            self.assertEqual(await recv_json(b1), {"type": "PUSH", "data": {"items": ["after"]}})
+            self.assertEqual(push_items(await recv_json(b1)), ["after"])
             self.assertEqual((await self.c.apush_room("k", ["from c"]))[0], 200)
-            self.assertEqual(await recv_json(b1), {"type": "PUSH", "data": {"items": ["from c"]}})
+            self.assertEqual(push_items(await recv_json(b1)), ["from c"])
             await b1.close()
         finally:
             d.stop()

@@ -9,6 +9,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, PING, HttpConn, RawWs, Server,  # noqa: E402
                      client_frame, command, upgrade_request)
+from harness import push_items  # noqa: E402
 
 
 class HandshakeTest(unittest.TestCase):
@@ -96,7 +97,7 @@ class HandshakeTest(unittest.TestCase):
         self.assertEqual(ws.recv_json(), {"type": "PONG", "data": {}})
         status, _ = self.server.push_room("hs", ["joined"])
         self.assertEqual(status, 200)
-        self.assertEqual(ws.recv_json(), {"type": "PUSH", "data": {"items": ["joined"]}})
+        self.assertEqual(push_items(ws.recv_json()), ["joined"])
         ws.close()
 
     def test_request_in_pieces(self):

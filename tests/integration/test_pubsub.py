@@ -12,12 +12,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (PONG, Server, collect_items, command, join, ping, recv_json,  # noqa: E402
+from harness import (PONG, Server, collect_items, command, join, ping, push_items, recv_json,  # noqa: E402
                      ws_connect)
-
-
-def push_msg(items):
-    return {"type": "PUSH", "data": {"items": items}}
 
 
 class PubSubTest(unittest.IsolatedAsyncioTestCase):
@@ -48,7 +44,7 @@ class PubSubTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(status, 200, body)
         self.assertIs(body["ok"], True)
         self.assertIsInstance(body["seq"], int)
-        self.assertEqual(await recv_json(ws), push_msg([1, 2]))
+        self.assertEqual(push_items(await recv_json(ws)), [1, 2])
 
     async def test_join_push_receive_json_body(self):
         ws = await self.client()
@@ -58,13 +54,13 @@ class PubSubTest(unittest.IsolatedAsyncioTestCase):
                                                  {"Content-Type": "application/json"})
         self.assertEqual(status, 200, answer)
         self.assertIs(answer["ok"], True)
-        self.assertEqual(await recv_json(ws), push_msg([{"a": 1}, "two", 3.5, None, [True]]))
+        self.assertEqual(push_items(await recv_json(ws)), [{"a": 1}, "two", 3.5, None, [True]])
         # push/all with a JSON body reaches the same client.
         status, answer = await asyncio.to_thread(self.server.api, "POST", "/push/all",
                                                  json.dumps({"items": ["everyone"]}),
                                                  {"Content-Type": "application/json; charset=utf-8"})
         self.assertEqual(status, 200, answer)
-        self.assertEqual(await recv_json(ws), push_msg(["everyone"]))
+        self.assertEqual(push_items(await recv_json(ws)), ["everyone"])
 
     async def test_seq_increases(self):
         seqs = []
@@ -94,22 +90,22 @@ class PubSubTest(unittest.IsolatedAsyncioTestCase):
         await join(ws, "twice", "twice", "twice")
         await self.server.apush_room("twice", ["once"])
         await self.server.apush_all(["marker"])
-        self.assertEqual(await recv_json(ws), push_msg(["once"]))
-        self.assertEqual(await recv_json(ws), push_msg(["marker"]))
+        self.assertEqual(push_items(await recv_json(ws)), ["once"])
+        self.assertEqual(push_items(await recv_json(ws)), ["marker"])
 
     async def test_leave_stops_delivery(self):
         leaver, stayer = await self.client(), await self.client()
         await join(leaver, "lv", "lv-other")
         await join(stayer, "lv")
         await self.server.apush_room("lv", ["before"])
-        self.assertEqual(await recv_json(leaver), push_msg(["before"]))
-        self.assertEqual(await recv_json(stayer), push_msg(["before"]))
+        self.assertEqual(push_items(await recv_json(leaver)), ["before"])
+        self.assertEqual(push_items(await recv_json(stayer)), ["before"])
         await leaver.send(command("LEAVE", room="lv"))
         await ping(leaver)
         await self.server.apush_room("lv", ["after"])
         await self.server.apush_room("lv-other", ["marker"])
-        self.assertEqual(await recv_json(leaver), push_msg(["marker"]))
-        self.assertEqual(await recv_json(stayer), push_msg(["after"]))
+        self.assertEqual(push_items(await recv_json(leaver)), ["marker"])
+        self.assertEqual(push_items(await recv_json(stayer)), ["after"])
         # LEAVE of a room never joined is harmless.
         await leaver.send(command("LEAVE", room="never-joined"))
         await ping(leaver)
@@ -126,12 +122,12 @@ class PubSubTest(unittest.IsolatedAsyncioTestCase):
         await ping(ws)
         await self.server.apush_room("lim5", ["refused room"])
         await self.server.apush_room("lim4", ["kept room"])
-        self.assertEqual(await recv_json(ws), push_msg(["kept room"]))
+        self.assertEqual(push_items(await recv_json(ws)), ["kept room"])
         # After a LEAVE there is room for another.
         await ws.send(command("LEAVE", room="lim0"))
         await join(ws, "lim5")
         await self.server.apush_room("lim5", ["now joined"])
-        self.assertEqual(await recv_json(ws), push_msg(["now joined"]))
+        self.assertEqual(push_items(await recv_json(ws)), ["now joined"])
 
     async def test_join_bad_room_answers_error(self):
         ws = await self.client()
@@ -164,7 +160,7 @@ class PubSubTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(await recv_json(ws), PONG)
         await self.server.apush_all(["marker"])
         # One PONG only: the binary PING was not answered (its PONG would have come first).
-        self.assertEqual(await recv_json(ws), push_msg(["marker"]))
+        self.assertEqual(push_items(await recv_json(ws)), ["marker"])
 
     async def test_room_isolation(self):
         a, b, c = await self.client(), await self.client(), await self.client()
@@ -175,11 +171,11 @@ class PubSubTest(unittest.IsolatedAsyncioTestCase):
         await self.server.apush_room("iso1", ["for a"])
         await self.server.apush_room("iso2", ["for b"])
         await self.server.apush_all(["for all"])
-        self.assertEqual(await recv_json(a), push_msg(["for a"]))
-        self.assertEqual(await recv_json(a), push_msg(["for all"]))
-        self.assertEqual(await recv_json(b), push_msg(["for b"]))
-        self.assertEqual(await recv_json(b), push_msg(["for all"]))
-        self.assertEqual(await recv_json(c), push_msg(["for all"]))
+        self.assertEqual(push_items(await recv_json(a)), ["for a"])
+        self.assertEqual(push_items(await recv_json(a)), ["for all"])
+        self.assertEqual(push_items(await recv_json(b)), ["for b"])
+        self.assertEqual(push_items(await recv_json(b)), ["for all"])
+        self.assertEqual(push_items(await recv_json(c)), ["for all"])
 
     async def test_push_all_reaches_many_clients(self):
         clients = [await self.client() for _ in range(12)]
@@ -198,7 +194,7 @@ class PubSubTest(unittest.IsolatedAsyncioTestCase):
         await join(ws, "房间-ü")
         status, body = await self.server.apush_room("房间-ü", ["héllo", "世界", {"k": "\u2028"}])
         self.assertEqual(status, 200, body)
-        self.assertEqual(await recv_json(ws), push_msg(["héllo", "世界", {"k": "\u2028"}]))
+        self.assertEqual(push_items(await recv_json(ws)), ["héllo", "世界", {"k": "\u2028"}])
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import Server, children, command, recv_json, run_ringcast, ws_connect  # noqa: E402
+from harness import push_items  # noqa: E402
 
 LOAD_BIN = os.environ.get("RINGCAST_LOAD_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tools", "load", "ringcast-load")
@@ -94,7 +95,7 @@ class WorkersTest(unittest.TestCase):
                     msg = await recv_json(c, timeout=10)
                 except Exception:
                     continue  # a client of the killed worker
-                self.assertEqual(msg, {"type": "PUSH", "data": {"items": [{"after": "restart"}]}})
+                self.assertEqual(push_items(msg), [{"after": "restart"}])
                 alive += 1
             self.assertGreaterEqual(alive, len(late))
             self.assertLess(alive, len(clients) + len(late))  # the victim's clients are gone

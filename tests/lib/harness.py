@@ -478,6 +478,16 @@ async def join(ws, *rooms):
     await ping(ws)
 
 
+def push_items(msg):
+    """The items of a PUSH frame (which also carries "seq", and "room" for a room push); fails on
+    anything else."""
+    assert msg.get("type") == "PUSH", msg
+    data = msg["data"]
+    assert isinstance(data.get("seq"), int) and data["seq"] > 0, msg
+    assert set(data) <= {"items", "seq", "room"}, msg
+    return data["items"]
+
+
 async def collect_items(ws, count, timeout=30.0):
     """Receives PUSH frames until `count` items arrived; returns (items, frames)."""
     items, frames = [], 0

@@ -122,3 +122,44 @@ TEST(Command, Answers) {
 
 }  // namespace
 }  // namespace ringcast
+
+namespace ringcast {
+namespace {
+
+TEST(Command, JoinWithSinceAndEpoch) {
+  simdjson::dom::parser parser;
+  Command cmd;
+  auto run = [&](std::string_view text) {
+    return parse_command(parser, reinterpret_cast<const uint8_t*>(text.data()), text.size(), cmd);
+  };
+  ASSERT_EQ(run(R"({"type":"JOIN","data":{"room":"r"}})"), CommandError::none);
+  EXPECT_FALSE(cmd.has_since) << "go-push's JOIN: no recovery";
+  ASSERT_EQ(run(R"({"type":"JOIN","data":{"room":"r","since":0}})"), CommandError::none);
+  EXPECT_TRUE(cmd.has_since);
+  EXPECT_EQ(cmd.since, 0u);
+  ASSERT_EQ(run(R"({"type":"JOIN","data":{"room":"r","since":18446744073709551615,"epoch":"00ff"}})"),
+            CommandError::none);
+  EXPECT_EQ(cmd.since, UINT64_MAX);
+  EXPECT_EQ(cmd.epoch, "00ff");
+  EXPECT_EQ(cmd.room, "r");
+  for (std::string_view bad : {R"({"type":"JOIN","data":{"room":"r","since":-1}})",
+                               R"({"type":"JOIN","data":{"room":"r","since":1.5}})",
+                               R"({"type":"JOIN","data":{"room":"r","since":"7"}})",
+                               R"({"type":"JOIN","data":{"room":"r","since":null}})",
+                               R"({"type":"JOIN","data":{"room":"r","since":1,"epoch":7}})"}) {
+    EXPECT_EQ(run(bad), CommandError::bad_since) << bad;
+  }
+  // LEAVE ignores them.
+  ASSERT_EQ(run(R"({"type":"LEAVE","data":{"room":"r","since":"x"}})"), CommandError::none);
+  EXPECT_FALSE(cmd.has_since);
+}
+
+TEST(Command, JoinedMarker) {
+  EXPECT_EQ(joined_command_json("a\"b", 42, "0123456789abcdef", true),
+            R"({"type":"JOINED","data":{"room":"a\"b","seq":42,"epoch":"0123456789abcdef","recovered":true}})");
+  EXPECT_EQ(joined_command_json("r", 0, "e", false),
+            R"({"type":"JOINED","data":{"room":"r","seq":0,"epoch":"e","recovered":false}})");
+}
+
+}  // namespace
+}  // namespace ringcast

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,19 +27,55 @@ std::string cat(const Parts&... parts) {
   return out;
 }
 
-// The complete server frame for a PUSH of these items (the text between '[' and ']').
-std::string push_frame(std::string_view items) {
-  const std::string payload = cat(kPushPrefix, items, kPushSuffix);
-  uint8_t header[ws::kMaxServerHeaderBytes];
-  const size_t n = ws::encode_server_header(header, ws::Opcode::text, payload.size());
-  return cat(std::string_view(reinterpret_cast<const char*>(header), n), payload);
+// What a delivered PUSH frame carries, checked and taken apart: the items array, the room (empty for
+// push/all) and the seq of its last item. The items are compared as "[...]" (see push_frame).
+struct PushParts {
+  std::string items;
+  std::string room;
+  uint64_t seq = 0;
+};
+
+PushParts parse_push_frame(const uint8_t* data, size_t len) {
+  PushParts out;
+  EXPECT_GE(len, 2u);
+  EXPECT_EQ(data[0], 0x81) << "FIN + text";
+  uint64_t payload_len = data[1] & 0x7F;
+  size_t header = 2;
+  if (payload_len == 126) {
+    payload_len = (uint64_t{data[2]} << 8) | data[3];
+    header = 4;
+  } else if (payload_len == 127) {
+    payload_len = 0;
+    for (int i = 0; i < 8; ++i) payload_len = (payload_len << 8) | data[2 + i];
+    header = 10;
+  }
+  EXPECT_EQ(header + payload_len, len);
+  const std::string payload(reinterpret_cast<const char*>(data) + header, payload_len);
+  EXPECT_EQ(payload.rfind(kPushPrefix, 0), 0u) << payload;
+  static const std::regex suffix(R"re(\],(?:"room":"((?:[^"\\]|\\.)*)",)?"seq":([0-9]+)\}\}$)re");
+  std::smatch m;
+  if (!std::regex_search(payload, m, suffix)) {
+    ADD_FAILURE() << "no PUSH suffix in " << payload;
+    return out;
+  }
+  const std::string_view all(payload);
+  out.items = cat("[", all.substr(kPushPrefix.size(), static_cast<size_t>(m.position(0)) - kPushPrefix.size()), "]");
+  out.room = m[1].str();
+  out.seq = std::stoull(m[2].str());
+  return out;
 }
+
+// A PUSH of these items (the text between '[' and ']'), as parse_push_frame gives it.
+std::string push_frame(std::string_view items) { return cat("[", items, "]"); }
 
 struct Delivery {
   uint32_t conn;
   FrameId frame;
   const uint8_t* data;
-  std::string bytes;
+  std::string bytes;  // the items, "[...]"
+  std::string room;
+  uint64_t seq;
+  std::string raw;    // the whole frame
 };
 
 struct Recorder {
@@ -47,7 +84,9 @@ struct Recorder {
   std::vector<Delivery> log;
   void operator()(uint32_t conn, FrameId frame) {
     const Frame& f = sender->frame(frame);
-    log.push_back({conn, frame, f.data, std::string(reinterpret_cast<const char*>(f.data), f.len)});
+    PushParts parts = parse_push_frame(f.data, f.len);
+    log.push_back({conn, frame, f.data, parts.items, parts.room, parts.seq,
+                   std::string(reinterpret_cast<const char*>(f.data), f.len)});
     sender->enqueue((*queues)[conn], frame);
   }
 };
@@ -134,6 +173,27 @@ class FanoutTest : public ::testing::Test {
   Recorder recorder_{&sender_, &queues_, {}};
 };
 
+TEST_F(FanoutTest, FramesCarryTheirLastItemsSeqAndTheRoom) {
+  join(1, "r\"q");
+  rooms_.join_all_room(1);
+  const uint64_t first = publish("r\"q", "[1]");
+  const uint64_t second = publish("r\"q", "[2,3]");
+  const uint64_t everyone = publish("", R"(["all"])", Target::all);
+  drain();
+  ASSERT_EQ(recorder_.log.size(), 2u);
+  // One coalesced frame for the room: its seq is the last entry's, its room the (escaped) name.
+  const Delivery* room_frame = &recorder_.log[0];
+  const Delivery* all_frame = &recorder_.log[1];
+  if (room_frame->room.empty()) std::swap(room_frame, all_frame);
+  EXPECT_EQ(room_frame->bytes, "[1,2,3]");
+  EXPECT_LT(first, second);
+  EXPECT_EQ(room_frame->seq, second);
+  EXPECT_EQ(room_frame->room, "r\\\"q") << "JSON-escaped";
+  EXPECT_EQ(all_frame->bytes, R"(["all"])");
+  EXPECT_EQ(all_frame->seq, everyone);
+  EXPECT_EQ(all_frame->room, "") << "push/all names no room";
+}
+
 TEST_F(FanoutTest, OneEntryGoesOutAsTheRingFrameItself) {
   join(1, "r");
   join(2, "r");
@@ -204,9 +264,9 @@ TEST_F(FanoutTest, CoalescedFrameLargerThan125BytesUsesTheLongHeader) {
   EXPECT_EQ(drain(), 2u);
   ASSERT_EQ(recorder_.log.size(), 2u);
   EXPECT_EQ(recorder_.log[0].bytes, push_frame(cat(a.substr(1, a.size() - 2), ",", a.substr(1, a.size() - 2))));
-  EXPECT_EQ(static_cast<uint8_t>(recorder_.log[0].bytes[1]), 126);
+  EXPECT_EQ(static_cast<uint8_t>(recorder_.log[0].raw[1]), 126);
   EXPECT_EQ(recorder_.log[1].bytes, push_frame(cat(a.substr(1, a.size() - 2), ",", b.substr(1, b.size() - 2))));
-  EXPECT_EQ(static_cast<uint8_t>(recorder_.log[1].bytes[1]), 127);
+  EXPECT_EQ(static_cast<uint8_t>(recorder_.log[1].raw[1]), 127);
 }
 
 TEST_F(FanoutTest, BatchItemsMaxCuts) {
@@ -229,8 +289,9 @@ TEST_F(FanoutTest, BatchItemsMaxCuts) {
 }
 
 TEST_F(FanoutTest, FrameBytesMaxCuts) {
-  // Ten entries of one 12-byte item: a frame of n of them is 2 + 34 + 13n bytes, so 127 holds 7.
-  limits_.frame_bytes_max = 127;
+  // Ten entries of one 12-byte item (seqs 1..10): a frame of n of them ending with a one-digit seq is
+  // 57 + 13n bytes (header, prefix, items and commas, the suffix `],"room":"r","seq":7}}`), so 148 holds 7.
+  limits_.frame_bytes_max = 148;
   start();
   join(1, "r");
   for (int i = 0; i < 10; ++i) publish("r", R"(["xxxxxxxxx0"])");
@@ -238,20 +299,22 @@ TEST_F(FanoutTest, FrameBytesMaxCuts) {
   ASSERT_EQ(recorder_.log.size(), 2u);
   const std::string item = R"("xxxxxxxxx0")";
   EXPECT_EQ(recorder_.log[0].bytes, push_frame(cat(item, ",", item, ",", item, ",", item, ",", item, ",", item, ",", item)));
-  EXPECT_EQ(recorder_.log[0].bytes.size(), 127u) << "exactly at the limit, never past it";
+  EXPECT_EQ(recorder_.log[0].raw.size(), 148u) << "exactly at the limit, never past it";
+  EXPECT_EQ(recorder_.log[0].seq, 7u);
   EXPECT_EQ(recorder_.log[1].bytes, push_frame(cat(item, ",", item, ",", item)));
+  EXPECT_EQ(recorder_.log[1].seq, 10u);
 
-  // One byte less and the cut comes one entry earlier.
+  // Seqs 11..17 have two digits (58 + 13n bytes): 7 entries would be 149, one byte past 148, so the
+  // cut comes one entry earlier.
   flush_all();
-  limits_.frame_bytes_max = 126;
   start();
   recorder_.log.clear();
   for (int i = 0; i < 7; ++i) publish("r", R"(["xxxxxxxxx0"])");
   EXPECT_EQ(drain(), 7u);
   ASSERT_EQ(recorder_.log.size(), 2u);
-  EXPECT_EQ(recorder_.log[0].bytes.size(), 2 + 34 + 13u * 6);
+  EXPECT_EQ(recorder_.log[0].raw.size(), 58 + 13u * 6);
   EXPECT_EQ(recorder_.log[1].bytes, push_frame(item));
-  for (const Delivery& d : recorder_.log) EXPECT_LE(d.bytes.size(), 126u);
+  for (const Delivery& d : recorder_.log) EXPECT_LE(d.raw.size(), 148u);
 }
 
 TEST_F(FanoutTest, RoomsWithoutLocalMembersAreSkipped) {
@@ -456,7 +519,7 @@ TEST_F(FanoutTest, HeldPositionFollowsReferencedFrames) {
     ASSERT_EQ(held(), start_pos);
   }
   EXPECT_GT(accepted, 100);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(entry->frame()), entry->frame_len), expected);
+  EXPECT_EQ(parse_push_frame(entry->frame(), entry->frame_len).items, expected);
 
   flush(1);
   fanout_->publish_held();

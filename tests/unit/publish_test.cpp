@@ -226,14 +226,18 @@ TEST_F(PublishTest, JsonBodyErrors) {
 }
 
 TEST_F(PublishTest, FramesOverAQuarterOfTheRingAreTooLarge) {
-  // 64 KiB ring: a frame may take at most 16 KiB. Frame = 4-byte header + prefix + "x" items + suffix.
-  const size_t overhead = 4 + kPushPrefix.size() + kPushSuffix.size();
+  // 64 KiB ring: a frame may take at most 16 KiB. Frame = 4-byte header + prefix + "x" items + suffix,
+  // sized for the longest seq (20 digits) since the seq is known only once the entry is claimed.
+  std::string suffix;
+  append_push_suffix(suffix, Target::room, "r", UINT64_MAX);
+  ASSERT_EQ(suffix, R"(],"room":"r","seq":18446744073709551615}})");
+  const size_t overhead = 4 + kPushPrefix.size() + suffix.size();
   const size_t fits = 16 * 1024 - overhead - 2;  // the item's quotes
   PublishOutcome out = publisher_.publish(ring_, Target::room, "r", cat("[\"", std::string(fits, 'x'), "\"]"));
   ASSERT_EQ(out.error, PublishError::none);
   const RingEntry* e = next_entry();
   ASSERT_NE(e, nullptr);
-  EXPECT_EQ(e->frame_len, 16u * 1024);
+  EXPECT_EQ(e->frame_len, 16u * 1024 - 19) << "seq 1 has 19 digits fewer than the longest";
 
   out = publisher_.publish(ring_, Target::room, "r", cat("[\"", std::string(fits + 1, 'x'), "\"]"));
   EXPECT_EQ(out.error, PublishError::too_large);

@@ -77,8 +77,11 @@ std::string_view frame_payload(const uint8_t* frame, size_t frame_len) {
   return {reinterpret_cast<const char*>(frame + header), static_cast<size_t>(len)};
 }
 
-std::string push_payload(std::string_view items_inner) {
-  return std::string(kPushPrefix) + std::string(items_inner) + std::string(kPushSuffix);
+std::string push_payload(std::string_view items_inner, std::string_view room, uint64_t seq,
+                         Target target = Target::room) {
+  std::string suffix;
+  append_push_suffix(suffix, target, room, seq);
+  return std::string(kPushPrefix) + std::string(items_inner) + suffix;
 }
 
 // Claims and commits a raw entry whose frame bytes are `payload` (not a WebSocket frame: the raw
@@ -113,7 +116,7 @@ TEST(RingLayout, EntrySizes) {
   EXPECT_EQ(Ring::entry_bytes(1, 8), 64u);
   EXPECT_EQ(Ring::entry_bytes(1, 9), 72u);
   EXPECT_EQ(Ring::entry_bytes(5, 1000), 1056u);
-  EXPECT_EQ(Ring::commit_array_bytes(kSmallRing), kSmallRing / kMinEntryBytes * 8);
+  EXPECT_EQ(Ring::commit_array_bytes(kSmallRing), kSmallRing / kMinEntryBytes * 16);
 }
 
 TEST(SharedRegion, DoubleMappingAliasesTheDataArea) {
@@ -156,11 +159,14 @@ TEST(Ring, PublishAndConsumeOneEntry) {
   EXPECT_EQ(e->item_count, 3u);
   EXPECT_EQ(e->items(), R"({"a":1},"x y",3)");
   EXPECT_EQ(e->frame_offset, Ring::frame_offset_for(5));
-  const std::string payload = push_payload(R"({"a":1},"x y",3)");
+  const std::string payload = push_payload(R"({"a":1},"x y",3)", "lobby", 1);
+  EXPECT_EQ(payload, R"({"type":"PUSH","data":{"items":[{"a":1},"x y",3],"room":"lobby","seq":1}})");
+  EXPECT_EQ(e->suffix(), R"(],"room":"lobby","seq":1}})");
   EXPECT_EQ(e->frame_len, 2 + payload.size());
   EXPECT_EQ(frame_payload(e->frame(), e->frame_len), payload);
   EXPECT_EQ(e->items_offset, 2 + kPushPrefix.size());
-  EXPECT_EQ(e->size, Ring::entry_bytes(5, e->frame_len));
+  // Sized for the longest seq (20 digits): seq 1 leaves 19 bytes unused.
+  EXPECT_EQ(e->size, Ring::entry_bytes(5, e->frame_len + 19));
   EXPECT_EQ(e->size % 8, 0u);
   EXPECT_GT(e->publish_ns, 0);
 
@@ -185,7 +191,7 @@ TEST(Ring, TargetAllHasNoRoomAndLongFramesUseTheLongHeader) {
   EXPECT_EQ(e->target, Target::all);
   EXPECT_EQ(e->room(), "");
   EXPECT_EQ(e->frame()[1], 126);
-  EXPECT_EQ(frame_payload(e->frame(), e->frame_len), push_payload(long_item.substr(1, long_item.size() - 2)));
+  EXPECT_EQ(frame_payload(e->frame(), e->frame_len), push_payload(long_item.substr(1, long_item.size() - 2), "", 1, Target::all));
   EXPECT_EQ(e->items_offset, 4 + kPushPrefix.size());
 }
 
@@ -229,7 +235,7 @@ TEST(Ring, WrapAroundKeepsEveryEntryIntact) {
       ASSERT_EQ(e->seq, consumed);
       ASSERT_EQ(e->room(), expected_rooms[consumed - 1]);
       ASSERT_EQ(e->items(), expected_items[consumed - 1]);
-      ASSERT_EQ(frame_payload(e->frame(), e->frame_len), push_payload(expected_items[consumed - 1]));
+      ASSERT_EQ(frame_payload(e->frame(), e->frame_len), push_payload(expected_items[consumed - 1], expected_rooms[consumed - 1], consumed));
       const uint64_t start = consumer.pos & (kSmallRing - 1);
       if (start + e->size > kSmallRing) ++crossed_end;
       consumer.advance(e);
@@ -518,6 +524,51 @@ TEST(Ring, ConcurrentProducersAndConsumers) {
   EXPECT_EQ(next_seq, kTotal + 1);
   EXPECT_EQ(consumers[0]->pos, head_pos);
   EXPECT_EQ(ring.used_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace ringcast
+
+namespace ringcast {
+namespace {
+
+// The ring as history: entries no consumer holds stay readable until a producer claims their bytes;
+// then history_entry refuses them, and a copy taken before the overwrite is caught by history_intact.
+TEST(RingHistory, EntriesStayReadableUntilOverwritten) {
+  auto region = make_region(kSmallRing);
+  Ring ring = region->ring();
+  EXPECT_NE(ring.epoch(), 0u);
+  Publisher publisher(128);
+  uint64_t pos = 0;
+  EXPECT_EQ(ring.history_entry(1, pos), nullptr) << "not published yet";
+  // No consumer: nothing is held, so producers may overwrite anything older than one capacity.
+  std::vector<uint64_t> seqs;
+  for (int i = 0; i < 20; ++i)
+    seqs.push_back(publisher.publish(ring, Target::room, "r", cat("[", std::to_string(i), "]")).seq);
+  for (int i = 0; i < 20; ++i) {
+    const RingEntry* e = ring.history_entry(seqs[i], pos);
+    ASSERT_NE(e, nullptr) << i;
+    EXPECT_EQ(e->seq, seqs[i]);
+    EXPECT_EQ(e->items(), std::to_string(i));
+    EXPECT_TRUE(ring.history_intact(pos));
+  }
+  EXPECT_EQ(ring.history_entry(seqs.back() + 1, pos), nullptr) << "beyond the head";
+  EXPECT_EQ(ring.history_entry(0, pos), nullptr);
+
+  // Take a copy of entry 1, then publish until its bytes are claimed again.
+  const RingEntry* first = ring.history_entry(seqs[0], pos);
+  ASSERT_NE(first, nullptr);
+  const uint64_t first_pos = pos;
+  const std::string filler = cat("[\"", std::string(1000, 'f'), "\"]");
+  uint64_t head_pos = 0, next_seq = 0;
+  do {
+    ASSERT_EQ(publisher.publish(ring, Target::room, "r", filler).error, PublishError::none);
+    ring.read_head(head_pos, next_seq);
+  } while (head_pos - first_pos <= kSmallRing);
+  EXPECT_FALSE(ring.history_intact(first_pos)) << "a copy taken before is no longer good";
+  EXPECT_EQ(ring.history_entry(seqs[0], pos), nullptr);
+  // The newest entries are still there.
+  EXPECT_NE(ring.history_entry(next_seq - 1, pos), nullptr);
 }
 
 }  // namespace

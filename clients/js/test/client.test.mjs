@@ -1,7 +1,8 @@
 // The JS client (../ringcast.js) in Node 20 with the npm `ws` package injected, against the real
 // ringcast binary (RINGCAST_BIN, or build/tools/ringcast): join/leave and pushes, heartbeat,
-// reconnect and re-join after the server restarts on the same port, the backoff schedule against a
-// port nobody listens on, and a dead (silent) connection found by the heartbeat.
+// reconnect and re-join after the server restarts on the same port, recovery of what a dropped
+// connection missed, the backoff schedule against a port nobody listens on, and a dead (silent)
+// connection found by the heartbeat.
 // Run: node clients/js/test/client.test.mjs (meson: suite integration). Exits 77 without `ws`.
 import net from 'node:net';
 
@@ -14,7 +15,7 @@ import { RingcastClient, backoffDelay } from '../ringcast.js';
 function record(client) {
   const events = [];
   const waiters = [];
-  for (const kind of ['open', 'push', 'close', 'reconnecting', 'error', 'pong']) {
+  for (const kind of ['open', 'push', 'close', 'reconnecting', 'error', 'pong', 'joined']) {
     client.on(kind, (...args) => {
       events.push({ kind, args, at: Date.now() });
       for (const w of [...waiters]) {
@@ -86,11 +87,11 @@ test('join, push, leave; open and push events', () => withServer([], { threads: 
   assertEqual(client.state, 'open');
   client.join('b');
   await settled(client, events);
-  await server.pushRoom('a', [1]);
+  const first = await server.pushRoom('a', [1]);
   await server.pushRoom('b', [{ x: 2 }]);
   const pushes = await events.waitFor('push', 2);
   assertDeepEqual(pushes.map((e) => e.args[0]), [[1], [{ x: 2 }]]);
-  assertDeepEqual(pushes[0].args[1], { type: 'PUSH', data: { items: [1] } });
+  assertDeepEqual(pushes[0].args[1], { type: 'PUSH', data: { items: [1], room: 'a', seq: first.body.seq } });
   assertDeepEqual(client.rooms, ['a', 'b']);
   client.leave('a');
   await settled(client, events);
@@ -198,6 +199,27 @@ test('backoff schedule against a port nobody listens on; close() stops it', asyn
   assertEqual(events.filter((e) => e.kind === 'reconnecting').length, count, 'no attempt after close()');
   assertEqual(client.state, 'closed');
 });
+
+test('recovery: a dropped connection rejoins with since and gets what it missed, once', () => withServer([], { threads: 2 }, async (server) => {
+  const client = new RingcastClient(server.wsUrl, { WebSocket, rooms: ['r'], backoff: { initialMs: 200, jitter: 0 } });
+  const events = record(client);
+  await events.waitFor('open');
+  await settled(client, events);
+  await server.pushRoom('r', ['before']);
+  await events.waitFor('push', 1);
+  client._ws.terminate();  // the connection dies under the client (no close handshake)
+  await events.waitFor('close', 1);
+  for (let i = 0; i < 5; i += 1) await server.pushRoom('r', [`missed ${i}`]);
+  const [joined] = await events.waitFor('joined', 1);
+  assertEqual(joined.args[0].room, 'r');
+  assertEqual(joined.args[0].recovered, true);
+  await server.pushRoom('r', ['after']);
+  await events.waitFor('push', 3);
+  const expected = ['before', 'missed 0', 'missed 1', 'missed 2', 'missed 3', 'missed 4', 'after'];
+  for (let waited = 0; events.pushes().length < expected.length && waited < 5000; waited += 50) await sleep(50);
+  assertDeepEqual(events.pushes(), expected);
+  client.close();
+}));
 
 test('a silent connection is found dead by the heartbeat and replaced', async () => {
   // A WebSocket server that accepts and then never says anything (a peer gone without a FIN).
