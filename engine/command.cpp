@@ -24,6 +24,8 @@ CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, s
   } else if (type == "LEAVE") {
     out.type = CommandType::leave;
   } else {
+    out.type_name = type;
+    out.has_data = !object["data"].get(out.data);
     return CommandError::none;
   }
   std::string_view room;

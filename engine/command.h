@@ -30,6 +30,11 @@ struct Command {
   bool has_since = false;
   uint64_t since = 0;
   std::string_view epoch;
+  // Any other type (CommandType::unknown): its name and "data", for the application's handlers
+  // (Engine hooks). Valid until the parser's next parse.
+  std::string_view type_name;
+  bool has_data = false;
+  simdjson::dom::element data;
 };
 
 // Parses one client text message. `parser` is reused across calls (one per shard) so parsing does

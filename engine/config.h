@@ -16,6 +16,8 @@ struct Endpoint {
   bool enabled = true;   // "none" disables a listener (e.g. an API-only or push-only node)
 };
 
+struct Hooks;
+
 struct Config {
   // Listeners. The WebSocket endpoint is GET <ws_path> on `listen`; the push API is on `api`.
   Endpoint listen{"0.0.0.0", 7777, true};
@@ -101,6 +103,10 @@ struct Config {
   uint32_t node_id = 0;                       // 0: a random id at start (logged)
   uint32_t nats_reconnect_wait_ms = 100;      // first retry after NATS is lost; doubles per round...
   uint32_t nats_reconnect_wait_max_ms = 2000; // ...up to this (plus jitter)
+
+  // Not a setting: the embedding application's hooks (hooks.h), set by Engine::start(); none in the
+  // server.
+  const Hooks* hooks = nullptr;
 };
 
 // Checks each value's range and the relations between values. Returns an empty string when the

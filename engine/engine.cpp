@@ -44,8 +44,18 @@ Engine::~Engine() {
   }
 }
 
+bool Engine::handle(std::string type, MessageHandler fn) {
+  if (type.empty() || type == "PING" || type == "JOIN" || type == "LEAVE" || hooks_.handlers.count(type)) return false;
+  hooks_.handlers.emplace(std::move(type), std::move(fn));
+  return true;
+}
+
 bool Engine::start(std::string& error) {
   set_log_level(config_.log_level);
+  stop_requested_ = false;
+  for (auto& component : hooks_.components) component->init(*this);
+  const bool hooked = hooks_.authorize_join || !hooks_.handlers.empty();
+  config_.hooks = hooked ? &hooks_ : nullptr;
   const uint32_t shards = shards_per_process(config_);
   if (std::string problem = fit_descriptor_budget(config_, shards, shards); !problem.empty()) {
     error = problem;
@@ -66,6 +76,7 @@ bool Engine::start(std::string& error) {
     return false;
   }
   started_ = true;
+  for (auto& component : hooks_.components) component->after_init(*this);
   return true;
 }
 
@@ -76,12 +87,18 @@ void Engine::stop_bridge() {
   bridge_.reset();
 }
 
-void Engine::stop() { node_.request_stop(); }
+void Engine::stop() {
+  if (!stop_requested_.exchange(true))
+    for (auto& component : hooks_.components) component->before_shutdown(*this);
+  node_.request_stop();
+}
 
 void Engine::wait() {
   threads_.join();
   // The shards are gone: the bridge forwards what they published last, then disconnects.
   stop_bridge();
+  if (started_)
+    for (auto it = hooks_.components.rbegin(); it != hooks_.components.rend(); ++it) (*it)->shutdown(*this);
   started_ = false;
 }
 

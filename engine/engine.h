@@ -3,6 +3,7 @@
 // from any thread, and reads its stats; the `ringcast` server is a thin main() around it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/hooks.h"
 #include "engine/node.h"
 #include "engine/publish.h"
 #include "engine/shm.h"
@@ -27,13 +29,23 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Binds the listeners and starts one shard thread per configured thread. Returns once every shard
-  // is serving (true) or one failed to start (false, with a message; nothing keeps running).
+  // Hooks (hooks.h), registered before start(); they run on shard threads.
+  // Every JOIN (from clients; not Session::join) is first put to `fn`.
+  void authorize_join(AuthorizeJoin fn) { hooks_.authorize_join = std::move(fn); }
+  // Client messages of `type` go to `fn`. False for the protocol's own types (PING, JOIN, LEAVE) or a
+  // type already taken.
+  bool handle(std::string type, MessageHandler fn);
+  // Lifecycle callbacks, in registration order (see Component).
+  void add_component(std::shared_ptr<Component> component) { hooks_.components.push_back(std::move(component)); }
+
+  // Runs the components' init, binds the listeners and starts one shard thread per configured thread,
+  // then runs after_init. Returns once every shard is serving (true) or one failed to start (false,
+  // with a message; nothing keeps running).
   bool start(std::string& error);
 
-  // Asks every shard to drain: clients get close 1001, API requests in flight are answered. Returns
-  // at once; wait() returns when the shards are done. Safe from any thread, and from a signal handler
-  // thread.
+  // Runs the components' before_shutdown (once), then asks every shard to drain: clients get close
+  // 1001, API requests in flight are answered. Returns at once; wait() returns when the shards are
+  // done, after the components' shutdown. Safe from any thread, and from a signal handler thread.
   void stop();
   void wait();
 
@@ -41,6 +53,7 @@ class Engine {
   PublishOutcome publish_room(std::string_view room, std::string_view items_json);
   PublishOutcome publish_all(std::string_view items_json);
 
+  // A snapshot of the counters, summed over the shards (names in stats.cpp, as in /stats).
   StatsTotals stats() const;
   std::string stats_json() const;
   uint16_t client_port() const { return node_.client_port(); }
@@ -53,6 +66,8 @@ class Engine {
   void stop_bridge();
 
   Config config_;
+  Hooks hooks_;
+  std::atomic<bool> stop_requested_{false};
   NodeSetup node_;
   ShardThreads threads_;
   std::unique_ptr<Bridge> bridge_;  // cluster mode (config.nats): the NATS bridge, on its own thread

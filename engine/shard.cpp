@@ -557,66 +557,141 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
     case CommandType::ping:
       queue_frame(c, id, pong_frame_);
       return;
-    case CommandType::join: {
-      if (!room_name_valid(cmd.room, config_.room_name_bytes_max, room_charset_)) {
-        stats_.add(Counter::joins_refused);
-        queue_ws(c, id, ws::Opcode::text, error_command_json("bad_room", room_name_rule_text(room_charset_), ""));
-        return;
-      }
-      if (!grants_.allows(c.grant, cmd.room)) {
-        stats_.add(Counter::joins_refused);
-        stats_.add(Counter::joins_forbidden);
-        queue_ws(c, id, ws::Opcode::text,
-                 error_command_json("forbidden_room", "the connect token does not grant this room", cmd.room));
-        return;
-      }
-      if (rooms_.find(cmd.room) != kNil && rooms_.is_member(id, rooms_.find(cmd.room))) return;  // repeat JOIN
-      if (rooms_.rooms_of(id) >= config_.rooms_per_conn_max) {
-        stats_.add(Counter::joins_refused);
-        queue_ws(c, id, ws::Opcode::text,
-                 error_command_json("too_many_rooms", "rooms_per_conn_max (maxJoinRoom) reached", cmd.room));
-        return;
-      }
-      // A room new to this shard is registered node-wide first (the cluster subscribes to it); the
-      // node's room limit refuses it here, before any state changes.
-      if (rooms_.find(cmd.room) == kNil && !setup_.room_table.add(setup_.index, cmd.room)) {
-        stats_.add(Counter::joins_refused);
-        queue_ws(c, id, ws::Opcode::text,
-                 error_command_json("too_many_rooms", "rooms_max rooms with members on this node", cmd.room));
-        return;
-      }
-      uint64_t position = 0;
-      const bool recovered = cmd.has_since && prepare_recovery(cmd, position);
-      bool created = false;
-      if (rooms_.join(id, cmd.room, created)) {
-        stats_.add(Counter::joins);
-        if (created) stats_.add(Counter::rooms);
-      }
-      if (cmd.has_since) {
-        // The replay goes first, then the marker; the fan-out's items (all after `position`) follow.
-        uint32_t replayed = 0;
-        for (auto& [bytes, items] : replay_frames_) {
-          auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size()));
-          RC_ASSERT(copy != nullptr);
-          std::memcpy(copy, bytes.data(), bytes.size());
-          queue_frame(c, id, sender_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), items, true));
-          replayed += items;
-        }
-        replay_frames_.clear();
-        stats_.add(recovered ? Counter::recoveries : Counter::recoveries_failed);
-        stats_.add(Counter::items_replayed, replayed);
-        queue_ws(c, id, ws::Opcode::text, joined_command_json(cmd.room, position, epoch_text_, recovered));
-      }
+    case CommandType::join:
+      join_room(c, id, cmd.room, &cmd, true);
       return;
-    }
     case CommandType::leave: {
       bool removed = false;
       if (rooms_.leave(id, cmd.room, removed)) stats_.add(Counter::leaves);
       return;
     }
     case CommandType::unknown:
+      if (config_.hooks && !cmd.type_name.empty()) {
+        if (const MessageHandler* handler = config_.hooks->handler(cmd.type_name)) {
+          std::string data = cmd.has_data ? simdjson::minify(cmd.data) : std::string("null");
+          stats_.add(Counter::hook_messages);
+          Session session(*this, id, public_conn_id(c, id), cmd.type_name);
+          (*handler)(session, ClientMessage{cmd.type_name, data});
+        }
+      }
       return;
   }
+}
+
+// A JOIN, from the client (`cmd`, with recovery when it has `since`) or from a hook (Session::join).
+// Every refusal is an ERROR frame on the connection, counted; the connection stays. Returns the
+// refusal's code, or an empty string when the connection is in the room (a repeat JOIN included).
+std::string_view Shard::join_room(Conn& c, uint32_t id, std::string_view room, const Command* cmd, bool authorize) {
+  auto refuse = [&](std::string_view code, std::string_view message, std::string_view named_room) {
+    stats_.add(Counter::joins_refused);
+    queue_ws(c, id, ws::Opcode::text, error_command_json(code, message, named_room));
+    return code;
+  };
+  if (!room_name_valid(room, config_.room_name_bytes_max, room_charset_))
+    return refuse("bad_room", room_name_rule_text(room_charset_), "");
+  if (!grants_.allows(c.grant, room)) {
+    stats_.add(Counter::joins_forbidden);
+    return refuse("forbidden_room", "the connect token does not grant this room", room);
+  }
+  if (rooms_.find(room) != kNil && rooms_.is_member(id, rooms_.find(room))) return {};  // repeat JOIN
+  if (authorize && config_.hooks && config_.hooks->authorize_join) {
+    std::string reason;
+    Session session(*this, id, public_conn_id(c, id), {});
+    if (!config_.hooks->authorize_join(session, room, reason)) {
+      stats_.add(Counter::joins_forbidden);
+      return refuse("forbidden_room", reason.empty() ? std::string_view("refused by the application") : reason, room);
+    }
+    if (c.phase != Phase::open || c.close_sent) return "closed";  // the hook closed it
+  }
+  if (rooms_.rooms_of(id) >= config_.rooms_per_conn_max)
+    return refuse("too_many_rooms", "rooms_per_conn_max (maxJoinRoom) reached", room);
+  // A room new to this shard is registered node-wide first (the cluster subscribes to it); the
+  // node's room limit refuses it here, before any state changes.
+  if (rooms_.find(room) == kNil && !setup_.room_table.add(setup_.index, room))
+    return refuse("too_many_rooms", "rooms_max rooms with members on this node", room);
+  const bool recovering = cmd && cmd->has_since;
+  uint64_t position = 0;
+  const bool recovered = recovering && prepare_recovery(*cmd, position);
+  bool created = false;
+  if (rooms_.join(id, room, created)) {
+    stats_.add(Counter::joins);
+    if (created) stats_.add(Counter::rooms);
+  }
+  if (recovering) {
+    // The replay goes first, then the marker; the fan-out's items (all after `position`) follow.
+    uint32_t replayed = 0;
+    for (auto& [bytes, items] : replay_frames_) {
+      auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size()));
+      RC_ASSERT(copy != nullptr);
+      std::memcpy(copy, bytes.data(), bytes.size());
+      queue_frame(c, id, sender_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), items, true));
+      replayed += items;
+    }
+    replay_frames_.clear();
+    stats_.add(recovered ? Counter::recoveries : Counter::recoveries_failed);
+    stats_.add(Counter::items_replayed, replayed);
+    queue_ws(c, id, ws::Opcode::text, joined_command_json(room, position, epoch_text_, recovered));
+  }
+  return {};
+}
+
+uint64_t Shard::public_conn_id(const Conn& c, uint32_t id) const {
+  return (static_cast<uint64_t>(setup_.index) << 56) | (static_cast<uint64_t>(c.generation & 0xFFFFFF) << 32) | id;
+}
+
+// ---- Session: a hook's view of a connection (hooks.h) ----
+
+std::string_view Session::uid() const { return shard_->session_uid(conn_); }
+
+void Session::send(std::string_view type, std::string_view data_json) { shard_->session_send(conn_, type, data_json); }
+
+void Session::error(std::string_view code, std::string_view message) {
+  shard_->session_raw(conn_, error_command_json(code, message, ""));
+}
+
+std::string_view Session::join(std::string_view room) { return shard_->session_join(conn_, room); }
+
+bool Session::leave(std::string_view room) { return shard_->session_leave(conn_, room); }
+
+void Session::close(uint16_t code, std::string_view reason) { shard_->session_close(conn_, code, reason); }
+
+std::string_view Shard::session_uid(uint32_t) const { return {}; }
+
+bool Shard::session_usable(uint32_t id) {
+  Conn& c = slab_[id];
+  return c.kind == ConnKind::client && c.phase == Phase::open && !c.close_sent;
+}
+
+void Shard::session_send(uint32_t id, std::string_view type, std::string_view data_json) {
+  std::string text = R"({"type":")";
+  http::append_json_escaped(text, type);
+  text += R"(","data":)";
+  text += data_json.empty() ? std::string_view("null") : data_json;
+  text += '}';
+  session_raw(id, text);
+}
+
+void Shard::session_raw(uint32_t id, std::string_view text) {
+  if (!session_usable(id)) return;
+  queue_ws(slab_[id], id, ws::Opcode::text, text);
+}
+
+std::string_view Shard::session_join(uint32_t id, std::string_view room) {
+  if (!session_usable(id)) return "closed";
+  return join_room(slab_[id], id, room, nullptr, false);
+}
+
+bool Shard::session_leave(uint32_t id, std::string_view room) {
+  if (!session_usable(id)) return false;
+  bool removed = false;
+  if (!rooms_.leave(id, room, removed)) return false;
+  stats_.add(Counter::leaves);
+  return true;
+}
+
+void Shard::session_close(uint32_t id, uint16_t code, std::string_view reason) {
+  if (!session_usable(id)) return;
+  close_ws(slab_[id], id, code, reason);
 }
 
 // Recovery, for a JOIN with `since` (docs/protocol.md): before the connection joins, settle where the

@@ -19,6 +19,7 @@
 #include "engine/demo.h"
 #include "engine/fanout.h"
 #include "engine/http.h"
+#include "engine/hooks.h"
 #include "engine/http_api.h"
 #include "engine/publish.h"
 #include "engine/room.h"
@@ -81,6 +82,14 @@ class Shard {
   // Fan-out callback: queue a PUSH frame on a member.
   void deliver(uint32_t id, FrameId frame);
 
+  // What a hook's Session does (hooks.h); each checks the connection is still open.
+  std::string_view session_uid(uint32_t id) const;
+  void session_send(uint32_t id, std::string_view type, std::string_view data_json);
+  void session_raw(uint32_t id, std::string_view text);
+  std::string_view session_join(uint32_t id, std::string_view room);
+  bool session_leave(uint32_t id, std::string_view room);
+  void session_close(uint32_t id, uint16_t code, std::string_view reason);
+
  private:
   enum class Op : uint8_t { accept_client = 1, accept_api, recv, send, wake };
   static constexpr int kMaxIov = 32;
@@ -102,6 +111,9 @@ class Shard {
   void handle_ws_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len);
   void handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len);
   void handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len);
+  bool session_usable(uint32_t id);
+  std::string_view join_room(Conn& c, uint32_t id, std::string_view room, const Command* cmd, bool authorize);
+  uint64_t public_conn_id(const Conn& c, uint32_t id) const;
   bool prepare_recovery(const Command& cmd, uint64_t& position);
   bool build_replay(const Command& cmd, uint64_t position);
 

@@ -62,6 +62,7 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"recoveries", "JOINs with since whose missed items were all replayed", false},
     {"recoveriesFailed", "JOINs with since told recovered:false (items gone, expired or too many)", false},
     {"itemsReplayed", "items replayed to recovering clients", false},
+    {"hookMessages", "client messages handed to the embedding application's handlers", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

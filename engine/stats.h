@@ -59,6 +59,7 @@ enum class Counter : uint16_t {
   recoveries,              // JOINs with `since` answered {"recovered":true}
   recoveries_failed,       // JOINs with `since` answered {"recovered":false} (gone, expired, too many)
   items_replayed,          // items replayed to recovering clients
+  hook_messages,           // client messages handed to the application's handlers (Engine hooks)
   kCount
 };
 

@@ -1,0 +1,93 @@
+// The embedding application's hooks (ringcast::Engine): a check on every JOIN, handlers for client
+// message types the engine does not know (Nano's "components with handlers by route"), and lifecycle
+// callbacks. Registered before Engine::start() and read-only after it, so the shards read them without
+// a lock; handlers run on the shard thread that owns the connection, so they must be quick and
+// thread-safe (several shards call them at once), and must not block.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ringcast {
+
+class Engine;
+class Shard;
+
+// A client connection as a hook sees it: valid only during the call (do not keep it).
+class Session {
+ public:
+  // Node-unique while the connection lives (shard, slot and generation packed): what a backend uses
+  // to name this connection.
+  uint64_t id() const { return id_; }
+  // The bound user id (connect token or BIND), empty when none.
+  std::string_view uid() const;
+  // The type (go-push) or route (Nano/Pomelo) of the message being handled; empty in authorize_join.
+  std::string_view type() const { return type_; }
+
+  // Queues {"type":"<type>","data":<data_json>} to this connection. data_json must be JSON.
+  void send(std::string_view type, std::string_view data_json);
+  // Answers the message being handled: send() with its own type.
+  void reply(std::string_view data_json) { send(type_, data_json); }
+  // Queues the engine's ERROR frame {"type":"ERROR","data":{"code":…,"message":…}}.
+  void error(std::string_view code, std::string_view message);
+  // Joins a room as the client's own JOIN would (every limit applies, not authorize_join). Returns an
+  // empty string, or the refusal's code (bad_room, too_many_rooms, forbidden_room).
+  std::string_view join(std::string_view room);
+  bool leave(std::string_view room);
+  // Sends a close frame with this code and reason, then closes.
+  void close(uint16_t code, std::string_view reason);
+
+ private:
+  friend class Shard;
+  Session(Shard& shard, uint32_t conn, uint64_t id, std::string_view type)
+      : shard_(&shard), conn_(conn), id_(id), type_(type) {}
+  Shard* shard_;
+  uint32_t conn_;
+  uint64_t id_;
+  std::string_view type_;
+};
+
+// A client message the engine does not handle itself.
+struct ClientMessage {
+  std::string_view type;  // go-push: the "type" field; Nano/Pomelo: the route
+  std::string_view data;  // JSON text: go-push's "data" (minified; "null" when absent)
+};
+
+// True allows the JOIN; false refuses it with ERROR forbidden_room and `reason` as its message.
+using AuthorizeJoin = std::function<bool(Session& session, std::string_view room, std::string& reason)>;
+using MessageHandler = std::function<void(Session& session, const ClientMessage& message)>;
+
+// Nano's component: lifecycle callbacks around the engine's life, in registration order (shutdown in
+// reverse). init: before the shards start (register nothing after it); after_init: serving;
+// before_shutdown: stop() was called, clients are still connected (a last publish reaches them);
+// shutdown: every shard has stopped.
+class Component {
+ public:
+  virtual ~Component() = default;
+  virtual void init(Engine&) {}
+  virtual void after_init(Engine&) {}
+  virtual void before_shutdown(Engine&) {}
+  virtual void shutdown(Engine&) {}
+};
+
+struct Hooks {
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  AuthorizeJoin authorize_join;
+  std::unordered_map<std::string, MessageHandler, Hash, std::equal_to<>> handlers;
+  std::vector<std::shared_ptr<Component>> components;
+
+  const MessageHandler* handler(std::string_view type) const {
+    auto it = handlers.find(type);
+    return it == handlers.end() ? nullptr : &it->second;
+  }
+};
+
+}  // namespace ringcast
