@@ -39,6 +39,7 @@ class Session {
   // empty string, or the refusal's code (bad_room, too_many_rooms, forbidden_room).
   std::string_view join(std::string_view room);
   bool leave(std::string_view room);
+  bool in_room(std::string_view room) const;
   // Sends a close frame with this code and reason, then closes.
   void close(uint16_t code, std::string_view reason);
 

@@ -653,6 +653,8 @@ std::string_view Session::join(std::string_view room) { return shard_->session_j
 
 bool Session::leave(std::string_view room) { return shard_->session_leave(conn_, room); }
 
+bool Session::in_room(std::string_view room) const { return shard_->session_in_room(conn_, room); }
+
 void Session::close(uint16_t code, std::string_view reason) { shard_->session_close(conn_, code, reason); }
 
 std::string_view Shard::session_uid(uint32_t) const { return {}; }
@@ -687,6 +689,11 @@ bool Shard::session_leave(uint32_t id, std::string_view room) {
   if (!rooms_.leave(id, room, removed)) return false;
   stats_.add(Counter::leaves);
   return true;
+}
+
+bool Shard::session_in_room(uint32_t id, std::string_view room) const {
+  const RoomId r = rooms_.find(room);
+  return r != kNil && rooms_.is_member(id, r);
 }
 
 void Shard::session_close(uint32_t id, uint16_t code, std::string_view reason) {
@@ -1127,7 +1134,10 @@ void Shard::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reaso
   leave_rooms(c, id);
   c.close_sent = true;
   // Pushes not yet sent are dropped (counted); the handshake answer and replies queued before stay.
-  if (uint32_t dropped = sender_.drop_unsent(c.out, true)) {
+  // At shutdown they stay too: what was accepted before the stop still goes out, ahead of the close
+  // (within shutdown_drain_ms).
+  const bool draining = stopping_ && code == ws::close_code::going_away;
+  if (uint32_t dropped = draining ? 0 : sender_.drop_unsent(c.out, true)) {
     stats_.add(Counter::frames_dropped, dropped);
     stats_.add(slow_consumer ? Counter::frames_dropped_slow : Counter::frames_dropped_closing, dropped);
   }

@@ -88,6 +88,7 @@ class Shard {
   void session_raw(uint32_t id, std::string_view text);
   std::string_view session_join(uint32_t id, std::string_view room);
   bool session_leave(uint32_t id, std::string_view room);
+  bool session_in_room(uint32_t id, std::string_view room) const;
   void session_close(uint32_t id, uint16_t code, std::string_view reason);
 
  private:
