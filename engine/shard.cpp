@@ -12,6 +12,7 @@
 
 #include "engine/command.h"
 #include "engine/handshake.h"
+#include "engine/history.h"
 #include "engine/log.h"
 
 namespace ringcast {
@@ -725,64 +726,17 @@ bool Shard::prepare_recovery(const Command& cmd, uint64_t& position) {
   replay_frames_.clear();
   if (!cmd.epoch.empty() && cmd.epoch != epoch_text_) return false;
   if (config_.history_items_max == 0 || cmd.since > position) return false;
-  if (!build_replay(cmd, position)) {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // publish_ns's clock
+  ReplayLimits limits;
+  limits.items_max = config_.history_items_max;
+  limits.ttl_ns = static_cast<int64_t>(config_.history_ttl_ms) * 1000000;
+  limits.frame_bytes_max = config_.merge_frame_bytes_max;
+  if (!collect_replay(setup_.ring, cmd.room, cmd.since, position, limits,
+                      static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec, replay_frames_, replay_body_)) {
     replay_frames_.clear();
     return false;
   }
-  return true;
-}
-
-bool Shard::build_replay(const Command& cmd, uint64_t position) {
-  // More entries than the ring can hold at once cannot all be in it.
-  if (position - cmd.since > setup_.ring.capacity() / kMinEntryBytes) return false;
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // publish_ns's clock
-  const int64_t now_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-  const int64_t ttl_ns = static_cast<int64_t>(config_.history_ttl_ms) * 1000000;
-  uint64_t items = 0;
-  uint32_t frame_items = 0;
-  std::string suffix;
-  std::string& body = replay_body_;  // the items of the frame being built, comma-separated
-  body.clear();
-  auto finish_frame = [&] {
-    const size_t payload = kPushPrefix.size() + body.size() + suffix.size();
-    std::string frame(ws::server_header_bytes(payload), '\0');
-    ws::encode_server_header(reinterpret_cast<uint8_t*>(frame.data()), ws::Opcode::text, payload);
-    frame += kPushPrefix;
-    frame += body;
-    frame += suffix;
-    replay_frames_.emplace_back(std::move(frame), frame_items);
-    body.clear();
-    frame_items = 0;
-  };
-  for (uint64_t seq = cmd.since + 1; seq <= position; ++seq) {
-    uint64_t pos = 0;
-    const RingEntry* e = setup_.ring.history_entry(seq, pos);
-    if (!e) return false;
-    // A producer may be overwriting the entry while we read it: its head is copied and checked first
-    // (so the lengths used below are the ones it was written with), the bytes copied and checked after.
-    const RingEntry head = *e;
-    if (head.seq != seq || !setup_.ring.history_intact(pos)) return false;
-    RC_ASSERT(head.frame_offset + head.frame_len <= head.size && head.items_offset + head.items_len <= head.frame_len);
-    const char* base = reinterpret_cast<const char*>(e);
-    const std::string_view room(base + sizeof(RingEntry), head.room_len);
-    if (head.target != Target::room || room != cmd.room) continue;
-    if (ttl_ns > 0 && now_ns - head.publish_ns > ttl_ns) return false;
-    items += head.item_count;
-    if (items > config_.history_items_max) return false;
-    const char* frame = base + head.frame_offset;
-    const std::string_view entry_items(frame + head.items_offset, head.items_len);
-    const size_t suffix_at = head.items_offset + head.items_len;
-    const std::string_view entry_suffix(frame + suffix_at, head.frame_len - suffix_at);
-    const size_t next = kPushPrefix.size() + body.size() + 1 + entry_items.size() + entry_suffix.size() + 10;
-    if (!body.empty() && next > config_.merge_frame_bytes_max) finish_frame();
-    if (!body.empty()) body += ',';
-    body.append(entry_items);
-    suffix.assign(entry_suffix);
-    frame_items += head.item_count;
-    if (!setup_.ring.history_intact(pos)) return false;
-  }
-  if (!body.empty()) finish_frame();
   return true;
 }
 

@@ -116,7 +116,6 @@ class Shard {
   std::string_view join_room(Conn& c, uint32_t id, std::string_view room, const Command* cmd, bool authorize);
   uint64_t public_conn_id(const Conn& c, uint32_t id) const;
   bool prepare_recovery(const Command& cmd, uint64_t& position);
-  bool build_replay(const Command& cmd, uint64_t position);
 
   void queue_frame(Conn& c, uint32_t id, FrameId frame);
   void queue_copy(Conn& c, uint32_t id, std::string_view bytes);
@@ -176,7 +175,7 @@ class Shard {
   std::string epoch_text_;       // the ring's epoch as 16 hex digits (JOINED markers)
   // Recovery: the PUSH frames (complete, with their item counts) replayed to a JOIN with `since`,
   // built before the connection joins and queued after.
-  std::vector<std::pair<std::string, uint32_t>> replay_frames_;
+  std::vector<std::pair<std::string, uint32_t>> replay_frames_;  // (ReplayFrame, history.h)
   std::string replay_body_;
   FrameId pong_frame_ = kNil;
   uint64_t wake_value_ = 0;      // eventfd read target
