@@ -9,12 +9,12 @@
 
 #include <map>
 #include <memory>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/frame.h"
+#include "tests/unit/push_frame.h"
 #include "engine/shm.h"
 
 namespace ringcast {
@@ -27,43 +27,8 @@ std::string cat(const Parts&... parts) {
   return out;
 }
 
-// What a delivered PUSH frame carries, checked and taken apart: the items array, the room (empty for
-// push/all) and the seq of its last item. The items are compared as "[...]" (see push_frame).
-struct PushParts {
-  std::string items;
-  std::string room;
-  uint64_t seq = 0;
-};
-
-PushParts parse_push_frame(const uint8_t* data, size_t len) {
-  PushParts out;
-  EXPECT_GE(len, 2u);
-  EXPECT_EQ(data[0], 0x81) << "FIN + text";
-  uint64_t payload_len = data[1] & 0x7F;
-  size_t header = 2;
-  if (payload_len == 126) {
-    payload_len = (uint64_t{data[2]} << 8) | data[3];
-    header = 4;
-  } else if (payload_len == 127) {
-    payload_len = 0;
-    for (int i = 0; i < 8; ++i) payload_len = (payload_len << 8) | data[2 + i];
-    header = 10;
-  }
-  EXPECT_EQ(header + payload_len, len);
-  const std::string payload(reinterpret_cast<const char*>(data) + header, payload_len);
-  EXPECT_EQ(payload.rfind(kPushPrefix, 0), 0u) << payload;
-  static const std::regex suffix(R"re(\],(?:"room":"((?:[^"\\]|\\.)*)",)?"seq":([0-9]+)\}\}$)re");
-  std::smatch m;
-  if (!std::regex_search(payload, m, suffix)) {
-    ADD_FAILURE() << "no PUSH suffix in " << payload;
-    return out;
-  }
-  const std::string_view all(payload);
-  out.items = cat("[", all.substr(kPushPrefix.size(), static_cast<size_t>(m.position(0)) - kPushPrefix.size()), "]");
-  out.room = m[1].str();
-  out.seq = std::stoull(m[2].str());
-  return out;
-}
+using testing_push::parse_push_frame;
+using testing_push::PushParts;
 
 // A PUSH of these items (the text between '[' and ']'), as parse_push_frame gives it.
 std::string push_frame(std::string_view items) { return cat("[", items, "]"); }

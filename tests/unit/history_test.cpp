@@ -5,38 +5,21 @@
 
 #include <gtest/gtest.h>
 
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "engine/publish.h"
 #include "engine/shm.h"
+#include "tests/unit/push_frame.h"
 
 namespace ringcast {
 namespace {
 
 constexpr size_t kRing = 1 << 16;
 
-struct Parsed {
-  std::string items;  // "[...]"
-  std::string room;
-  uint64_t seq = 0;
-};
+using testing_push::PushParts;
 
-Parsed parse(const std::string& frame) {
-  Parsed out;
-  size_t header = 2;
-  if ((static_cast<uint8_t>(frame[1]) & 0x7F) == 126) header = 4;
-  const std::string payload = frame.substr(header);
-  static const std::regex push(R"re(^\{"type":"PUSH","data":\{"items":\[(.*)\],"room":"([^"]*)","seq":([0-9]+)\}\}$)re");
-  std::smatch m;
-  EXPECT_TRUE(std::regex_match(payload, m, push)) << payload;
-  if (m.empty()) return out;
-  out.items.append("[").append(m[1].str()).append("]");
-  out.room = m[2].str();
-  out.seq = std::stoull(m[3].str());
-  return out;
-}
+PushParts parse(const std::string& frame) { return testing_push::parse_push_frame(frame); }
 
 class HistoryTest : public ::testing::Test {
  protected:
@@ -72,7 +55,7 @@ TEST_F(HistoryTest, ReplaysOnlyTheRoomsItemsOfTheRangeInOrder) {
   const uint64_t until = publish("other", "[9]");
   ASSERT_TRUE(collect("r", before, until));
   ASSERT_EQ(frames_.size(), 1u);
-  const Parsed p = parse(frames_[0].first);
+  const PushParts p = parse(frames_[0].first);
   EXPECT_EQ(p.items, R"([1,2,{"three":3}])");
   EXPECT_EQ(p.room, "r");
   EXPECT_EQ(p.seq, last_r) << "the seq of the last item replayed";
@@ -95,7 +78,7 @@ TEST_F(HistoryTest, FramesAreCutAtTheByteCapAndEachEndsWithItsLastSeq) {
   uint32_t items = 0;
   for (const ReplayFrame& f : frames_) {
     EXPECT_LE(f.first.size(), 100u);
-    const Parsed p = parse(f.first);
+    const PushParts p = parse(f.first);
     items += f.second;
     EXPECT_EQ(p.seq, seqs[items - 1]);
   }
