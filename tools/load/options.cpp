@@ -208,7 +208,10 @@ Reconnect and resume (ringcast's recovery, docs/protocol.md; gopush only)
                               and its epoch, so the connection knows where it stands even if it
                               drops before its first item there (not counted as a resume; the
                               server counts it in recoveriesFailed). No reconnect starts after
-                              publishing ends; one under way finishes during the drain.
+                              publishing ends; one under way finishes during the drain. A
+                              reconnect that fails (refused, reset, 408) is tried again, 5
+                              attempts in all (counted as retried); one given up is a failed
+                              reconnect, and the connection's later items are missing.
                               Reported: reconnects, resumes recovered / not recovered (an announced
                               loss: nothing replayed), items replayed, failed reconnects, and the
                               resume time (drop -> last JOINED of the new connection) p50..max

@@ -186,6 +186,7 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
     s.stalled += b.stalled.get();
     s.reconnects += b.reconnects.get();
     s.resumed += b.resumed.get();
+    s.reconnect_retries += b.reconnect_retries.get();
     s.reconnect_failed += b.reconnect_failed.get();
     s.rooms_recovered += b.rooms_recovered.get();
     s.rooms_not_recovered += b.rooms_not_recovered.get();
@@ -395,11 +396,11 @@ void print_summary(const Options& o, const Summary& s) {
   if (!s.first_close_error.empty()) std::printf("             first: %s\n", s.first_close_error.c_str());
   if (o.reconnects()) {
     std::printf("  reconnect  %" PRIu64 " drops (%.2f per connection, %s), %" PRIu64 " resumed, %" PRIu64
-                " failed; rooms recovered %" PRIu64 ", not recovered %" PRIu64 "; %" PRIu64
-                " items replayed (%.1f per drop)\n",
+                " attempts retried, %" PRIu64 " failed; rooms recovered %" PRIu64 ", not recovered %" PRIu64
+                "; %" PRIu64 " items replayed (%.1f per drop)\n",
                 s.reconnects, s.reconnects_per_connection,
-                o.reconnect_abrupt ? "TCP reset" : "close handshake", s.resumed, s.reconnect_failed,
-                s.rooms_recovered, s.rooms_not_recovered, s.items_replayed, s.replayed_per_reconnect);
+                o.reconnect_abrupt ? "TCP reset" : "close handshake", s.resumed, s.reconnect_retries,
+                s.reconnect_failed, s.rooms_recovered, s.rooms_not_recovered, s.items_replayed, s.replayed_per_reconnect);
     if (s.resume_count)
       std::printf("  resume     drop -> last JOINED: p50 %s  p90 %s  p99 %s  max %s  mean ~%s\n",
                   ms_text(s.resume_p50_ms).c_str(), ms_text(s.resume_p90_ms).c_str(),
@@ -524,6 +525,7 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
     j.open("reconnect");
     j.num("reconnects", s.reconnects);
     j.num("resumed", s.resumed);
+    j.num("retried", s.reconnect_retries);
     j.num("failed", s.reconnect_failed);
     j.num("recovered", s.rooms_recovered);
     j.num("not_recovered", s.rooms_not_recovered);

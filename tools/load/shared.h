@@ -114,7 +114,8 @@ struct alignas(64) WorkerBlock {
   // --reconnect-every: drops on purpose and the resumes after them (not unexpected closes).
   Counter reconnects;           // connections dropped to reconnect
   Counter resumed;              // new connection joined and every JOINED of its rooms in
-  Counter reconnect_failed;     // the new connection failed (connect, upgrade, close before joined)
+  Counter reconnect_retries;    // attempts of a reconnect that failed and were tried again
+  Counter reconnect_failed;     // reconnects given up after kReconnectAttemptsMax attempts
   Counter rooms_recovered;      // JOINED recovered:true after a reconnect
   Counter rooms_not_recovered;  // JOINED recovered:false after a reconnect: loss announced
   Counter items_replayed;       // items of a room received before that room's JOINED on a rejoin

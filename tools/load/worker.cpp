@@ -92,8 +92,13 @@ struct Resume {
   uint8_t has_position = 0;  // bit per slot: seq[slot] is known
   uint8_t pending = 0;       // bit per slot: JOINED not yet seen on this connection
   uint8_t epoch_len = 0;
+  uint8_t attempts = 0;  // failed attempts of the current reconnect
   char epoch[kEpochBytes] = {};
 };
+
+// A reconnect that fails (refused, reset, or answered 408 because this process was too busy to send
+// the upgrade in time) is tried again, as a real client would, this many times in all.
+constexpr uint8_t kReconnectAttemptsMax = 5;
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -443,10 +448,24 @@ void Worker::on_connect(uint32_t j, int res) {
 }
 
 void Worker::fail(uint32_t j, const std::string& why) {
-  if (conns_[j].flags & kWasJoined) {
+  Conn& c = conns_[j];
+  if (c.flags & kWasJoined) {
+    block_.first_close_error.record("reconnect: " + why);
+    if (++resume_[j].attempts < kReconnectAttemptsMax && shared_.phase() < Phase::finishing) {
+      // Again, through the drop's path: the socket ends (the recv's last completion, or now when
+      // none is armed), then a new connect after the pause. The resume time keeps its origin.
+      block_.reconnect_retries.add();
+      if (in_handshake(c.state)) --handshakes_in_flight_;
+      free_spill(c.spill);
+      c.state = State::leaving;
+      if (c.flags & kRecvArmed)
+        shutdown(c.fd, SHUT_RDWR);
+      else
+        finish_drop(j);
+      return;
+    }
     // A reconnect that did not get through: the connection is gone, its items from here on missing.
     block_.reconnect_failed.add();
-    block_.first_close_error.record("reconnect: " + why);
     end_conn(j, State::closed);
     return;
   }
@@ -459,7 +478,10 @@ void Worker::mark_joined(uint32_t j) {
   Conn& c = conns_[j];
   --handshakes_in_flight_;
   c.state = State::open;
-  if (c.flags & kReconnects) draw_items_left(j);
+  if (c.flags & kReconnects) {
+    draw_items_left(j);
+    resume_[j].attempts = 0;
+  }
   if (c.flags & kWasJoined) return;  // a reconnect: the resume ends with its last JOINED
   c.flags |= kWasJoined;
   block_.joined.add();
@@ -499,12 +521,14 @@ void Worker::drop(uint32_t j) {
 
 void Worker::finish_drop(uint32_t j) {
   Conn& c = conns_[j];
-  if (o_.reconnect_abrupt) {
-    const linger reset{1, 0};
-    setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  if (c.fd >= 0) {
+    if (o_.reconnect_abrupt) {
+      const linger reset{1, 0};
+      setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    closes_.push_back(c.fd);
+    c.fd = -1;
   }
-  closes_.push_back(c.fd);
-  c.fd = -1;
   if (shared_.phase() >= Phase::finishing) {
     c.state = State::closed;
     return;
