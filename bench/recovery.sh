@@ -9,8 +9,9 @@
 # server's CPU over the measured window, medians over --reps; the steady run is the baseline for the
 # cost of the reconnects.
 #
-#   bench/recovery.sh [--connections N] [--rooms K] [--rate R] [--seconds S] [--every N] [--reps N]
-#                     [--nice N] [--out DIR] [--build DIR] [-- extra ringcast-load flags]
+#   bench/recovery.sh [--connections N] [--rooms K] [--rate R] [--seconds S] [--every N] [--abrupt]
+#                     [--pause MS] [--reps N] [--nice N] [--out DIR] [--build DIR]
+#                     [-- ringcast-load flags for both runs, e.g. --per-proc 1250]
 #
 # Everything it starts is stopped on exit.
 set -euo pipefail
@@ -26,6 +27,8 @@ reps=3
 nice_level=10  # the load tool's nice level: other sessions build on this machine
 out=""
 build=build
+abrupt=()
+pause=0
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,12 +37,14 @@ while [ $# -gt 0 ]; do
     --rate) rate=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     --every) every=$2; shift 2 ;;
+    --abrupt) abrupt=(--reconnect-abrupt); shift ;;
+    --pause) pause=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --nice) nice_level=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 [ -n "$out" ] || out="results/recovery-$(date -u +%Y%m%dT%H%M%SZ)"
@@ -57,14 +62,15 @@ run() {  # run NAME REP LOAD_FLAGS...
   local log="$out/$name-$rep.server.log"
   "$build/tools/ringcast" --listen 127.0.0.1:0 --api 127.0.0.1:0 --threads 2 >"$log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 200); do grep -q "serving:" "$log" && break; sleep 0.05; done
+  for _ in $(seq 200); do grep -qs "serving:" "$log" && break; sleep 0.05; done
   grep -q "serving:" "$log" || { echo "ringcast did not start:" >&2; cat "$log" >&2; exit 1; }
   local ws api
   ws=$(grep -o 'clients ws://[^,]*' "$log" | sed 's/clients //')
   api=$(grep -o 'push API http://[^ ]*' "$log" | sed 's/push API //')
   nice -n "$nice_level" "$build/tools/load/ringcast-load" --url "$ws" --publish-url "$api/push/room" \
     --connections "$connections" --rooms "$rooms" --publish-rate "$rate" --duration "$seconds" \
-    --watch-pids "$server_pid" --json "$out/$name-$rep.json" "$@" >"$out/$name-$rep.load.txt" 2>&1 || true
+    --watch-pids "$server_pid" --json "$out/$name-$rep.json" "${extra[@]}" "$@" >"$out/$name-$rep.load.txt" 2>&1 ||
+    true
   curl -s "$api/stats" >"$out/$name-$rep.stats.json"
   kill "$server_pid"
   wait "$server_pid" 2>/dev/null || true
@@ -74,7 +80,7 @@ run() {  # run NAME REP LOAD_FLAGS...
 for rep in $(seq "$reps"); do
   echo "[recovery] rep $rep/$reps" >&2
   run steady "$rep"
-  run resume "$rep" --reconnect-every "$every" "${extra[@]}"
+  run resume "$rep" --reconnect-every "$every" --reconnect-pause "$pause" "${abrupt[@]}"
 done
 
 /usr/bin/python3 - "$out" "$reps" <<'EOF' | tee "$out/report.md"
@@ -97,6 +103,7 @@ rows = [("items published", lambda s, st: s["publish"]["accepted"]),
         ("drops per connection", rec("reconnects_per_connection")),
         ("resumes recovered", rec("recovered")),
         ("resumes not recovered", rec("not_recovered")),
+        ("reconnect attempts retried", rec("retried")),
         ("reconnects failed", rec("failed")),
         ("items replayed", rec("items_replayed")),
         ("items replayed per drop", rec("replayed_per_reconnect")),
