@@ -570,13 +570,17 @@ void Worker::on_joined(uint32_t j, const Joined& joined) {
   r.pending &= static_cast<uint8_t>(~bit);
   const bool first_join = !(conns_[j].flags & kWasJoined);
   if (!first_join) (joined.recovered ? block_.rooms_recovered : block_.rooms_not_recovered).add();
+  if (!joined.epoch.empty() && joined.epoch.size() <= kEpochBytes &&
+      joined.epoch != std::string_view(r.epoch, r.epoch_len)) {
+    // Another ring (the node restarted, or another node): positions from the old one mean nothing
+    // here, and this connection's other JOINED markers (sent with the old epoch) give the new ones.
+    std::memcpy(r.epoch, joined.epoch.data(), joined.epoch.size());
+    r.epoch_len = static_cast<uint8_t>(joined.epoch.size());
+    r.has_position = 0;
+  }
   // From the marker's position on, every item of the room comes live (after a replay or not).
   if (!(r.has_position & bit) || joined.seq > r.seq[slot]) r.seq[slot] = joined.seq;
   r.has_position |= bit;
-  if (!joined.epoch.empty() && joined.epoch.size() <= kEpochBytes) {
-    std::memcpy(r.epoch, joined.epoch.data(), joined.epoch.size());
-    r.epoch_len = static_cast<uint8_t>(joined.epoch.size());
-  }
   if (!first_join && r.pending == 0) {
     const uint64_t took = now_ - r.drop_ns;
     block_.resumed.add();
@@ -644,6 +648,7 @@ void Worker::protocol_error(uint32_t j, const char* why) {
 
 void Worker::on_recv(uint32_t j, int res, uint32_t flags) {
   Conn& c = conns_[j];
+  const int fd = c.fd;
   if (!(flags & IORING_CQE_F_MORE)) c.flags &= ~kRecvArmed;
   if (res > 0) {
     const uint16_t id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
@@ -661,6 +666,8 @@ void Worker::on_recv(uint32_t j, int res, uint32_t flags) {
     lost(j, std::string("recv: ") + std::strerror(-res), false);
   }
   if (c.flags & kRecvArmed) return;
+  // A failed reconnect retried at once (fail) has already given this socket up and may have a new one.
+  if (c.fd != fd) return;
   if (c.state == State::leaving) {
     // A clean drop waits for the server's close (EOF or an error); a recv that only ran out of
     // buffers is armed again.
