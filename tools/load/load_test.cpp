@@ -1,6 +1,7 @@
 // Unit tests of ringcast-load's pure code: the item scanner (whole messages, odd-but-valid JSON),
-// server frame heads and their reassembly from reads split at every point, HTTP answer framing, the
-// item writer and the latency histogram.
+// the recovery fields (a PUSH's room and seq after its items, the JOINED marker), server frame heads
+// and their reassembly from reads split at every point, HTTP answer framing, the item writer and the
+// latency histogram.
 #include <gtest/gtest.h>
 
 #include <string>

@@ -318,7 +318,7 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
 
 std::string progress_line(const Options& o, const Shared& shared, const char* phase, double elapsed_s,
                           double items_per_second) {
-  uint64_t joined = 0, failed = 0, closes = 0, received = 0, gaps = 0, dups = 0;
+  uint64_t joined = 0, failed = 0, closes = 0, received = 0, gaps = 0, dups = 0, drops = 0, resumed = 0;
   for (uint32_t w = 0; w < shared.workers(); ++w) {
     const WorkerBlock& b = shared.worker(w);
     joined += b.joined.get();
@@ -327,6 +327,8 @@ std::string progress_line(const Options& o, const Shared& shared, const char* ph
     received += b.received.get();
     gaps += b.gap_missing.get();
     dups += b.duplicates.get();
+    drops += b.reconnects.get();
+    resumed += b.resumed.get();
   }
   const ControlBlock& ctl = shared.control();
   MergedHistogram h;
@@ -340,6 +342,10 @@ std::string progress_line(const Options& o, const Shared& shared, const char* ph
       ctl.publish_accepted.get(), ctl.publish_failed.get(), count_text(static_cast<double>(received)).c_str(),
       count_text(items_per_second).c_str(), gaps, dups, h.total ? ms_text(ms(h.quantile(0.5))).c_str() : "-",
       h.total ? ms_text(ms(h.quantile(0.99))).c_str() : "-", h.total ? ms_text(ms(h.max_ns)).c_str() : "-");
+  if (o.reconnects()) {
+    const size_t used = std::strlen(line);
+    std::snprintf(line + used, sizeof line - used, " | drops %" PRIu64 " resumed %" PRIu64, drops, resumed);
+  }
   return line;
 }
 

@@ -1,7 +1,7 @@
 // The receive-side parsing of ringcast-load, kept pure (bytes in, results out) so it is unit-tested
 // apart from the event loop: server frame headers, the tiny scanner that finds the load items
-// `[room_index,seq,t_ns,"pad"]` in a PUSH frame without a JSON library, and the HTTP/1.1 response
-// framing the publisher needs.
+// `[room_index,seq,t_ns,"pad"]` in a PUSH frame without a JSON library, the recovery fields (a PUSH's
+// room and seq, the JOINED marker), and the HTTP/1.1 response framing the publisher needs.
 #pragma once
 
 #include <cstddef>
