@@ -207,7 +207,9 @@ Reconnect and resume (ringcast's recovery, docs/protocol.md; gopush only)
                               nothing and answers JOINED recovered:false with the room's position
                               and its epoch, so the connection knows where it stands even if it
                               drops before its first item there (not counted as a resume; the
-                              server counts it in recoveriesFailed). No reconnect starts after
+                              server counts it in recoveriesFailed; since 0 instead would replay
+                              the ring's whole history, earlier runs' items included; a plain
+                              JOIN gives no position at all). No reconnect starts after
                               publishing ends; one under way finishes during the drain. A
                               reconnect that fails (refused, reset, 408) is tried again, 5
                               attempts in all (counted as retried); one given up is a failed
