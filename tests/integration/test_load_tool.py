@@ -1,7 +1,9 @@
 """ringcast-load against the real server: a clean run spread over several worker processes and source
 addresses delivers exactly what the plan says (the test computes the expected count itself), a run
 with stalled readers is reported as loss with the server's 1008 closes, and the progress line and
-the JSON summary are produced. No timing assertions: the figures depend on the machine."""
+the JSON summary are produced, and connections that drop and resume mid-stream (--reconnect-every)
+end with every item exactly once, through the server's replay (and report loss when it cannot
+replay). No timing assertions: the figures depend on the machine."""
 
 import json
 import os
@@ -91,6 +93,84 @@ class LoadToolTest(unittest.TestCase):
             self.assertIn("missing", s["problems"])
             self.assertGreaterEqual(server.stats()["closeSlowConsumer"], 1)
 
+    def test_reconnect_and_resume_is_exact(self):
+        # Every connection drops after 100-300 items and stays away 20 ms (about 5 items of its
+        # room published meanwhile) before it resumes; over two shards, so a connection often comes
+        # back on the other one. Without the replay each drop would lose items; with it, exactly once.
+        connections, rooms, items = 200, 4, 3000
+        with Server(threads=2) as server:
+            code, out, err, s = run_load(
+                server, "--connections", connections, "--rooms", rooms, "--publish-count", items,
+                "--publish-rate", 1000, "--reconnect-every", 200, "--reconnect-pause", 20)
+            self.assertEqual(code, 0, out + err)
+            expected = connections * items // rooms  # 50 members per room, 750 items per room
+            d, r = s["delivery"], s["reconnect"]
+            self.assertEqual(s["connect"]["connected"], connections)
+            self.assertEqual(s["publish"]["accepted"], items)
+            self.assertEqual(d["expected"], expected)
+            self.assertEqual(d["received"], expected)
+            self.assertEqual(d["missing"], 0)
+            self.assertEqual(d["duplicates"], 0)
+            self.assertEqual(d["out_of_order"], 0)
+            # ~750 items per connection, a drop every ~200 while publishing: ~3.5 drops each.
+            self.assertGreater(r["reconnects"], 2 * connections, r)
+            self.assertEqual(r["resumed"], r["reconnects"], r)
+            self.assertEqual(r["failed"], 0, r)
+            self.assertEqual(r["recovered"], r["reconnects"], r)
+            self.assertEqual(r["not_recovered"], 0, r)
+            self.assertGreater(r["items_replayed"], r["reconnects"], r)  # several items per drop
+            self.assertEqual(r["resume_ms"]["count"], r["reconnects"])
+            self.assertGreaterEqual(r["resume_ms"]["p50"], 20)  # the pause is part of it
+            self.assertEqual(s["closes"]["unexpected"], 0)
+            self.assertTrue(s["clean"], s["problems"])
+            self.assertIn("reconnect ", out)
+            # The server's view agrees: one recovery per drop, the same items replayed, and one
+            # recovered:false per first JOIN (the position probe, see --help).
+            stats = server.stats()
+            self.assertEqual(stats["recoveries"], r["recovered"])
+            self.assertEqual(stats["itemsReplayed"], r["items_replayed"])
+            self.assertEqual(stats["recoveriesFailed"], connections)
+
+    def test_abrupt_reconnects_in_two_rooms(self):
+        # TCP resets instead of the close handshake, every third connection, in its own room and the
+        # also-room (the one published to): the resume JOINs two rooms and waits for both markers.
+        connections, items = 90, 1500
+        with Server(threads=2) as server:
+            code, out, err, s = run_load(
+                server, "--connections", connections, "--rooms", 3, "--also-room", "everyone",
+                "--publish-target", "also", "--publish-count", items, "--publish-rate", 1000,
+                "--reconnect-every", 150, "--reconnect-one-in", 3, "--reconnect-abrupt", "--reconnect-pause", 10)
+            self.assertEqual(code, 0, out + err)
+            d, r = s["delivery"], s["reconnect"]
+            self.assertEqual(d["expected"], connections * items)
+            self.assertEqual(d["received"], connections * items)
+            self.assertEqual((d["missing"], d["duplicates"], d["out_of_order"]), (0, 0, 0))
+            self.assertGreater(r["reconnects"], connections // 3 * 5, r)  # 30 connections, ~10 drops each
+            self.assertEqual(r["resumed"], r["reconnects"], r)
+            self.assertEqual(r["recovered"], 2 * r["reconnects"], r)  # both rooms, each time
+            self.assertEqual(r["not_recovered"], 0, r)
+            self.assertGreater(r["items_replayed"], 0, r)
+            self.assertTrue(s["config"]["reconnect_abrupt"])
+            self.assertTrue(s["clean"], s["problems"])
+
+    def test_reconnect_without_replay_is_reported_as_loss(self):
+        # The same plan against a server that keeps no history: every resume is told
+        # recovered:false, and the items published while away are missing. The check above would fail.
+        with Server("--history-items-max", 0, threads=2) as server:
+            code, out, err, s = run_load(
+                server, "--connections", 40, "--rooms", 2, "--publish-count", 600, "--publish-rate", 600,
+                "--reconnect-every", 60, "--reconnect-pause", 20, "--drain-timeout", 2)
+            self.assertEqual(code, 1, out + err)
+            r = s["reconnect"]
+            self.assertGreater(r["reconnects"], 0, r)
+            self.assertEqual(r["recovered"], 0, r)
+            self.assertEqual(r["not_recovered"], r["reconnects"], r)
+            self.assertEqual(r["items_replayed"], 0, r)
+            self.assertGreater(s["delivery"]["missing"], 0)
+            self.assertEqual(s["delivery"]["duplicates"], 0)
+            self.assertFalse(s["clean"])
+            self.assertIn("not recovered", s["problems"])
+
     def test_progress_line_and_json(self):
         with Server(threads=2) as server:
             code, out, err, s = run_load(
@@ -115,7 +195,9 @@ class LoadToolTest(unittest.TestCase):
 
     def test_refuses_non_loopback_and_bad_plans(self):
         for args in (["--url", "ws://10.0.0.1:7777/connect"], ["--per-proc", "19990"],
-                     ["--publish-target", "also"], ["--protocol", "raw", "--also-room", "x"]):
+                     ["--publish-target", "also"], ["--protocol", "raw", "--also-room", "x"],
+                     ["--protocol", "raw", "--reconnect-every", "100"],
+                     ["--reconnect-every", "100", "--stall-after", "10"], ["--reconnect-one-in", "0"]):
             p = subprocess.run([LOAD_BIN, *args], capture_output=True, text=True, timeout=10)
             self.assertEqual(p.returncode, 2, args)
             self.assertIn("--help", p.stderr)

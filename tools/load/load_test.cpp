@@ -1,6 +1,7 @@
 // Unit tests of ringcast-load's pure code: the item scanner (whole messages, odd-but-valid JSON),
-// server frame heads and their reassembly from reads split at every point, HTTP answer framing, the
-// item writer and the latency histogram.
+// the recovery fields (a PUSH's room and seq after its items, the JOINED marker), server frame heads
+// and their reassembly from reads split at every point, HTTP answer framing, the item writer and the
+// latency histogram.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -63,6 +64,77 @@ TEST(Scan, MessageType) {
   EXPECT_TRUE(message_type_is(R"( { "type" : "PONG" })", "PONG"));
   EXPECT_FALSE(message_type_is(R"({"type":"PONGS"})", "PONG"));
   EXPECT_FALSE(message_type_is(R"({"type":"PUSH","data":{"items":["PONG"]}})", "PONG"));
+}
+
+TEST(Recovery, PushTailGivesRoomAndSeq) {
+  const std::string_view m =
+      R"({"type":"PUSH","data":{"items":[[0,1,5,"a"],[0,2,6,"b"]],"room":"r0","seq":42}})";
+  ScanCounts counts;
+  auto items = scan(m, &counts);
+  ASSERT_EQ(items.size(), 2u);
+  ASSERT_NE(counts.after, nullptr);
+  PushTail tail;
+  ASSERT_TRUE(parse_push_tail(counts.after, m.data() + m.size(), tail));
+  EXPECT_TRUE(tail.has_room);
+  EXPECT_EQ(tail.room, "r0");
+  EXPECT_TRUE(tail.has_seq);
+  EXPECT_EQ(tail.seq, 42u);
+}
+
+TEST(Recovery, PushTailWithoutRoomOrSeq) {
+  // A push to everyone: seq, no room. A go-push server: neither. Spacing and other members are fine.
+  const std::string_view all = R"({"type":"PUSH","data":{"items":[1] , "seq" : 7 , "x":{"room":"no"} }})";
+  ScanCounts counts;
+  scan(all, &counts);
+  PushTail tail;
+  ASSERT_TRUE(parse_push_tail(counts.after, all.data() + all.size(), tail));
+  EXPECT_FALSE(tail.has_room);
+  EXPECT_TRUE(tail.has_seq);
+  EXPECT_EQ(tail.seq, 7u);
+
+  const std::string_view gopush = R"({"type":"PUSH","data":{"items":[]}})";
+  scan(gopush, &counts);
+  PushTail none;
+  ASSERT_TRUE(parse_push_tail(counts.after, gopush.data() + gopush.size(), none));
+  EXPECT_FALSE(none.has_room);
+  EXPECT_FALSE(none.has_seq);
+
+  // Truncated or malformed tails are refused; no items array gives no position at all.
+  const std::string_view cut = R"({"type":"PUSH","data":{"items":[1],"room":"r0","seq":)";
+  scan(cut, &counts);
+  PushTail partial;
+  EXPECT_FALSE(parse_push_tail(counts.after, cut.data() + cut.size(), partial));
+  EXPECT_TRUE(partial.has_room);
+  EXPECT_FALSE(partial.has_seq);
+  EXPECT_FALSE(parse_push_tail(nullptr, cut.data(), partial));
+  scan(R"({"type":"PUSH","data":{"items":[1,}})", &counts);
+  EXPECT_EQ(counts.after, nullptr);
+}
+
+TEST(Recovery, JoinedMarker) {
+  Joined j;
+  ASSERT_TRUE(parse_joined(
+      R"({"type":"JOINED","data":{"room":"r3","seq":1234,"epoch":"00ff00ff00ff00ff","recovered":true}})", j));
+  EXPECT_EQ(j.room, "r3");
+  EXPECT_EQ(j.seq, 1234u);
+  EXPECT_EQ(j.epoch, "00ff00ff00ff00ff");
+  EXPECT_TRUE(j.recovered);
+
+  Joined k;
+  ASSERT_TRUE(parse_joined(
+      R"({ "type" : "JOINED" , "data" : { "recovered" : false , "seq" : 0, "room" : "lobby" } })", k));
+  EXPECT_EQ(k.room, "lobby");
+  EXPECT_EQ(k.seq, 0u);
+  EXPECT_TRUE(k.epoch.empty());
+  EXPECT_FALSE(k.recovered);
+
+  Joined x;
+  EXPECT_FALSE(parse_joined(R"({"type":"PUSH","data":{"room":"r","seq":1,"recovered":true}})", x));
+  EXPECT_FALSE(parse_joined(R"({"type":"JOINED","data":{"room":"r","seq":1}})", x));           // no recovered
+  EXPECT_FALSE(parse_joined(R"({"type":"JOINED","data":{"room":"r","recovered":true}})", x));  // no seq
+  EXPECT_FALSE(parse_joined(R"({"type":"JOINED","data":{"room":"r","seq":-1,"recovered":true}})", x));
+  EXPECT_FALSE(parse_joined(R"({"type":"JOINED","data":{"room":"r","seq":1,"recovered":yes}})", x));
+  EXPECT_FALSE(parse_joined(R"({"type":"JOINED","data":{"room":"r","seq":1,"recovered":true})", x));  // cut
 }
 
 TEST(Frame, Heads) {

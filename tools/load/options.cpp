@@ -194,6 +194,36 @@ Debugging
                               its items are not timed (latency = the reading connections')
   --stall-every E             (default 10)
 
+Reconnect and resume (ringcast's recovery, docs/protocol.md; gopush only)
+  --reconnect-every N         while publishing, a connection drops its connection after about N
+                              items (drawn anew for each connection and each time, uniformly in
+                              [N/2, 3N/2], so they do not all drop at once), connects again and
+                              joins its rooms with {"since":S,"epoch":E}: S = the seq of the last
+                              PUSH it had in the room (or of the room's last JOINED if later), E =
+                              the epoch of a JOINED. The replayed items go through the same
+                              accounting as live ones: loss = 0 and no duplicates means the resume
+                              was exact. A connection that may reconnect makes its first JOIN of a
+                              room with a since beyond anything published: the server then replays
+                              nothing and answers JOINED recovered:false with the room's position
+                              and its epoch, so the connection knows where it stands even if it
+                              drops before its first item there (not counted as a resume; the
+                              server counts it in recoveriesFailed; since 0 instead would replay
+                              the ring's whole history, earlier runs' items included; a plain
+                              JOIN gives no position at all). No reconnect starts after
+                              publishing ends; one under way finishes during the drain. A
+                              reconnect that fails (refused, reset, 408) is tried again, 5
+                              attempts in all (counted as retried); one given up is a failed
+                              reconnect, and the connection's later items are missing.
+                              Reported: reconnects, resumes recovered / not recovered (an announced
+                              loss: nothing replayed), items replayed, failed reconnects, and the
+                              resume time (drop -> last JOINED of the new connection) p50..max
+  --reconnect-one-in E        only every E-th connection reconnects (default 1: all)
+  --reconnect-abrupt          reset the TCP connection (SO_LINGER 0) instead of sending a close
+                              frame and waiting for the server's close
+  --reconnect-pause MS        stay away MS milliseconds between the end of the old connection and
+                              the new connect, so that items are published meanwhile and must be
+                              replayed (default 0; counted in the resume time)
+
 Delivery accounting, per connection and joined room: seq == expected is in order; seq < expected
 counts a duplicate; seq > expected is a gap (missing += seq - expected). Out of order counts both.
 At the end missing also gets last_published - (expected - 1). Items lost because their publish
@@ -228,6 +258,10 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
     if (name == "--single-broadcast") {
       o.single_broadcast = true;
       o.broadcasts = 1;
+      continue;
+    }
+    if (name == "--reconnect-abrupt") {
+      o.reconnect_abrupt = true;
       continue;
     }
     if (!has_value) {
@@ -325,6 +359,13 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
       }
     } else if (name == "--stall-after") {
       if (!parse_u64(value, o.stall_after)) return bad("expected a count");
+    } else if (name == "--reconnect-every") {
+      if (!parse_u64(value, o.reconnect_every)) return bad("expected a count (0 = off)");
+    } else if (name == "--reconnect-pause") {
+      if (!parse_seconds(value, o.reconnect_pause_ms)) return bad("expected milliseconds >= 0");
+    } else if (name == "--reconnect-one-in") {
+      if (!parse_u32(value, o.reconnect_one_in) || o.reconnect_one_in == 0)
+        return bad("expected a count >= 1");
     } else if (name == "--stall-every") {
       if (!parse_u32(value, o.stall_every) || o.stall_every == 0) return bad("expected a count >= 1");
     } else {
@@ -384,6 +425,14 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
     o.duration_s = 0;
     // One broadcast a second unless told otherwise, so each is timed on its own.
     if (!rate_given) o.publish_rate = o.broadcasts > 1 ? 1 : 0;
+  }
+  if (o.reconnects() && o.protocol != Protocol::gopush) {
+    error = "--reconnect-every needs --protocol gopush (resuming is a JOIN with since)";
+    return false;
+  }
+  if (o.reconnects() && o.stall_after > 0) {
+    error = "--reconnect-every and --stall-after do not go together";
+    return false;
   }
   if (o.publish_body.find("{item}") == std::string::npos && o.publishes()) {
     error = "--publish-body must contain {item}";

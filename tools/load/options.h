@@ -71,9 +71,16 @@ struct Options {
   std::vector<int> watch_pids;
   uint64_t stall_after = 0;  // debugging: every stall_every-th connection stops reading after this many items
   uint32_t stall_every = 10;
+  // Reconnect and resume (ringcast's recovery, gopush only): every reconnect_one_in-th connection
+  // drops its connection after about reconnect_every items (0 = off) and joins again with `since`.
+  uint64_t reconnect_every = 0;
+  uint32_t reconnect_one_in = 1;
+  bool reconnect_abrupt = false;  // reset the TCP connection instead of the WebSocket close handshake
+  double reconnect_pause_ms = 0;  // time away between the old connection's end and the new connect
 
   // Derived.
   uint32_t processes = 1;  // worker processes
+  bool reconnects() const { return reconnect_every > 0; }
   bool publishes() const { return single_broadcast || publish_count > 0 || duration_s > 0; }
   bool has_also() const { return !also_room.empty(); }
   // Room name for an index: 0..rooms-1 are prefix+index, `rooms` is the also-room.

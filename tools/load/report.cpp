@@ -43,6 +43,20 @@ void merge(const Shared& shared, MergedHistogram& h) {
   }
 }
 
+// The resume times (--reconnect-every), in the same histogram form as the latencies; their mean is
+// taken from the buckets (within their 1% width).
+void merge_resume(const Shared& shared, MergedHistogram& h) {
+  for (uint32_t w = 0; w < shared.workers(); ++w) {
+    const WorkerBlock& b = shared.worker(w);
+    for (uint32_t i = 0; i < histogram::kBuckets; ++i) {
+      const uint64_t n = b.resume_latency[i].get();
+      h.counts[i] += n;
+      h.total += n;
+    }
+    if (b.resume_max_ns.get() > h.max_ns) h.max_ns = b.resume_max_ns.get();
+  }
+}
+
 // Short human form of a count: 1234 -> 1234, 1234567 -> 1.23M.
 std::string count_text(double v) {
   char text[32];
@@ -170,6 +184,13 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
     s.frames += b.frames.get();
     s.bytes += b.bytes.get();
     s.stalled += b.stalled.get();
+    s.reconnects += b.reconnects.get();
+    s.resumed += b.resumed.get();
+    s.reconnect_retries += b.reconnect_retries.get();
+    s.reconnect_failed += b.reconnect_failed.get();
+    s.rooms_recovered += b.rooms_recovered.get();
+    s.rooms_not_recovered += b.rooms_not_recovered.get();
+    s.items_replayed += b.items_replayed.get();
     gap_missing += b.gap_missing.get();
     tail_missing += b.tail_missing.get();
     failed_gaps += b.failed_publish_gaps.get();
@@ -226,6 +247,26 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
     s.p999_ms = ms(h.quantile(0.999));
     s.max_ms = ms(h.max_ns);
   }
+  if (o.reconnects()) {
+    MergedHistogram r;
+    merge_resume(shared, r);
+    s.resume_count = r.total;
+    if (r.total) {
+      s.resume_p50_ms = ms(r.quantile(0.50));
+      s.resume_p90_ms = ms(r.quantile(0.90));
+      s.resume_p99_ms = ms(r.quantile(0.99));
+      s.resume_max_ms = ms(r.max_ns);
+      double sum_ns = 0;
+      for (uint32_t i = 0; i < histogram::kBuckets; ++i)
+        if (r.counts[i])
+          sum_ns += static_cast<double>(r.counts[i]) * static_cast<double>(histogram::bucket_value(i));
+      s.resume_mean_ms = std::min(sum_ns / static_cast<double>(r.total) / 1e6, s.resume_max_ms);
+    }
+    if (s.joined)
+      s.reconnects_per_connection = static_cast<double>(s.reconnects) / static_cast<double>(s.joined);
+    if (s.reconnects)
+      s.replayed_per_reconnect = static_cast<double>(s.items_replayed) / static_cast<double>(s.reconnects);
+  }
   if (o.single_broadcast) {
     for (uint32_t b = 0; b < o.broadcasts; ++b) {
       uint64_t max_ns = 0, reached = 0;
@@ -269,12 +310,15 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
   problem(s.unexpected_closes > 0, std::to_string(s.unexpected_closes) + " unexpected closes");
   problem(s.protocol_errors > 0, std::to_string(s.protocol_errors) + " protocol errors");
   problem(s.drain_timed_out, "not every expected item arrived within --drain-timeout");
+  problem(s.reconnect_failed > 0, std::to_string(s.reconnect_failed) + " reconnects failed");
+  problem(s.rooms_not_recovered > 0, std::to_string(s.rooms_not_recovered) +
+                                         " resumes not recovered (loss announced by JOINED recovered:false)");
   return s;
 }
 
 std::string progress_line(const Options& o, const Shared& shared, const char* phase, double elapsed_s,
                           double items_per_second) {
-  uint64_t joined = 0, failed = 0, closes = 0, received = 0, gaps = 0, dups = 0;
+  uint64_t joined = 0, failed = 0, closes = 0, received = 0, gaps = 0, dups = 0, drops = 0, resumed = 0;
   for (uint32_t w = 0; w < shared.workers(); ++w) {
     const WorkerBlock& b = shared.worker(w);
     joined += b.joined.get();
@@ -283,6 +327,8 @@ std::string progress_line(const Options& o, const Shared& shared, const char* ph
     received += b.received.get();
     gaps += b.gap_missing.get();
     dups += b.duplicates.get();
+    drops += b.reconnects.get();
+    resumed += b.resumed.get();
   }
   const ControlBlock& ctl = shared.control();
   MergedHistogram h;
@@ -296,6 +342,10 @@ std::string progress_line(const Options& o, const Shared& shared, const char* ph
       ctl.publish_accepted.get(), ctl.publish_failed.get(), count_text(static_cast<double>(received)).c_str(),
       count_text(items_per_second).c_str(), gaps, dups, h.total ? ms_text(ms(h.quantile(0.5))).c_str() : "-",
       h.total ? ms_text(ms(h.quantile(0.99))).c_str() : "-", h.total ? ms_text(ms(h.max_ns)).c_str() : "-");
+  if (o.reconnects()) {
+    const size_t used = std::strlen(line);
+    std::snprintf(line + used, sizeof line - used, " | drops %" PRIu64 " resumed %" PRIu64, drops, resumed);
+  }
   return line;
 }
 
@@ -350,6 +400,19 @@ void print_summary(const Options& o, const Summary& s) {
   if (s.protocol_errors) std::printf("; %" PRIu64 " protocol errors", s.protocol_errors);
   std::printf("\n");
   if (!s.first_close_error.empty()) std::printf("             first: %s\n", s.first_close_error.c_str());
+  if (o.reconnects()) {
+    std::printf("  reconnect  %" PRIu64 " drops (%.2f per connection, %s), %" PRIu64 " resumed, %" PRIu64
+                " attempts retried, %" PRIu64 " failed; rooms recovered %" PRIu64 ", not recovered %" PRIu64
+                "; %" PRIu64 " items replayed (%.1f per drop)\n",
+                s.reconnects, s.reconnects_per_connection,
+                o.reconnect_abrupt ? "TCP reset" : "close handshake", s.resumed, s.reconnect_retries,
+                s.reconnect_failed, s.rooms_recovered, s.rooms_not_recovered, s.items_replayed, s.replayed_per_reconnect);
+    if (s.resume_count)
+      std::printf("  resume     drop -> last JOINED: p50 %s  p90 %s  p99 %s  max %s  mean ~%s\n",
+                  ms_text(s.resume_p50_ms).c_str(), ms_text(s.resume_p90_ms).c_str(),
+                  ms_text(s.resume_p99_ms).c_str(), ms_text(s.resume_max_ms).c_str(),
+                  ms_text(s.resume_mean_ms).c_str());
+  }
   if (s.stalled)
     std::printf("  stalled    %" PRIu64 " connections stopped reading (--stall-after)\n", s.stalled);
   std::printf(
@@ -400,6 +463,10 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.num("timeout_s", o.timeout_s);
   j.num("stall_after", o.stall_after);
   j.num("stall_every", uint64_t{o.stall_every});
+  j.num("reconnect_every", o.reconnect_every);
+  j.num("reconnect_one_in", uint64_t{o.reconnect_one_in});
+  j.boolean("reconnect_abrupt", o.reconnect_abrupt);
+  j.num("reconnect_pause_ms", o.reconnect_pause_ms);
   std::string watched;
   for (int pid : o.watch_pids) {
     if (!watched.empty()) watched += ',';
@@ -460,6 +527,27 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.num("max", s.max_ms);
   j.close();
 
+  if (o.reconnects()) {
+    j.open("reconnect");
+    j.num("reconnects", s.reconnects);
+    j.num("resumed", s.resumed);
+    j.num("retried", s.reconnect_retries);
+    j.num("failed", s.reconnect_failed);
+    j.num("recovered", s.rooms_recovered);
+    j.num("not_recovered", s.rooms_not_recovered);
+    j.num("items_replayed", s.items_replayed);
+    j.num("reconnects_per_connection", s.reconnects_per_connection);
+    j.num("replayed_per_reconnect", s.replayed_per_reconnect);
+    j.open("resume_ms");
+    j.num("count", s.resume_count);
+    j.num("p50", s.resume_p50_ms);
+    j.num("p90", s.resume_p90_ms);
+    j.num("p99", s.resume_p99_ms);
+    j.num("max", s.resume_max_ms);
+    j.num("mean", s.resume_mean_ms);
+    j.close();
+    j.close();
+  }
   if (o.single_broadcast) {
     j.open("single_broadcast");
     j.num("connections", s.joined);

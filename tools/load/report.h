@@ -67,6 +67,12 @@ struct Summary {
   std::vector<double> broadcast_ms;
   std::vector<uint64_t> broadcast_reached;
   double broadcast_median_ms = 0;
+  // --reconnect-every: drops, resumes (per room: recovered or not) and their cost
+  uint64_t reconnects = 0, resumed = 0, reconnect_retries = 0, reconnect_failed = 0, rooms_recovered = 0, rooms_not_recovered = 0;
+  uint64_t items_replayed = 0;
+  uint64_t resume_count = 0;
+  double resume_p50_ms = 0, resume_p90_ms = 0, resume_p99_ms = 0, resume_max_ms = 0, resume_mean_ms = 0;
+  double reconnects_per_connection = 0, replayed_per_reconnect = 0;
   // closes of joined connections
   uint64_t unexpected_closes = 0, close_eof = 0, close_error = 0, protocol_errors = 0;
   std::map<std::string, uint64_t> close_codes;

@@ -223,6 +223,106 @@ bool message_type_is(std::string_view message, std::string_view type) {
          p[type.size()] == '"';
 }
 
+namespace {
+
+// A string value without escapes (room names and epochs never need one); p at the opening quote.
+const char* plain_string(const char* p, const char* end, std::string_view& out) {
+  const char* q = p + 1;
+  while (q < end && *q != '"' && *q != '\\') ++q;
+  if (q >= end || *q != '"') return nullptr;
+  out = {p + 1, static_cast<size_t>(q - p - 1)};
+  return q + 1;
+}
+
+// Walks object members from p, which is just after '{' (first = true) or after a member (at ',' or
+// '}'): calls on_member(key, value_begin) -> position after the value (nullptr: malformed) for each.
+// Returns true when the object's closing '}' is reached.
+template <class F>
+bool walk_members(const char* p, const char* end, bool first, F&& on_member) {
+  while (true) {
+    p = skip_ws(p, end);
+    if (p >= end) return false;
+    if (*p == '}') return true;
+    if (!first) {
+      if (*p != ',') return false;
+      p = skip_ws(p + 1, end);
+    }
+    first = false;
+    if (p >= end || *p != '"') return false;
+    std::string_view key;
+    p = plain_string(p, end, key);
+    if (p == nullptr) return false;
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':') return false;
+    p = on_member(key, skip_ws(p + 1, end));
+    if (p == nullptr) return false;
+  }
+}
+
+}  // namespace
+
+bool parse_push_tail(const char* after_items, const char* end, PushTail& tail) {
+  if (after_items == nullptr) return false;
+  return walk_members(after_items, end, false, [&](std::string_view key, const char* v) -> const char* {
+    if (key == "room" && v < end && *v == '"') {
+      const char* after = plain_string(v, end, tail.room);
+      tail.has_room = after != nullptr;
+      return after;
+    }
+    if (key == "seq") {
+      const char* after = parse_uint(v, end, tail.seq);
+      tail.has_seq = after != nullptr;
+      return after;
+    }
+    return skip_json_value(v, end);
+  });
+}
+
+bool parse_joined(std::string_view message, Joined& joined) {
+  if (!message_type_is(message, "JOINED")) return false;
+  const char* p = message.data();
+  const char* end = p + message.size();
+  bool has_room = false, has_seq = false, has_recovered = false;
+  auto on_data = [&](std::string_view key, const char* v) -> const char* {
+    if (key == "room" && v < end && *v == '"') {
+      const char* after = plain_string(v, end, joined.room);
+      has_room = after != nullptr;
+      return after;
+    }
+    if (key == "epoch" && v < end && *v == '"') return plain_string(v, end, joined.epoch);
+    if (key == "seq") {
+      const char* after = parse_uint(v, end, joined.seq);
+      has_seq = after != nullptr;
+      return after;
+    }
+    if (key == "recovered") {
+      constexpr std::string_view yes = "true", no = "false";
+      const std::string_view rest(v, static_cast<size_t>(end - v));
+      if (rest.substr(0, yes.size()) == yes) {
+        joined.recovered = has_recovered = true;
+        return v + yes.size();
+      }
+      if (rest.substr(0, no.size()) == no) {
+        joined.recovered = false;
+        has_recovered = true;
+        return v + no.size();
+      }
+      return nullptr;
+    }
+    return skip_json_value(v, end);
+  };
+  p = skip_ws(p, end);
+  if (p >= end || *p != '{') return false;
+  const bool whole = walk_members(p + 1, end, true, [&](std::string_view key, const char* v) -> const char* {
+    if (key != "data") return skip_json_value(v, end);
+    if (v >= end || *v != '{') return nullptr;
+    // The data object is walked here; its end is found again by skipping it as a value.
+    if (!walk_members(v + 1, end, true, on_data)) return nullptr;
+    return skip_json_value(v, end);
+  });
+  return whole && has_room && has_seq && has_recovered;
+}
+
 size_t http_head_end(std::string_view buf) {
   const size_t at = buf.find("\r\n\r\n");
   return at == std::string_view::npos ? 0 : at + 4;

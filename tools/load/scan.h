@@ -1,7 +1,7 @@
 // The receive-side parsing of ringcast-load, kept pure (bytes in, results out) so it is unit-tested
 // apart from the event loop: server frame headers, the tiny scanner that finds the load items
-// `[room_index,seq,t_ns,"pad"]` in a PUSH frame without a JSON library, and the HTTP/1.1 response
-// framing the publisher needs.
+// `[room_index,seq,t_ns,"pad"]` in a PUSH frame without a JSON library, the recovery fields (a PUSH's
+// room and seq, the JOINED marker), and the HTTP/1.1 response framing the publisher needs.
 #pragma once
 
 #include <cstddef>
@@ -63,6 +63,7 @@ struct ScanCounts {
   uint64_t items = 0;    // well-formed load items handed to the sink
   uint64_t foreign = 0;  // array elements that are not load items (someone else's data)
   bool malformed = false;
+  const char* after = nullptr;  // just after the items array's ']' (null when malformed or absent)
 };
 
 // Skips one JSON value starting at p (strings with escapes, nested arrays/objects, scalars).
@@ -84,6 +85,32 @@ ScanCounts scan_push_message(std::string_view message, Sink&& on_item);
 
 // True when the message is a go-push command of this type, e.g. {"type":"PONG","data":{}}.
 bool message_type_is(std::string_view message, std::string_view type);
+
+// ---- recovery (ringcast's PUSH seq and JOINED marker, docs/protocol.md) ----
+
+// What follows "items" in a ringcast PUSH: {"items":[...],"room":"r","seq":N}. A push to everyone
+// has no room; a go-push server sends neither.
+struct PushTail {
+  std::string_view room;
+  uint64_t seq = 0;
+  bool has_room = false;
+  bool has_seq = false;
+};
+
+// Reads the members of data that follow the items array; `after_items` is ScanCounts::after. False
+// when the rest is not a well-formed run of members (the fields found up to there are kept).
+bool parse_push_tail(const char* after_items, const char* end, PushTail& tail);
+
+// {"type":"JOINED","data":{"room":"r","seq":S,"epoch":"E","recovered":true|false}}.
+struct Joined {
+  std::string_view room;
+  std::string_view epoch;
+  uint64_t seq = 0;
+  bool recovered = false;
+};
+
+// True for a JOINED message with room, seq and recovered (epoch may be absent).
+bool parse_joined(std::string_view message, Joined& joined);
 
 // ---- HTTP/1.1 responses (the publisher's side of the push API) ----
 
@@ -163,7 +190,10 @@ ScanCounts scan_item_array(const char* p, const char* end, Sink&& on_item) {
     return counts;
   }
   p = detail::skip_ws(p + 1, end);
-  if (p < end && *p == ']') return counts;
+  if (p < end && *p == ']') {
+    counts.after = p + 1;
+    return counts;
+  }
   while (p < end) {
     Item item;
     if (const char* after = parse_item(p, end, item)) {
@@ -181,7 +211,10 @@ ScanCounts scan_item_array(const char* p, const char* end, Sink&& on_item) {
       p = detail::skip_ws(p + 1, end);
       continue;
     }
-    if (p < end && *p == ']') return counts;
+    if (p < end && *p == ']') {
+      counts.after = p + 1;
+      return counts;
+    }
     break;
   }
   counts.malformed = true;

@@ -111,6 +111,17 @@ struct alignas(64) WorkerBlock {
   Counter broadcast_reached[kTrackedBroadcasts];
   Counter stalled;
 
+  // --reconnect-every: drops on purpose and the resumes after them (not unexpected closes).
+  Counter reconnects;           // connections dropped to reconnect
+  Counter resumed;              // new connection joined and every JOINED of its rooms in
+  Counter reconnect_retries;    // attempts of a reconnect that failed and were tried again
+  Counter reconnect_failed;     // reconnects given up after kReconnectAttemptsMax attempts
+  Counter rooms_recovered;      // JOINED recovered:true after a reconnect
+  Counter rooms_not_recovered;  // JOINED recovered:false after a reconnect: loss announced
+  Counter items_replayed;       // items of a room received before that room's JOINED on a rejoin
+  Counter resume_max_ns;
+  Counter resume_latency[histogram::kBuckets];  // drop -> last JOINED of the new connection
+
   // Drain: live joined connections that have not yet seen the last accepted seq of their rooms, as
   // counted at lagging_checked_ns.
   Counter lagging;

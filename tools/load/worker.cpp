@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -65,13 +66,46 @@ constexpr uint32_t index_of(uint64_t ud) {
   return static_cast<uint32_t>(ud);
 }
 
-enum class State : uint8_t { idle, connecting, upgrading, joining, open, closed, failed };
+// leaving: a --reconnect-every drop under way (its bytes are ignored); the connection then goes
+// through connecting, upgrading and joining again.
+enum class State : uint8_t { idle, connecting, upgrading, joining, open, leaving, closed, failed };
 
 constexpr uint8_t kRecvArmed = 1;
 constexpr uint8_t kSendBusy = 2;
 constexpr uint8_t kWasJoined = 4;
 constexpr uint8_t kStallDesignated = 8;
 constexpr uint8_t kStalled = 16;
+constexpr uint8_t kReconnects = 32;  // designated by --reconnect-every / --reconnect-one-in
+
+// A `since` beyond anything a node publishes: the first JOIN of a connection that may reconnect asks
+// for it, so that the JOINED marker tells it the room's position and the epoch without a replay.
+constexpr uint64_t kSinceBeyondHead = 9007199254740991;  // 2^53 - 1, exact in every JSON reader
+constexpr size_t kEpochBytes = 16;
+
+// What a connection that reconnects remembers across its connections (--reconnect-every only, in a
+// vector of its own so that the other connections stay 24 bytes).
+struct Resume {
+  uint64_t seq[2] = {0, 0};  // per room slot: the last PUSH seq or JOINED position seen there
+  uint64_t drop_ns = 0;      // when the last drop started (resume time origin)
+  uint32_t items_left = 0;   // items until the next drop
+  uint32_t cycle = 0;        // drops so far
+  uint8_t has_position = 0;  // bit per slot: seq[slot] is known
+  uint8_t pending = 0;       // bit per slot: JOINED not yet seen on this connection
+  uint8_t epoch_len = 0;
+  uint8_t attempts = 0;  // failed attempts of the current reconnect
+  char epoch[kEpochBytes] = {};
+};
+
+// A reconnect that fails (refused, reset, or answered 408 because this process was too busy to send
+// the upgrade in time) is tried again, as a real client would, this many times in all.
+constexpr uint8_t kReconnectAttemptsMax = 5;
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
 
 struct Conn {
   int32_t fd = -1;
@@ -107,13 +141,26 @@ class Worker {
   // Connection life.
   void start_due_connects(uint64_t now);
   uint64_t next_connect_due_ns() const;
-  void start_connect(uint32_t j);
+  void start_connect(uint32_t j, bool again = false);
   void on_connect(uint32_t j, int res);
   void fail(uint32_t j, const std::string& why);
   void mark_joined(uint32_t j);
   void end_conn(uint32_t j, State terminal);
   void lost(uint32_t j, const std::string& why, bool eof);
   void protocol_error(uint32_t j, const char* why);
+
+  // Reconnect and resume (--reconnect-every).
+  void draw_items_left(uint32_t j);
+  void drop(uint32_t j);
+  void finish_drop(uint32_t j);
+  void start_due_reconnects(uint64_t now);
+  int room_slot(uint32_t j, std::string_view room) const;
+  void on_joined(uint32_t j, const Joined& joined);
+  void on_push_position(uint32_t j, const PushTail& tail, uint64_t items);
+  bool reconnecting(uint32_t j) const {
+    const Conn& c = conns_[j];
+    return (c.flags & kWasJoined) && (in_handshake(c.state) || c.state == State::leaving);
+  }
 
   // Receive path.
   void on_recv(uint32_t j, int res, uint32_t flags);
@@ -154,6 +201,10 @@ class Worker {
   std::string accept_value_;
   std::vector<int> closes_;  // fds closed only after the next submit (a queued SQE may name them)
   std::vector<uint32_t> stalled_;
+  std::vector<Resume> resume_;  // per connection with --reconnect-every, else empty
+  // --reconnect-pause: dropped connections waiting to connect again, due times in order (one pause
+  // for all, so a FIFO is sorted).
+  std::deque<std::pair<uint64_t, uint32_t>> paused_;
 
   uint32_t next_connect_ = 0;
   uint32_t handshakes_in_flight_ = 0;
@@ -165,6 +216,7 @@ class Worker {
   uint64_t last_lag_check_ns_ = 0;
   bool stragglers_closed_ = false;
   bool resumed_ = false;
+  Phase phase_ = Phase::connecting;
   uint32_t own_rooms_ = 0;  // K
   bool has_also_ = false;
 };
@@ -240,6 +292,11 @@ bool Worker::init(std::string& error) {
     for (uint32_t j = 0; j < n_local; ++j)
       if (global(j) % o_.stall_every == 0) conns_[j].flags |= kStallDesignated;
   }
+  if (o_.reconnects()) {
+    resume_.resize(n_local);
+    for (uint32_t j = 0; j < n_local; ++j)
+      if (global(j) % o_.reconnect_one_in == 0) conns_[j].flags |= kReconnects;
+  }
   return true;
 }
 
@@ -282,7 +339,7 @@ void Worker::start_due_connects(uint64_t now) {
   }
 }
 
-void Worker::start_connect(uint32_t j) {
+void Worker::start_connect(uint32_t j, bool again) {
   Conn& c = conns_[j];
   const uint32_t i = global(j);
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -314,7 +371,7 @@ void Worker::start_connect(uint32_t j) {
   io_uring_sqe_set_data64(s, user_data(Op::connect, j));
   c.state = State::connecting;
   ++handshakes_in_flight_;
-  block_.attempted.add();
+  if (!again) block_.attempted.add();
 }
 
 void Worker::on_connect(uint32_t j, int res) {
@@ -353,16 +410,30 @@ void Worker::on_connect(uint32_t j, int res) {
       len += ws::encode_client_frame(reinterpret_cast<uint8_t*>(out) + len, ws::Opcode::text,
                                      {reinterpret_cast<const uint8_t*>(json.data()), json.size()}, 0);
     };
-    char join[kRoomNameBytesMax + 64];
-    if (own_rooms_ > 0) {
-      const int n = std::snprintf(join, sizeof join, R"({"type":"JOIN","data":{"room":"%s"}})", room.c_str());
+    char join[kRoomNameBytesMax + 128];
+    auto add_join = [&](const std::string& name, uint32_t slot) {
+      int n;
+      if (!(c.flags & kReconnects)) {
+        n = std::snprintf(join, sizeof join, R"({"type":"JOIN","data":{"room":"%s"}})", name.c_str());
+      } else {
+        // A connection that may reconnect always JOINs with since (see kSinceBeyondHead) and waits
+        // for the room's JOINED; after a drop, since is where it left the room.
+        Resume& r = resume_[j];
+        const bool known = r.has_position & (1u << slot);
+        const uint64_t since = known ? r.seq[slot] : kSinceBeyondHead;
+        if (known && r.epoch_len > 0)
+          n = std::snprintf(
+              join, sizeof join, R"({"type":"JOIN","data":{"room":"%s","since":%llu,"epoch":"%.*s"}})",
+              name.c_str(), static_cast<unsigned long long>(since), static_cast<int>(r.epoch_len), r.epoch);
+        else
+          n = std::snprintf(join, sizeof join, R"({"type":"JOIN","data":{"room":"%s","since":%llu}})",
+                            name.c_str(), static_cast<unsigned long long>(since));
+        r.pending |= static_cast<uint8_t>(1u << slot);
+      }
       add_command({join, static_cast<size_t>(n)});
-    }
-    if (has_also_) {
-      const int n =
-          std::snprintf(join, sizeof join, R"({"type":"JOIN","data":{"room":"%s"}})", o_.also_room.c_str());
-      add_command({join, static_cast<size_t>(n)});
-    }
+    };
+    if (own_rooms_ > 0) add_join(room, 0);
+    if (has_also_) add_join(o_.also_room, 1);
     std::memcpy(out + len, ping_frame_.data(), ping_frame_.size());
     len += ping_frame_.size();
   }
@@ -377,6 +448,27 @@ void Worker::on_connect(uint32_t j, int res) {
 }
 
 void Worker::fail(uint32_t j, const std::string& why) {
+  Conn& c = conns_[j];
+  if (c.flags & kWasJoined) {
+    block_.first_close_error.record("reconnect: " + why);
+    if (++resume_[j].attempts < kReconnectAttemptsMax && shared_.phase() < Phase::finishing) {
+      // Again, through the drop's path: the socket ends (the recv's last completion, or now when
+      // none is armed), then a new connect after the pause. The resume time keeps its origin.
+      block_.reconnect_retries.add();
+      if (in_handshake(c.state)) --handshakes_in_flight_;
+      free_spill(c.spill);
+      c.state = State::leaving;
+      if (c.flags & kRecvArmed)
+        shutdown(c.fd, SHUT_RDWR);
+      else
+        finish_drop(j);
+      return;
+    }
+    // A reconnect that did not get through: the connection is gone, its items from here on missing.
+    block_.reconnect_failed.add();
+    end_conn(j, State::closed);
+    return;
+  }
   block_.first_connect_error.record(why);
   block_.failed.add();
   end_conn(j, State::failed);
@@ -386,9 +478,131 @@ void Worker::mark_joined(uint32_t j) {
   Conn& c = conns_[j];
   --handshakes_in_flight_;
   c.state = State::open;
+  if (c.flags & kReconnects) {
+    draw_items_left(j);
+    resume_[j].attempts = 0;
+  }
+  if (c.flags & kWasJoined) return;  // a reconnect: the resume ends with its last JOINED
   c.flags |= kWasJoined;
   block_.joined.add();
   block_.last_join_ns.raise_to(now_);
+}
+
+// ---- reconnect and resume ----
+
+void Worker::draw_items_left(uint32_t j) {
+  Resume& r = resume_[j];
+  const uint64_t n = o_.reconnect_every;
+  const uint64_t draw = n / 2 + splitmix64((uint64_t{global(j)} << 24) ^ r.cycle) % (n + 1);
+  r.items_left = static_cast<uint32_t>(std::clamp<uint64_t>(draw, 1, UINT32_MAX));
+}
+
+void Worker::drop(uint32_t j) {
+  Conn& c = conns_[j];
+  Resume& r = resume_[j];
+  block_.reconnects.add();
+  r.drop_ns = now_;
+  ++r.cycle;
+  c.state = State::leaving;
+  free_spill(c.spill);
+  if (o_.reconnect_abrupt) {
+    // The recv is cancelled; its last completion resets the connection (finish_drop).
+    if (c.flags & kRecvArmed) {
+      io_uring_sqe* s = sqe();
+      io_uring_prep_cancel64(s, user_data(Op::recv, j), 0);
+      io_uring_sqe_set_data64(s, user_data(Op::cancel, j));
+    }
+  } else {
+    // The close handshake: the server echoes the close and closes TCP; the recv ends on that EOF.
+    const uint8_t normal[2] = {0x03, 0xE8};
+    reply(j, ws::Opcode::close, normal, sizeof normal);
+  }
+}
+
+void Worker::finish_drop(uint32_t j) {
+  Conn& c = conns_[j];
+  if (c.fd >= 0) {
+    if (o_.reconnect_abrupt) {
+      const linger reset{1, 0};
+      setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    closes_.push_back(c.fd);
+    c.fd = -1;
+  }
+  if (shared_.phase() >= Phase::finishing) {
+    c.state = State::closed;
+    return;
+  }
+  if (o_.reconnect_pause_ms > 0) {
+    paused_.emplace_back(monotonic_ns() + static_cast<uint64_t>(o_.reconnect_pause_ms * 1e6), j);
+    return;
+  }
+  start_connect(j, true);
+}
+
+void Worker::start_due_reconnects(uint64_t now) {
+  while (!paused_.empty() && paused_.front().first <= now) {
+    const uint32_t j = paused_.front().second;
+    paused_.pop_front();
+    start_connect(j, true);
+  }
+}
+
+// The slot of a room this connection is in (0 own room, 1 also-room), or -1.
+int Worker::room_slot(uint32_t j, std::string_view room) const {
+  if (has_also_ && room == o_.also_room) return 1;
+  if (own_rooms_ == 0 || room.size() <= o_.room_prefix.size() ||
+      room.substr(0, o_.room_prefix.size()) != o_.room_prefix)
+    return -1;
+  uint64_t index = 0;
+  for (char ch : room.substr(o_.room_prefix.size())) {
+    if (ch < '0' || ch > '9' || index > UINT32_MAX) return -1;
+    index = index * 10 + static_cast<uint64_t>(ch - '0');
+  }
+  return index == global(j) % own_rooms_ ? 0 : -1;
+}
+
+void Worker::on_joined(uint32_t j, const Joined& joined) {
+  const int slot = room_slot(j, joined.room);
+  Resume& r = resume_[j];
+  const uint8_t bit = slot < 0 ? 0 : static_cast<uint8_t>(1u << slot);
+  if (!(r.pending & bit)) return;  // not a JOINED this connection waits for
+  r.pending &= static_cast<uint8_t>(~bit);
+  const bool first_join = !(conns_[j].flags & kWasJoined);
+  if (!first_join) (joined.recovered ? block_.rooms_recovered : block_.rooms_not_recovered).add();
+  if (!joined.epoch.empty() && joined.epoch.size() <= kEpochBytes &&
+      joined.epoch != std::string_view(r.epoch, r.epoch_len)) {
+    // Another ring (the node restarted, or another node): positions from the old one mean nothing
+    // here, and this connection's other JOINED markers (sent with the old epoch) give the new ones.
+    std::memcpy(r.epoch, joined.epoch.data(), joined.epoch.size());
+    r.epoch_len = static_cast<uint8_t>(joined.epoch.size());
+    r.has_position = 0;
+  }
+  // From the marker's position on, every item of the room comes live (after a replay or not).
+  if (!(r.has_position & bit) || joined.seq > r.seq[slot]) r.seq[slot] = joined.seq;
+  r.has_position |= bit;
+  if (!first_join && r.pending == 0) {
+    const uint64_t took = now_ - r.drop_ns;
+    block_.resumed.add();
+    block_.resume_latency[histogram::bucket_of(took)].add();
+    block_.resume_max_ns.raise_to(took);
+  }
+}
+
+void Worker::on_push_position(uint32_t j, const PushTail& tail, uint64_t items) {
+  Resume& r = resume_[j];
+  if (tail.has_room && tail.has_seq) {
+    const int slot = room_slot(j, tail.room);
+    if (slot >= 0) {
+      const uint8_t bit = static_cast<uint8_t>(1u << slot);
+      // Before the room's JOINED on a new connection, its PUSH frames are the replay.
+      if ((r.pending & bit) && (conns_[j].flags & kWasJoined)) block_.items_replayed.add(items);
+      if (!(r.has_position & bit) || tail.seq > r.seq[slot]) r.seq[slot] = tail.seq;
+      r.has_position |= bit;
+    }
+  }
+  r.items_left = items >= r.items_left ? 0 : r.items_left - static_cast<uint32_t>(items);
+  if (r.items_left == 0 && conns_[j].state == State::open && phase_ == Phase::publishing) drop(j);
 }
 
 void Worker::end_conn(uint32_t j, State terminal) {
@@ -434,6 +648,7 @@ void Worker::protocol_error(uint32_t j, const char* why) {
 
 void Worker::on_recv(uint32_t j, int res, uint32_t flags) {
   Conn& c = conns_[j];
+  const int fd = c.fd;
   if (!(flags & IORING_CQE_F_MORE)) c.flags &= ~kRecvArmed;
   if (res > 0) {
     const uint16_t id = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
@@ -451,6 +666,17 @@ void Worker::on_recv(uint32_t j, int res, uint32_t flags) {
     lost(j, std::string("recv: ") + std::strerror(-res), false);
   }
   if (c.flags & kRecvArmed) return;
+  // A failed reconnect retried at once (fail) has already given this socket up and may have a new one.
+  if (c.fd != fd) return;
+  if (c.state == State::leaving) {
+    // A clean drop waits for the server's close (EOF or an error); a recv that only ran out of
+    // buffers is armed again.
+    if (!o_.reconnect_abrupt && (res > 0 || res == -ENOBUFS))
+      arm_recv(j);
+    else
+      finish_drop(j);
+    return;
+  }
   if (!live(c.state)) {
     if (c.fd >= 0) {
       closes_.push_back(c.fd);
@@ -573,9 +799,21 @@ void Worker::on_message(uint32_t j, std::string_view message) {
     mark_joined(j);
     return;
   }
+  if (c.flags & kReconnects) {
+    Joined joined;
+    if (parse_joined(message, joined)) {
+      on_joined(j, joined);
+      return;
+    }
+  }
   const ScanCounts counts = scan_push_message(message, [&](const Item& item) { on_item(j, item); });
   if (counts.foreign) block_.foreign_items.add(counts.foreign);
   if (counts.malformed) block_.foreign_items.add();
+  if ((c.flags & kReconnects) && counts.after != nullptr) {
+    PushTail tail;
+    parse_push_tail(counts.after, message.data() + message.size(), tail);
+    on_push_position(j, tail, counts.items);
+  }
 }
 
 void Worker::on_item(uint32_t j, const Item& item) {
@@ -717,7 +955,7 @@ void Worker::report_lag(uint64_t now) {
   uint64_t lagging = 0;
   for (uint32_t j = 0; j < conns_.size(); ++j) {
     const Conn& c = conns_[j];
-    if (c.state != State::open) continue;
+    if (c.state != State::open && !reconnecting(j)) continue;
     const bool behind_own =
         own_rooms_ > 0 && c.next_seq[0] - 1 < shared_.room(global(j) % own_rooms_).last_accepted_seq.get();
     const bool behind_also =
@@ -805,6 +1043,7 @@ int Worker::run() {
   while (true) {
     now_ = monotonic_ns();
     const Phase phase = shared_.phase();
+    phase_ = phase;
     if (phase >= Phase::finishing) break;
     uint64_t wait_ns = kIdleWaitNs;
     if (phase == Phase::connecting) {
@@ -820,6 +1059,13 @@ int Worker::run() {
     if (phase == Phase::draining && now_ - last_lag_check_ns_ >= kLagCheckPeriodNs) {
       last_lag_check_ns_ = now_;
       report_lag(now_);
+    }
+    if (!paused_.empty()) {
+      start_due_reconnects(now_);
+      if (!paused_.empty()) {
+        const uint64_t due = paused_.front().first;
+        wait_ns = std::min(wait_ns, due > now_ ? std::max(due - now_, kConnectWaitMinNs) : kConnectWaitMinNs);
+      }
     }
     heartbeat(now_);
     submit_and_wait(wait_ns);

@@ -1,7 +1,8 @@
 // A ringcast-load worker process: one io_uring event loop over its slice of the connections
 // (global index i = local * processes + worker). It connects them at the planned rate, upgrades and
-// joins, answers the server, and checks and times every item that arrives; its counters and latency
-// histogram live in its WorkerBlock of the shared mapping.
+// joins, answers the server, checks and times every item that arrives, and (--reconnect-every) drops
+// connections and resumes them with JOIN since; its counters and histograms live in its WorkerBlock
+// of the shared mapping.
 #pragma once
 
 #include <cstdint>
