@@ -37,7 +37,9 @@ CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, s
     // JSON numbers: a non-negative integer, whether simdjson stored it as int64 or uint64.
     uint64_t value = 0;
     int64_t signed_value = 0;
-    if (!since.get_uint64().get(value)) {
+    if (since.is_null()) {
+      out.since_now = true;
+    } else if (!since.get_uint64().get(value)) {
       out.since = value;
     } else if (!since.get_int64().get(signed_value) && signed_value >= 0) {
       out.since = static_cast<uint64_t>(signed_value);
@@ -64,7 +66,7 @@ std::string_view command_error_text(CommandError error) {
     case CommandError::bad_room:
       return "data.room must be a non-empty string";
     case CommandError::bad_since:
-      return "data.since must be a non-negative integer and data.epoch a string";
+      return "data.since must be a non-negative integer (or null) and data.epoch a string";
   }
   return "bad command";
 }

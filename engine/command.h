@@ -29,6 +29,9 @@ struct Command {
   // PUSH the client got), answered by a JOINED marker. `epoch` (optional) names the ring `since` is from.
   bool has_since = false;
   uint64_t since = 0;
+  // `"since":null`: the client has nothing of the room yet; the JOINED marker only tells it where the
+  // room stands (seq and epoch) so that it can resume from there later. Nothing is replayed.
+  bool since_now = false;
   std::string_view epoch;
   // Any other type (CommandType::unknown): its name and "data", for the application's handlers
   // (Engine hooks). Valid until the parser's next parse.

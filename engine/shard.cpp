@@ -629,7 +629,7 @@ std::string_view Shard::join_room(Conn& c, uint32_t id, std::string_view room, c
       replayed += items;
     }
     replay_frames_.clear();
-    stats_.add(recovered ? Counter::recoveries : Counter::recoveries_failed);
+    if (!cmd->since_now) stats_.add(recovered ? Counter::recoveries : Counter::recoveries_failed);
     stats_.add(Counter::items_replayed, replayed);
     queue_ws(c, id, ws::Opcode::text, joined_command_json(room, position, epoch_text_, recovered));
   }
@@ -709,6 +709,15 @@ void Shard::session_close(uint32_t id, uint16_t code, std::string_view reason) {
 // epoch, or `since` is beyond what this node has published.
 bool Shard::prepare_recovery(const Command& cmd, uint64_t& position) {
   DeliverToShard deliver{this};
+  replay_frames_.clear();
+  if (cmd.since_now) {
+    // Nothing to replay: the member gets every item after the cursor (or in the room's waiting batch).
+    const RoomId room = rooms_.find(cmd.room);
+    position = fanout_.cursor_seq() - 1;
+    if (room != kNil && !rooms_.room(room).batch.entries.empty())
+      position = rooms_.room(room).batch.entries.front()->seq - 1;
+    return true;
+  }
   // The client may resume from an item another shard delivered and this one has not drained yet:
   // catch up first, or the fan-out would bring that item (and those before it) once more.
   while (fanout_.cursor_seq() <= cmd.since && fanout_.drain(now_ns_, deliver) > 0) {

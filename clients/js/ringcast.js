@@ -13,7 +13,7 @@
 //   client.join('lobby');
 //
 // Events: open {reconnected, attempt} · push (items, message) · message (any parsed server message) ·
-// joined {room, seq, epoch, recovered} (after a rejoin with since; recovered false: refetch the room) ·
+// joined {room, seq, epoch, recovered} (after each JOIN with recovery; recovered false: refetch the room) ·
 // pong · close {code, reason, willReconnect, delayMs} · reconnecting {attempt, delayMs} ·
 // error (an Error; err.kind is 'socket', 'server' for an ERROR frame with err.code/err.room, or 'protocol').
 
@@ -95,7 +95,7 @@ export class RingcastClient {
     if (typeof room !== 'string' || room === '') throw new TypeError('ringcast: room must be a non-empty string');
     if (this._rooms.has(room)) return this;
     this._rooms.add(room);
-    this._send('JOIN', { room });
+    this._send('JOIN', this._joinData(room));
     return this;
   }
 
@@ -135,6 +135,15 @@ export class RingcastClient {
     }
   }
 
+  // A JOIN's data: with recovery, `since` is the room's last seq (the server replays what came after
+  // it) or, the first time, null (the server answers with the room's position, nothing replayed).
+  _joinData(room) {
+    if (!this.options.recover) return { room };
+    const since = this._positions.get(room);
+    if (since === undefined) return { room, since: null };
+    return this._epoch ? { room, since, epoch: this._epoch } : { room, since };
+  }
+
   _send(type, data) {
     if (!this._ws || this._ws.readyState !== OPEN) return false;
     this._ws.send(JSON.stringify({ type, data }));
@@ -159,14 +168,7 @@ export class RingcastClient {
       this._attempt = 0;
       this._state = 'open';
       this._lastRx = Date.now();
-      for (const room of this._rooms) {
-        const since = this.options.recover ? this._positions.get(room) : undefined;
-        if (since === undefined) {
-          this._send('JOIN', { room });
-        } else {
-          this._send('JOIN', this._epoch ? { room, since, epoch: this._epoch } : { room, since });
-        }
-      }
+      for (const room of this._rooms) this._send('JOIN', this._joinData(room));
       this._startHeartbeat();
       this._emit('open', { reconnected, attempt });
     };

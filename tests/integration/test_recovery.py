@@ -78,6 +78,16 @@ class RecoveryTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(push_items(msg), ["live"])
             self.assertEqual(msg["data"]["seq"], live["seq"])
 
+            # since null: only the position (and the epoch); nothing replayed, nothing counted.
+            ws3 = await ws_connect(server.ws_url)
+            await ws3.send(json.dumps({"type": "JOIN", "data": {"room": "r", "since": None}}))
+            pushes, probe = await until_joined(ws3)
+            self.assertEqual(pushes, [])
+            self.assertTrue(probe["recovered"])
+            self.assertEqual(probe["seq"], live["seq"])
+            self.assertEqual(probe["epoch"], marker["epoch"])
+            await ws3.close()
+
             # A JOIN with since when nothing was missed: recovered, nothing replayed.
             ws2 = await ws_connect(server.ws_url)
             await join_since(ws2, "r", live["seq"], marker["epoch"])

@@ -145,10 +145,14 @@ TEST(Command, JoinWithSinceAndEpoch) {
   for (std::string_view bad : {R"({"type":"JOIN","data":{"room":"r","since":-1}})",
                                R"({"type":"JOIN","data":{"room":"r","since":1.5}})",
                                R"({"type":"JOIN","data":{"room":"r","since":"7"}})",
-                               R"({"type":"JOIN","data":{"room":"r","since":null}})",
                                R"({"type":"JOIN","data":{"room":"r","since":1,"epoch":7}})"}) {
     EXPECT_EQ(run(bad), CommandError::bad_since) << bad;
   }
+  ASSERT_EQ(run(R"({"type":"JOIN","data":{"room":"r","since":null}})"), CommandError::none);
+  EXPECT_TRUE(cmd.has_since);
+  EXPECT_TRUE(cmd.since_now) << "null: only the position, nothing replayed";
+  ASSERT_EQ(run(R"({"type":"JOIN","data":{"room":"r","since":3}})"), CommandError::none);
+  EXPECT_FALSE(cmd.since_now);
   // LEAVE ignores them.
   ASSERT_EQ(run(R"({"type":"LEAVE","data":{"room":"r","since":"x"}})"), CommandError::none);
   EXPECT_FALSE(cmd.has_since);

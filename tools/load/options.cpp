@@ -203,12 +203,11 @@ Reconnect and resume (ringcast's recovery, docs/protocol.md; gopush only)
                               the epoch of a JOINED. The replayed items go through the same
                               accounting as live ones: loss = 0 and no duplicates means the resume
                               was exact. A connection that may reconnect makes its first JOIN of a
-                              room with a since beyond anything published: the server then replays
-                              nothing and answers JOINED recovered:false with the room's position
-                              and its epoch, so the connection knows where it stands even if it
-                              drops before its first item there (not counted as a resume; the
-                              server counts it in recoveriesFailed; since 0 instead would replay
-                              the ring's whole history, earlier runs' items included; a plain
+                              room with "since":null: the server replays nothing and answers JOINED
+                              with the room's position and its epoch, so the connection knows where
+                              it stands even if it drops before its first item there (not counted
+                              as a resume; since 0 instead would replay the ring's whole history,
+                              earlier runs' items included; a plain
                               JOIN gives no position at all). No reconnect starts after
                               publishing ends; one under way finishes during the drain. A
                               reconnect that fails (refused, reset, 408) is tried again, 5

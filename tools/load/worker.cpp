@@ -77,9 +77,6 @@ constexpr uint8_t kStallDesignated = 8;
 constexpr uint8_t kStalled = 16;
 constexpr uint8_t kReconnects = 32;  // designated by --reconnect-every / --reconnect-one-in
 
-// A `since` beyond anything a node publishes: the first JOIN of a connection that may reconnect asks
-// for it, so that the JOINED marker tells it the room's position and the epoch without a replay.
-constexpr uint64_t kSinceBeyondHead = 9007199254740991;  // 2^53 - 1, exact in every JSON reader
 constexpr size_t kEpochBytes = 16;
 
 // What a connection that reconnects remembers across its connections (--reconnect-every only, in a
@@ -416,12 +413,15 @@ void Worker::on_connect(uint32_t j, int res) {
       if (!(c.flags & kReconnects)) {
         n = std::snprintf(join, sizeof join, R"({"type":"JOIN","data":{"room":"%s"}})", name.c_str());
       } else {
-        // A connection that may reconnect always JOINs with since (see kSinceBeyondHead) and waits
-        // for the room's JOINED; after a drop, since is where it left the room.
+        // A connection that may reconnect always JOINs with since and waits for the room's JOINED:
+        // the first time `"since":null` (the marker tells the room's position and the epoch, nothing
+        // is replayed); after a drop, since is where it left the room.
         Resume& r = resume_[j];
         const bool known = r.has_position & (1u << slot);
-        const uint64_t since = known ? r.seq[slot] : kSinceBeyondHead;
-        if (known && r.epoch_len > 0)
+        const uint64_t since = known ? r.seq[slot] : 0;
+        if (!known)
+          n = std::snprintf(join, sizeof join, R"({"type":"JOIN","data":{"room":"%s","since":null}})", name.c_str());
+        else if (r.epoch_len > 0)
           n = std::snprintf(
               join, sizeof join, R"({"type":"JOIN","data":{"room":"%s","since":%llu,"epoch":"%.*s"}})",
               name.c_str(), static_cast<unsigned long long>(since), static_cast<int>(r.epoch_len), r.epoch);

@@ -210,9 +210,11 @@ test('recovery: a dropped connection rejoins with since and gets what it missed,
   client._ws.terminate();  // the connection dies under the client (no close handshake)
   await events.waitFor('close', 1);
   for (let i = 0; i < 5; i += 1) await server.pushRoom('r', [`missed ${i}`]);
-  const [joined] = await events.waitFor('joined', 1);
+  const [first, joined] = await events.waitFor('joined', 2);
+  assertEqual(first.args[0].room, 'r');  // the first JOIN asked for the position only
   assertEqual(joined.args[0].room, 'r');
   assertEqual(joined.args[0].recovered, true);
+  assertEqual(joined.args[0].epoch, first.args[0].epoch);
   await server.pushRoom('r', ['after']);
   await events.waitFor('push', 3);
   const expected = ['before', 'missed 0', 'missed 1', 'missed 2', 'missed 3', 'missed 4', 'after'];
