@@ -12,18 +12,20 @@
 
 namespace ringcast {
 
-enum class CommandType : uint8_t { ping, join, leave, unknown };
+enum class CommandType : uint8_t { ping, join, leave, unknown, bind, hello };
 
 enum class CommandError : uint8_t {
   none,
   malformed_json,   // not JSON at all: the connection is closed (1007)
   not_an_object,    // JSON, but not {"type":...}: closed (1007)
   bad_room,         // JOIN/LEAVE without a string data.room, or an empty one: an ERROR frame answers
+  bad_uid,          // BIND without a string data.uid, or an empty one: an ERROR frame answers
 };
 
 struct Command {
   CommandType type = CommandType::unknown;
   std::string_view room;  // JOIN/LEAVE; points into the parser's document, valid until its next parse
+  std::string_view uid;   // BIND ({"type":"BIND","data":{"uid":"u"}}), likewise
 };
 
 // Parses one client text message. `parser` is reused across calls (one per shard) so parsing does
@@ -32,6 +34,11 @@ CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, s
 
 // Human-readable constant text for a CommandError (close reasons and ERROR frames).
 std::string_view command_error_text(CommandError error);
+
+// {"type":"BOUND","data":{"uid":"<uid>","conn":"<conn>"}}: a BIND succeeded.
+std::string bound_command_json(std::string_view uid, std::string_view conn);
+// {"type":"HELLO","data":{"conn":"<conn>","uid":"<uid>"|null}}: the answer to {"type":"HELLO"}.
+std::string hello_command_json(std::string_view conn, std::string_view uid);
 
 // {"type":"PONG","data":{}} — the answer to a go-push PING.
 std::string_view pong_command_json();

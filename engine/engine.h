@@ -3,6 +3,7 @@
 // from any thread, and reads its stats; the `ringcast` server is a thin main() around it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "engine/config.h"
 #include "engine/node.h"
+#include "engine/presence.h"
 #include "engine/publish.h"
 #include "engine/shm.h"
 #include "engine/stats.h"
@@ -40,6 +42,17 @@ class Engine {
   // Publishing from the application (any thread). Same validation and answers as the push API.
   PublishOutcome publish_room(std::string_view room, std::string_view items_json);
   PublishOutcome publish_all(std::string_view items_json);
+  // To every connection bound to `uid`, on every shard (and every node in cluster mode).
+  PublishOutcome publish_user(std::string_view uid, std::string_view items_json);
+
+  // Presence, from any thread that is not a shard's (it waits for every shard's answer, up to
+  // presence_timeout_ms). False when a shard did not answer in time (`error` says which) or the
+  // engine is not running. A room's members (and, with query.users, a page of its distinct user ids),
+  // or (PresenceKind::rooms) a page of rooms with their member counts; see presence.h.
+  bool presence(const PresenceQuery& query, PresencePage& out, std::string* error = nullptr);
+  // Shorthand: the members of one room, and its first `limit` user ids when `users`.
+  bool room_presence(std::string_view room, PresencePage& out, bool users = false, std::string_view cursor = {},
+                     uint32_t limit = kPresencePageDefault, std::string* error = nullptr);
 
   StatsTotals stats() const;
   std::string stats_json() const;
@@ -58,6 +71,7 @@ class Engine {
   std::unique_ptr<Bridge> bridge_;  // cluster mode (config.nats): the NATS bridge, on its own thread
   std::thread bridge_thread_;
   bool started_ = false;
+  std::atomic<uint64_t> presence_tickets_{0};
 };
 
 // Opens a TCP listener with SO_REUSEPORT on host:port (port 0: any free port). Returns the fd or -1

@@ -59,6 +59,10 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"originRefused", "upgrades refused for a browser Origin not in allowed_origins (403)", false},
     {"tokenRefused", "upgrades refused for a missing, invalid or expired connect token (401)", false},
     {"joinsForbidden", "JOINs refused because the connect token does not grant the room", false},
+    {"binds", "connections bound to a user id (connect token or BIND)", false},
+    {"bindsRefused", "BIND commands refused (not enabled, already bound, bad uid)", false},
+    {"presenceQueries", "presence queries (GET /rooms, /rooms/{room}) answered by this shard's API", false},
+    {"presenceTimeouts", "presence queries answered 503 because a shard did not answer in time", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

@@ -56,6 +56,10 @@ enum class Counter : uint16_t {
   origin_refused,          // upgrades from a browser Origin not in allowed_origins (403)
   token_refused,           // upgrades without a valid connect token (401)
   joins_forbidden,         // of joins_refused: rooms outside the connect token's grant
+  binds,                   // connections bound to a user id (connect token or BIND)
+  binds_refused,           // BIND commands refused (not enabled, already bound, bad uid)
+  presence_queries,        // GET /rooms and /rooms/{room} answered (or timed out) by this shard's API
+  presence_timeouts,       // of those: a shard did not answer within presence_timeout_ms (503)
   kCount
 };
 
