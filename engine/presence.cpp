@@ -69,16 +69,28 @@ void presence_answer_local(const RoomIndex& rooms, const PresenceQuery& query, P
       std::fill(marks.begin(), marks.end(), 0);
       stamp = 1;
     }
+    // The `limit` smallest uids after the cursor in a max-heap: most members of a big room cost one
+    // comparison with its top (no sort of the whole room).
     std::vector<std::string_view> users;
+    users.reserve(std::min<size_t>(limit, room.members.size()));
     for (uint32_t conn : room.members) {
       const RoomId u = rooms.user_room_of(conn);
       if (u == kNil || marks[u] == stamp) continue;
       marks[u] = stamp;
       const std::string_view uid = user_of_room(rooms.room(u).name);
       if (!cursor.empty() && uid <= cursor) continue;
-      users.push_back(uid);
+      if (users.size() < limit) {
+        users.push_back(uid);
+        std::push_heap(users.begin(), users.end());
+      } else {
+        out.truncated = true;
+        if (uid >= users.front()) continue;
+        std::pop_heap(users.begin(), users.end());
+        users.back() = uid;
+        std::push_heap(users.begin(), users.end());
+      }
     }
-    out.truncated = select_smallest(users, limit, std::less<std::string_view>());
+    std::sort_heap(users.begin(), users.end());
     size_t bytes = 0;
     for (std::string_view uid : users) {
       if ((bytes += entry_bytes(uid)) > bytes_max) {
@@ -116,22 +128,41 @@ void presence_merge(const std::vector<PresencePart>& parts, const PresenceQuery&
     if (!bounded || p.entries.back().first < bound) bound = p.entries.back().first;
     bounded = true;
   }
-  std::map<std::string_view, uint64_t> merged;
+  // A k-way merge of the sorted parts, stopping after `limit` distinct names (and one more, to
+  // know whether there is a next page).
+  struct Head {
+    std::string_view name;
+    uint32_t part;
+    uint32_t at;
+    bool operator>(const Head& o) const { return name > o.name; }
+  };
+  std::vector<Head> heap;
   bool more = false;
-  for (const PresencePart& p : parts) {
-    out.members += p.members;
-    more |= p.truncated;
-    for (const auto& [name, count] : p.entries) {
-      if (bounded && std::string_view(name) > bound) continue;
-      merged[name] += count;
-    }
+  for (uint32_t i = 0; i < parts.size(); ++i) {
+    out.members += parts[i].members;
+    more |= parts[i].truncated;
+    if (!parts[i].entries.empty()) heap.push_back(Head{parts[i].entries[0].first, i, 0});
   }
-  for (const auto& [name, count] : merged) {
-    if (out.entries.size() == limit) {
+  std::make_heap(heap.begin(), heap.end(), std::greater<Head>());
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<Head>());
+    Head h = heap.back();
+    heap.pop_back();
+    if (bounded && h.name > bound) continue;  // this part's rest is beyond the bound too
+    const uint64_t count = parts[h.part].entries[h.at].second;
+    if (!out.entries.empty() && out.entries.back().first == h.name) {
+      out.entries.back().second += count;
+    } else if (out.entries.size() == limit) {
       more = true;
       break;
+    } else {
+      out.entries.emplace_back(std::string(h.name), count);
     }
-    out.entries.emplace_back(std::string(name), count);
+    if (++h.at < parts[h.part].entries.size()) {
+      h.name = parts[h.part].entries[h.at].first;
+      heap.push_back(h);
+      std::push_heap(heap.begin(), heap.end(), std::greater<Head>());
+    }
   }
   if (more && !out.entries.empty()) {
     out.has_next = true;
