@@ -127,6 +127,8 @@ const std::vector<Key>& keys() {
        "longest user id (BIND, connect token uid/sub, POST /push/user)"},
       {"presence_timeout_ms", nullptr, Kind::u32, 10, 60000, member(&Config::presence_timeout_ms),
        "GET /rooms and /rooms/{room}: wait this long for every shard's answer (503 beyond)"},
+      {"presence_events", nullptr, Kind::boolean, 0, 1, member(&Config::presence_events),
+       "JOIN, LEAVE and closes push a presence event item to the room's members"},
       {"nats", nullptr, Kind::text, 0, 0, member(&Config::nats),
        "join a cluster: NATS server URLs nats://host:port[,...] (empty: a single node)"},
       {"nats_subject_prefix", nullptr, Kind::text, 0, 0, member(&Config::nats_subject_prefix),

@@ -83,6 +83,12 @@ class RoomIndex {
     for (size_t id = 1; id < rooms_.size(); ++id)
       if (rooms_[id].live && !is_user_room(rooms_[id].name)) fn(rooms_[id]);
   }
+  // Calls fn(const Room&) for every room the connection is in, "all" and its user room excluded.
+  template <class Fn>
+  void for_each_room_of(uint32_t conn, Fn&& fn) const {
+    for (uint32_t m = conn_first_[conn]; m != kNil; m = membership(m).next)
+      if (membership(m).room != conn_user_[conn]) fn(rooms_[membership(m).room]);
+  }
   // Room ids are below this (for tables indexed by room id).
   size_t room_id_bound() const { return rooms_.size(); }
 

@@ -623,12 +623,16 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
       if (rooms_.join(id, cmd.room, created)) {
         stats_.add(Counter::joins);
         if (created) stats_.add(Counter::rooms);
+        if (config_.presence_events) publish_presence_event(c, id, "join", cmd.room, rooms_.user_of(id));
       }
       return;
     }
     case CommandType::leave: {
       bool removed = false;
-      if (rooms_.leave(id, cmd.room, removed)) stats_.add(Counter::leaves);
+      if (rooms_.leave(id, cmd.room, removed)) {
+        stats_.add(Counter::leaves);
+        if (config_.presence_events) publish_presence_event(c, id, "leave", cmd.room, rooms_.user_of(id));
+      }
       return;
     }
     case CommandType::bind:
@@ -665,6 +669,29 @@ void Shard::bind_user(Conn&, uint32_t id, std::string_view uid) {
   bool created = false;
   rooms_.bind_user(id, uid, created);
   stats_.add(Counter::binds);
+}
+
+// The event is an item of an ordinary room push, so it takes the ring, the cluster and coalescing like
+// any other and keeps its place among the room's items: {"presence":"join","room":"r","uid":"u"|null,
+// "conn":"<id>"}. Not sent while the node stops (every connection leaves then).
+void Shard::publish_presence_event(const Conn& c, uint32_t id, std::string_view event, std::string_view room,
+                                   std::string_view uid) {
+  if (stopping_) return;
+  std::string item = R"([{"presence":")";
+  item += event;
+  item += R"(","room":")";
+  http::append_json_escaped(item, room);
+  item += R"(","uid":)";
+  if (uid.empty()) {
+    item += "null";
+  } else {
+    item += '"';
+    http::append_json_escaped(item, uid);
+    item += '"';
+  }
+  item += R"(,"conn":")" + conn_id_text(c, id) + R"("}])";
+  const PublishOutcome out = publisher_.publish(setup_.ring, Target::room, room, item);
+  stats_.add(out.error == PublishError::none ? Counter::presence_events : Counter::presence_events_refused);
 }
 
 std::string Shard::conn_id_text(const Conn& c, uint32_t id) const {
@@ -1099,7 +1126,15 @@ void Shard::http_error_and_close(Conn& c, uint32_t id, std::string_view response
 void Shard::leave_rooms(Conn& c, uint32_t id) {
   if (c.kind != ConnKind::client || (c.phase != Phase::open && c.phase != Phase::close_wait)) return;
   if (c.close_sent) return;  // left when the close was queued
-  rooms_.leave_all(id);
+  if (config_.presence_events && !stopping_) {
+    std::vector<std::string> left;
+    rooms_.for_each_room_of(id, [&](const Room& r) { left.push_back(r.name); });
+    const std::string uid(rooms_.user_of(id));
+    rooms_.leave_all(id);
+    for (const std::string& room : left) publish_presence_event(c, id, "leave", room, uid);
+  } else {
+    rooms_.leave_all(id);
+  }
   stats_.add(Counter::ws_open, -1);
 }
 

@@ -109,6 +109,9 @@ class Shard {
   void handle_bind(Conn& c, uint32_t id, std::string_view uid);
   void bind_user(Conn& c, uint32_t id, std::string_view uid);
   std::string conn_id_text(const Conn& c, uint32_t id) const;
+  // presence_events: a join or leave event item for the room's members.
+  void publish_presence_event(const Conn& c, uint32_t id, std::string_view event, std::string_view room,
+                              std::string_view uid);
 
   // Presence (presence.h): API connections waiting for the other shards' answers, oldest first; the
   // front one's query is in flight.

@@ -63,6 +63,8 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"bindsRefused", "BIND commands refused (not enabled, already bound, bad uid)", false},
     {"presenceQueries", "presence queries (GET /rooms, /rooms/{room}) answered by this shard's API", false},
     {"presenceTimeouts", "presence queries answered 503 because a shard did not answer in time", false},
+    {"presenceEvents", "presence event items (join/leave) published into the ring", false},
+    {"presenceEventsRefused", "presence event items the ring refused (full, or cluster down)", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

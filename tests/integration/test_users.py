@@ -352,6 +352,42 @@ class TokenUserTest(unittest.IsolatedAsyncioTestCase):
                 await ws.close()
 
 
+class PresenceEventsTest(unittest.IsolatedAsyncioTestCase):
+    async def test_joins_leaves_and_closes_are_pushed_to_the_room(self):
+        with Server("--presence-events", "--user-bind-command", threads=2) as server:
+            by_shard = await spread_clients(server, 2, 2)
+            a, b, c = by_shard[0][0], by_shard[1][0], by_shard[1][1]
+            self.assertEqual((await bind(a, "ann"))["type"], "BOUND")
+            self.assertEqual((await bind(c, "cy"))["type"], "BOUND")
+            ids = {ws: (await hello(ws))["conn"] for ws in (a, b, c)}
+
+            def ev(kind, ws, uid):
+                return {"presence": kind, "room": "ev", "uid": uid, "conn": ids[ws]}
+
+            async def next_item(ws):
+                msg = await recv_json(ws)
+                self.assertEqual(msg["type"], "PUSH", msg)
+                self.assertEqual(len(msg["data"]["items"]), 1, msg)
+                return msg["data"]["items"][0]
+
+            # One step at a time (the connections are on two shards): each event before the next step.
+            await a.send(command("JOIN", room="ev"))
+            self.assertEqual(await next_item(a), ev("join", a, "ann"))  # the joiner gets its own
+            await b.send(command("JOIN", room="ev"))
+            self.assertEqual(await next_item(a), ev("join", b, None))
+            await c.send(command("JOIN", room="ev"))
+            self.assertEqual(await next_item(a), ev("join", c, "cy"))
+            await b.send(command("LEAVE", room="ev"))
+            self.assertEqual(await next_item(a), ev("leave", b, None))
+            await c.close()
+            self.assertEqual(await next_item(a), ev("leave", c, "cy"))
+            stats = await asyncio.to_thread(server.stats)
+            self.assertEqual((stats["presenceEvents"], stats["presenceEventsRefused"]), (5, 0))
+            # Off by default (every other test class): no event items at all.
+            for ws in (a, b, by_shard[0][1]):
+                await ws.close()
+
+
 class WorkersTest(unittest.IsolatedAsyncioTestCase):
     async def test_user_push_and_presence_across_worker_processes(self):
         with Server("--workers", 2, "--user-bind-command", threads=1) as server:
