@@ -818,7 +818,14 @@ void Shard::handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t l
   if (!c.inbuf) c.inbuf = new std::string();
   c.inbuf->append(reinterpret_cast<const char*>(data), len);
   // Waiting for a presence answer: what follows is read on once it is out (answers keep their order).
-  if (!parked_.empty() && parked(id, c.generation)) return;
+  // A peer that keeps sending meanwhile is bounded like a request too large to parse: cut.
+  if (!parked_.empty() && parked(id, c.generation)) {
+    if (c.inbuf->size() > 4 * (config_.api_head_bytes_max + config_.api_body_bytes_max)) {
+      stats_.add(Counter::api_errors);
+      terminate(c, id);
+    }
+    return;
+  }
   bool park = false;
   http::Limits limits;
   limits.head_bytes_max = config_.api_head_bytes_max;
