@@ -12,13 +12,14 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import sys
 import time
 import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (HttpConn, Server, command, http_request, join, ping, recv_json,  # noqa: E402
+from harness import (HttpConn, Server, children, command, http_request, join, ping, recv_json,  # noqa: E402
                      ws_connect)
 
 SECRET = "0123456789abcdef0123456789abcdef-connect"
@@ -423,6 +424,34 @@ class WorkersTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(body, {"rooms": [{"room": "hall", "members": 5}], "next": None})
             for ws in clients:
                 await ws.close()
+
+    def test_a_shard_that_does_not_answer_is_a_503_naming_it_then_presence_recovers(self):
+        with Server("--workers", 2, "--presence-timeout-ms", 300, threads=1) as server:
+            workers = children(server.proc.pid)
+            self.assertEqual(len(workers), 2)
+            os.kill(workers[1], signal.SIGSTOP)  # shard 1 (worker 1) stops answering anything
+            try:
+                answer = None
+                for _ in range(40):  # the kernel may hand the API connection to the stopped shard: retry
+                    try:
+                        answer = server.api("GET", "/rooms/x", timeout=2)
+                        break
+                    except OSError:
+                        continue
+                self.assertIsNotNone(answer)
+                status, body = answer
+                self.assertEqual(status, 503, body)
+                self.assertIn("shard 1 did not answer", body["error"])
+            finally:
+                os.kill(workers[1], signal.SIGCONT)
+            deadline = time.monotonic() + 10
+            while True:
+                status, body = server.api("GET", "/rooms/x", timeout=5)
+                if status == 200 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            self.assertEqual((status, body), (200, {"room": "x", "members": 0}))
+            self.assertGreaterEqual(server.stats()["presenceTimeouts"], 1)
 
 
 if __name__ == "__main__":
