@@ -58,7 +58,9 @@ Bridge::Bridge(const BridgeSetup& setup)
       cluster_(setup.shared->cluster),
       node_id_(setup.shared->cluster.node_id.load(std::memory_order_relaxed)),
       all_subject_(cluster::all_subject(setup.config->nats_subject_prefix)),
+      user_subject_(cluster::user_subject(setup.config->nats_subject_prefix)),
       publisher_(setup.config->room_name_bytes_max) {
+  publisher_.set_user_id_bytes_max(setup.config->user_id_bytes_max);
   // The delivery thread is the bridge's only ring producer; in workers mode its claim record lets the
   // supervisor repair a publish this process died in the middle of.
   publisher_.set_claim_record(&setup.ring.control()->claims[setup.slot]);
@@ -147,7 +149,9 @@ uint32_t Bridge::forward(uint32_t limit) {
     const RingEntry* e = setup_.ring.peek(pos_, seq_);
     if (!e) break;
     // Entries from other nodes came in through this bridge: they are never sent back out.
-    if (e->origin == 0 && (e->target == Target::room || e->target == Target::all)) send(*e);
+    // (Pushes to one connection id are node-local: a connection id names a connection of this node.)
+    if (e->origin == 0 && (e->target == Target::room || e->target == Target::all || e->target == Target::user))
+      send(*e);
     pos_ += e->size;
     ++seq_;
     // The cursor a restarted bridge resumes from: at most this one entry goes out twice.
@@ -163,7 +167,9 @@ void Bridge::send(const RingEntry& entry) {
   message_.clear();
   cluster::encode(message_, entry, node_id_);
   if (entry.target == Target::room) cluster::room_subject(subject_, config_.nats_subject_prefix, entry.room());
-  const std::string& subject = entry.target == Target::room ? subject_ : all_subject_;
+  const std::string& subject = entry.target == Target::room   ? subject_
+                              : entry.target == Target::user ? user_subject_
+                                                             : all_subject_;
   // While reconnecting, libnats keeps publishes in its reconnect buffer (8 MiB) and sends them once
   // connected; past that, or on a closed connection, the publish fails: counted, logged.
   const natsStatus s =
@@ -265,6 +271,16 @@ void Bridge::reconcile_all() {
       LOG_WARN("cluster: cannot subscribe to %s: %s", all_subject_.c_str(), natsStatus_GetText(s));
     }
   }
+  if (config_.listen.enabled && !user_subscription_) {
+    const natsStatus s =
+        natsConnection_Subscribe(&user_subscription_, connection_, user_subject_.c_str(), on_message, this);
+    if (s != NATS_OK) {
+      user_subscription_ = nullptr;
+      reconcile_needed_ = true;
+      reconcile_at_ms_ = monotonic_ms() + kReconcileRetryMs;
+      LOG_WARN("cluster: cannot subscribe to %s: %s", user_subject_.c_str(), natsStatus_GetText(s));
+    }
+  }
   subscriptions_changed();
 }
 
@@ -296,6 +312,7 @@ void Bridge::subscriptions_changed() {
   // "subscribed" in /stats means "this node receives that room's pushes" — when connected; while
   // disconnected libnats sends them all again on reconnect.
   if (cluster_.connected.load(std::memory_order_acquire)) natsConnection_FlushTimeout(connection_, kFlushTimeoutMs);
+  // (The fixed <prefix>.u subscription of user pushes is not counted: the gauge is rooms plus all.)
   cluster_.subscriptions.store(static_cast<int64_t>(subscriptions_.size()) + (all_subscription_ ? 1 : 0),
                                std::memory_order_relaxed);
 }
@@ -306,6 +323,7 @@ void Bridge::count_dropped() {
   for (auto& [room, sub] : subscriptions_)
     if (natsSubscription_GetDropped(sub, &n) == NATS_OK) total += n;
   if (all_subscription_ && natsSubscription_GetDropped(all_subscription_, &n) == NATS_OK) total += n;
+  if (user_subscription_ && natsSubscription_GetDropped(user_subscription_, &n) == NATS_OK) total += n;
   cluster_.dropped.store(total, std::memory_order_relaxed);
 }
 
@@ -342,6 +360,12 @@ void Bridge::shutdown() {
     natsSubscription_Unsubscribe(all_subscription_);
     natsSubscription_Destroy(all_subscription_);
     all_subscription_ = nullptr;
+  }
+  if (user_subscription_) {
+    track(user_subscription_);
+    natsSubscription_Unsubscribe(user_subscription_);
+    natsSubscription_Destroy(user_subscription_);
+    user_subscription_ = nullptr;
   }
   for (int waited_ms = 0; subscriptions_done_.load(std::memory_order_acquire) < closing && waited_ms < 2000;
        ++waited_ms)

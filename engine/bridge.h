@@ -80,6 +80,8 @@ class Bridge {
   std::unordered_map<std::string, natsSubscription*> subscriptions_;  // room -> its subscription
   natsSubscription* all_subscription_ = nullptr;
   std::string all_subject_;
+  natsSubscription* user_subscription_ = nullptr;  // <prefix>.u: user pushes (cluster.h)
+  std::string user_subject_;
   // Outbound, on the bridge's thread.
   uint64_t pos_ = 0;
   uint64_t seq_ = 0;

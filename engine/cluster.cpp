@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "engine/users.h"
+
 namespace ringcast {
 
 void ClusterState::clear() {
@@ -34,9 +36,10 @@ bool token_char(char c) {
 }  // namespace
 
 void encode(std::string& out, const RingEntry& entry, uint32_t origin) {
-  const std::string_view room = entry.room();
+  // A user push travels with the uid, not the node-local internal room name (users.h).
+  const std::string_view room = entry.target == Target::user ? user_of_room(entry.room()) : entry.room();
   out += static_cast<char>(kWireVersion);
-  out += static_cast<char>(entry.target == Target::room ? 1 : 0);
+  out += static_cast<char>(entry.target == Target::room ? 1 : entry.target == Target::user ? 2 : 0);
   put_le(out, room.size(), 2);
   put_le(out, origin, 4);
   put_le(out, entry.seq, 8);
@@ -50,13 +53,13 @@ DecodeError decode(std::string_view bytes, Message& out) {
   if (bytes.size() < kHeaderBytes) return DecodeError::too_short;
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   if (p[0] != kWireVersion) return DecodeError::bad_version;
-  if (p[1] > 1) return DecodeError::bad_target;
-  out.target = p[1] == 1 ? Target::room : Target::all;
+  if (p[1] > 2) return DecodeError::bad_target;
+  out.target = p[1] == 1 ? Target::room : p[1] == 2 ? Target::user : Target::all;
   const size_t room_len = get_le(p + 2, 2);
   out.origin = static_cast<uint32_t>(get_le(p + 4, 4));
   out.origin_seq = get_le(p + 8, 8);
   if (kHeaderBytes + room_len > bytes.size()) return DecodeError::bad_length;
-  if ((out.target == Target::room) != (room_len > 0)) return DecodeError::bad_length;
+  if ((out.target != Target::all) != (room_len > 0)) return DecodeError::bad_length;
   out.room = bytes.substr(kHeaderBytes, room_len);
   out.items = bytes.substr(kHeaderBytes + room_len);
   if (out.items.size() < 2) return DecodeError::no_items;
@@ -109,6 +112,8 @@ void room_subject(std::string& out, std::string_view prefix, std::string_view ro
   out += ".r.";
   base64url_append(out, room);
 }
+
+std::string user_subject(std::string_view prefix) { return std::string(prefix) + ".u"; }
 
 std::string all_subject(std::string_view prefix) { return std::string(prefix) + ".all"; }
 

@@ -42,7 +42,8 @@ struct alignas(64) ClusterState {
 namespace cluster {
 
 // Message layout, version 1 (integers little-endian):
-//   [0] version = 1   [1] target (0 all, 1 room)   [2..3] room length   [4..7] origin node id
+//   [0] version = 1   [1] target (0 all, 1 room, 2 user: the "room" is the uid)   [2..3] room length
+//   [4..7] origin node id
 //   [8..15] origin ring sequence   then the room name, then the items: a minified JSON array.
 // The origin sequence is not used for delivery yet; it is what a node will ask an origin for to close
 // the gap an outage left (see docs/cluster.md).
@@ -69,6 +70,10 @@ std::string_view decode_error_text(DecodeError error);
 // name in unpadded base64url, so any room name (UTF-8, dots, spaces, '*', '>') is one valid token.
 void room_subject(std::string& out, std::string_view prefix, std::string_view room);
 std::string all_subject(std::string_view prefix);
+// <prefix>.u: every user push. Every node with clients subscribes to it (like <prefix>.all): a node
+// does not know which users other nodes hold, and per-user subjects would cost a subscription per
+// bound user.
+std::string user_subject(std::string_view prefix);
 // A prefix is one or more tokens of [A-Za-z0-9_-] separated by single dots.
 bool subject_prefix_valid(std::string_view prefix);
 

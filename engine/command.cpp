@@ -19,6 +19,17 @@ CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, s
     out.type = CommandType::ping;
     return CommandError::none;
   }
+  if (type == "HELLO") {
+    out.type = CommandType::hello;
+    return CommandError::none;
+  }
+  if (type == "BIND") {
+    out.type = CommandType::bind;
+    std::string_view uid;
+    if (object.at_pointer("/data/uid").get_string().get(uid) || uid.empty()) return CommandError::bad_uid;
+    out.uid = uid;
+    return CommandError::none;
+  }
   if (type == "JOIN") {
     out.type = CommandType::join;
   } else if (type == "LEAVE") {
@@ -67,6 +78,8 @@ std::string_view command_error_text(CommandError error) {
       return "data.room must be a non-empty string";
     case CommandError::bad_since:
       return "data.since must be a non-negative integer (or null) and data.epoch a string";
+    case CommandError::bad_uid:
+      return "data.uid must be a non-empty string";
   }
   return "bad command";
 }
@@ -80,6 +93,30 @@ std::string joined_command_json(std::string_view room, uint64_t seq, std::string
   http::append_json_escaped(out, epoch);
   out += R"(","recovered":)";
   out += recovered ? "true" : "false";
+  out += "}}";
+  return out;
+}
+
+std::string bound_command_json(std::string_view uid, std::string_view conn) {
+  std::string out = R"({"type":"BOUND","data":{"uid":")";
+  http::append_json_escaped(out, uid);
+  out += R"(","conn":")";
+  http::append_json_escaped(out, conn);
+  out += "\"}}";
+  return out;
+}
+
+std::string hello_command_json(std::string_view conn, std::string_view uid) {
+  std::string out = R"({"type":"HELLO","data":{"conn":")";
+  http::append_json_escaped(out, conn);
+  out += R"(","uid":)";
+  if (uid.empty()) {
+    out += "null";
+  } else {
+    out += '"';
+    http::append_json_escaped(out, uid);
+    out += '"';
+  }
   out += "}}";
   return out;
 }

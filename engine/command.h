@@ -12,7 +12,7 @@
 
 namespace ringcast {
 
-enum class CommandType : uint8_t { ping, join, leave, unknown };
+enum class CommandType : uint8_t { ping, join, leave, unknown, bind, hello };
 
 enum class CommandError : uint8_t {
   none,
@@ -20,6 +20,7 @@ enum class CommandError : uint8_t {
   not_an_object,    // JSON, but not {"type":...}: closed (1007)
   bad_room,         // JOIN/LEAVE without a string data.room, or an empty one: an ERROR frame answers
   bad_since,        // JOIN with a data.since that is not a non-negative integer, or a non-string epoch
+  bad_uid,          // BIND without a string data.uid, or an empty one: an ERROR frame answers
 };
 
 struct Command {
@@ -38,6 +39,7 @@ struct Command {
   std::string_view type_name;
   bool has_data = false;
   simdjson::dom::element data;
+  std::string_view uid;   // BIND ({"type":"BIND","data":{"uid":"u"}}), likewise
 };
 
 // Parses one client text message. `parser` is reused across calls (one per shard) so parsing does
@@ -52,6 +54,10 @@ std::string_view command_error_text(CommandError error);
 // false: some are no longer held, nothing was replayed and the client should refetch. Either way the
 // client gets every item after S from here on.
 std::string joined_command_json(std::string_view room, uint64_t seq, std::string_view epoch, bool recovered);
+// {"type":"BOUND","data":{"uid":"<uid>","conn":"<conn>"}}: a BIND succeeded.
+std::string bound_command_json(std::string_view uid, std::string_view conn);
+// {"type":"HELLO","data":{"conn":"<conn>","uid":"<uid>"|null}}: the answer to {"type":"HELLO"}.
+std::string hello_command_json(std::string_view conn, std::string_view uid);
 
 // {"type":"PONG","data":{}} — the answer to a go-push PING.
 std::string_view pong_command_json();

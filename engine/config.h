@@ -95,6 +95,16 @@ struct Config {
   // that would create one more is refused with an ERROR frame.
   uint32_t rooms_max = 65536;
 
+  // Per-user push and presence (docs/protocol.md). A connection binds a user id from its connect
+  // token ("uid", else "sub") or, when user_bind_command is on, with {"type":"BIND"}; a BIND is then
+  // trusted as the client says it, so leave it off where user ids must be proven (use tokens).
+  bool user_bind_command = false;
+  size_t user_id_bytes_max = 128;             // longest user id (BIND, token, POST /push/user)
+  uint32_t presence_timeout_ms = 1000;        // GET /rooms...: wait this long for every shard (503 beyond)
+  // JOIN, LEAVE and closes push a presence event item to the room's members (every shard and node).
+  // Off by default: a connect storm into one room would cost members x joins deliveries.
+  bool presence_events = false;
+
   // Cluster (docs/cluster.md): NATS server URLs, comma-separated (nats://host:port,...); empty runs
   // a single node. Pushes go to <prefix>.r.<room> / <prefix>.all; each node subscribes to the rooms
   // it has members in. While NATS is unreachable the push API answers 503.

@@ -56,6 +56,8 @@ struct Conn {
   // Connect tokens: the connection's room grant, an index into the shard's GrantTable, or
   // GrantTable::kNone (no token needed, or one allowing every room).
   uint32_t grant : 24 = 0xFFFFFF;
+  // Bound to a user by its connect token (a BIND cannot change it).
+  uint32_t user_from_token : 1 = 0;
   std::string* inbuf = nullptr;  // a request head or API request received in pieces
   ws::FrameParser parser;
 };

@@ -1,6 +1,7 @@
 // ringcast::Engine: a node whose shards all run as threads of the calling process.
 #include "engine/engine.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/bridge.h"
@@ -106,6 +107,7 @@ Publisher& Engine::thread_publisher() {
   thread_local std::unique_ptr<Publisher> publisher;
   if (!publisher) {
     publisher = std::make_unique<Publisher>(config_.room_name_bytes_max);
+    publisher->set_user_id_bytes_max(config_.user_id_bytes_max);
     publisher->set_cluster_gate(&node_.shared().header()->cluster);
   }
   return *publisher;
@@ -119,6 +121,51 @@ PublishOutcome Engine::publish_room(std::string_view room, std::string_view item
 PublishOutcome Engine::publish_all(std::string_view items_json) {
   Ring ring = node_.shared().ring();
   return thread_publisher().publish(ring, Target::all, {}, items_json);
+}
+
+PublishOutcome Engine::publish_user(std::string_view uid, std::string_view items_json) {
+  Ring ring = node_.shared().ring();
+  return thread_publisher().publish(ring, Target::user, uid, items_json);
+}
+
+bool Engine::presence(const PresenceQuery& query, PresencePage& out, std::string* error) {
+  if (!started_) {
+    if (error) *error = "engine not running";
+    return false;
+  }
+  auto now_ns = [] {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  };
+  // Asked like a shard asks, but with no part of its own; the answering shards cannot wake this
+  // thread (asker -1), so it polls.
+  PresenceAsk ask;
+  const uint64_t ticket = (uint64_t{0xFFFF} << 48) | presence_tickets_.fetch_add(1, std::memory_order_relaxed);
+  ask.start(node_.shared().presence(), node_.shared().ring(), node_.shards(), -1, query, now_ns(),
+            static_cast<int64_t>(config_.presence_timeout_ms) * 1000000, ticket);
+  for (;;) {
+    const PresenceAsk::Status status = ask.poll(now_ns());
+    if (status == PresenceAsk::Status::done) break;
+    if (status == PresenceAsk::Status::timed_out) {
+      if (error) *error = "presence: shard " + std::to_string(ask.failed_shard()) + " did not answer in time";
+      return false;
+    }
+    usleep(100);
+  }
+  presence_merge(ask.parts(), query, out);
+  return true;
+}
+
+bool Engine::room_presence(std::string_view room, PresencePage& out, bool users, std::string_view cursor,
+                           uint32_t limit, std::string* error) {
+  PresenceQuery query;
+  query.kind = PresenceKind::room;
+  query.room.assign(room);
+  query.users = users;
+  query.cursor.assign(cursor);
+  query.limit = limit;
+  return presence(query, out, error);
 }
 
 StatsTotals Engine::stats() const { return sum_stats(node_.shared().header()->stats, node_.shards()); }

@@ -14,6 +14,7 @@
 #include "engine/config.h"
 #include "engine/hooks.h"
 #include "engine/node.h"
+#include "engine/presence.h"
 #include "engine/publish.h"
 #include "engine/shm.h"
 #include "engine/stats.h"
@@ -52,6 +53,17 @@ class Engine {
   // Publishing from the application (any thread). Same validation and answers as the push API.
   PublishOutcome publish_room(std::string_view room, std::string_view items_json);
   PublishOutcome publish_all(std::string_view items_json);
+  // To every connection bound to `uid`, on every shard (and every node in cluster mode).
+  PublishOutcome publish_user(std::string_view uid, std::string_view items_json);
+
+  // Presence, from any thread that is not a shard's (it waits for every shard's answer, up to
+  // presence_timeout_ms). False when a shard did not answer in time (`error` says which) or the
+  // engine is not running. A room's members (and, with query.users, a page of its distinct user ids),
+  // or (PresenceKind::rooms) a page of rooms with their member counts; see presence.h.
+  bool presence(const PresenceQuery& query, PresencePage& out, std::string* error = nullptr);
+  // Shorthand: the members of one room, and its first `limit` user ids when `users`.
+  bool room_presence(std::string_view room, PresencePage& out, bool users = false, std::string_view cursor = {},
+                     uint32_t limit = kPresencePageDefault, std::string* error = nullptr);
 
   // A snapshot of the counters, summed over the shards (names in stats.cpp, as in /stats).
   StatsTotals stats() const;
@@ -73,6 +85,7 @@ class Engine {
   std::unique_ptr<Bridge> bridge_;  // cluster mode (config.nats): the NATS bridge, on its own thread
   std::thread bridge_thread_;
   bool started_ = false;
+  std::atomic<uint64_t> presence_tickets_{0};
 };
 
 // Opens a TCP listener with SO_REUSEPORT on host:port (port 0: any free port). Returns the fd or -1

@@ -109,6 +109,10 @@ class Fanout {
 
   template <class Deliver>
   void emit(RoomId id, Deliver& deliver);
+  // A push to one connection id: the entry's own frame, now, if the connection is this shard's and
+  // still open (Deliver::resolve_conn says). Not coalesced with the room batches of the same drain.
+  template <class Deliver>
+  void deliver_to_conn(const RingEntry& e, Deliver& deliver);
   FrameId build_coalesced(const RoomBatch& b);
 
   Ring ring_;
@@ -135,7 +139,10 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
   while (drained < limits_.entries_per_drain_max) {
     const RingEntry* e = ring_.peek(pos_, seq_);
     if (!e) break;
-    RoomId id = e->target == Target::all ? kAllRoom : e->target == Target::room ? rooms_.find(e->room()) : kNil;
+    RoomId id = e->target == Target::all                                   ? kAllRoom
+                : e->target == Target::room || e->target == Target::user ? rooms_.find(e->room())
+                                                                         : kNil;
+    if (e->target == Target::conn) deliver_to_conn(*e, deliver);
     if (id != kNil && rooms_.room(id).members.empty()) {
       // Nobody to send this entry to. A batch still waiting from before the room emptied goes too
       // (only the all-room outlives its last member): a connection that joins later must not get
@@ -224,6 +231,17 @@ void Fanout::emit(RoomId id, Deliver& deliver) {
   ++b.serial;
   for (uint32_t conn : r.members) deliver(conn, frame);
   sender_.release_if_unused(frame);
+}
+
+template <class Deliver>
+void Fanout::deliver_to_conn(const RingEntry& e, Deliver& deliver) {
+  if constexpr (requires { deliver.resolve_conn(e.room()); }) {
+    const uint32_t conn = deliver.resolve_conn(e.room());
+    if (conn == kNil) return;
+    const FrameId frame = sender_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
+    deliver(conn, frame);
+    sender_.release_if_unused(frame);
+  }
 }
 
 inline FrameId Fanout::build_coalesced(const RoomBatch& b) {

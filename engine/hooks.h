@@ -21,8 +21,8 @@ class Shard;
 // A client connection as a hook sees it: valid only during the call (do not keep it).
 class Session {
  public:
-  // Node-unique while the connection lives (shard, slot and generation packed): what a backend uses
-  // to name this connection.
+  // Node-unique while the connection lives: the id HELLO and BOUND tell the client (in decimal) and
+  // POST /push/conn takes.
   uint64_t id() const { return id_; }
   // The bound user id (connect token or BIND), empty when none.
   std::string_view uid() const;

@@ -44,15 +44,19 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
       answer_error(out, 400, publish_error_text(PublishError::items_missing), keep, ctx);
       return keep;
     }
-    if (target == Target::room) {
-      bool have_room = http::form_field(req.body, "room", room, malformed) ||
-                       (!malformed && http::form_field(req.query, "room", room, malformed));
+    if (target == Target::room || target == Target::user || target == Target::conn) {
+      const char* field = target == Target::room ? "room" : target == Target::user ? "uid" : "conn";
+      bool have_room = http::form_field(req.body, field, room, malformed) ||
+                       (!malformed && http::form_field(req.query, field, room, malformed));
       if (malformed) {
         answer_error(out, 400, "malformed %-escape in form data", keep, ctx);
         return keep;
       }
       if (!have_room) {
-        answer_error(out, 400, publish_error_text(PublishError::room_missing), keep, ctx);
+        const PublishError missing = target == Target::room   ? PublishError::room_missing
+                                     : target == Target::user ? PublishError::uid_missing
+                                                              : PublishError::conn_missing;
+        answer_error(out, 400, publish_error_text(missing), keep, ctx);
         return keep;
       }
     }
@@ -112,12 +116,15 @@ bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& 
   static constexpr Route kRoutes[] = {
       {"/push/room", http::Method::post}, {"/push/all", http::Method::post}, {"/stats", http::Method::get},
       {"/metrics", http::Method::get},    {"/health", http::Method::get},
+      {"/push/user", http::Method::post}, {"/push/conn", http::Method::post}, {"/rooms", http::Method::get},
   };
+  static constexpr Route kRoomRoute = {"/rooms/", http::Method::get};
   const Route* route = nullptr;
   for (const Route& r : kRoutes)
     if (req.path == r.path) route = &r;
+  if (!route && req.path.substr(0, kRoomRoute.path.size()) == kRoomRoute.path) route = &kRoomRoute;
   if (!route) {
-    answer_error(out, 404, "no such endpoint (try POST /push/room, POST /push/all, GET /stats)", keep, ctx);
+    answer_error(out, 404, "no such endpoint (try POST /push/room, POST /push/all, POST /push/user, GET /rooms, GET /stats)", keep, ctx);
     return keep;
   }
   if (req.method != route->method) {
@@ -129,6 +136,23 @@ bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& 
   }
   if (req.path == "/push/room") return handle_push(req, Target::room, ctx, out);
   if (req.path == "/push/all") return handle_push(req, Target::all, ctx, out);
+  if (req.path == "/push/user") return handle_push(req, Target::user, ctx, out);
+  if (req.path == "/push/conn") return handle_push(req, Target::conn, ctx, out);
+  if (route->path.starts_with("/rooms")) {
+    if (ctx.stopping) {
+      answer_error(out, 503, "server is shutting down", false, ctx);
+      return false;
+    }
+    RoomCharset charset = RoomCharset::utf8;
+    parse_room_charset(ctx.config->room_name_charset, charset);
+    std::string_view why;
+    if (!parse_presence_request(req.path, req.query, ctx.config->room_name_bytes_max, charset, ctx.query, why)) {
+      answer_error(out, 400, why, keep, ctx);
+      return keep;
+    }
+    ctx.deferred = true;
+    return keep;
+  }
   if (req.path == "/stats") {
     StatsTotals totals = sum_stats(ctx.all_stats, ctx.shard_count);
     http::append_response(out, 200, "application/json", stats_json(totals, ctx.ring, ctx.shard_count, ctx.node), keep);

@@ -106,7 +106,7 @@ bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error
   }
   shards_ = shards;
   const RoomTableShape rooms{config.rooms_max, static_cast<uint32_t>(config.room_name_bytes_max)};
-  if (!shared_.create(config.ring_bytes, rooms, error)) return false;
+  if (!shared_.create(config.ring_bytes, rooms, shards, error)) return false;
   shared_.header()->shard_count.store(shards, std::memory_order_relaxed);
   if (cluster) {
     ClusterState& state = shared_.header()->cluster;
@@ -161,6 +161,7 @@ ShardSetup NodeSetup::shard_setup(const Config& config, uint32_t index) const {
   setup.wake_fd = wake_fds_[index];
   setup.api_port = api_port_;
   setup.room_table = shared_.room_table();
+  setup.presence = shared_.presence();
   return setup;
 }
 

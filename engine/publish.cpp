@@ -10,6 +10,7 @@
 #include "engine/cluster.h"
 #include "engine/frame.h"
 #include "engine/http.h"
+#include "engine/users.h"
 #include "engine/utf8.h"
 
 namespace ringcast {
@@ -61,6 +62,14 @@ std::string_view publish_error_text(PublishError error) {
       return "broadcast ring full: consumers are behind, retry later";
     case PublishError::cluster_down:
       return "cluster unreachable: this node has no NATS connection, retry later";
+    case PublishError::uid_missing:
+      return "uid is missing";
+    case PublishError::uid_invalid:
+      return "uid must be 1..user_id_bytes_max bytes of UTF-8 without control characters";
+    case PublishError::conn_missing:
+      return "conn is missing";
+    case PublishError::conn_invalid:
+      return "conn must be a connection id as BOUND or HELLO gives it (decimal digits)";
   }
   return "error";
 }
@@ -128,17 +137,35 @@ void append_push_suffix(std::string& out, Target target, std::string_view room, 
   out += "}}";
 }
 
+PublishError Publisher::check_address(Target target, std::string_view room) {
+  address_.clear();
+  switch (target) {
+    case Target::room:
+      if (!room_name_valid(room, room_name_bytes_max_, room_charset_)) return PublishError::room_invalid;
+      address_.assign(room);
+      return PublishError::none;
+    case Target::user:
+      if (!room_name_valid(room, user_id_bytes_max_, RoomCharset::utf8)) return PublishError::uid_invalid;
+      address_ = user_room_name(room);
+      return PublishError::none;
+    case Target::conn: {
+      ConnId id;
+      if (!parse_conn_id(room, id)) return PublishError::conn_invalid;
+      address_.assign(room);
+      return PublishError::none;
+    }
+    default:
+      return PublishError::none;
+  }
+}
+
 PublishOutcome Publisher::publish(Ring& ring, Target target, std::string_view room, std::string_view items_json,
                                   uint32_t origin) {
   PublishOutcome out;
-  if (target == Target::room && !room_name_valid(room, room_name_bytes_max_, room_charset_)) {
-    out.error = PublishError::room_invalid;
-    return out;
-  }
+  if ((out.error = check_address(target, room)) != PublishError::none) return out;
   uint32_t count = 0;
   if ((out.error = validate_items(items_json, count)) != PublishError::none) return out;
-  return encode_and_commit(ring, target, target == Target::room ? room : std::string_view(), minified_, count,
-                           origin);
+  return encode_and_commit(ring, target, address_, minified_, count, origin);
 }
 
 PublishOutcome Publisher::publish_json_body(Ring& ring, Target target, std::string_view body) {
@@ -154,18 +181,31 @@ PublishOutcome Publisher::publish_json_body(Ring& ring, Target target, std::stri
     return out;
   }
   std::string room;
-  if (target == Target::room) {
+  if (target == Target::room || target == Target::user || target == Target::conn) {
+    const char* key = target == Target::room ? "room" : target == Target::user ? "uid" : "conn";
+    const PublishError missing = target == Target::room   ? PublishError::room_missing
+                                 : target == Target::user ? PublishError::uid_missing
+                                                          : PublishError::conn_missing;
+    const PublishError invalid = target == Target::room   ? PublishError::room_invalid
+                                 : target == Target::user ? PublishError::uid_invalid
+                                                          : PublishError::conn_invalid;
     std::string_view r;
-    auto field = object["room"];
+    uint64_t number = 0;
+    auto field = object[key];
     if (field.error() == simdjson::NO_SUCH_FIELD) {
-      out.error = PublishError::room_missing;
+      out.error = missing;
       return out;
     }
-    if (field.get_string().get(r) || !room_name_valid(r, room_name_bytes_max_, room_charset_)) {
-      out.error = PublishError::room_invalid;
+    if (target == Target::conn && !field.get_uint64().get(number)) {
+      room = std::to_string(number);  // a connection id given as a JSON number
+    } else if (field.get_string().get(r)) {
+      out.error = invalid;
       return out;
+    } else {
+      room.assign(r);
     }
-    room.assign(r);
+    if ((out.error = check_address(target, room)) != PublishError::none) return out;
+    room = address_;
   }
   simdjson::dom::element items;
   if (object["items"].get(items)) {

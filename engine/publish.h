@@ -27,6 +27,10 @@ enum class PublishError : uint8_t {
   too_large,         // the encoded frame would not fit in an entry
   ring_full,         // consumers hold the space: 503, counted, never a silent drop
   cluster_down,      // cluster mode and NATS unreachable: 503, counted, never a silent drop
+  uid_missing,       // push/user without a uid
+  uid_invalid,       // not 1..user_id_bytes_max bytes of UTF-8 without control characters
+  conn_missing,      // push/conn without a conn
+  conn_invalid,      // not a connection id (decimal, as BOUND/HELLO give it)
 };
 
 // HTTP status and constant message for an error.
@@ -74,11 +78,17 @@ class Publisher {
   // reach NATS (other nodes would miss them). The bridge's own publisher has no gate.
   void set_cluster_gate(const ClusterState* cluster) { cluster_gate_ = cluster; }
 
-  // items_json is the text of a JSON array (go-push's form field `items`).
+  // User ids (Target::user): 1..bytes bytes of UTF-8 without control characters.
+  void set_user_id_bytes_max(size_t bytes) { user_id_bytes_max_ = bytes; }
+
+  // items_json is the text of a JSON array (go-push's form field `items`). `room` is the room
+  // (Target::room), the user id (Target::user: the entry carries its internal room, users.h) or the
+  // connection id's text (Target::conn).
   PublishOutcome publish(Ring& ring, Target target, std::string_view room, std::string_view items_json,
                          uint32_t origin = 0);
 
-  // A JSON body {"room":"r","items":[...]} (room ignored and optional for Target::all).
+  // A JSON body {"room":"r","items":[...]} (room ignored and optional for Target::all);
+  // {"uid":"u","items":[...]} for Target::user, {"conn":"id","items":[...]} for Target::conn.
   PublishOutcome publish_json_body(Ring& ring, Target target, std::string_view body);
 
  private:
@@ -86,8 +96,13 @@ class Publisher {
                                    uint32_t item_count, uint32_t origin);
   PublishError validate_items(std::string_view items_json, uint32_t& item_count);
 
+  // Checks the target's address and sets `address_` to what the entry carries as its room.
+  PublishError check_address(Target target, std::string_view room);
+
   size_t room_name_bytes_max_;
   RoomCharset room_charset_;
+  size_t user_id_bytes_max_ = 128;
+  std::string address_;
   ClaimRecord* record_ = nullptr;
   const ClusterState* cluster_gate_ = nullptr;
   simdjson::dom::parser dom_;

@@ -14,8 +14,9 @@
 namespace ringcast {
 
 // skip: an entry whose producer died between claiming and committing it (a worker process crashed);
-// the supervisor commits it as a hole that consumers step over.
-enum class Target : uint8_t { all = 0, room = 1, skip = 2 };
+// the supervisor commits it as a hole that consumers step over. user: the room is a user's internal
+// room ("\x01" + uid, see users.h); conn: the room is one connection's id (decimal text), node-local.
+enum class Target : uint8_t { all = 0, room = 1, skip = 2, user = 3, conn = 4 };
 
 // The head of every entry. Entries are 8-byte aligned and laid out back to back; the data area is
 // mapped twice in a row (see SharedRegion), so an entry that crosses the end of the ring is still

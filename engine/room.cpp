@@ -15,7 +15,9 @@ void RoomIndex::reserve_conns(uint32_t n) {
   conn_first_.reserve(n);
   conn_all_pos_.reserve(n);
   conn_room_count_.reserve(n);
+  conn_user_.reserve(n);
   conn_first_.resize(n, kNil);
+  conn_user_.resize(n, kNil);
   conn_all_pos_.resize(n, kNil);
   conn_room_count_.resize(n, 0);
 }
@@ -58,6 +60,7 @@ bool RoomIndex::join(uint32_t conn, std::string_view name, bool& created) {
     r.name.assign(name);
     r.live = true;
     by_name_.emplace(r.name, id);
+    if (is_user_room(name)) ++user_rooms_;
     created = true;
   }
   Room& r = rooms_[id];
@@ -96,6 +99,7 @@ void RoomIndex::free_room(RoomId id) {
   if (on_freed_) on_freed_(on_freed_ctx_, id);
   Room& r = rooms_[id];
   by_name_.erase(r.name);
+  if (is_user_room(r.name)) --user_rooms_;
   r.name.clear();
   r.members.clear();
   r.members.shrink_to_fit();
@@ -107,7 +111,7 @@ void RoomIndex::free_room(RoomId id) {
 bool RoomIndex::leave(uint32_t conn, std::string_view name, bool& removed) {
   removed = false;
   RoomId id = find(name);
-  if (id == kNil) return false;
+  if (id == kNil || id == conn_user_[conn]) return false;  // a user binding ends with the connection
   uint32_t prev = kNil;
   for (uint32_t m = conn_first_[conn]; m != kNil; prev = m, m = membership(m).next) {
     if (membership(m).room != id) continue;
@@ -144,12 +148,22 @@ uint32_t RoomIndex::leave_all(uint32_t conn) {
   }
   conn_first_[conn] = kNil;
   conn_room_count_[conn] = 0;
+  conn_user_[conn] = kNil;
   if (conn_all_pos_[conn] != kNil) {
     uint32_t pos = conn_all_pos_[conn];
     conn_all_pos_[conn] = kNil;
     remove_member(kAllRoom, pos);
   }
   return removed;
+}
+
+void RoomIndex::bind_user(uint32_t conn, std::string_view uid, bool& created) {
+  RC_ASSERT(conn_user_[conn] == kNil);
+  const std::string name = user_room_name(uid);
+  const bool joined = join(conn, name, created);
+  RC_ASSERT(joined);
+  --conn_room_count_[conn];  // not one of the client's rooms (rooms_per_conn_max)
+  conn_user_[conn] = find(name);
 }
 
 void RoomIndex::join_all_room(uint32_t conn) {

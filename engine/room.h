@@ -14,6 +14,7 @@
 
 #include "engine/ring.h"
 #include "engine/sender.h"
+#include "engine/users.h"
 
 namespace ringcast {
 
@@ -48,8 +49,10 @@ class RoomIndex {
   RoomId find(std::string_view name) const;
   Room& room(RoomId id) { return rooms_[id]; }
   const Room& room(RoomId id) const { return rooms_[id]; }
-  // Rooms with members, "all" excluded.
-  size_t room_count() const { return by_name_.size(); }
+  // Rooms with members, "all" and the internal user rooms excluded.
+  size_t room_count() const { return by_name_.size() - user_rooms_; }
+  // Internal user rooms ("\x01" + uid) with members: the distinct bound users of the shard.
+  size_t user_room_count() const { return user_rooms_; }
   // Rooms the connection is in, "all" excluded.
   uint32_t rooms_of(uint32_t conn) const { return conn_room_count_[conn]; }
   bool is_member(uint32_t conn, RoomId room) const;
@@ -64,12 +67,30 @@ class RoomIndex {
 
   void join_all_room(uint32_t conn);
 
-  // Calls fn(const Room&) for every room with members, "all" excluded.
+  // Binds the connection to a user: it joins the user's internal room (users.h), which does not count
+  // against rooms_of() and is not listed by for_each_room(). One user per connection (the caller
+  // checks); left by leave_all(). `created` tells whether the user is new on this shard.
+  void bind_user(uint32_t conn, std::string_view uid, bool& created);
+  // The connection's internal user room, or kNil when it is not bound.
+  RoomId user_room_of(uint32_t conn) const { return conn_user_[conn]; }
+  // The bound uid of a connection, empty when it is not bound.
+  std::string_view user_of(uint32_t conn) const {
+    return conn_user_[conn] == kNil ? std::string_view() : user_of_room(rooms_[conn_user_[conn]].name);
+  }
+  // Calls fn(const Room&) for every room with members, "all" and the internal user rooms excluded.
   template <class Fn>
   void for_each_room(Fn&& fn) const {
     for (size_t id = 1; id < rooms_.size(); ++id)
-      if (rooms_[id].live) fn(rooms_[id]);
+      if (rooms_[id].live && !is_user_room(rooms_[id].name)) fn(rooms_[id]);
   }
+  // Calls fn(const Room&) for every room the connection is in, "all" and its user room excluded.
+  template <class Fn>
+  void for_each_room_of(uint32_t conn, Fn&& fn) const {
+    for (uint32_t m = conn_first_[conn]; m != kNil; m = membership(m).next)
+      if (membership(m).room != conn_user_[conn]) fn(rooms_[membership(m).room]);
+  }
+  // Room ids are below this (for tables indexed by room id).
+  size_t room_id_bound() const { return rooms_.size(); }
 
   // Called back before a room is freed (so the fan-out can drop a pending batch).
   void set_on_room_freed(void (*fn)(void* ctx, RoomId id), void* ctx) {
@@ -109,6 +130,8 @@ class RoomIndex {
   std::vector<uint32_t> conn_first_;      // per connection: first membership, kNil when none
   std::vector<uint32_t> conn_all_pos_;    // per connection: position in room 0, kNil when not in it
   std::vector<uint16_t> conn_room_count_;
+  std::vector<RoomId> conn_user_;         // per connection: its internal user room, kNil when unbound
+  size_t user_rooms_ = 0;
   void (*on_freed_)(void*, RoomId) = nullptr;
   void* on_freed_ctx_ = nullptr;
 };

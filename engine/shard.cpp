@@ -14,6 +14,7 @@
 #include "engine/handshake.h"
 #include "engine/history.h"
 #include "engine/log.h"
+#include "engine/users.h"
 
 namespace ringcast {
 namespace {
@@ -45,7 +46,14 @@ struct WsSink {
 struct DeliverToShard {
   Shard* shard;
   void operator()(uint32_t id, FrameId frame) { shard->deliver(id, frame); }
+  uint32_t resolve_conn(std::string_view conn_id) const { return shard->resolve_conn(conn_id); }
 };
+
+std::string api_error(int status, std::string_view reason, bool keep_alive) {
+  std::string r;
+  http::append_error(r, status, reason, keep_alive);
+  return r;
+}
 
 FanoutLimits fanout_limits(const Config& c) {
   FanoutLimits l;
@@ -73,6 +81,7 @@ Shard::Shard(const ShardSetup& setup)
   char epoch[17];
   std::snprintf(epoch, sizeof(epoch), "%016llx", static_cast<unsigned long long>(setup.ring.epoch()));
   epoch_text_ = epoch;
+  publisher_.set_user_id_bytes_max(config_.user_id_bytes_max);
   allowed_origins_ = split_list(config_.allowed_origins);
   api_.ring = setup.ring;
   publisher_.set_claim_record(&setup.ring.control()->claims[setup.index]);
@@ -96,6 +105,7 @@ Shard::Shard(const ShardSetup& setup)
       [](void* self, RoomId id) {
         auto* shard = static_cast<Shard*>(self);
         shard->fanout_.drop_batch(id);
+        if (is_user_room(shard->rooms_.room(id).name)) return;  // node-local, not a room (users.h)
         shard->stats_.add(Counter::rooms, -1);
         shard->setup_.room_table.remove(shard->setup_.index, shard->rooms_.room(id).name);
       },
@@ -127,6 +137,9 @@ bool Shard::setup(std::string& error) {
   update_clock();
   timers_ = TimerWheel(now_tick_);
   fanout_.attach(setup_.index, setup_.wake_fd);
+  // A restarted shard frees its presence box (its previous life may have died answering) and moves to
+  // a new incarnation, so the connection ids it hands out differ from its predecessor's.
+  if (setup_.presence.valid()) incarnation_ = setup_.presence.reset(setup_.index);
   std::string pong = std::string(pong_command_json());
   pong_bytes_.resize(ws::server_header_bytes(pong.size()) + pong.size());
   size_t at = ws::encode_server_header(reinterpret_cast<uint8_t*>(pong_bytes_.data()), ws::Opcode::text, pong.size());
@@ -178,6 +191,9 @@ bool Shard::step() {
                      setup_.shared->shard_stop[setup_.index].load(std::memory_order_relaxed)))
     begin_shutdown();
   if (setup_.room_table.resync_epoch() != room_table_epoch_) resync_room_table();
+  // Presence: answer a query another shard left in our box; see whether ours are answered.
+  if (setup_.presence.valid()) setup_.presence.serve(setup_.index, rooms_, setup_.ring);
+  if (!parked_.empty()) poll_presence();
 
   fanout_.drain(now_ns_, deliver);
   process_cuts();
@@ -213,6 +229,9 @@ bool Shard::step() {
   wake_at = std::min(wake_at, fanout_.next_deadline_ns());
   if (accept_retry_ns_) wake_at = std::min(wake_at, accept_retry_ns_);
   if (stopping_) wake_at = std::min(wake_at, drain_deadline_ns_);
+  // A parked presence query: the shards answering wake us, but a box another asker holds is retried
+  // (and the timeout checked) on a short period.
+  if (!parked_.empty()) wake_at = std::min(wake_at, now_ns_ + 2'000'000);
   const bool busy = fanout_.backlog() || !flush_list_.empty();
   if (!busy && fanout_.prepare_to_sleep()) {
     io_.submit(true, std::max<int64_t>(wake_at - now_ns_, 1000));
@@ -442,6 +461,11 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
   c.phase = Phase::open;
   rooms_.join_all_room(id);
   stats_.add(Counter::ws_open);
+  if (!token_user_.empty()) {
+    bind_user(c, id, token_user_);
+    c.user_from_token = 1;
+    token_user_.clear();
+  }
   arm_timer_ms(id, now_tick_, config_.heartbeat_timeout_ms);
   // Frames the client sent right behind its request are not lost: parse them now.
   std::string* held = c.inbuf;
@@ -460,6 +484,7 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
 // connect token must verify; its room grant is kept by index in the connection's record. False when
 // the upgrade was refused (answered and closing).
 bool Shard::check_access(Conn& c, uint32_t id, const http::Request& req) {
+  token_user_.clear();
   if (!allowed_origins_.empty()) {
     // Only browsers send Origin, and a page cannot forge it; other clients are not asked for one.
     const std::string_view origin = req.header("origin");
@@ -487,6 +512,16 @@ bool Shard::check_access(Conn& c, uint32_t id, const http::Request& req) {
                                                        : token_error_text(error)));
     return false;
   }
+  // The token's user ("uid", else "sub") binds the connection (per-user push); one that could not be
+  // a user id is refused like a bad token, rather than silently not bound.
+  if (!grant.user.empty() && !room_name_valid(grant.user, config_.user_id_bytes_max, RoomCharset::utf8)) {
+    stats_.add(Counter::handshakes_failed);
+    stats_.add(Counter::token_refused);
+    http_error_and_close(c, id, handshake::build_error_response(
+                                    401, "connect token's uid/sub is not a valid user id (user_id_bytes_max, "
+                                         "no control characters)"));
+    return false;
+  }
   const uint32_t index = grants_.acquire(grant);
   if (index == GrantTable::kFull) {
     stats_.add(Counter::handshakes_failed);
@@ -495,6 +530,7 @@ bool Shard::check_access(Conn& c, uint32_t id, const http::Request& req) {
     return false;
   }
   c.grant = index;  // released with the record (maybe_release)
+  token_user_ = grant.user;
   return true;
 }
 
@@ -548,6 +584,11 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
     close_ws(c, id, ws::close_code::invalid_payload, command_error_text(err));
     return;
   }
+  if (err == CommandError::bad_uid) {
+    stats_.add(Counter::binds_refused);
+    queue_ws(c, id, ws::Opcode::text, error_command_json("bad_uid", command_error_text(err), ""));
+    return;
+  }
   if (err == CommandError::bad_room || err == CommandError::bad_since) {
     stats_.add(Counter::joins_refused);
     queue_ws(c, id, ws::Opcode::text,
@@ -563,9 +604,18 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
       return;
     case CommandType::leave: {
       bool removed = false;
-      if (rooms_.leave(id, cmd.room, removed)) stats_.add(Counter::leaves);
+      if (rooms_.leave(id, cmd.room, removed)) {
+        stats_.add(Counter::leaves);
+        if (config_.presence_events) publish_presence_event(c, id, "leave", cmd.room, rooms_.user_of(id));
+      }
       return;
     }
+    case CommandType::bind:
+      handle_bind(c, id, cmd.uid);
+      return;
+    case CommandType::hello:
+      queue_ws(c, id, ws::Opcode::text, hello_command_json(conn_id_text(c, id), rooms_.user_of(id)));
+      return;
     case CommandType::unknown:
       if (config_.hooks && !cmd.type_name.empty()) {
         if (const MessageHandler* handler = config_.hooks->handler(cmd.type_name)) {
@@ -617,6 +667,7 @@ std::string_view Shard::join_room(Conn& c, uint32_t id, std::string_view room, c
   if (rooms_.join(id, room, created)) {
     stats_.add(Counter::joins);
     if (created) stats_.add(Counter::rooms);
+    if (config_.presence_events) publish_presence_event(c, id, "join", room, rooms_.user_of(id));
   }
   if (recovering) {
     // The replay goes first, then the marker; the fan-out's items (all after `position`) follow.
@@ -637,7 +688,7 @@ std::string_view Shard::join_room(Conn& c, uint32_t id, std::string_view room, c
 }
 
 uint64_t Shard::public_conn_id(const Conn& c, uint32_t id) const {
-  return (static_cast<uint64_t>(setup_.index) << 56) | (static_cast<uint64_t>(c.generation & 0xFFFFFF) << 32) | id;
+  return pack_conn_id(ConnId{setup_.index, incarnation_, c.generation, id});  // HELLO's and BOUND's id
 }
 
 // ---- Session: a hook's view of a connection (hooks.h) ----
@@ -658,7 +709,7 @@ bool Session::in_room(std::string_view room) const { return shard_->session_in_r
 
 void Session::close(uint16_t code, std::string_view reason) { shard_->session_close(conn_, code, reason); }
 
-std::string_view Shard::session_uid(uint32_t) const { return {}; }
+std::string_view Shard::session_uid(uint32_t id) const { return rooms_.user_of(id); }
 
 bool Shard::session_usable(uint32_t id) {
   Conn& c = slab_[id];
@@ -749,6 +800,127 @@ bool Shard::prepare_recovery(const Command& cmd, uint64_t& position) {
   return true;
 }
 
+// BIND (user_bind_command): the client names its user. Refusals are ERROR frames; the connection
+// stays. A connection binds one user for its life: a second BIND of the same uid is answered BOUND
+// again, of another uid refused (rebinding would race with pushes already on their way).
+void Shard::handle_bind(Conn& c, uint32_t id, std::string_view uid) {
+  auto refuse = [&](std::string_view code, std::string_view message) {
+    stats_.add(Counter::binds_refused);
+    queue_ws(c, id, ws::Opcode::text, error_command_json(code, message, ""));
+  };
+  if (!config_.user_bind_command) return refuse("bind_disabled", "BIND is not enabled (user_bind_command)");
+  if (c.user_from_token) return refuse("bound_by_token", "the connect token bound this connection to its user");
+  if (!room_name_valid(uid, config_.user_id_bytes_max, RoomCharset::utf8))
+    return refuse("bad_uid", "uid must be 1..user_id_bytes_max bytes of UTF-8 without control characters");
+  const std::string_view bound = rooms_.user_of(id);
+  if (!bound.empty() && bound != uid)
+    return refuse("already_bound", "this connection is bound to another user; reconnect to change");
+  if (bound.empty()) bind_user(c, id, uid);
+  queue_ws(c, id, ws::Opcode::text, bound_command_json(uid, conn_id_text(c, id)));
+}
+
+void Shard::bind_user(Conn&, uint32_t id, std::string_view uid) {
+  bool created = false;
+  rooms_.bind_user(id, uid, created);
+  stats_.add(Counter::binds);
+}
+
+// The event is an item of an ordinary room push, so it takes the ring, the cluster and coalescing like
+// any other and keeps its place among the room's items: {"presence":"join","room":"r","uid":"u"|null,
+// "conn":"<id>"}. Not sent while the node stops (every connection leaves then).
+void Shard::publish_presence_event(const Conn& c, uint32_t id, std::string_view event, std::string_view room,
+                                   std::string_view uid) {
+  if (stopping_) return;
+  std::string item = R"([{"presence":")";
+  item += event;
+  item += R"(","room":")";
+  http::append_json_escaped(item, room);
+  item += R"(","uid":)";
+  if (uid.empty()) {
+    item += "null";
+  } else {
+    item += '"';
+    http::append_json_escaped(item, uid);
+    item += '"';
+  }
+  item += R"(,"conn":")" + conn_id_text(c, id) + R"("}])";
+  const PublishOutcome out = publisher_.publish(setup_.ring, Target::room, room, item);
+  stats_.add(out.error == PublishError::none ? Counter::presence_events : Counter::presence_events_refused);
+}
+
+std::string Shard::conn_id_text(const Conn& c, uint32_t id) const {
+  return format_conn_id(ConnId{setup_.index, incarnation_, c.generation, id});
+}
+
+uint32_t Shard::resolve_conn(std::string_view text) const {
+  ConnId cid;
+  if (!parse_conn_id(text, cid) || cid.shard != setup_.index || cid.incarnation != (incarnation_ & 0xFF)) return kNil;
+  if (!slab_.constructed(cid.slot)) return kNil;
+  const Conn& c = const_cast<ConnSlab&>(slab_)[cid.slot];
+  if ((c.generation & ((1u << kConnIdGenerationBits) - 1)) != cid.generation || c.kind != ConnKind::client ||
+      c.phase != Phase::open || c.close_sent)
+    return kNil;
+  return cid.slot;
+}
+
+bool Shard::parked(uint32_t id, uint32_t generation) const {
+  for (const ParkedQuery& p : parked_)
+    if (p.id == id && p.generation == generation) return true;
+  return false;
+}
+
+void Shard::park_presence(Conn& c, uint32_t id, bool keep) {
+  // Polled right after the completions of this turn (step), so a node of one shard answers in the
+  // same turn; never from here, which would recurse through a connection's pipelined requests.
+  parked_.push_back(ParkedQuery{id, c.generation, keep, std::move(api_.query)});
+}
+
+// The front parked query: start it, or see whether every shard answered; then answer its connection
+// and carry on with the requests it pipelined behind.
+void Shard::poll_presence() {
+  while (!parked_.empty()) {
+    if (!asking_) {
+      ask_.start(setup_.presence, setup_.ring, setup_.shard_count, static_cast<int32_t>(setup_.index),
+                 parked_.front().query, now_ns_, static_cast<int64_t>(config_.presence_timeout_ms) * 1000000,
+                 (static_cast<uint64_t>(setup_.index) << 48) | ++ask_tickets_);
+      asking_ = true;
+    }
+    const PresenceAsk::Status status = ask_.poll(now_ns_);
+    if (status == PresenceAsk::Status::pending) return;
+    asking_ = false;
+    ParkedQuery p = std::move(parked_.front());
+    parked_.pop_front();
+    stats_.add(Counter::presence_queries);
+    std::string answer;
+    if (status == PresenceAsk::Status::done) {
+      std::vector<PresencePart> parts = ask_.parts();
+      parts.emplace_back();
+      presence_answer_local(rooms_, p.query, parts.back());
+      PresencePage page;
+      presence_merge(parts, p.query, page);
+      http::append_response(answer, 200, "application/json", presence_json(p.query, page), p.keep);
+    } else {
+      stats_.add(Counter::presence_timeouts);
+      stats_.add(Counter::api_errors);
+      answer = api_error(503,
+                         "presence: shard " + std::to_string(ask_.failed_shard()) +
+                             " did not answer within presence_timeout_ms",
+                         p.keep);
+    }
+    if (!slab_.constructed(p.id)) continue;
+    Conn& c = slab_[p.id];
+    if (c.generation != p.generation || c.phase != Phase::open) continue;
+    queue_copy(c, p.id, answer);
+    if (!p.keep) {
+      c.after_flush = AfterFlush::linger;
+      if (c.out.empty() && !c.sending) after_flush(c, p.id);
+    } else if (c.inbuf && !c.inbuf->empty()) {
+      static const uint8_t kNothing = 0;
+      handle_api_bytes(c, p.id, &kNothing, 0);  // the requests pipelined behind it
+    }
+  }
+}
+
 void Shard::on_ws_control(uint32_t id, ws::Opcode op, std::span<uint8_t> payload) {
   Conn& c = slab_[id];
   if (c.phase == Phase::dead) return;
@@ -799,6 +971,16 @@ void Shard::handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t l
   if (c.after_flush != AfterFlush::nothing) return;  // answering a final response: ignore the rest
   if (!c.inbuf) c.inbuf = new std::string();
   c.inbuf->append(reinterpret_cast<const char*>(data), len);
+  // Waiting for a presence answer: what follows is read on once it is out (answers keep their order).
+  // A peer that keeps sending meanwhile is bounded like a request too large to parse: cut.
+  if (!parked_.empty() && parked(id, c.generation)) {
+    if (c.inbuf->size() > 4 * (config_.api_head_bytes_max + config_.api_body_bytes_max)) {
+      stats_.add(Counter::api_errors);
+      terminate(c, id);
+    }
+    return;
+  }
+  bool park = false;
   http::Limits limits;
   limits.head_bytes_max = config_.api_head_bytes_max;
   limits.body_bytes_max = config_.api_body_bytes_max;
@@ -827,6 +1009,11 @@ void Shard::handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t l
     c.continue_sent = false;
     keep = handle_api_request(req, api_, api_out_);
     used += res.consumed;
+    if (api_.deferred) {
+      api_.deferred = false;
+      park = true;
+      break;
+    }
   }
   c.inbuf->erase(0, used);
   if (c.inbuf->empty() || !keep) {
@@ -834,6 +1021,18 @@ void Shard::handle_api_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t l
     c.inbuf = nullptr;
   }
   if (!api_out_.empty()) queue_copy(c, id, api_out_);
+  if (park) {
+    if (parked_.size() >= kPresenceParkedMax) {
+      delete c.inbuf;
+      c.inbuf = nullptr;
+      stats_.add(Counter::api_errors);
+      queue_copy(c, id, api_error(503, "too many presence queries waiting on this shard; retry", false));
+      keep = false;
+    } else {
+      park_presence(c, id, keep);
+      return;
+    }
+  }
   if (!keep) {
     c.after_flush = AfterFlush::linger;
     if (c.out.empty() && !c.sending) after_flush(c, id);
@@ -1088,7 +1287,15 @@ void Shard::http_error_and_close(Conn& c, uint32_t id, std::string_view response
 void Shard::leave_rooms(Conn& c, uint32_t id) {
   if (c.kind != ConnKind::client || (c.phase != Phase::open && c.phase != Phase::close_wait)) return;
   if (c.close_sent) return;  // left when the close was queued
-  rooms_.leave_all(id);
+  if (config_.presence_events && !stopping_) {
+    std::vector<std::string> left;
+    rooms_.for_each_room_of(id, [&](const Room& r) { left.push_back(r.name); });
+    const std::string uid(rooms_.user_of(id));
+    rooms_.leave_all(id);
+    for (const std::string& room : left) publish_presence_event(c, id, "leave", room, uid);
+  } else {
+    rooms_.leave_all(id);
+  }
   stats_.add(Counter::ws_open, -1);
 }
 
@@ -1166,6 +1373,10 @@ void Shard::on_timer(uint32_t id) {
       http_error_and_close(c, id, handshake::build_error_response(408, "upgrade request not complete in time"));
       return;
     case Phase::open: {
+      if (c.kind == ConnKind::api && !parked_.empty() && parked(id, c.generation)) {
+        arm_timer_ms(id, now_tick_, 100);  // waiting for a presence answer (bounded by its timeout)
+        return;
+      }
       if (c.kind == ConnKind::api && stopping_ && (!c.inbuf || c.inbuf->empty()) &&
           c.after_flush == AfterFlush::nothing) {
         // Draining, and no request arrived in the grace time: close. (One being answered lingers.)

@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -21,6 +22,7 @@
 #include "engine/http.h"
 #include "engine/hooks.h"
 #include "engine/http_api.h"
+#include "engine/presence.h"
 #include "engine/publish.h"
 #include "engine/room.h"
 #include "engine/sender.h"
@@ -52,6 +54,7 @@ struct ShardSetup {
   int wake_fd = -1;          // eventfd producers write when this shard sleeps
   uint16_t api_port = 0;     // the push API's bound port (the demo page's "curl" hint)
   RoomTable room_table;      // node-wide rooms (all shards, all workers): cluster interest, roomCount
+  PresenceBoard presence;    // presence mailboxes, one per shard (invalid: this shard answers alone)
 };
 
 class Shard {
@@ -81,6 +84,8 @@ class Shard {
   void on_ws_error(uint32_t id, uint16_t code, std::string_view reason);
   // Fan-out callback: queue a PUSH frame on a member.
   void deliver(uint32_t id, FrameId frame);
+  // Fan-out callback for a push to one connection id: the local connection it names, if open, else kNil.
+  uint32_t resolve_conn(std::string_view conn_id) const;
 
   // What a hook's Session does (hooks.h); each checks the connection is still open.
   std::string_view session_uid(uint32_t id) const;
@@ -116,6 +121,24 @@ class Shard {
   std::string_view join_room(Conn& c, uint32_t id, std::string_view room, const Command* cmd, bool authorize);
   uint64_t public_conn_id(const Conn& c, uint32_t id) const;
   bool prepare_recovery(const Command& cmd, uint64_t& position);
+  void handle_bind(Conn& c, uint32_t id, std::string_view uid);
+  void bind_user(Conn& c, uint32_t id, std::string_view uid);
+  std::string conn_id_text(const Conn& c, uint32_t id) const;
+  // presence_events: a join or leave event item for the room's members.
+  void publish_presence_event(const Conn& c, uint32_t id, std::string_view event, std::string_view room,
+                              std::string_view uid);
+
+  // Presence (presence.h): API connections waiting for the other shards' answers, oldest first; the
+  // front one's query is in flight.
+  struct ParkedQuery {
+    uint32_t id;
+    uint32_t generation;
+    bool keep;
+    PresenceQuery query;
+  };
+  void park_presence(Conn& c, uint32_t id, bool keep);
+  void poll_presence();
+  bool parked(uint32_t id, uint32_t generation) const;
 
   void queue_frame(Conn& c, uint32_t id, FrameId frame);
   void queue_copy(Conn& c, uint32_t id, std::string_view bytes);
@@ -153,6 +176,12 @@ class Shard {
   Publisher publisher_;
   ApiContext api_;
   uint64_t room_table_epoch_ = 0;  // the table's resync epoch this shard's rooms are in
+  std::deque<ParkedQuery> parked_;
+  PresenceAsk ask_;
+  bool asking_ = false;
+  uint64_t ask_tickets_ = 0;
+  uint32_t incarnation_ = 0;       // this shard's starts (connection ids)
+  std::string token_user_;         // the uid of the connect token being checked (check_access)
   DemoContext demo_;
   std::unordered_map<uint32_t, TokenBucket> demo_buckets_;  // --demo: per connection id, while it lives
   // Access control (docs/security.md): parsed once from the config.

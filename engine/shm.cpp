@@ -15,10 +15,14 @@ size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 }  // namespace
 
-bool SharedRegion::create(size_t ring_bytes, const RoomTableShape& rooms, std::string& error) {
+bool SharedRegion::create(size_t ring_bytes, const RoomTableShape& rooms, uint32_t presence_boxes,
+                          std::string& error) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t table_at = round_up(round_up(sizeof(SharedHeader), 64) + Ring::commit_array_bytes(ring_bytes), 64);
-  fixed_bytes_ = round_up(table_at + RoomTable::bytes_for(rooms), page);
+  // The presence boxes come after the room table: pages of a box nobody asked are never touched.
+  const size_t presence_at = round_up(table_at + RoomTable::bytes_for(rooms), 64);
+  const size_t presence_bytes = presence_boxes ? PresenceBoard::bytes_for(presence_boxes) : 0;
+  fixed_bytes_ = round_up(presence_at + presence_bytes, page);
   ring_bytes_ = ring_bytes;
   fd_ = memfd_create("ringcast-shared", MFD_CLOEXEC);
   if (fd_ < 0) {
@@ -52,6 +56,10 @@ bool SharedRegion::create(size_t ring_bytes, const RoomTableShape& rooms, std::s
   Ring::initialize(&header_->ring, commits_, ring_bytes_);
   RoomTable::initialize(base_ + table_at, rooms);
   room_table_ = reinterpret_cast<RoomTableHeader*>(base_ + table_at);
+  if (presence_boxes) {
+    presence_ = base_ + presence_at;
+    PresenceBoard::initialize(presence_, presence_boxes);
+  }
   header_->cluster.clear();
   for (auto& s : header_->stats) s.clear();
   header_->stopping.store(0, std::memory_order_relaxed);

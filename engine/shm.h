@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/cluster.h"
+#include "engine/presence.h"
 #include "engine/ring.h"
 #include "engine/room_table.h"
 #include "engine/stats.h"
@@ -35,14 +36,19 @@ class SharedRegion {
   SharedRegion(const SharedRegion&) = delete;
   SharedRegion& operator=(const SharedRegion&) = delete;
 
-  // Creates and maps the region for a ring of `ring_bytes` (a power of two, multiple of the page size)
-  // and a room table of the given shape.
-  bool create(size_t ring_bytes, const RoomTableShape& rooms, std::string& error);
+  // Creates and maps the region for a ring of `ring_bytes` (a power of two, multiple of the page size),
+  // a room table of the given shape and `presence_boxes` presence mailboxes (one per shard; 0: none,
+  // then presence queries see only the asking shard).
+  bool create(size_t ring_bytes, const RoomTableShape& rooms, uint32_t presence_boxes, std::string& error);
+  bool create(size_t ring_bytes, const RoomTableShape& rooms, std::string& error) {
+    return create(ring_bytes, rooms, 0, error);
+  }
   bool create(size_t ring_bytes, std::string& error) { return create(ring_bytes, RoomTableShape{}, error); }
 
   SharedHeader* header() const { return header_; }
   Ring ring() const { return Ring(&header_->ring, commits_, data_); }
   RoomTable room_table() const { return RoomTable(room_table_); }
+  PresenceBoard presence() const { return presence_ ? PresenceBoard(presence_) : PresenceBoard(); }
   // Bytes of the region (RSS accounting: the ring is not per-connection memory).
   size_t mapped_bytes() const { return fixed_bytes_ + ring_bytes_; }
 
@@ -50,6 +56,7 @@ class SharedRegion {
   SharedHeader* header_ = nullptr;
   std::atomic<uint64_t>* commits_ = nullptr;
   RoomTableHeader* room_table_ = nullptr;
+  uint8_t* presence_ = nullptr;
   uint8_t* data_ = nullptr;
   uint8_t* base_ = nullptr;
   size_t fixed_bytes_ = 0;

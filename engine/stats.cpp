@@ -63,6 +63,12 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"recoveriesFailed", "JOINs with since told recovered:false (items gone, expired or too many)", false},
     {"itemsReplayed", "items replayed to recovering clients", false},
     {"hookMessages", "client messages handed to the embedding application's handlers", false},
+    {"binds", "connections bound to a user id (connect token or BIND)", false},
+    {"bindsRefused", "BIND commands refused (not enabled, already bound, bad uid)", false},
+    {"presenceQueries", "presence queries (GET /rooms, /rooms/{room}) answered by this shard's API", false},
+    {"presenceTimeouts", "presence queries answered 503 because a shard did not answer in time", false},
+    {"presenceEvents", "presence event items (join/leave) published into the ring", false},
+    {"presenceEventsRefused", "presence event items the ring refused (full, or cluster down)", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

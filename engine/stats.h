@@ -60,6 +60,12 @@ enum class Counter : uint16_t {
   recoveries_failed,       // JOINs with `since` answered {"recovered":false} (gone, expired, too many)
   items_replayed,          // items replayed to recovering clients
   hook_messages,           // client messages handed to the application's handlers (Engine hooks)
+  binds,                   // connections bound to a user id (connect token or BIND)
+  binds_refused,           // BIND commands refused (not enabled, already bound, bad uid)
+  presence_queries,        // GET /rooms and /rooms/{room} answered (or timed out) by this shard's API
+  presence_timeouts,       // of those: a shard did not answer within presence_timeout_ms (503)
+  presence_events,         // presence_events: join/leave event items published into the ring
+  presence_events_refused, // presence_events: events the ring refused (full, or cluster down)
   kCount
 };
 

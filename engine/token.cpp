@@ -127,7 +127,8 @@ TokenError verify_token(std::string_view token, std::string_view secret, int64_t
     return TokenError::bad_signature;
   if (parser.parse(claims).get(doc) || !doc.is_object()) return TokenError::malformed;
   std::string_view sub;
-  if (!doc["sub"].get_string().get(sub)) grant.user.assign(sub);
+  // The user id: "uid" when present (a deployment whose "sub" is not the push user), else "sub".
+  if (!doc["uid"].get_string().get(sub) || !doc["sub"].get_string().get(sub)) grant.user.assign(sub);
   int64_t exp = 0, nbf = 0;
   if (!doc["exp"].get_int64().get(exp)) {
     grant.expires_s = exp;

@@ -24,7 +24,7 @@ std::string_view token_error_text(TokenError error);
 
 // What a verified token allows.
 struct TokenGrant {
-  std::string user;                // "sub", may be empty
+  std::string user;                // "uid", else "sub"; may be empty (the user a connection binds)
   int64_t expires_s = 0;           // "exp", 0 when absent
   std::vector<std::string> rooms;  // "rooms": exact names, or prefixes ending in '*'; "*" allows all
   bool any_room = false;           // no "rooms" claim, or "*" in it

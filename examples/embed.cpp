@@ -1,7 +1,7 @@
 // The smallest application that embeds the engine (docs/embedding.md): it starts a
 // ringcast::Engine on loopback (port 0 unless --port: the kernel picks), publishes a tick into room
 // "ticks" from its own main thread every second, and stops cleanly on SIGINT/SIGTERM or after
-// --seconds N. Clients connect to the printed ws:// URL and send {"type":"JOIN","data":{"room":"ticks"}}.
+// --seconds N, printing the room's member count (presence) each tick. Clients connect to the printed ws:// URL and send {"type":"JOIN","data":{"room":"ticks"}}.
 #include <signal.h>
 
 #include <cstdio>
@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(out.seq),
           static_cast<long long>(stats.get(ringcast::Counter::ws_open)),
           static_cast<long long>(stats.get(ringcast::Counter::items_delivered)));
+      // Presence, asked of every shard from this (non-shard) thread.
+      ringcast::PresencePage page;
+      if (engine.room_presence("ticks", page))
+        std::printf("embed: room ticks has %llu member(s)\n", static_cast<unsigned long long>(page.members));
     }
     std::fflush(stdout);
   }

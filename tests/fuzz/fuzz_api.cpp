@@ -2,7 +2,9 @@
 // every push validated and published into a real (small) broadcast ring, whose entries are then read
 // back. Invariants: parsing makes progress and stays inside the input; an accepted push is a committed
 // entry holding a complete unmasked text frame whose payload is {"type":"PUSH","data":{"items":[…]}}
-// valid JSON; a refused one changes nothing.
+// valid JSON; a refused one changes nothing. The same bodies go to a user and a connection id, and
+// every path is also parsed as a presence request, whose room must then pass the JOIN rule and whose
+// answer (over an empty page) must be valid JSON.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -10,6 +12,7 @@
 #include "engine/check.h"
 #include "engine/frame.h"
 #include "engine/http.h"
+#include "engine/presence.h"
 #include "engine/publish.h"
 #include "engine/shm.h"
 
@@ -69,7 +72,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       world.publisher.publish(world.ring, room.empty() ? ringcast::Target::all : ringcast::Target::room, room,
                               items);
     }
+    std::string uid, conn;
+    if (ringcast::http::form_field(req.body, "uid", uid, malformed))
+      world.publisher.publish(world.ring, ringcast::Target::user, uid, items.empty() ? "[1]" : items);
+    if (ringcast::http::form_field(req.body, "conn", conn, malformed))
+      world.publisher.publish(world.ring, ringcast::Target::conn, conn, items.empty() ? "[1]" : items);
     world.drain();
+    ringcast::PresenceQuery query;
+    std::string_view why;
+    if (ringcast::parse_presence_request(req.path, req.query, 128, ringcast::RoomCharset::utf8, query, why)) {
+      RC_ASSERT(query.kind == ringcast::PresenceKind::rooms || ringcast::room_name_valid(query.room, 128));
+      RC_ASSERT(query.limit >= 1 && query.limit <= ringcast::kPresencePageMax);
+      ringcast::PresencePage page;
+      page.entries.emplace_back(query.cursor, 1);
+      page.has_next = true;
+      page.next = query.cursor;
+      query.users = true;
+      simdjson::dom::element presence_doc;
+      RC_ASSERT(!world.checker.parse(ringcast::presence_json(query, page)).get(presence_doc));
+    }
     // Error bodies carry text from the request (JSON-escaped): they must stay valid JSON.
     std::string answer;
     ringcast::http::append_error(answer, 400, room, req.keep_alive);

@@ -3,10 +3,12 @@ three ringcast nodes: A answers only the push API (--listen none, the go-push "l
 NATS through both servers; B and C hold clients, B on the first server, C on the second. Pushes made on
 any node reach the room's members on every node, exactly once; push/all too; a node subscribes only to
 the rooms it has members in (clusterSubscriptions follows joins and leaves, across shards); one node's
-pushes to a room arrive in their publish order everywhere; a node that dies does not stop the others.
+pushes to a room arrive in their publish order everywhere; a node that dies does not stop the others;
+a user push reaches that user's connections on every node, once, and nobody else.
 Nothing is timed: every wait is for a condition, with a generous limit."""
 
 import asyncio
+import json
 import os
 import sys
 import unittest
@@ -25,8 +27,8 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
         cls.n2 = NatsServer(routes=[cls.n1.cluster_port]).start()
         cls.n2.wait_routes(1)
         cls.a = Server("--listen", "none", *nats_flags(cls.n1, cls.n2), listen=False, threads=1)
-        cls.b = Server(*nats_flags(cls.n1), threads=2)
-        cls.c = Server(*nats_flags(cls.n2), threads=2)
+        cls.b = Server(*nats_flags(cls.n1), "--user-bind-command", threads=2)
+        cls.c = Server(*nats_flags(cls.n2), "--user-bind-command", threads=2)
         cls.nodes = [cls.a, cls.b, cls.c]
         for node in cls.nodes:
             node.start()
@@ -167,6 +169,32 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
             await b1.close()
         finally:
             d.stop()
+
+    async def test_user_pushes_reach_the_users_connections_on_every_node(self):
+        b1, c1, c2 = await ws_connect(self.b.ws_url), await ws_connect(self.c.ws_url), await ws_connect(self.c.ws_url)
+        for ws, uid in ((b1, "zoe"), (c1, "zoe"), (c2, "yan")):
+            await ws.send(command("BIND", uid=uid))
+            self.assertEqual((await recv_json(ws))["type"], "BOUND")
+
+        def push_user(node, uid):
+            return lambda items: asyncio.to_thread(
+                node.api, "POST", "/push/user", form(uid=uid, items=json.dumps(items)),
+                {"Content-Type": "application/x-www-form-urlencoded"})
+
+        await sync(push_user(self.a, "zoe"), [b1, c1])
+        await sync(push_user(self.b, "zoe"), [b1, c1])
+        # From the API-only node, and from a node holding one of zoe's connections (delivered there
+        # locally, not again through NATS).
+        for node, item in ((self.a, "from a"), (self.b, "from b"), (self.c, "from c")):
+            status, body = await push_user(node, "zoe")([item])
+            self.assertEqual(status, 200, body)
+            for ws in (b1, c1):
+                msg = await recv_json(ws)
+                self.assertEqual((msg["type"], msg["data"]["items"]), ("PUSH", [item]))
+        # yan got none of it: its first message is a probe of its own.
+        await sync(push_user(self.a, "yan"), [c2])
+        for ws in (b1, c1, c2):
+            await ws.close()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """examples/embed (docs/embedding.md): an application that embeds ringcast::Engine, publishes from
-its main thread every second, and stops cleanly. A real WebSocket client joins its room and receives
+its main thread every second, asks the room's presence, and stops cleanly. A real WebSocket client joins its room and receives
 the ticks; SIGTERM stops it with exit 0 and close 1001 to the client."""
 
 import asyncio
@@ -43,6 +43,7 @@ class EmbedExampleTest(unittest.IsolatedAsyncioTestCase):
             text = "".join(log)
             self.assertIn("embed: stopped", text)
             self.assertRegex(text, r"tick \d+ published as seq \d+; 1 connection\(s\)")
+            self.assertIn("embed: room ticks has 1 member(s)", text)  # Engine::room_presence
             for mark in SANITIZER_MARKS:
                 self.assertNotIn(mark, text)
         except BaseException:

@@ -78,7 +78,7 @@ class PubSubTest(unittest.IsolatedAsyncioTestCase):
 
     async def test_unknown_type_ignored(self):
         ws = await self.client()
-        await ws.send(command("HELLO", x=1))
+        await ws.send(command("NOSUCHTYPE", x=1))
         await ws.send(json.dumps({"data": {}}))  # no type at all
         # The next message is the PONG: no ERROR, no close for the unknown command.
         await ws.send(json.dumps({"type": "PING", "data": {}}))
