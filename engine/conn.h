@@ -56,6 +56,8 @@ struct Conn {
   // Connect tokens: the connection's room grant, an index into the shard's GrantTable, or
   // GrantTable::kNone (no token needed, or one allowing every room).
   uint32_t grant : 24 = 0xFFFFFF;
+  // Upgraded on nano_path: speaks Pomelo packets (its state is in the shard's NanoConns side table).
+  uint32_t nano : 1 = 0;
   std::string* inbuf = nullptr;  // a request head or API request received in pieces
   ws::FrameParser parser;
 };

@@ -21,6 +21,7 @@
 #include "engine/http.h"
 #include "engine/hooks.h"
 #include "engine/http_api.h"
+#include "engine/nano_conn.h"
 #include "engine/publish.h"
 #include "engine/room.h"
 #include "engine/sender.h"
@@ -89,8 +90,11 @@ class Shard {
   std::string_view session_join(uint32_t id, std::string_view room);
   bool session_leave(uint32_t id, std::string_view room);
   void session_close(uint32_t id, uint16_t code, std::string_view reason);
+  void session_reply(uint32_t id, std::string_view type, std::string_view data_json);
+  void session_error(uint32_t id, std::string_view code, std::string_view message);
 
  private:
+  friend class NanoConns;  // the Pomelo connections' logic (nano_conn.cpp) drives this shard's queues
   enum class Op : uint8_t { accept_client = 1, accept_api, recv, send, wake };
   static constexpr int kMaxIov = 32;
 
@@ -192,6 +196,7 @@ class Shard {
   int64_t pressure_checked_ns_ = 0;
   bool stopping_ = false;
   int64_t drain_deadline_ns_ = 0;
+  NanoConns nano_{*this};  // last: its constructor uses the sender
 };
 
 }  // namespace ringcast
