@@ -20,6 +20,21 @@ namespace ringcast {
 class Shard;
 struct Conn;
 
+// ---- Pure parts (unit-tested in tests/unit/nano_conn_test.cpp) ----
+
+// A handshake's sys.type and sys.version the server accepts: a type of 1..64 printable ASCII bytes
+// without space; a version of 1..32 bytes starting with a digit, then digits, letters, '.', '+', '-'.
+bool nano_client_supported(std::string_view type, std::string_view version);
+
+// Appends to `out` the Pomelo data packets (push messages) for a go-push PUSH's data object
+// {"items":[...],"room":"r","seq":N}: one push on `push_route` with the data object as its payload,
+// unless some items have the form {"route":R,"data":D} (exactly these two keys, R 1..255 bytes): then
+// each such item is a push on R with payload D, and each run of other items a push on `push_route`
+// with {"items":[run],"room":"r","seq":N}, in item order. `parser` is reused (one per shard). False
+// when a push could not be encoded (a route not UTF-8): it is left out.
+bool append_nano_pushes(std::string& out, std::string_view data_object, std::string_view push_route,
+                        const pomelo::RouteDict& dict, simdjson::dom::parser& parser);
+
 class NanoConns {
  public:
   // The route codes and names of the built-in routes (the dictionary's defaults, docs/nano.md).
@@ -85,7 +100,6 @@ class NanoConns {
   void send_packet(Conn& c, uint32_t id, pomelo::PacketType type, std::string_view body);
   void rearm(Conn& c, uint32_t id, const State& s);
   State* find(uint32_t id);
-  void build_pomelo_frame(std::string_view data_object);
 
   Shard& shard_;
   bool enabled_ = false;
