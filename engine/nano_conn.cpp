@@ -232,7 +232,11 @@ bool NanoConns::handle_packet(Conn& c, uint32_t id, const pomelo::Packet& packet
       if (s->stage != Stage::ack) {
         fail(c, id, ws::close_code::protocol_error, "unexpected handshake ack");
       } else {
+        // The first heartbeat goes at once, as Pomelo's server sends it: clients that only answer
+        // heartbeats (Pomelo's and Nano's JS clients send theirs `heartbeat` seconds after each of
+        // ours) then beat well inside the 2x silence limit.
         s->stage = Stage::ready;
+        shard_.queue_frame(c, id, heartbeat_frame_);
         s->heartbeat_due_tick = shard_.now_tick_ + ticks_for_ms(1000ull * heartbeat_s_);
         rearm(c, id, *s);
       }

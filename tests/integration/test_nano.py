@@ -89,13 +89,28 @@ class HeartbeatTest(unittest.IsolatedAsyncioTestCase):
                     await active.send(pomelo.HEARTBEAT_PACKET)
                     await asyncio.sleep(0.4)
 
+            # Pomelo's and Nano's JS clients only answer: a heartbeat `heartbeat` seconds after each of ours.
+            answerer = await nano_connect(nano_url(server))
+
+            async def answer_beats():
+                loop = asyncio.get_running_loop()
+                end = loop.time() + 3.5
+                while loop.time() < end:
+                    await answerer.next("heartbeat", timeout=5)
+                    await asyncio.sleep(1)
+                    await answerer.send(pomelo.HEARTBEAT_PACKET)
+
             beater = asyncio.ensure_future(keep_beating())
+            answering = asyncio.ensure_future(answer_beats())
             # The silent client gets the server's heartbeats, then a kick at 2x the interval.
             kicks, close_code, reason = await silent.closed(timeout=10)
             self.assertGreaterEqual(silent.heartbeats, 1)
             self.assertEqual(kicks, ["heartbeat timeout"])
             self.assertEqual((close_code, reason), (1001, "heartbeat timeout"))
             await beater
+            await answering
+            self.assertEqual((await answerer.request("room.join", {"room": "hb"}))["code"], 0)
+            await answerer.close()
             # The one that beats is still served, and heard the server's heartbeats too.
             answer = await active.request("room.join", {"room": "hb"})
             self.assertEqual(answer["code"], 0)
