@@ -248,6 +248,25 @@ class ErrorsTest(unittest.IsolatedAsyncioTestCase):
             stats = await server.astats()
             self.assertEqual(stats["onlineConnections"], 0, stats)
 
+    async def test_slow_consumer_is_kicked(self):
+        flags = ["--out-queue-bytes-max", 65536, "--api-body-bytes-max", 32768, "--merge-frame-bytes-max", 32768]
+        with Server(*flags, threads=1) as server:
+            # websockets stops reading the socket once max_queue messages wait unread.
+            slow = await NanoClient.connect(nano_url(server), max_queue=1, read_limit=4096)
+            self.assertEqual((await slow.handshake())["code"], 200)
+            self.assertEqual((await slow.request("room.join", {"room": "slow", "uid": "s"}))["code"], 0)
+            item = "x" * 1000
+            for i in range(320):
+                status, _ = await server.apush_room("slow", [[i, j, item] for j in range(25)])
+                self.assertEqual(status, 200)
+                if i % 20 == 0 and (await server.astats())["closeSlowConsumer"] >= 1:
+                    break
+            await server.await_stat("closeSlowConsumer", lambda v: v >= 1, timeout=30)
+            kicks, close_code, _ = await slow.closed(timeout=30)
+            self.assertEqual(len(kicks), 1, kicks)
+            self.assertTrue(kicks[0].startswith("slow consumer"), kicks)
+            self.assertEqual(close_code, 1008)
+
     async def test_sigterm_kicks_then_closes(self):
         server = Server(threads=2)
         server.start()
