@@ -18,7 +18,9 @@ namespace {
 
 // The shard's timer wheel resolution (shard.cpp's kTickNs): 100 ms.
 constexpr uint64_t kTickMs = 100;
-constexpr uint64_t ticks_for_ms(uint64_t ms) { return (ms + kTickMs - 1) / kTickMs; }
+constexpr uint64_t ticks_for_ms(uint64_t ms) {
+  return (ms + kTickMs - 1) / kTickMs;
+}
 
 // The go-push PUSH frame's envelope around its data object (publish.h's kPushPrefix starts with it).
 constexpr std::string_view kPushEnvelope = R"({"type":"PUSH","data":)";
@@ -106,8 +108,9 @@ bool append_nano_pushes(std::string& out, std::string_view data_object, std::str
     std::string_view route;
     simdjson::dom::element data;
     if (item.get_object().get(obj) == simdjson::SUCCESS && obj.size() == 2 &&
-        obj["route"].get_string().get(route) == simdjson::SUCCESS && obj["data"].get(data) == simdjson::SUCCESS &&
-        !route.empty() && route.size() <= pomelo::kRouteBytesMax) {
+        obj["route"].get_string().get(route) == simdjson::SUCCESS &&
+        obj["data"].get(data) == simdjson::SUCCESS && !route.empty() &&
+        route.size() <= pomelo::kRouteBytesMax) {
       flush_run();
       append_push(route, simdjson::minify(data));
       continue;
@@ -274,8 +277,8 @@ void NanoConns::handle_handshake(Conn& c, uint32_t id, State& s, std::string_vie
   const Hooks* hooks = shard_.config_.hooks;
   if (accepted && hooks && hooks->authorize_nano_handshake) {
     ringcast::Session session(shard_, id, shard_.public_conn_id(c, id), {});
-    accepted = hooks->authorize_nano_handshake(session, NanoHandshake{hs.sys_type, hs.sys_version, hs.user_json},
-                                               reason);
+    accepted = hooks->authorize_nano_handshake(
+        session, NanoHandshake{hs.sys_type, hs.sys_version, hs.user_json}, reason);
     if (c.close_sent || c.phase != Phase::open) return;  // the hook closed it
     if (!accepted && reason.empty()) reason = "refused by the application";
   }
@@ -297,7 +300,8 @@ void NanoConns::handle_data(Conn& c, uint32_t id, State& s, std::string_view bod
   const pomelo::MessageError e = pomelo::decode_message(body, dict_, msg);
   shard_.stats_.add(Counter::commands_in);
   if (e != pomelo::MessageError::none) {
-    fail(c, id, ws::close_code::protocol_error, std::string("bad message: ") + std::string(pomelo::message_error_text(e)));
+    fail(c, id, ws::close_code::protocol_error,
+         std::string("bad message: ") + std::string(pomelo::message_error_text(e)));
     return;
   }
   if (msg.type != pomelo::MessageType::request && msg.type != pomelo::MessageType::notify) {
@@ -439,7 +443,8 @@ void NanoConns::chat(Conn& c, uint32_t id, State& s, const pomelo::Message& msg)
   text_ += "}]";
   const PublishOutcome published = shard_.publisher_.publish(shard_.setup_.ring, Target::room, s.room, text_);
   if (published.error != PublishError::none) {
-    answer(publish_error_status(published.error), publish_error_text(published.error), "room.message not published");
+    answer(publish_error_status(published.error), publish_error_text(published.error),
+           "room.message not published");
     return;
   }
   if (request) respond(c, id, msg.id, R"({"code":0})");
@@ -513,7 +518,8 @@ FrameId NanoConns::transcode(FrameId src) {
     if (payload.size() > kPushEnvelope.size() && payload.substr(0, kPushEnvelope.size()) == kPushEnvelope &&
         payload.back() == '}') {
       out_.clear();
-      if (!append_nano_pushes(out_, payload.substr(kPushEnvelope.size(), payload.size() - kPushEnvelope.size() - 1),
+      if (!append_nano_pushes(out_,
+                              payload.substr(kPushEnvelope.size(), payload.size() - kPushEnvelope.size() - 1),
                               shard_.config_.nano_push_route, dict_, shard_.command_parser_))
         LOG_DEBUG("shard %u: a push could not be encoded for Pomelo clients", shard_.setup_.index);
       if (!out_.empty()) {
@@ -522,7 +528,8 @@ FrameId NanoConns::transcode(FrameId src) {
         RC_ASSERT(bytes != nullptr);
         ws::encode_server_header(bytes, ws::Opcode::binary, out_.size());
         std::memcpy(bytes + head, out_.data(), out_.size());
-        dst = sender.owned_frame(bytes, static_cast<uint32_t>(head + out_.size()), f.items, true, f.publish_ns);
+        dst =
+            sender.owned_frame(bytes, static_cast<uint32_t>(head + out_.size()), f.items, true, f.publish_ns);
       }
     }
   }

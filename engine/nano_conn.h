@@ -82,11 +82,11 @@ class NanoConns {
   enum class Stage : uint8_t { handshake, ack, ready };
   struct State {
     Stage stage = Stage::handshake;
-    bool in_request = false;       // a handler is serving a request that has not been answered
+    bool in_request = false;  // a handler is serving a request that has not been answered
     uint32_t request_id = 0;
     uint64_t heartbeat_due_tick = 0;
-    std::string uid;               // bound by room.join
-    std::string room;              // the room room.join put it in (room.message's default)
+    std::string uid;   // bound by room.join
+    std::string room;  // the room room.join put it in (room.message's default)
   };
 
   bool handle_packet(Conn& c, uint32_t id, const pomelo::Packet& packet);
@@ -108,10 +108,10 @@ class NanoConns {
   std::unordered_map<uint32_t, State> sessions_;
   std::string heartbeat_bytes_;  // a binary WebSocket frame holding the heartbeat packet
   FrameId heartbeat_frame_ = kNil;
-  FrameId cached_src_ = kNil;    // the PUSH frame last transcoded (a reference is held on it)
-  FrameId cached_dst_ = kNil;    // its Pomelo frame (a reference is held too), or kNil
-  std::string out_;              // scratch: packets being built
-  std::string text_;             // scratch: JSON being built
+  FrameId cached_src_ = kNil;  // the PUSH frame last transcoded (a reference is held on it)
+  FrameId cached_dst_ = kNil;  // its Pomelo frame (a reference is held too), or kNil
+  std::string out_;            // scratch: packets being built
+  std::string text_;           // scratch: JSON being built
 };
 
 }  // namespace ringcast

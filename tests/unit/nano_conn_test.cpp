@@ -15,10 +15,14 @@
 namespace ringcast {
 namespace {
 
-std::string B(std::initializer_list<uint8_t> bytes) { return std::string(bytes.begin(), bytes.end()); }
+std::string B(std::initializer_list<uint8_t> bytes) {
+  return std::string(bytes.begin(), bytes.end());
+}
 
 // A data packet header for a body of n bytes (n < 256).
-std::string data_header(size_t n) { return B({0x04, 0x00, 0x00, static_cast<uint8_t>(n)}); }
+std::string data_header(size_t n) {
+  return B({0x04, 0x00, 0x00, static_cast<uint8_t>(n)});
+}
 
 pomelo::RouteDict dict_of(std::vector<std::string_view> routes) {
   pomelo::RouteDict dict;
@@ -81,15 +85,19 @@ TEST(NanoPushes, LookalikesStayItems) {
   const pomelo::RouteDict empty;
   // A third key, a route that is not a string, an empty route, a route over 255 bytes: plain items.
   const std::string long_route(256, 'r');
-  const std::string data = R"({"items":[{"route":"a","data":1,"x":2},{"route":1,"data":1},{"route":"","data":1},)"
-                           R"({"route":")" + long_route + R"(","data":1}],"seq":3})";
+  const std::string data =
+      R"({"items":[{"route":"a","data":1,"x":2},{"route":1,"data":1},{"route":"","data":1},)"
+      R"({"route":")" +
+      long_route + R"(","data":1}],"seq":3})";
   std::string out;
   ASSERT_TRUE(append_nano_pushes(out, data, "onPush", empty, parser));
   const std::string payload = R"({"items":[{"route":"a","data":1,"x":2},{"route":1,"data":1},)"
-                              R"({"route":"","data":1},{"route":")" + long_route + R"(","data":1}],"seq":3})";
+                              R"({"route":"","data":1},{"route":")" +
+                              long_route + R"(","data":1}],"seq":3})";
   const std::string body = B({0x06, 0x06}) + "onPush" + payload;
   ASSERT_GT(body.size(), 255u);
-  EXPECT_EQ(out, B({0x04, 0x00, static_cast<uint8_t>(body.size() >> 8), static_cast<uint8_t>(body.size())}) + body);
+  EXPECT_EQ(
+      out, B({0x04, 0x00, static_cast<uint8_t>(body.size() >> 8), static_cast<uint8_t>(body.size())}) + body);
 }
 
 TEST(NanoPushes, InvalidTextAndRefusedRoutes) {
