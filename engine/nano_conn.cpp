@@ -520,7 +520,7 @@ FrameId NanoConns::transcode(FrameId src) {
       out_.clear();
       if (!append_nano_pushes(out_,
                               payload.substr(kPushEnvelope.size(), payload.size() - kPushEnvelope.size() - 1),
-                              shard_.config_.nano_push_route, dict_, shard_.command_parser_))
+                              shard_.config_.nano_push_route, dict_, push_parser_))
         LOG_DEBUG("shard %u: a push could not be encoded for Pomelo clients", shard_.setup_.index);
       if (!out_.empty()) {
         const size_t head = ws::server_header_bytes(out_.size());

@@ -110,8 +110,11 @@ class NanoConns {
   FrameId heartbeat_frame_ = kNil;
   FrameId cached_src_ = kNil;  // the PUSH frame last transcoded (a reference is held on it)
   FrameId cached_dst_ = kNil;  // its Pomelo frame (a reference is held too), or kNil
-  std::string out_;            // scratch: packets being built
-  std::string text_;           // scratch: JSON being built
+  // Transcoding has its own parser: it runs inside deliver, which a go-push JOIN with `since` reaches
+  // while its command's views still point into the shard's command parser.
+  simdjson::dom::parser push_parser_;
+  std::string out_;   // scratch: packets being built
+  std::string text_;  // scratch: JSON being built
 };
 
 }  // namespace ringcast
