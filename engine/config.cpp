@@ -582,6 +582,8 @@ std::string serving_addresses(const Config& config, unsigned client_port, unsign
              : std::string("none (API only)");
   out += ", push API ";
   out += config.api.enabled ? "http://" + config.api.host + ":" + std::to_string(api_port) : std::string("none");
+  if (config.listen.enabled && nano_enabled(config))
+    out += ", Nano/Pomelo ws://" + config.listen.host + ":" + std::to_string(client_port) + config.nano_path;
   return out;
 }
 

@@ -142,8 +142,8 @@ CliAction parse_command_line(int argc, char** argv, Config& config, std::string&
 
 std::string usage_text();
 
-// "clients ws://host:port/path, push API http://host:port" for the start-up line; an endpoint
-// configured as none says so.
+// "clients ws://host:port/path, push API http://host:port[, Nano/Pomelo ws://host:port/nano]" for the
+// start-up line; an endpoint configured as none says so (the Nano path is left out when off).
 std::string serving_addresses(const Config& config, unsigned client_port, unsigned api_port);
 
 }  // namespace ringcast
