@@ -201,6 +201,37 @@ class ChatTest(unittest.IsolatedAsyncioTestCase):
             await carl.close()
             await gopush.close()
 
+    async def test_go_push_recovery_in_a_room_with_pomelo_members(self):
+        # A go-push JOIN with `since` replays what Pomelo clients published (the routed items as they
+        # are) while the Pomelo member keeps getting them live.
+        with Server(threads=1) as server:
+            ann = await nano_connect(nano_url(server))
+            self.assertEqual((await ann.request("room.join", {"room": "rec", "uid": "ann"}))["code"], 0)
+            await ann.push("onNewUser")
+            status, first = await server.apush_room("rec", ["start"])
+            self.assertEqual(status, 200)
+            await ann.push("onPush")
+            for i in range(3):
+                await ann.notify("room.message", {"i": i})
+                self.assertEqual(await ann.push("onMessage"), {"i": i})
+            ws = await ws_connect(server.ws_url)
+            await ws.send(json.dumps({"type": "JOIN", "data": {"room": "rec", "since": first["seq"]}}))
+            replayed = []
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                if msg["type"] == "JOINED":
+                    self.assertTrue(msg["data"]["recovered"], msg)
+                    break
+                replayed += msg["data"]["items"]
+            self.assertEqual(replayed, [{"route": "onMessage", "data": {"i": i}} for i in range(3)])
+            # Live for both from here.
+            await ann.notify("room.message", {"i": 3})
+            self.assertEqual(await ann.push("onMessage"), {"i": 3})
+            items, _ = await collect_items(ws, 1)
+            self.assertEqual(items, [{"route": "onMessage", "data": {"i": 3}}])
+            await ann.close()
+            await ws.close()
+
     async def test_push_all_and_two_shards(self):
         with Server(threads=2) as server:
             clients = [await nano_connect(nano_url(server)) for _ in range(4)]
