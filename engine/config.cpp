@@ -15,6 +15,7 @@
 #include "engine/access.h"
 #include "engine/cluster.h"
 #include "engine/json.h"
+#include "engine/pomelo.h"
 #include "engine/publish.h"
 
 namespace ringcast {
@@ -143,6 +144,14 @@ const std::vector<Key>& keys() {
        "first delay before reconnecting to NATS (doubles per round)"},
       {"nats_reconnect_wait_max_ms", nullptr, Kind::u32, 10, 600000, member(&Config::nats_reconnect_wait_max_ms),
        "longest delay between NATS reconnect rounds"},
+      {"nano_path", nullptr, Kind::text, 0, 0, member(&Config::nano_path),
+       "WebSocket path for Nano/Pomelo clients (binary Pomelo packets); none: off"},
+      {"nano_heartbeat_s", nullptr, Kind::u32, 1, 3600, member(&Config::nano_heartbeat_s),
+       "Nano/Pomelo heartbeat interval in seconds; a client silent for twice this is kicked"},
+      {"nano_routes", nullptr, Kind::list, 0, 0, member(&Config::nano_routes),
+       "Nano/Pomelo route dictionary sent at the handshake, codes 1..N in order, comma-separated"},
+      {"nano_push_route", nullptr, Kind::text, 0, 0, member(&Config::nano_push_route),
+       "route of the Pomelo push that carries a push API message"},
   };
   return k;
 }
@@ -308,6 +317,23 @@ static std::string validate_access(const Config& c) {
   return {};
 }
 
+bool nano_enabled(const Config& c) { return !c.nano_path.empty() && c.nano_path != "none"; }
+
+// The Nano/Pomelo path and its route dictionary (built again by each shard; checked once here).
+static std::string validate_nano(const Config& c) {
+  if (!nano_enabled(c)) return {};
+  if (c.nano_path[0] != '/') return "'nano_path' must start with '/' (or be none)";
+  if (c.nano_path == c.ws_path) return "'nano_path' must differ from 'ws_path'";
+  std::vector<std::string> routes = split_list(c.nano_routes);
+  std::vector<std::string_view> views(routes.begin(), routes.end());
+  pomelo::RouteDict dict;
+  if (pomelo::RouteDictError e = pomelo::RouteDict::build(views, dict); e != pomelo::RouteDictError::none)
+    return "'nano_routes': " + std::string(pomelo::route_dict_error_text(e));
+  if (c.nano_push_route.empty() || c.nano_push_route.size() > pomelo::kRouteBytesMax)
+    return "'nano_push_route' must be 1..255 bytes";
+  return {};
+}
+
 std::string validate(const Config& c) {
   if (!c.listen.enabled && !c.api.enabled) return "'listen' and 'api' are both none: nothing to serve";
   if (c.ws_path.empty() || c.ws_path[0] != '/') return "'ws_path' must start with '/'";
@@ -328,6 +354,7 @@ std::string validate(const Config& c) {
   RoomCharset charset;
   if (!parse_room_charset(c.room_name_charset, charset)) return "'room_name_charset' must be utf8 or ascii";
   if (std::string problem = validate_access(c); !problem.empty()) return problem;
+  if (std::string problem = validate_nano(c); !problem.empty()) return problem;
   return {};
 }
 
@@ -563,6 +590,8 @@ std::string serving_addresses(const Config& config, unsigned client_port, unsign
              : std::string("none (API only)");
   out += ", push API ";
   out += config.api.enabled ? "http://" + config.api.host + ":" + std::to_string(api_port) : std::string("none");
+  if (config.listen.enabled && nano_enabled(config))
+    out += ", Nano/Pomelo ws://" + config.listen.host + ":" + std::to_string(client_port) + config.nano_path;
   return out;
 }
 

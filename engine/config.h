@@ -114,6 +114,14 @@ struct Config {
   uint32_t nats_reconnect_wait_ms = 100;      // first retry after NATS is lost; doubles per round...
   uint32_t nats_reconnect_wait_max_ms = 2000; // ...up to this (plus jitter)
 
+  // Nano/Pomelo clients (docs/nano.md): a second WebSocket path on the client port speaking Pomelo's
+  // binary packets. "" or "none" turns it off. The route dictionary (codes 1..N in this order) is sent
+  // at the handshake; pushes from the API reach Pomelo clients as `nano_push_route`.
+  std::string nano_path = "/nano";
+  uint32_t nano_heartbeat_s = 30;             // heartbeat interval told to clients; silent 2x this -> kick
+  std::string nano_routes = "room.join,room.message,onMembers,onNewUser,onMessage,onPush";
+  std::string nano_push_route = "onPush";     // route of a push carrying a PUSH's data object
+
   // Not a setting: the embedding application's hooks (hooks.h), set by Engine::start(); none in the
   // server.
   const Hooks* hooks = nullptr;
@@ -122,6 +130,9 @@ struct Config {
 // Checks each value's range and the relations between values. Returns an empty string when the
 // configuration is usable, else a message naming the offending key.
 std::string validate(const Config& config);
+
+// True when the Nano/Pomelo path is on (nano_path neither "" nor "none").
+bool nano_enabled(const Config& config);
 
 // Parses "host:port", ":port", "port" or "none" into an Endpoint. False when malformed.
 bool parse_endpoint(std::string_view text, Endpoint& out);
@@ -141,8 +152,8 @@ CliAction parse_command_line(int argc, char** argv, Config& config, std::string&
 
 std::string usage_text();
 
-// "clients ws://host:port/path, push API http://host:port" for the start-up line; an endpoint
-// configured as none says so.
+// "clients ws://host:port/path, push API http://host:port[, Nano/Pomelo ws://host:port/nano]" for the
+// start-up line; an endpoint configured as none says so (the Nano path is left out when off).
 std::string serving_addresses(const Config& config, unsigned client_port, unsigned api_port);
 
 }  // namespace ringcast

@@ -58,6 +58,8 @@ struct Conn {
   uint32_t grant : 24 = 0xFFFFFF;
   // Bound to a user by its connect token (a BIND cannot change it).
   uint32_t user_from_token : 1 = 0;
+  // Upgraded on nano_path: speaks Pomelo packets (its state is in the shard's NanoConns side table).
+  uint32_t nano : 1 = 0;
   std::string* inbuf = nullptr;  // a request head or API request received in pieces
   ws::FrameParser parser;
 };

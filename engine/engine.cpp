@@ -46,7 +46,8 @@ Engine::~Engine() {
 }
 
 bool Engine::handle(std::string type, MessageHandler fn) {
-  if (type.empty() || type == "PING" || type == "JOIN" || type == "LEAVE" || hooks_.handlers.count(type)) return false;
+  if (type.empty() || type == "PING" || type == "JOIN" || type == "LEAVE" || type == "room.join" ||
+      type == "room.message" || hooks_.handlers.count(type)) return false;
   hooks_.handlers.emplace(std::move(type), std::move(fn));
   return true;
 }
@@ -55,7 +56,7 @@ bool Engine::start(std::string& error) {
   set_log_level(config_.log_level);
   stop_requested_ = false;
   for (auto& component : hooks_.components) component->init(*this);
-  const bool hooked = hooks_.authorize_join || !hooks_.handlers.empty();
+  const bool hooked = hooks_.authorize_join || hooks_.authorize_nano_handshake || !hooks_.handlers.empty();
   config_.hooks = hooked ? &hooks_ : nullptr;
   const uint32_t shards = shards_per_process(config_);
   if (std::string problem = fit_descriptor_budget(config_, shards, shards); !problem.empty()) {

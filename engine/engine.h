@@ -33,8 +33,10 @@ class Engine {
   // Hooks (hooks.h), registered before start(); they run on shard threads.
   // Every JOIN (from clients; not Session::join) is first put to `fn`.
   void authorize_join(AuthorizeJoin fn) { hooks_.authorize_join = std::move(fn); }
-  // Client messages of `type` go to `fn`. False for the protocol's own types (PING, JOIN, LEAVE) or a
-  // type already taken.
+  // Every Nano/Pomelo handshake (docs/nano.md) is first put to `fn`.
+  void authorize_nano_handshake(AuthorizeNanoHandshake fn) { hooks_.authorize_nano_handshake = std::move(fn); }
+  // Client messages of `type` go to `fn` (for Nano/Pomelo clients, `type` is the route). False for the
+  // protocol's own types (PING, JOIN, LEAVE, room.join, room.message) or a type already taken.
   bool handle(std::string type, MessageHandler fn);
   // Lifecycle callbacks, in registration order (see Component).
   void add_component(std::shared_ptr<Component> component) { hooks_.components.push_back(std::move(component)); }

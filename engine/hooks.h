@@ -31,8 +31,9 @@ class Session {
 
   // Queues {"type":"<type>","data":<data_json>} to this connection. data_json must be JSON.
   void send(std::string_view type, std::string_view data_json);
-  // Answers the message being handled: send() with its own type.
-  void reply(std::string_view data_json) { send(type_, data_json); }
+  // Answers the message being handled: go-push, send() with its own type; Nano/Pomelo, the response to
+  // the request being handled (its message id), or a push on the route when it was a notify.
+  void reply(std::string_view data_json);
   // Queues the engine's ERROR frame {"type":"ERROR","data":{"code":…,"message":…}}.
   void error(std::string_view code, std::string_view message);
   // Joins a room as the client's own JOIN would (every limit applies, not authorize_join). Returns an
@@ -45,6 +46,7 @@ class Session {
 
  private:
   friend class Shard;
+  friend class NanoConns;
   Session(Shard& shard, uint32_t conn, uint64_t id, std::string_view type)
       : shard_(&shard), conn_(conn), id_(id), type_(type) {}
   Shard* shard_;
@@ -59,8 +61,19 @@ struct ClientMessage {
   std::string_view data;  // JSON text: go-push's "data" (minified; "null" when absent)
 };
 
+// A Nano/Pomelo client's handshake (docs/nano.md), as parsed: views valid during the call only.
+struct NanoHandshake {
+  std::string_view type;       // sys.type, e.g. "js-websocket"
+  std::string_view version;    // sys.version, e.g. "0.0.1"
+  std::string_view user_json;  // the "user" value's JSON text as sent; empty when absent
+};
+
 // True allows the JOIN; false refuses it with ERROR forbidden_room and `reason` as its message.
 using AuthorizeJoin = std::function<bool(Session& session, std::string_view room, std::string& reason)>;
+// True accepts a Nano/Pomelo handshake; false answers it {"code":501}, kicks with `reason` and closes.
+// session.uid() is empty here; a handler may bind one later through room.join.
+using AuthorizeNanoHandshake =
+    std::function<bool(Session& session, const NanoHandshake& handshake, std::string& reason)>;
 using MessageHandler = std::function<void(Session& session, const ClientMessage& message)>;
 
 // Nano's component: lifecycle callbacks around the engine's life, in registration order (shutdown in
@@ -82,6 +95,7 @@ struct Hooks {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   AuthorizeJoin authorize_join;
+  AuthorizeNanoHandshake authorize_nano_handshake;
   std::unordered_map<std::string, MessageHandler, Hash, std::equal_to<>> handlers;
   std::vector<std::shared_ptr<Component>> components;
 

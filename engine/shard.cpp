@@ -200,6 +200,7 @@ bool Shard::step() {
   fanout_.expire_windows(now_ns_, deliver);
   if (stopping_) fanout_.flush_all(deliver);
   process_cuts();
+  nano_.end_fanout();
   timers_.advance(now_tick_, [this](uint32_t id) { on_timer(id); });
   if (!stopping_ && accept_retry_ns_ && now_ns_ >= accept_retry_ns_) {
     accept_retry_ns_ = 0;
@@ -416,7 +417,8 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
     http_error_and_close(c, id, handshake::build_error_response(res.http_status, res.reason));
     return;
   }
-  if (req.path != config_.ws_path && config_.demo) {
+  const bool nano = nano_.enabled() && req.path == config_.nano_path;
+  if (req.path != config_.ws_path && !nano && config_.demo) {
     serve_demo_request(c, id, req, buf.substr(res.consumed));
     return;
   }
@@ -425,7 +427,7 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
     http_error_and_close(c, id, handshake::build_error_response(413, "body too large"));
     return;
   }
-  if (req.path != config_.ws_path) {
+  if (req.path != config_.ws_path && !nano) {
     stats_.add(Counter::handshakes_failed);
     http_error_and_close(c, id, handshake::build_error_response(404, "not found: the WebSocket endpoint is " + config_.ws_path));
     return;
@@ -467,6 +469,7 @@ void Shard::handle_handshake(Conn& c, uint32_t id, uint8_t* data, size_t len) {
     token_user_.clear();
   }
   arm_timer_ms(id, now_tick_, config_.heartbeat_timeout_ms);
+  if (nano) nano_.open(c, id);  // its own timer: Pomelo heartbeats
   // Frames the client sent right behind its request are not lost: parse them now.
   std::string* held = c.inbuf;
   c.inbuf = nullptr;
@@ -571,6 +574,7 @@ void Shard::handle_ws_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len) {
 void Shard::on_ws_message(uint32_t id, ws::Opcode op, std::span<uint8_t> payload) {
   Conn& c = slab_[id];
   if (c.close_sent || c.phase == Phase::dead) return;  // closing: the rest is ignored
+  if (c.nano) return nano_.on_message(c, id, op, payload);
   if (op != ws::Opcode::text) return;                  // go-push ignores binary messages
   handle_command(c, id, payload.data(), payload.size());
 }
@@ -635,7 +639,7 @@ void Shard::handle_command(Conn& c, uint32_t id, const uint8_t* data, size_t len
 std::string_view Shard::join_room(Conn& c, uint32_t id, std::string_view room, const Command* cmd, bool authorize) {
   auto refuse = [&](std::string_view code, std::string_view message, std::string_view named_room) {
     stats_.add(Counter::joins_refused);
-    queue_ws(c, id, ws::Opcode::text, error_command_json(code, message, named_room));
+    if (!c.nano) queue_ws(c, id, ws::Opcode::text, error_command_json(code, message, named_room));
     return code;
   };
   if (!room_name_valid(room, config_.room_name_bytes_max, room_charset_))
@@ -697,9 +701,9 @@ std::string_view Session::uid() const { return shard_->session_uid(conn_); }
 
 void Session::send(std::string_view type, std::string_view data_json) { shard_->session_send(conn_, type, data_json); }
 
-void Session::error(std::string_view code, std::string_view message) {
-  shard_->session_raw(conn_, error_command_json(code, message, ""));
-}
+void Session::reply(std::string_view data_json) { shard_->session_reply(conn_, type_, data_json); }
+
+void Session::error(std::string_view code, std::string_view message) { shard_->session_error(conn_, code, message); }
 
 std::string_view Session::join(std::string_view room) { return shard_->session_join(conn_, room); }
 
@@ -709,7 +713,10 @@ bool Session::in_room(std::string_view room) const { return shard_->session_in_r
 
 void Session::close(uint16_t code, std::string_view reason) { shard_->session_close(conn_, code, reason); }
 
-std::string_view Shard::session_uid(uint32_t id) const { return rooms_.user_of(id); }
+std::string_view Shard::session_uid(uint32_t id) const {
+  const std::string_view bound = rooms_.user_of(id);
+  return bound.empty() ? nano_.uid(id) : bound;
+}
 
 bool Shard::session_usable(uint32_t id) {
   Conn& c = slab_[id];
@@ -717,6 +724,10 @@ bool Shard::session_usable(uint32_t id) {
 }
 
 void Shard::session_send(uint32_t id, std::string_view type, std::string_view data_json) {
+  if (slab_[id].nano) {
+    if (session_usable(id)) nano_.push(slab_[id], id, type, data_json.empty() ? "null" : data_json);
+    return;
+  }
   std::string text = R"({"type":")";
   http::append_json_escaped(text, type);
   text += R"(","data":)";
@@ -728,6 +739,16 @@ void Shard::session_send(uint32_t id, std::string_view type, std::string_view da
 void Shard::session_raw(uint32_t id, std::string_view text) {
   if (!session_usable(id)) return;
   queue_ws(slab_[id], id, ws::Opcode::text, text);
+}
+
+void Shard::session_reply(uint32_t id, std::string_view type, std::string_view data_json) {
+  if (!slab_[id].nano) return session_send(id, type, data_json);
+  if (session_usable(id)) nano_.reply(slab_[id], id, type, data_json.empty() ? "null" : data_json);
+}
+
+void Shard::session_error(uint32_t id, std::string_view code, std::string_view message) {
+  if (!slab_[id].nano) return session_raw(id, error_command_json(code, message, ""));
+  if (session_usable(id)) nano_.error(slab_[id], id, code, message);
 }
 
 std::string_view Shard::session_join(uint32_t id, std::string_view room) {
@@ -1046,6 +1067,9 @@ void Shard::deliver(uint32_t id, FrameId frame) {
     stats_.add(Counter::frames_dropped_slow);
     return;
   }
+  if (c.nano) {  // the same push as a Pomelo frame, built once per PUSH frame for all Pomelo members
+    if (!nano_.ready(id) || (frame = nano_.transcode(frame)) == kNil) return;
+  }
   const uint32_t queued = sender_.enqueue(c.out, frame);
   stats_.add(Counter::frames_queued);
   stats_.add(Counter::items_delivered, sender_.frame(frame).items);
@@ -1311,6 +1335,8 @@ void Shard::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reaso
     stats_.add(Counter::frames_dropped, dropped);
     stats_.add(slow_consumer ? Counter::frames_dropped_slow : Counter::frames_dropped_closing, dropped);
   }
+  // Pomelo: every close we start is announced by a kick packet carrying the reason.
+  if (c.nano && !c.close_received) nano_.kick(c, id, reason);
   char payload[ws::kMaxControlPayloadBytes];
   payload[0] = static_cast<char>(code >> 8);
   payload[1] = static_cast<char>(code & 0xFF);
@@ -1347,6 +1373,7 @@ void Shard::maybe_release(Conn& c, uint32_t id) {
   grants_.release(c.grant);
   --(c.kind == ConnKind::client ? live_clients_ : live_api_);
   if (config_.demo) demo_buckets_.erase(id);
+  if (c.nano) nano_.forget(id);
   io_.close(c.fd);
   const uint32_t next_generation = c.generation + 1;
   c.~Conn();
@@ -1386,6 +1413,7 @@ void Shard::on_timer(uint32_t id) {
         }
         return;
       }
+      if (c.nano) return nano_.on_timer(c, id);
       const uint32_t ms = c.kind == ConnKind::client ? config_.heartbeat_timeout_ms : config_.api_idle_timeout_ms;
       const uint64_t due = c.last_rx_tick + (static_cast<uint64_t>(ms) * 1000000 + kTickNs - 1) / kTickNs;
       if (due > now_tick_) {
@@ -1425,6 +1453,7 @@ void Shard::begin_shutdown() {
   DeliverToShard deliver{this};
   fanout_.drain(now_ns_, deliver);  // what was accepted before the stop still goes out
   fanout_.flush_all(deliver);
+  nano_.end_fanout();
   for (uint32_t id = 0; id < slab_.capacity(); ++id) {
     if (!slab_.constructed(id)) continue;
     Conn& c = slab_[id];

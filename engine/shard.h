@@ -23,6 +23,7 @@
 #include "engine/hooks.h"
 #include "engine/http_api.h"
 #include "engine/presence.h"
+#include "engine/nano_conn.h"
 #include "engine/publish.h"
 #include "engine/room.h"
 #include "engine/sender.h"
@@ -95,8 +96,11 @@ class Shard {
   bool session_leave(uint32_t id, std::string_view room);
   bool session_in_room(uint32_t id, std::string_view room) const;
   void session_close(uint32_t id, uint16_t code, std::string_view reason);
+  void session_reply(uint32_t id, std::string_view type, std::string_view data_json);
+  void session_error(uint32_t id, std::string_view code, std::string_view message);
 
  private:
+  friend class NanoConns;  // the Pomelo connections' logic (nano_conn.cpp) drives this shard's queues
   enum class Op : uint8_t { accept_client = 1, accept_api, recv, send, wake };
   static constexpr int kMaxIov = 32;
 
@@ -221,6 +225,7 @@ class Shard {
   int64_t pressure_checked_ns_ = 0;
   bool stopping_ = false;
   int64_t drain_deadline_ns_ = 0;
+  NanoConns nano_{*this};  // last: its constructor uses the sender
 };
 
 }  // namespace ringcast

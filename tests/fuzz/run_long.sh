@@ -16,7 +16,7 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build" >/dev/null
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(handshake client_stream command api token)
+[ ${#targets[@]} -gt 0 ] || targets=(handshake client_stream command api token pomelo nano_pushes)
 for t in "${targets[@]}"; do
   work="$build/corpus/$t"; findings="$build/findings/$t"
   mkdir -p "$work" "$findings"
