@@ -73,7 +73,7 @@ start_node() {
     sleep 0.05
   done
   local line
-  line=$(grep -o "serving: clients [^,]*, push API http://[^ ]*" "$out/$name.log")
+  line=$(grep -o "serving: clients [^,]*, push API http://[^ ,]*" "$out/$name.log")
   printf -v "${name}_ws" '%s' "$(grep -o 'ws://[^,]*' <<<"$line" || true)"
   printf -v "${name}_api" '%s' "$(sed -E 's#.*push API (http://[^ ]*)#\1#' <<<"$line")"
 }

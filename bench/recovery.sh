@@ -66,7 +66,7 @@ run() {  # run NAME REP LOAD_FLAGS...
   grep -q "serving:" "$log" || { echo "ringcast did not start:" >&2; cat "$log" >&2; exit 1; }
   local ws api
   ws=$(grep -o 'clients ws://[^,]*' "$log" | sed 's/clients //')
-  api=$(grep -o 'push API http://[^ ]*' "$log" | sed 's/push API //')
+  api=$(grep -o 'push API http://[^ ,]*' "$log" | sed 's/push API //')
   nice -n "$nice_level" "$build/tools/load/ringcast-load" --url "$ws" --publish-url "$api/push/room" \
     --connections "$connections" --rooms "$rooms" --publish-rate "$rate" --duration "$seconds" \
     --watch-pids "$server_pid" --json "$out/$name-$rep.json" "${extra[@]}" "$@" >"$out/$name-$rep.load.txt" 2>&1 ||

@@ -56,7 +56,7 @@ run() {  # run NAME REP STALL_FLAGS...
   grep -q "serving:" "$log" || { echo "ringcast did not start:" >&2; cat "$log" >&2; exit 1; }
   local ws api
   ws=$(grep -o 'clients ws://[^,]*' "$log" | sed 's/clients //')
-  api=$(grep -o 'push API http://[^ ]*' "$log" | sed 's/push API //')
+  api=$(grep -o 'push API http://[^ ,]*' "$log" | sed 's/push API //')
   "$build/tools/load/ringcast-load" --url "$ws" --publish-url "$api/push/room" --connections "$connections" \
     --rooms 1 --publish-rate "$rate" --publish-count "$count" --payload "$payload" --drain-timeout 5 \
     --json "$out/$name-$rep.json" "$@" >"$out/$name-$rep.load.txt" 2>&1 || true
