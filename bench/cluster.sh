@@ -62,20 +62,16 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 
 # start_node NAME ARGS...: starts ringcast, waits for its "serving" line, sets NAME_ws and NAME_api.
 start_node() {
   local name=$1; shift
   "$server_bin" --threads 1 --heartbeat-timeout-ms 600000 "$@" >"$out/$name.log" 2>&1 &  # later --threads wins
   pids+=($!)
-  for _ in $(seq 200); do
-    if grep -q "serving:" "$out/$name.log"; then break; fi
-    sleep 0.05
-  done
-  local line
-  line=$(grep -o "serving: clients [^,]*, push API http://[^ ,]*" "$out/$name.log")
-  printf -v "${name}_ws" '%s' "$(grep -o 'ws://[^,]*' <<<"$line" || true)"
-  printf -v "${name}_api" '%s' "$(sed -E 's#.*push API (http://[^ ]*)#\1#' <<<"$line")"
+  wait_serving "$out/$name.log" || true
+  printf -v "${name}_ws" '%s' "$serving_ws"
+  printf -v "${name}_api" '%s' "$serving_api"
 }
 
 wait_connected() {  # wait_connected API_URL

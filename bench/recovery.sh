@@ -51,30 +51,22 @@ done
 mkdir -p "$out"
 [ -x "$build/tools/ringcast" ] && [ -x "$build/tools/load/ringcast-load" ] || tools/dev build >&2
 
+source "$(dirname "$0")/lib.sh"
 server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; true; }
-trap cleanup EXIT
+trap stop_ringcast EXIT
 
 # One server per run (two shards), so the counters are the run's.
 run() {  # run NAME REP LOAD_FLAGS...
   local name=$1 rep=$2
   shift 2
-  local log="$out/$name-$rep.server.log"
-  "$build/tools/ringcast" --listen 127.0.0.1:0 --api 127.0.0.1:0 --threads 2 >"$log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 200); do grep -qs "serving:" "$log" && break; sleep 0.05; done
-  grep -q "serving:" "$log" || { echo "ringcast did not start:" >&2; cat "$log" >&2; exit 1; }
-  local ws api
-  ws=$(grep -o 'clients ws://[^,]*' "$log" | sed 's/clients //')
-  api=$(grep -o 'push API http://[^ ,]*' "$log" | sed 's/push API //')
+  start_ringcast "$out/$name-$rep.server.log" "$build/tools/ringcast" --listen 127.0.0.1:0 --api 127.0.0.1:0 --threads 2
+  local ws=$serving_ws api=$serving_api
   nice -n "$nice_level" "$build/tools/load/ringcast-load" --url "$ws" --publish-url "$api/push/room" \
     --connections "$connections" --rooms "$rooms" --publish-rate "$rate" --duration "$seconds" \
     --watch-pids "$server_pid" --json "$out/$name-$rep.json" "${extra[@]}" "$@" >"$out/$name-$rep.load.txt" 2>&1 ||
     true
   curl -s "$api/stats" >"$out/$name-$rep.stats.json"
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
+  stop_ringcast
 }
 
 for rep in $(seq "$reps"); do

@@ -39,31 +39,24 @@ done
 mkdir -p "$out"
 [ -x "$build/tools/ringcast" ] && [ -x "$build/tools/load/ringcast-load" ] || tools/dev build >&2
 
+source "$(dirname "$0")/lib.sh"
 server_pid=""
-cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null; true; }
-trap cleanup EXIT
+trap stop_ringcast EXIT
 
 # One server per run, so the counters are the run's. out_queue_bytes_max 64 KiB: a stalled reader is cut
 # soon after its socket buffers fill.
 run() {  # run NAME REP STALL_FLAGS...
   local name=$1 rep=$2
   shift 2
-  local log="$out/$name-$rep.server.log"
-  "$build/tools/ringcast" --listen 127.0.0.1:0 --api 127.0.0.1:0 --threads 1 --out-queue-bytes-max 65536 \
-    --merge-frame-bytes-max 32768 --api-body-bytes-max 32768 --close-timeout-ms 2000 >"$log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 200); do grep -q "serving:" "$log" && break; sleep 0.05; done
-  grep -q "serving:" "$log" || { echo "ringcast did not start:" >&2; cat "$log" >&2; exit 1; }
-  local ws api
-  ws=$(grep -o 'clients ws://[^,]*' "$log" | sed 's/clients //')
-  api=$(grep -o 'push API http://[^ ,]*' "$log" | sed 's/push API //')
+  start_ringcast "$out/$name-$rep.server.log" "$build/tools/ringcast" --listen 127.0.0.1:0 --api 127.0.0.1:0 \
+    --threads 1 --out-queue-bytes-max 65536 --merge-frame-bytes-max 32768 --api-body-bytes-max 32768 \
+    --close-timeout-ms 2000
+  local ws=$serving_ws api=$serving_api
   "$build/tools/load/ringcast-load" --url "$ws" --publish-url "$api/push/room" --connections "$connections" \
     --rooms 1 --publish-rate "$rate" --publish-count "$count" --payload "$payload" --drain-timeout 5 \
     --json "$out/$name-$rep.json" "$@" >"$out/$name-$rep.load.txt" 2>&1 || true
   curl -s "$api/stats" >"$out/$name-$rep.stats.json"
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
+  stop_ringcast
 }
 
 for rep in $(seq "$reps"); do
