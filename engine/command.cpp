@@ -110,13 +110,7 @@ std::string hello_command_json(std::string_view conn, std::string_view uid) {
   std::string out = R"({"type":"HELLO","data":{"conn":")";
   http::append_json_escaped(out, conn);
   out += R"(","uid":)";
-  if (uid.empty()) {
-    out += "null";
-  } else {
-    out += '"';
-    http::append_json_escaped(out, uid);
-    out += '"';
-  }
+  http::append_json_string_or_null(out, uid);
   out += "}}";
   return out;
 }

@@ -647,6 +647,16 @@ size_t utf8_sequence_length(std::string_view text, size_t i) {
 
 }  // namespace
 
+void append_json_string_or_null(std::string& out, std::string_view text) {
+  if (text.empty()) {
+    out += "null";
+    return;
+  }
+  out += '"';
+  append_json_escaped(out, text);
+  out += '"';
+}
+
 void append_json_escaped(std::string& out, std::string_view text) {
   // JSON text must be UTF-8: bytes that are not (an echoed room name, say) become U+FFFD.
   constexpr char kHex[] = "0123456789abcdef";

@@ -107,6 +107,8 @@ bool header_has_token(const Request& req, std::string_view name, std::string_vie
 
 // Appends reason JSON-escaped (quotes, backslash, control characters as \u00XX) to out.
 void append_json_escaped(std::string& out, std::string_view text);
+// Appends text as a JSON string ("…", escaped), or null when it is empty (an unbound user id).
+void append_json_string_or_null(std::string& out, std::string_view text);
 
 std::string_view status_text(int status);
 

@@ -857,13 +857,7 @@ void Shard::publish_presence_event(const Conn& c, uint32_t id, std::string_view 
   item += R"(","room":")";
   http::append_json_escaped(item, room);
   item += R"(","uid":)";
-  if (uid.empty()) {
-    item += "null";
-  } else {
-    item += '"';
-    http::append_json_escaped(item, uid);
-    item += '"';
-  }
+  http::append_json_string_or_null(item, uid);
   item += R"(,"conn":")" + conn_id_text(c, id) + R"("}])";
   const PublishOutcome out = publisher_.publish(setup_.ring, Target::room, room, item);
   stats_.add(out.error == PublishError::none ? Counter::presence_events : Counter::presence_events_refused);

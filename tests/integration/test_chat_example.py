@@ -3,27 +3,19 @@ not named chat-*, its handlers answer NICK and SAY (SAY publishes into the room 
 unknown types stay ignored, and its lifecycle says goodbye to every client before the shutdown that
 closes them with 1001, then prints a summary from the stats snapshot."""
 
-import asyncio
-import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import SANITIZER_MARKS, command, join, ping, push_items, recv_json, ws_connect  # noqa: E402
-
-CHAT_BIN = os.environ.get("RINGCAST_CHAT_BIN") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "build", "examples", "chat")
+from harness import ExampleProgram, command, join, ping, push_items, recv_json, ws_connect  # noqa: E402
 
 
 class ChatExampleTest(unittest.IsolatedAsyncioTestCase):
     async def test_chat_flow_rules_and_lifecycle(self):
-        proc = subprocess.Popen([CHAT_BIN], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)
+        async with ExampleProgram("RINGCAST_CHAT_BIN", "chat") as program:
+            line = program.first_line
             m = re.search(r"serving ws://127\.0\.0\.1:(\d+)/connect", line)
             self.assertIsNotNone(m, line)
             url = f"ws://127.0.0.1:{m.group(1)}/connect"
@@ -64,24 +56,17 @@ class ChatExampleTest(unittest.IsolatedAsyncioTestCase):
             await ping(bob)
 
             # Lifecycle: the goodbye reaches everyone before the 1001 close; the summary is printed.
-            proc.send_signal(signal.SIGTERM)
+            program.stop()
             for ws in (ann, bob):
                 self.assertEqual(push_items(await recv_json(ws)), [{"from": "server", "text": "going down, bye"}])
                 with self.assertRaises(Exception):
                     await recv_json(ws)
                 self.assertEqual(ws.close_code, 1001)
-            rest = await asyncio.wait_for(asyncio.to_thread(proc.stdout.read), 20)
-            self.assertEqual(await asyncio.to_thread(proc.wait, 20), 0, rest)
+            rest = await program.finish()  # exit 0, no sanitizer report
             summary = re.search(r"chat: stopped after (\d+) messages, (\d+) items delivered", rest)
             self.assertIsNotNone(summary, rest)
             self.assertEqual(summary.group(1), "1")
             self.assertGreaterEqual(int(summary.group(2)), 4)
-            for mark in SANITIZER_MARKS:
-                self.assertNotIn(mark, rest)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
 
 
 if __name__ == "__main__":

@@ -3,29 +3,20 @@ banned user (501, kick, close); a handler registered for the route "echo.say" an
 Session::reply (the response carries the request's id) and a notify as a push on the route; a handler
 that does not answer leaves the engine to answer {"code":500,"error":"no_reply"}; SIGTERM kicks."""
 
-import asyncio
 import os
 import re
-import signal
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import SANITIZER_MARKS  # noqa: E402
+from harness import ExampleProgram  # noqa: E402
 from nano_client import NanoClient, nano_connect  # noqa: E402
-
-EXAMPLE_BIN = os.environ.get("RINGCAST_NANO_EXAMPLE_BIN") or os.path.join(
-    os.path.dirname(__file__), "..", "..", "build", "examples", "nano_handlers")
 
 
 class NanoEmbedTest(unittest.IsolatedAsyncioTestCase):
     async def test_handlers_and_handshake_hook(self):
-        proc = subprocess.Popen([EXAMPLE_BIN], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        log = []
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)
-            log.append(line)
+        async with ExampleProgram("RINGCAST_NANO_EXAMPLE_BIN", "nano_handlers") as program:
+            line = program.first_line
             m = re.search(r"serving (ws://127\.0\.0\.1:\d+/nano)", line)
             self.assertIsNotNone(m, line)
             url = m.group(1)
@@ -48,23 +39,11 @@ class NanoEmbedTest(unittest.IsolatedAsyncioTestCase):
             answer = await client.request("echo.whoami", {})
             self.assertEqual((answer["code"], answer["error"]), (500, "no_reply"))
 
-            proc.send_signal(signal.SIGTERM)
+            program.stop()
             kicks, code, _ = await client.closed()
             self.assertEqual((kicks, code), (["server shutting down"], 1001))
-            rest = await asyncio.wait_for(asyncio.to_thread(proc.stdout.read), 20)
-            log.append(rest)
-            self.assertEqual(await asyncio.to_thread(proc.wait, 20), 0)
-            text = "".join(log)
+            text = await program.finish()  # exit 0, no sanitizer report
             self.assertIn("nano_handlers: stopped", text)
-            for mark in SANITIZER_MARKS:
-                self.assertNotIn(mark, text)
-        except BaseException:
-            sys.stderr.write("---- nano_handlers output ----\n" + "".join(log))
-            raise
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
 
 
 if __name__ == "__main__":

@@ -207,6 +207,53 @@ class Server:
         return await asyncio.to_thread(self.wait_stat, name, predicate, timeout)
 
 
+class ExampleProgram:
+    """An example program (examples/, built by meson) under test: started with its output captured,
+    its first line (the one naming its URLs) read, then SIGTERM; finish() returns the whole output
+    once it exited 0 without a sanitizer report, and the output is printed if the test fails.
+
+        async with ExampleProgram("RINGCAST_CHAT_BIN", "chat") as program:
+            url = program.first_line ...
+            text = await program.finish()
+    """
+
+    def __init__(self, env_var, name):
+        self.path = os.environ.get(env_var) or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "examples", name)
+        self.name = name
+        self.log = []
+        self.proc = None
+        self.first_line = ""
+
+    async def __aenter__(self):
+        self.proc = subprocess.Popen([self.path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     bufsize=1)
+        self.first_line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline), 20)
+        self.log.append(self.first_line)
+        return self
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+
+    async def finish(self):
+        """After stop(): the rest of the output; asserts exit 0 and no sanitizer report."""
+        self.log.append(await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.read), 20))
+        text = "".join(self.log)
+        code = await asyncio.to_thread(self.proc.wait, 20)
+        assert code == 0, f"{self.name} exited {code}"
+        for mark in SANITIZER_MARKS:
+            assert mark not in text, f"{self.name}: {mark}"
+        return text
+
+    async def __aexit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            sys.stderr.write(f"---- {self.name} output ----\n" + "".join(self.log))
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        return False
+
+
 def children(pid):
     """The child processes of `pid` (a --workers supervisor: its workers, and the NATS bridge)."""
     try:
