@@ -31,29 +31,20 @@ struct MergedHistogram {
   }
 };
 
-void merge(const Shared& shared, MergedHistogram& h) {
+// Sums one histogram of every worker (its bucket counts and its maximum) into h: the publish->receive
+// latencies, or the resume times of --reconnect-every (their mean is taken from the buckets, within
+// their 1% width).
+using WorkerBuckets = Counter (WorkerBlock::*)[histogram::kBuckets];
+void merge(const Shared& shared, MergedHistogram& h, WorkerBuckets buckets = &WorkerBlock::latency,
+           Counter WorkerBlock::*max_ns = &WorkerBlock::max_latency_ns) {
   for (uint32_t w = 0; w < shared.workers(); ++w) {
     const WorkerBlock& b = shared.worker(w);
     for (uint32_t i = 0; i < histogram::kBuckets; ++i) {
-      const uint64_t n = b.latency[i].get();
+      const uint64_t n = (b.*buckets)[i].get();
       h.counts[i] += n;
       h.total += n;
     }
-    if (b.max_latency_ns.get() > h.max_ns) h.max_ns = b.max_latency_ns.get();
-  }
-}
-
-// The resume times (--reconnect-every), in the same histogram form as the latencies; their mean is
-// taken from the buckets (within their 1% width).
-void merge_resume(const Shared& shared, MergedHistogram& h) {
-  for (uint32_t w = 0; w < shared.workers(); ++w) {
-    const WorkerBlock& b = shared.worker(w);
-    for (uint32_t i = 0; i < histogram::kBuckets; ++i) {
-      const uint64_t n = b.resume_latency[i].get();
-      h.counts[i] += n;
-      h.total += n;
-    }
-    if (b.resume_max_ns.get() > h.max_ns) h.max_ns = b.resume_max_ns.get();
+    if ((b.*max_ns).get() > h.max_ns) h.max_ns = (b.*max_ns).get();
   }
 }
 
@@ -249,7 +240,7 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
   }
   if (o.reconnects()) {
     MergedHistogram r;
-    merge_resume(shared, r);
+    merge(shared, r, &WorkerBlock::resume_latency, &WorkerBlock::resume_max_ns);
     s.resume_count = r.total;
     if (r.total) {
       s.resume_p50_ms = ms(r.quantile(0.50));
