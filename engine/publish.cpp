@@ -123,7 +123,7 @@ PublishError Publisher::validate_items(std::string_view items_json, uint32_t& it
   return PublishError::none;
 }
 
-void append_push_suffix(std::string& out, Target target, std::string_view room, uint64_t seq) {
+void append_push_suffix_head(std::string& out, Target target, std::string_view room) {
   if (target == Target::room) {
     out += R"(],"room":")";
     http::append_json_escaped(out, room);
@@ -131,10 +131,18 @@ void append_push_suffix(std::string& out, Target target, std::string_view room, 
   } else {
     out += R"(],"seq":)";
   }
+}
+
+void append_push_suffix_tail(std::string& out, uint64_t seq) {
   char digits[24];
   const int n = std::snprintf(digits, sizeof(digits), "%llu", static_cast<unsigned long long>(seq));
   out.append(digits, static_cast<size_t>(n));
   out += "}}";
+}
+
+void append_push_suffix(std::string& out, Target target, std::string_view room, uint64_t seq) {
+  append_push_suffix_head(out, target, room);
+  append_push_suffix_tail(out, seq);
 }
 
 PublishError Publisher::check_address(Target target, std::string_view room) {
@@ -239,8 +247,9 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   const std::string_view inner = minified.substr(1, minified.size() - 2);
   // The suffix holds the sequence number, known only once claimed: size the entry for the longest one.
   suffix_.clear();
-  append_push_suffix(suffix_, target, room, 0);
-  const uint64_t suffix_max = suffix_.size() + 19;
+  append_push_suffix_head(suffix_, target, room);
+  const size_t suffix_head = suffix_.size();
+  const uint64_t suffix_max = suffix_head + 20 + 2;  // at most 20 digits, then "}}"
   const uint64_t payload_max = kPushPrefix.size() + inner.size() + suffix_max;
   const uint64_t frame_max = ws::server_header_bytes(payload_max) + payload_max;
   if (frame_max > ring.capacity() / 4) {
@@ -258,8 +267,8 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
     out.error = PublishError::ring_full;
     return out;
   }
-  suffix_.clear();
-  append_push_suffix(suffix_, target, room, claim.seq);
+  suffix_.resize(suffix_head);
+  append_push_suffix_tail(suffix_, claim.seq);
   const uint64_t payload_len = kPushPrefix.size() + inner.size() + suffix_.size();
   const size_t header_len = ws::server_header_bytes(payload_len);
   RingEntry* e = claim.entry;

@@ -64,8 +64,12 @@ std::string_view room_name_rule_text(RoomCharset charset);
 // from, see JOIN's `since`) and, for a room push, the room (a client in several rooms tracks one
 // position per room). The room is JSON-escaped; push/all has no room.
 constexpr std::string_view kPushPrefix = R"({"type":"PUSH","data":{"items":[)";
-// Appends the suffix to `out`: `],"room":"<room>","seq":N}}` for a room push, else `],"seq":N}}`.
+// Appends the suffix to `out`: `],"room":"<room>","seq":N}}` for a room push, else `],"seq":N}}`. The
+// head (up to `"seq":`) and the tail (the number and `}}`) apart, for the publisher, which sizes the
+// entry before its seq is known.
 void append_push_suffix(std::string& out, Target target, std::string_view room, uint64_t seq);
+void append_push_suffix_head(std::string& out, Target target, std::string_view room);
+void append_push_suffix_tail(std::string& out, uint64_t seq);
 
 class Publisher {
  public:

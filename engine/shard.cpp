@@ -782,29 +782,25 @@ void Shard::session_close(uint32_t id, uint16_t code, std::string_view reason) {
 bool Shard::prepare_recovery(const Command& cmd, uint64_t& position) {
   DeliverToShard deliver{this};
   replay_frames_.clear();
-  if (cmd.since_now) {
-    // Nothing to replay: the member gets every item after the cursor (or in the room's waiting batch).
-    const RoomId room = rooms_.find(cmd.room);
-    position = fanout_.cursor_seq() - 1;
-    if (room != kNil && !rooms_.room(room).batch.entries.empty())
-      position = rooms_.room(room).batch.entries.front()->seq - 1;
-    return true;
-  }
-  // The client may resume from an item another shard delivered and this one has not drained yet:
-  // catch up first, or the fan-out would bring that item (and those before it) once more.
-  while (fanout_.cursor_seq() <= cmd.since && fanout_.drain(now_ns_, deliver) > 0) {
-  }
-  // With a merge window the room may have a batch waiting, holding items the client may have had:
-  // the members there get it now, before the client joins, so it cannot come twice.
   const RoomId room = rooms_.find(cmd.room);
-  if (room != kNil) {
-    const RoomBatch& batch = rooms_.room(room).batch;
-    if (!batch.entries.empty() && batch.entries.front()->seq <= cmd.since) fanout_.emit_now(room, deliver);
+  if (!cmd.since_now) {
+    // The client may resume from an item another shard delivered and this one has not drained yet:
+    // catch up first, or the fan-out would bring that item (and those before it) once more.
+    while (fanout_.cursor_seq() <= cmd.since && fanout_.drain(now_ns_, deliver) > 0) {
+    }
+    // With a merge window the room may have a batch waiting, holding items the client may have had:
+    // the members there get it now, before the client joins, so it cannot come twice.
+    if (room != kNil) {
+      const RoomBatch& batch = rooms_.room(room).batch;
+      if (!batch.entries.empty() && batch.entries.front()->seq <= cmd.since) fanout_.emit_now(room, deliver);
+    }
   }
+  // The member gets every item after the cursor from the fan-out, or, when the room has a batch
+  // waiting, every item from the batch's first on.
   position = fanout_.cursor_seq() - 1;
   if (room != kNil && !rooms_.room(room).batch.entries.empty())
-    position = rooms_.room(room).batch.entries.front()->seq - 1;  // the batch brings the rest
-  replay_frames_.clear();
+    position = rooms_.room(room).batch.entries.front()->seq - 1;
+  if (cmd.since_now) return true;  // only the position: nothing to replay
   if (!cmd.epoch.empty() && cmd.epoch != epoch_text_) return false;
   if (config_.history_items_max == 0 || cmd.since > position) return false;
   timespec ts{};
