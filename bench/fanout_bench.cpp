@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/fanout.h"
-#include "engine/shm.h"
+#include "engine/broadcast/fanout.h"
+#include "engine/node/shm.h"
 
 namespace {
 

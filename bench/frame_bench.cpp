@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <vector>
 
-#include "engine/frame.h"
-#include "engine/utf8.h"
+#include "engine/codec/frame.h"
+#include "engine/codec/utf8.h"
 
 namespace {
 

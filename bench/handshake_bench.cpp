@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include "engine/handshake.h"
-#include "engine/http.h"
-#include "engine/sha1.h"
+#include "engine/codec/handshake.h"
+#include "engine/codec/http.h"
+#include "engine/codec/sha1.h"
 
 namespace {
 

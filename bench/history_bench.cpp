@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/history.h"
-#include "engine/publish.h"
-#include "engine/shm.h"
+#include "engine/broadcast/history.h"
+#include "engine/broadcast/publish.h"
+#include "engine/node/shm.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/presence.h"
+#include "engine/node/presence.h"
 
 namespace {
 

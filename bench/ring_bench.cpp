@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
-#include "engine/publish.h"
-#include "engine/ring.h"
-#include "engine/shm.h"
+#include "engine/broadcast/publish.h"
+#include "engine/broadcast/ring.h"
+#include "engine/node/shm.h"
 
 namespace {
 

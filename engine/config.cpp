@@ -12,11 +12,12 @@
 #include <functional>
 #include <vector>
 
-#include "engine/access.h"
-#include "engine/cluster.h"
-#include "engine/json.h"
-#include "engine/pomelo.h"
-#include "engine/publish.h"
+#include "engine/conn/access.h"
+#include "engine/node/cluster_state.h"
+#include "engine/codec/cluster_wire.h"
+#include "engine/base/json.h"
+#include "engine/codec/pomelo.h"
+#include "engine/broadcast/publish.h"
 
 namespace ringcast {
 namespace {

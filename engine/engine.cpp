@@ -4,8 +4,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/bridge.h"
-#include "engine/log.h"
+#include "engine/node/bridge.h"
+#include "engine/base/log.h"
 
 namespace ringcast {
 

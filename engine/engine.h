@@ -13,11 +13,11 @@
 
 #include "engine/config.h"
 #include "engine/hooks.h"
-#include "engine/node.h"
-#include "engine/presence.h"
-#include "engine/publish.h"
-#include "engine/shm.h"
-#include "engine/stats.h"
+#include "engine/node/node.h"
+#include "engine/node/presence.h"
+#include "engine/broadcast/publish.h"
+#include "engine/node/shm.h"
+#include "engine/node/stats.h"
 
 namespace ringcast {
 

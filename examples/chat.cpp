@@ -15,8 +15,8 @@
 #include <unordered_map>
 
 #include "engine/engine.h"
-#include "engine/http.h"
-#include "engine/json.h"
+#include "engine/codec/http.h"
+#include "engine/base/json.h"
 
 namespace {
 

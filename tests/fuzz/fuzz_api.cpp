@@ -9,12 +9,12 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/check.h"
-#include "engine/frame.h"
-#include "engine/http.h"
-#include "engine/presence.h"
-#include "engine/publish.h"
-#include "engine/shm.h"
+#include "engine/base/check.h"
+#include "engine/codec/frame.h"
+#include "engine/codec/http.h"
+#include "engine/node/presence.h"
+#include "engine/broadcast/publish.h"
+#include "engine/node/shm.h"
 
 namespace {
 

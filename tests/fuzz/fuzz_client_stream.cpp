@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "engine/check.h"
-#include "engine/command.h"
-#include "engine/frame.h"
-#include "engine/handshake.h"
-#include "engine/http.h"
-#include "engine/utf8.h"
+#include "engine/base/check.h"
+#include "engine/codec/command.h"
+#include "engine/codec/frame.h"
+#include "engine/codec/handshake.h"
+#include "engine/codec/http.h"
+#include "engine/codec/utf8.h"
 
 namespace {
 

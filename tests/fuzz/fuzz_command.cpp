@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/check.h"
-#include "engine/command.h"
+#include "engine/base/check.h"
+#include "engine/codec/command.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static simdjson::dom::parser parser;

@@ -9,11 +9,11 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/access.h"
-#include "engine/check.h"
-#include "engine/handshake.h"
-#include "engine/http.h"
-#include "engine/token.h"
+#include "engine/conn/access.h"
+#include "engine/base/check.h"
+#include "engine/codec/handshake.h"
+#include "engine/codec/http.h"
+#include "engine/codec/token.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);

@@ -1,4 +1,4 @@
-// libFuzzer target: append_nano_pushes (engine/nano_conn.h), the PUSH data object -> Pomelo push
+// libFuzzer target: append_nano_pushes (engine/conn/nano_conn.h), the PUSH data object -> Pomelo push
 // packets step of the fan-out, on arbitrary text as the data object. Whatever it writes must be whole
 // data packets, each a push message the codec decodes (with the same dictionary) to a route of
 // 1..255 bytes; an input without a routed item, or that is not JSON, must come out as exactly one push
@@ -8,10 +8,10 @@
 #include <string>
 #include <string_view>
 
-#include "engine/check.h"
-#include "engine/json.h"
-#include "engine/nano_conn.h"
-#include "engine/pomelo.h"
+#include "engine/base/check.h"
+#include "engine/base/json.h"
+#include "engine/conn/nano_conn.h"
+#include "engine/codec/pomelo.h"
 
 namespace {
 

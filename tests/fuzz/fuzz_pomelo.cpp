@@ -9,8 +9,8 @@
 #include <string_view>
 #include <utility>
 
-#include "engine/check.h"
-#include "engine/pomelo.h"
+#include "engine/base/check.h"
+#include "engine/codec/pomelo.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// libFuzzer target: signed connect tokens (engine/token.h). The first byte picks what the rest is:
+// libFuzzer target: signed connect tokens (engine/codec/token.h). The first byte picks what the rest is:
 //   even: a token as a client would present it, verified with our secret — it must never verify (the
 //         input cannot know the secret) and never crash, whatever its base64url, JSON or lengths;
 //   odd:  the claims of a token we sign ourselves — the signature must then always check, so the only
@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "engine/check.h"
-#include "engine/token.h"
+#include "engine/base/check.h"
+#include "engine/codec/token.h"
 
 namespace {
 constexpr std::string_view kSecret = "fuzz-secret-0123456789abcdef0123456789";

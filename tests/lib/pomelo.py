@@ -1,5 +1,5 @@
 """Nano/Pomelo wire format for the tests: a client's side of the protocol lonng/nano speaks, written
-from the format description in docs/nano.md (independently of engine/pomelo.cpp, so the two check each
+from the format description in docs/nano.md (independently of engine/codec/pomelo.cpp, so the two check each
 other). Standard library only; no I/O: bytes in, values out. Integration tests send what this builds as
 binary WebSocket messages (python3-websockets) and feed it what they receive.
 

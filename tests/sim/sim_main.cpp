@@ -19,13 +19,13 @@
 #include <vector>
 
 #include "engine/config.h"
-#include "engine/frame.h"
-#include "engine/log.h"
-#include "engine/publish.h"
-#include "engine/shard.h"
-#include "engine/shm.h"
-#include "engine/stats.h"
-#include "tests/sim/sim_io.h"
+#include "engine/codec/frame.h"
+#include "engine/base/log.h"
+#include "engine/broadcast/publish.h"
+#include "engine/shard/shard.h"
+#include "engine/node/shm.h"
+#include "engine/node/stats.h"
+#include "engine/shard/sim_io.h"
 
 namespace ringcast {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/publish.h"
+#include "engine/broadcast/publish.h"
 
 namespace ringcast::testing_push {
 

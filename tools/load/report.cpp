@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "engine/http.h"
+#include "engine/codec/http.h"
 #include "tools/load/histogram.h"
 
 namespace ringcast::load {

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/frame.h"
-#include "engine/handshake.h"
+#include "engine/codec/frame.h"
+#include "engine/codec/handshake.h"
 #include "tools/load/scan.h"
 
 namespace ringcast::load {

@@ -6,10 +6,10 @@
 #include <string>
 
 #include "engine/config.h"
-#include "engine/demo.h"
+#include "engine/routes/demo.h"
 #include "engine/engine.h"
-#include "engine/log.h"
-#include "engine/workers.h"
+#include "engine/base/log.h"
+#include "engine/node/workers.h"
 
 int main(int argc, char** argv) {
   ringcast::Config config;

@@ -1,0 +1,277 @@
+// Fan-out: a shard drains the broadcast ring, groups the entries by room, turns each room's group into
+// one PUSH frame (the entry's own frame in the ring when there is one entry, else a frame coalesced
+// once for the shard) and hands a reference to that frame to every local member. With a merge window
+// (go-push's maxMergerDelay) a room's group waits up to the window before it is emitted.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <vector>
+
+#include "engine/codec/frame.h"
+#include "engine/broadcast/publish.h"
+#include "engine/broadcast/ring.h"
+#include "engine/broadcast/room.h"
+#include "engine/broadcast/sender.h"
+#include "engine/node/stats.h"
+
+namespace ringcast {
+
+struct FanoutLimits {
+  int64_t merge_window_ns = 0;
+  uint32_t batch_items_max = 100;
+  size_t frame_bytes_max = 256 * 1024;
+  uint32_t entries_per_drain_max = 4096;  // so one busy publisher cannot starve the shard's I/O
+};
+
+class Fanout {
+ public:
+  Fanout(Ring ring, Sender& sender, RoomIndex& rooms, const FanoutLimits& limits, ShardStats* stats)
+      : ring_(ring), sender_(sender), rooms_(rooms), limits_(limits), stats_(stats) {}
+
+  // Registers this shard as ring consumer `slot`; consumption starts at the current head.
+  void attach(uint32_t slot, int wake_fd) {
+    slot_ = slot;
+    ring_.attach(slot, wake_fd, pos_, seq_);
+  }
+  void detach() { ring_.detach(slot_); }
+
+  // Drains committed entries (up to the per-drain cap) and fans them out. `deliver(conn, frame)` queues
+  // the frame on a connection; it must not change room membership (cuts are deferred by the caller).
+  // Returns the number of entries drained.
+  template <class Deliver>
+  uint32_t drain(int64_t now_ns, Deliver& deliver);
+
+  // Emits the batches whose merge window has passed.
+  template <class Deliver>
+  void expire_windows(int64_t now_ns, Deliver& deliver);
+
+  // Emits every pending batch now (shutdown, or the window setting is 0).
+  template <class Deliver>
+  void flush_all(Deliver& deliver);
+
+  // When the earliest merge window ends, or INT64_MAX.
+  int64_t next_deadline_ns() const { return windows_.empty() ? INT64_MAX : windows_.front().deadline_ns; }
+  // True when committed entries wait at the cursor (the last drain stopped at its cap).
+  bool backlog() const { return ring_.peek(pos_, seq_) != nullptr; }
+
+  // Publishes the oldest ring position this shard still references.
+  void publish_held() {
+    ring_.slot(slot_).held_pos.store(sender_.oldest_held(pos_), std::memory_order_release);
+  }
+  bool prepare_to_sleep() { return ring_.prepare_to_sleep(slot_, pos_, seq_); }
+  void woke_up() { ring_.woke_up(slot_); }
+  uint64_t cursor_pos() const { return pos_; }
+  // The sequence number the next drain starts at: every entry before it has been fanned out here, or
+  // waits in a room's batch.
+  uint64_t cursor_seq() const { return seq_; }
+
+  // Emits a room's waiting batch now, before its window ends (a recovering member joins: what it
+  // already has must not reach it again from the batch).
+  template <class Deliver>
+  void emit_now(RoomId id, Deliver& deliver) {
+    if (!rooms_.room(id).batch.entries.empty()) emit(id, deliver);
+  }
+
+  // A room is being freed: its pending batch has nobody left to go to.
+  void drop_batch(RoomId id) {
+    RoomBatch& b = rooms_.room(id).batch;
+    if (b.epoch != kNil) sender_.epoch_unref(b.epoch);
+    b.entries.clear();
+    b.items = 0;
+    b.bytes = 0;
+    b.epoch = kNil;
+    ++b.serial;
+  }
+
+ private:
+  struct Window {
+    int64_t deadline_ns;
+    RoomId room;
+    uint32_t room_generation;
+    uint32_t batch_serial;
+  };
+
+  uint32_t drain_epoch() {
+    if (epoch_ == kNil) epoch_ = sender_.begin_epoch(drain_start_pos_);
+    return epoch_;
+  }
+
+  // The whole coalesced frame (header, envelope, items and commas) if the batch also took `e`:
+  // b.bytes already counts one separator per entry, and one of them is not needed.
+  static uint64_t coalesced_frame_bytes(const RoomBatch& b, const RingEntry& e) {
+    const uint64_t payload = kPushPrefix.size() + e.suffix().size() + b.bytes + e.items_len;
+    return ws::server_header_bytes(payload) + payload;
+  }
+
+  template <class Deliver>
+  void emit(RoomId id, Deliver& deliver);
+  // A push to one connection id: the entry's own frame, now, if the connection is this shard's and
+  // still open (Deliver::resolve_conn says). Not coalesced with the room batches of the same drain.
+  template <class Deliver>
+  void deliver_to_conn(const RingEntry& e, Deliver& deliver);
+  FrameId build_coalesced(const RoomBatch& b);
+
+  Ring ring_;
+  Sender& sender_;
+  RoomIndex& rooms_;
+  FanoutLimits limits_;
+  ShardStats* stats_;
+  uint32_t slot_ = 0;
+  uint64_t pos_ = 0;  // read cursor
+  uint64_t seq_ = 0;  // sequence expected at the cursor
+  uint64_t drain_start_pos_ = 0;
+  uint32_t epoch_ = kNil;  // this drain's epoch, opened on first need
+  std::vector<RoomId> touched_;
+  std::deque<Window> windows_;
+};
+
+// ---- implementation ----
+
+template <class Deliver>
+uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
+  drain_start_pos_ = pos_;
+  epoch_ = kNil;
+  uint32_t drained = 0;
+  while (drained < limits_.entries_per_drain_max) {
+    const RingEntry* e = ring_.peek(pos_, seq_);
+    if (!e) break;
+    RoomId id = e->target == Target::all                                   ? kAllRoom
+                : e->target == Target::room || e->target == Target::user ? rooms_.find(e->room())
+                                                                         : kNil;
+    if (e->target == Target::conn) deliver_to_conn(*e, deliver);
+    if (id != kNil && rooms_.room(id).members.empty()) {
+      // Nobody to send this entry to. A batch still waiting from before the room emptied goes too
+      // (only the all-room outlives its last member): a connection that joins later must not get
+      // those older items and then miss this one, a gap inside its membership (found by the sim).
+      if (!rooms_.room(id).batch.entries.empty()) drop_batch(id);
+      id = kNil;
+    }
+    if (id != kNil) {
+      RoomBatch& b = rooms_.room(id).batch;
+      if (!b.entries.empty() && (b.items + e->item_count > limits_.batch_items_max ||
+                                 coalesced_frame_bytes(b, *e) > limits_.frame_bytes_max)) {
+        emit(id, deliver);
+      }
+      b.entries.push_back(e);
+      b.items += e->item_count;
+      b.bytes += e->items_len + 1;
+      if (!b.listed) {
+        b.listed = true;
+        touched_.push_back(id);
+      }
+      if (b.items >= limits_.batch_items_max) emit(id, deliver);
+    }
+    pos_ += e->size;
+    ++seq_;
+    ++drained;
+  }
+  stats_->add(Counter::entries_consumed, drained);
+  for (RoomId id : touched_) {
+    Room& r = rooms_.room(id);
+    r.batch.listed = false;
+    if (r.batch.entries.empty()) continue;
+    if (limits_.merge_window_ns == 0) {
+      emit(id, deliver);
+    } else if (r.batch.epoch == kNil) {
+      // A new batch: it keeps its entries in the ring until its window ends.
+      r.batch.epoch = drain_epoch();
+      sender_.epoch_ref(r.batch.epoch);
+      windows_.push_back(Window{now_ns + limits_.merge_window_ns, id, r.generation, r.batch.serial});
+    }
+  }
+  touched_.clear();
+  return drained;
+}
+
+template <class Deliver>
+void Fanout::expire_windows(int64_t now_ns, Deliver& deliver) {
+  while (!windows_.empty() && windows_.front().deadline_ns <= now_ns) {
+    Window w = windows_.front();
+    windows_.pop_front();
+    Room& r = rooms_.room(w.room);
+    if (!r.live || r.generation != w.room_generation || r.batch.serial != w.batch_serial) continue;
+    if (!r.batch.entries.empty()) emit(w.room, deliver);
+  }
+}
+
+template <class Deliver>
+void Fanout::flush_all(Deliver& deliver) {
+  while (!windows_.empty()) {
+    Window w = windows_.front();
+    windows_.pop_front();
+    Room& r = rooms_.room(w.room);
+    if (!r.live || r.generation != w.room_generation || r.batch.serial != w.batch_serial) continue;
+    if (!r.batch.entries.empty()) emit(w.room, deliver);
+  }
+}
+
+template <class Deliver>
+void Fanout::emit(RoomId id, Deliver& deliver) {
+  Room& r = rooms_.room(id);
+  RoomBatch& b = r.batch;
+  FrameId frame;
+  if (b.entries.size() == 1) {
+    const RingEntry* e = b.entries.front();
+    // Zero copy: every member's send points at the entry's frame inside the ring.
+    const uint32_t epoch = b.epoch != kNil ? b.epoch : drain_epoch();
+    frame = sender_.ring_frame(e->frame(), e->frame_len, e->item_count, epoch, e->publish_ns);
+  } else {
+    frame = build_coalesced(b);
+    stats_->add(Counter::frames_built);
+  }
+  if (b.epoch != kNil) sender_.epoch_unref(b.epoch);
+  b.entries.clear();
+  b.items = 0;
+  b.bytes = 0;
+  b.epoch = kNil;
+  ++b.serial;
+  for (uint32_t conn : r.members) deliver(conn, frame);
+  sender_.release_if_unused(frame);
+}
+
+template <class Deliver>
+void Fanout::deliver_to_conn(const RingEntry& e, Deliver& deliver) {
+  if constexpr (requires { deliver.resolve_conn(e.room()); }) {
+    const uint32_t conn = deliver.resolve_conn(e.room());
+    if (conn == kNil) return;
+    const FrameId frame = sender_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
+    deliver(conn, frame);
+    sender_.release_if_unused(frame);
+  }
+}
+
+inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
+  // The frame ends as its last entry does: that entry's seq is the frame's, and the room is the same.
+  const std::string_view suffix = b.entries.back()->suffix();
+  uint64_t payload = kPushPrefix.size() + suffix.size() + b.entries.size() - 1;
+  uint32_t items = 0;
+  int64_t oldest_ns = INT64_MAX;  // the frame's latency is its oldest item's
+  for (const RingEntry* e : b.entries) {
+    payload += e->items_len;
+    items += e->item_count;
+    oldest_ns = std::min(oldest_ns, e->publish_ns);
+  }
+  const size_t header = ws::server_header_bytes(payload);
+  auto* bytes = static_cast<uint8_t*>(std::malloc(header + payload));
+  RC_ASSERT(bytes != nullptr);
+  size_t at = ws::encode_server_header(bytes, ws::Opcode::text, payload);
+  std::memcpy(bytes + at, kPushPrefix.data(), kPushPrefix.size());
+  at += kPushPrefix.size();
+  bool first = true;
+  for (const RingEntry* e : b.entries) {
+    if (!first) bytes[at++] = ',';
+    first = false;
+    std::memcpy(bytes + at, e->items().data(), e->items_len);
+    at += e->items_len;
+  }
+  std::memcpy(bytes + at, suffix.data(), suffix.size());
+  at += suffix.size();
+  RC_ASSERT(at == header + payload);
+  return sender_.owned_frame(bytes, static_cast<uint32_t>(at), items, true, oldest_ns);
+}
+
+}  // namespace ringcast

@@ -1,0 +1,280 @@
+// Rendering the shards' counters for /stats (JSON) and /metrics (Prometheus text).
+#include "engine/node/stats.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "engine/node/cluster_state.h"
+#include "engine/broadcast/ring.h"
+#include "engine/node/room_table.h"
+
+namespace ringcast {
+namespace {
+
+struct CounterInfo {
+  const char* name;
+  const char* help;
+  bool gauge;
+};
+
+constexpr CounterInfo kInfo[kCounterCount] = {
+    {"connsAccepted", "TCP connections accepted", false},
+    {"connsRefused", "connections refused because a shard was full (503)", false},
+    {"wsOpen", "open WebSocket connections", true},
+    {"handshakesFailed", "upgrade requests answered with an HTTP error", false},
+    {"handshakeTimeouts", "upgrade requests not complete in time", false},
+    {"heartbeatTimeouts", "clients closed for silence", false},
+    {"closeProtocolError", "connections closed with 1002", false},
+    {"closeInvalidPayload", "connections closed with 1007", false},
+    {"closeTooBig", "connections closed with 1009", false},
+    {"closeSlowConsumer", "slow consumers closed with 1008", false},
+    {"closeGoingAway", "connections closed with 1001 at shutdown", false},
+    {"rooms", "rooms with members, summed over shards", true},
+    {"joins", "room joins", false},
+    {"joinsRefused", "room joins refused", false},
+    {"leaves", "room leaves", false},
+    {"commandsIn", "client commands handled", false},
+    {"apiRequests", "push API requests", false},
+    {"apiErrors", "push API requests answered with an error", false},
+    {"pushesAccepted", "publishes accepted into the ring", false},
+    {"itemsAccepted", "items accepted into the ring", false},
+    {"publishRefusedFull", "publishes refused because the ring was full (503)", false},
+    {"entriesConsumed", "ring entries drained, summed over shards", false},
+    {"framesBuilt", "coalesced PUSH frames built", false},
+    {"framesQueued", "PUSH frames queued to connections", false},
+    {"framesDropped", "PUSH frames dropped on purpose (slow consumer, closing)", false},
+    {"itemsDelivered", "items queued to connections", false},
+    {"bytesIn", "bytes received", false},
+    {"bytesOut", "bytes sent", false},
+    {"sends", "send operations completed", false},
+    {"framesSent", "PUSH frames handed to the kernel whole (delivered)", false},
+    {"framesDroppedSlow", "PUSH frames dropped because their connection was a slow consumer", false},
+    {"framesDroppedClosing", "PUSH frames dropped because their connection was closing or gone", false},
+    {"demoRequests", "HTTP requests to the demo on the client port", false},
+    {"demoPublishes", "comments published through POST /demo/publish", false},
+    {"demoPublishLimited", "demo comments refused by the rate limit (429)", false},
+    {"publishRefusedCluster", "publishes refused because the node had no NATS connection (503)", false},
+    {"apiConnsRefused", "push API connections refused: api_conns_per_shard_max open (503)", false},
+    {"apiUnauthorized", "push API requests refused for a missing or wrong api_token (401)", false},
+    {"originRefused", "upgrades refused for a browser Origin not in allowed_origins (403)", false},
+    {"tokenRefused", "upgrades refused for a missing, invalid or expired connect token (401)", false},
+    {"joinsForbidden", "JOINs refused because the connect token does not grant the room", false},
+    {"recoveries", "JOINs with since whose missed items were all replayed", false},
+    {"recoveriesFailed", "JOINs with since told recovered:false (items gone, expired or too many)", false},
+    {"itemsReplayed", "items replayed to recovering clients", false},
+    {"hookMessages", "client messages handed to the embedding application's handlers", false},
+    {"binds", "connections bound to a user id (connect token or BIND)", false},
+    {"bindsRefused", "BIND commands refused (not enabled, already bound, bad uid)", false},
+    {"presenceQueries", "presence queries (GET /rooms, /rooms/{room}) answered by this shard's API", false},
+    {"presenceTimeouts", "presence queries answered 503 because a shard did not answer in time", false},
+    {"presenceEvents", "presence event items (join/leave) published into the ring", false},
+    {"presenceEventsRefused", "presence event items the ring refused (full, or cluster down)", false},
+};
+
+// Prometheus wants snake_case: wsOpen -> ws_open.
+std::string snake(const char* camel) {
+  std::string out;
+  for (const char* p = camel; *p; ++p) {
+    if (*p >= 'A' && *p <= 'Z') {
+      out += '_';
+      out += static_cast<char>(*p - 'A' + 'a');
+    } else {
+      out += *p;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* counter_name(Counter c) { return kInfo[static_cast<size_t>(c)].name; }
+
+StatsTotals sum_stats(const ShardStats* shards, uint32_t count) {
+  StatsTotals t;
+  for (uint32_t s = 0; s < count; ++s)
+    for (size_t i = 0; i < kCounterCount; ++i) t.values[i] += shards[s].values[i].load(std::memory_order_relaxed);
+  return t;
+}
+
+namespace {
+
+// The cluster's numbers, by /stats name, Prometheus name, kind and help.
+struct ClusterField {
+  const char* json;
+  const char* metric;
+  bool gauge;
+  const char* help;
+  int64_t (*get)(const ClusterState&);
+};
+
+const ClusterField kClusterFields[] = {
+    {"clusterConnected", "ringcast_cluster_connected", true, "1 while the node's NATS connection is up",
+     [](const ClusterState& c) -> int64_t { return c.connected.load(std::memory_order_relaxed); }},
+    {"clusterNodeId", "ringcast_cluster_node_id", true, "this node's id in the cluster",
+     [](const ClusterState& c) -> int64_t { return c.node_id.load(std::memory_order_relaxed); }},
+    {"clusterSubscriptions", "ringcast_cluster_subscriptions", true,
+     "NATS subjects subscribed: rooms with members here, plus push/all",
+     [](const ClusterState& c) -> int64_t { return c.subscriptions.load(std::memory_order_relaxed); }},
+    {"clusterPublished", "ringcast_cluster_published_total", false, "local pushes forwarded to NATS",
+     [](const ClusterState& c) -> int64_t { return c.published.load(std::memory_order_relaxed); }},
+    {"clusterPublishFailed", "ringcast_cluster_publish_failed_total", false,
+     "local pushes NATS did not take (delivered here only)",
+     [](const ClusterState& c) -> int64_t { return c.publish_failed.load(std::memory_order_relaxed); }},
+    {"clusterReceived", "ringcast_cluster_received_total", false, "pushes from other nodes put into the ring",
+     [](const ClusterState& c) -> int64_t { return c.received.load(std::memory_order_relaxed); }},
+    {"clusterReceiveFailed", "ringcast_cluster_receive_failed_total", false,
+     "pushes from other nodes the ring could not take (full)",
+     [](const ClusterState& c) -> int64_t { return c.receive_failed.load(std::memory_order_relaxed); }},
+    {"clusterRejected", "ringcast_cluster_rejected_total", false, "NATS messages that were not valid pushes",
+     [](const ClusterState& c) -> int64_t { return c.rejected.load(std::memory_order_relaxed); }},
+    {"clusterDropped", "ringcast_cluster_dropped_total", false,
+     "messages the NATS client dropped before delivery (slow consumer)",
+     [](const ClusterState& c) -> int64_t { return c.dropped.load(std::memory_order_relaxed); }},
+    {"clusterDisconnects", "ringcast_cluster_disconnects_total", false, "NATS connections lost",
+     [](const ClusterState& c) -> int64_t { return c.disconnects.load(std::memory_order_relaxed); }},
+    {"clusterReconnects", "ringcast_cluster_reconnects_total", false, "NATS connections re-established",
+     [](const ClusterState& c) -> int64_t { return c.reconnects.load(std::memory_order_relaxed); }},
+    {"clusterBridgeRestarts", "ringcast_cluster_bridge_restarts_total", false,
+     "bridge processes restarted (--workers)",
+     [](const ClusterState& c) -> int64_t { return c.bridge_restarts.load(std::memory_order_relaxed); }},
+};
+
+}  // namespace
+
+std::string stats_json(const StatsTotals& t, const Ring& ring, uint32_t shards, const NodeView& node) {
+  std::string out = "{";
+  auto field = [&out](const char* name, int64_t v) {
+    if (out.size() > 1) out += ',';
+    out += '"';
+    out += name;
+    out += "\":";
+    out += std::to_string(v);
+  };
+  // go-push gateway names, so existing dashboards keep working.
+  field("onlineConnections", t.get(Counter::ws_open));
+  // Exact with the node-wide room table; the per-shard gauges count a room once per shard it is on.
+  field("roomCount", node.rooms ? static_cast<int64_t>(node.rooms->live()) : t.get(Counter::rooms));
+  field("sendMessageTotal", t.get(Counter::frames_queued));
+  field("sendMessageFail", t.get(Counter::frames_dropped));
+  field("dispatchPending", 0);
+  field("pushJobPending", 0);
+  field("mergerPending", 0);
+  field("dispatchFail", t.get(Counter::publish_refused_full));
+  for (size_t i = 0; i < kCounterCount; ++i) field(kInfo[i].name, t.values[i]);
+  field("shards", shards);
+  field("ringCapacityBytes", static_cast<int64_t>(ring.capacity()));
+  field("ringUsedBytes", static_cast<int64_t>(ring.used_bytes()));
+  if (node.rooms) field("roomsRefused", static_cast<int64_t>(node.rooms->refused()));
+  const bool cluster = node.cluster && node.cluster->enabled.load(std::memory_order_relaxed);
+  field("clusterEnabled", cluster ? 1 : 0);
+  if (cluster)
+    for (const ClusterField& f : kClusterFields) field(f.json, f.get(*node.cluster));
+  out += '}';
+  return out;
+}
+
+namespace {
+
+// Seconds for a bucket bound given in ns, as Prometheus writes `le` ("0.00005", "2.5", "10").
+std::string seconds_text(int64_t ns) {
+  std::string s = std::to_string(ns / 1000000000) + ".";
+  std::string frac = std::to_string(1000000000 + ns % 1000000000).substr(1);
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  return frac.empty() ? s.substr(0, s.size() - 1) : s + frac;
+}
+
+void header(std::string& out, const std::string& name, const char* type, const char* help) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Ring& ring, const NodeView& node) {
+  std::string out;
+  for (size_t i = 0; i < kCounterCount; ++i) {
+    std::string name = "ringcast_" + snake(kInfo[i].name) + (kInfo[i].gauge ? "" : "_total");
+    out += "# HELP " + name + " " + kInfo[i].help + "\n";
+    out += "# TYPE " + name + (kInfo[i].gauge ? " gauge\n" : " counter\n");
+    for (uint32_t s = 0; s < count; ++s) {
+      out += name + "{shard=\"" + std::to_string(s) + "\"} " +
+             std::to_string(shards[s].values[i].load(std::memory_order_relaxed)) + "\n";
+    }
+  }
+  // Why PUSH messages did not reach a client, one family with a reason label: frames discarded for a
+  // slow consumer or a closing connection, and publishes refused because the ring was full (503).
+  header(out, "ringcast_messages_dropped_total", "counter",
+         "messages not delivered, by reason (slow_consumer, closing: PUSH frames; ring_full: publishes "
+         "refused)");
+  const std::pair<const char*, Counter> reasons[] = {{"slow_consumer", Counter::frames_dropped_slow},
+                                                     {"closing", Counter::frames_dropped_closing},
+                                                     {"ring_full", Counter::publish_refused_full},
+                                                     {"cluster_down", Counter::publish_refused_cluster}};
+  for (auto [reason, counter] : reasons)
+    for (uint32_t s = 0; s < count; ++s)
+      out += "ringcast_messages_dropped_total{shard=\"" + std::to_string(s) + "\",reason=\"" + reason +
+             "\"} " + std::to_string(shards[s].get(counter)) + "\n";
+
+  header(out, "ringcast_publish_flush_latency_seconds", "histogram",
+         "time from a ring entry's publish to the send that hands its frame to the kernel, per delivered "
+         "frame");
+  for (uint32_t s = 0; s < count; ++s) {
+    const std::string shard = "shard=\"" + std::to_string(s) + "\"";
+    int64_t cumulative = 0;
+    for (size_t b = 0; b < kLatencyBuckets; ++b) {
+      cumulative += shards[s].latency_counts[b].load(std::memory_order_relaxed);
+      const std::string le = b + 1 < kLatencyBuckets ? seconds_text(kLatencyBoundsNs[b]) : "+Inf";
+      out += "ringcast_publish_flush_latency_seconds_bucket{" + shard + ",le=\"" + le + "\"} " +
+             std::to_string(cumulative) + "\n";
+    }
+    const int64_t sum_ns = shards[s].latency_sum_ns.load(std::memory_order_relaxed);
+    out += "ringcast_publish_flush_latency_seconds_sum{" + shard + "} " + std::to_string(sum_ns / 1000000000) +
+           "." + std::to_string(1000000000 + sum_ns % 1000000000).substr(1) + "\n";
+    out += "ringcast_publish_flush_latency_seconds_count{" + shard + "} " + std::to_string(cumulative) + "\n";
+  }
+
+  uint64_t head_pos = 0, next_seq = 0;
+  ring.read_head(head_pos, next_seq);
+  header(out, "ringcast_ring_entries_total", "counter",
+         "entries published into the broadcast ring (node-wide)");
+  out += "ringcast_ring_entries_total " + std::to_string(next_seq > 0 ? next_seq - 1 : 0) + "\n";
+  header(out, "ringcast_ring_publish_refused_total", "counter",
+         "publishes refused because the ring was full, by any producer (node-wide)");
+  out += "ringcast_ring_publish_refused_total " +
+         std::to_string(ring.control()->publish_refused.load(std::memory_order_relaxed)) + "\n";
+  header(out, "ringcast_ring_capacity_bytes", "gauge", "broadcast ring capacity");
+  out += "ringcast_ring_capacity_bytes " + std::to_string(ring.capacity()) + "\n";
+  const uint64_t used = ring.used_bytes();
+  header(out, "ringcast_ring_used_bytes", "gauge", "bytes held by consumers");
+  out += "ringcast_ring_used_bytes " + std::to_string(used) + "\n";
+  header(out, "ringcast_ring_occupancy_ratio", "gauge",
+         "ring_used_bytes / ring_capacity_bytes (publishes fail at 1)");
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.6f",
+                static_cast<double>(used) / static_cast<double>(ring.capacity()));
+  out += std::string("ringcast_ring_occupancy_ratio ") + ratio + "\n";
+  // Each shard's share: the bytes between the oldest position it still references and the head. The
+  // shard with the largest is the one a full ring waits for.
+  header(out, "ringcast_ring_held_bytes", "gauge", "bytes of the ring a shard still references");
+  for (uint32_t s = 0; s < count; ++s) {
+    const ConsumerSlot& slot = ring.control()->consumers[s];
+    const uint64_t held = slot.held_pos.load(std::memory_order_acquire);
+    const bool active = slot.active.load(std::memory_order_acquire) != 0;
+    out += "ringcast_ring_held_bytes{shard=\"" + std::to_string(s) + "\"} " +
+           std::to_string(active && head_pos > held ? head_pos - held : 0) + "\n";
+  }
+  if (node.rooms) {
+    header(out, "ringcast_room_count", "gauge", "rooms with members on the node (exact, all shards together)");
+    out += "ringcast_room_count " + std::to_string(node.rooms->live()) + "\n";
+    header(out, "ringcast_rooms_refused_total", "counter", "JOINs refused because rooms_max rooms were live");
+    out += "ringcast_rooms_refused_total " + std::to_string(node.rooms->refused()) + "\n";
+  }
+  if (node.cluster && node.cluster->enabled.load(std::memory_order_relaxed)) {
+    for (const ClusterField& f : kClusterFields) {
+      header(out, f.metric, f.gauge ? "gauge" : "counter", f.help);
+      out += std::string(f.metric) + " " + std::to_string(f.get(*node.cluster)) + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace ringcast

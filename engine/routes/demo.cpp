@@ -1,0 +1,182 @@
+// The demo's routes on the client port: embedded files, /demo/stats, and /demo/publish with its size
+// and rate limits.
+#include "engine/routes/demo.h"
+
+#include <algorithm>
+
+#include "engine/base/log.h"
+
+namespace ringcast {
+namespace {
+
+// The page talks only to its own origin (HTTP and WebSocket); nothing inline, nothing framed.
+constexpr std::string_view kAssetHeaders =
+    "Cache-Control: no-cache\r\n"
+    "X-Content-Type-Options: nosniff\r\n"
+    "Content-Security-Policy: default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'\r\n";
+constexpr std::string_view kJsonHeaders = "Cache-Control: no-store\r\n";
+
+bool media_is_json(std::string_view content_type) {
+  return http::ascii_iequals(content_type, "application/json");
+}
+
+void answer_error(std::string& out, int status, std::string_view reason, bool keep,
+                  std::string_view extra = {}) {
+  http::append_error(out, status, reason, keep, extra);
+}
+
+void method_not_allowed(std::string& out, bool keep, std::string_view allow) {
+  std::string extra = "Allow: " + std::string(allow) + "\r\n";
+  http::append_response(out, 405, "application/json", R"({"error":"method not allowed"})", keep, extra);
+}
+
+void serve_asset(const http::Request& req, const WebAsset& asset, std::string& out, bool keep) {
+  http::append_response(out, 200, asset.content_type, asset.body(), keep, kAssetHeaders);
+  // HEAD: the same head (Content-Length of the body it would get), no body.
+  if (req.method == http::Method::head) out.resize(out.size() - asset.size);
+}
+
+void serve_stats(DemoContext& ctx, std::string& out, bool keep) {
+  const StatsTotals t = sum_stats(ctx.all_stats, ctx.shard_count);
+  uint64_t head_pos = 0, next_seq = 0;
+  ctx.ring.read_head(head_pos, next_seq);
+  std::string body = "{\"onlineConnections\":" + std::to_string(t.get(Counter::ws_open)) +
+                     ",\"roomCount\":" + std::to_string(t.get(Counter::rooms)) +
+                     ",\"published\":" + std::to_string(next_seq > 0 ? next_seq - 1 : 0) +
+                     ",\"itemsDelivered\":" + std::to_string(t.get(Counter::items_delivered)) +
+                     ",\"demoPublishes\":" + std::to_string(t.get(Counter::demo_publishes)) +
+                     ",\"shards\":" + std::to_string(ctx.shard_count) + ",\"wsPath\":\"";
+  http::append_json_escaped(body, ctx.config->ws_path);
+  // Where the push API listens, for the page's "curl" hint.
+  body += "\",\"api\":\"";
+  if (ctx.config->api.enabled)
+    http::append_json_escaped(body, ctx.config->api.host + ":" + std::to_string(ctx.api_port));
+  body += "\"}";
+  http::append_response(out, 200, "application/json", body, keep, kJsonHeaders);
+}
+
+bool publish_comment(const http::Request& req, DemoContext& ctx, TokenBucket& conn_bucket, int64_t now_ns,
+                     std::string& out, bool keep) {
+  if (ctx.stopping) {
+    answer_error(out, 503, "server is shutting down", false);
+    return false;
+  }
+  // JSON only: a cross-origin page cannot send it without a preflight, which is refused (405), so
+  // another site cannot post comments through a visitor's browser.
+  if (!media_is_json(req.content_type)) {
+    answer_error(out, 415, "Content-Type must be application/json", keep);
+    return keep;
+  }
+  simdjson::dom::element root;
+  if (ctx.parser->parse(req.body.data(), req.body.size()).get(root)) {
+    answer_error(out, 400, "body is not JSON", keep);
+    return keep;
+  }
+  std::string_view room, text;
+  RoomCharset charset = RoomCharset::utf8;
+  parse_room_charset(ctx.config->room_name_charset, charset);
+  if (root["room"].get_string().get(room) || !room_name_valid(room, ctx.config->room_name_bytes_max, charset)) {
+    answer_error(out, 400, room_name_rule_text(charset), keep);
+    return keep;
+  }
+  if (root["text"].get_string().get(text) || text.empty()) {
+    answer_error(out, 400, "text must be a non-empty string", keep);
+    return keep;
+  }
+  if (text.size() > ctx.config->demo_text_bytes_max) {
+    answer_error(out, 400, "text longer than demo_text_bytes_max", keep);
+    return keep;
+  }
+  // Both buckets must have a token; only then is one taken from each, so a refusal costs nothing.
+  const double per_conn = ctx.config->demo_publish_per_s;
+  const double per_shard = ctx.config->demo_shard_publish_per_s;
+  conn_bucket.refill(now_ns, per_conn, 2 * per_conn);
+  ctx.shard_bucket.refill(now_ns, per_shard, 2 * per_shard);
+  if (conn_bucket.tokens < 1 || ctx.shard_bucket.tokens < 1) {
+    ctx.stats->add(Counter::demo_publish_limited);
+    answer_error(out, 429, "too many comments: slow down", keep, "Retry-After: 1\r\n");
+    return keep;
+  }
+  conn_bucket.tokens -= 1;
+  ctx.shard_bucket.tokens -= 1;
+  std::string items = "[{\"text\":\"";
+  http::append_json_escaped(items, text);
+  items += "\",\"via\":\"demo\"}]";
+  const PublishOutcome outcome = ctx.publisher->publish(ctx.ring, Target::room, room, items);
+  if (outcome.error != PublishError::none) {
+    if (outcome.error == PublishError::ring_full) ctx.stats->add(Counter::publish_refused_full);
+    if (outcome.error == PublishError::cluster_down) ctx.stats->add(Counter::publish_refused_cluster);
+    answer_error(out, publish_error_status(outcome.error), publish_error_text(outcome.error), keep);
+    return keep;
+  }
+  ctx.stats->add(Counter::demo_publishes);
+  http::append_response(out, 200, "application/json",
+                        "{\"ok\":true,\"seq\":" + std::to_string(outcome.seq) + "}", keep, kJsonHeaders);
+  return keep;
+}
+
+}  // namespace
+
+const WebAsset* find_web_asset(std::string_view path) {
+  for (size_t i = 0; i < kWebAssetCount; ++i)
+    if (path == kWebAssets[i].path) return &kWebAssets[i];
+  return nullptr;
+}
+
+void TokenBucket::refill(int64_t now_ns, double rate_per_s, double burst) {
+  if (tokens < 0) {
+    tokens = burst;
+  } else if (now_ns > last_ns) {
+    tokens = std::min(burst, tokens + static_cast<double>(now_ns - last_ns) * rate_per_s / 1e9);
+  }
+  last_ns = now_ns;
+}
+
+void log_demo_address(const Config& config, uint16_t client_port) {
+  if (!config.demo || !config.listen.enabled) return;
+  // A wildcard address is not one a browser can open: show loopback.
+  const bool wildcard =
+      config.listen.host.empty() || config.listen.host == "0.0.0.0" || config.listen.host == "::";
+  LOG_INFO("demo: page at http://%s:%u/ (comments up to %u bytes, %u/s per connection, %u/s per shard)",
+           wildcard ? "127.0.0.1" : config.listen.host.c_str(), client_port, config.demo_text_bytes_max,
+           config.demo_publish_per_s, config.demo_shard_publish_per_s);
+}
+
+size_t demo_body_bytes_max(const Config& config) {
+  // {"room":"<room>","text":"<text>"}: each byte may arrive as a six-byte \u00XX escape.
+  return 64 + 6 * (config.room_name_bytes_max + config.demo_text_bytes_max);
+}
+
+bool handle_demo_request(const http::Request& req, DemoContext& ctx, TokenBucket& conn_bucket, int64_t now_ns,
+                         std::string& out) {
+  ctx.stats->add(Counter::demo_requests);
+  const bool keep = req.keep_alive && !ctx.stopping;
+  if (const WebAsset* asset = find_web_asset(req.path)) {
+    if (req.method != http::Method::get && req.method != http::Method::head) {
+      method_not_allowed(out, keep, "GET, HEAD");
+      return keep;
+    }
+    serve_asset(req, *asset, out, keep);
+    return keep;
+  }
+  if (req.path == "/demo/stats") {
+    if (req.method != http::Method::get) {
+      method_not_allowed(out, keep, "GET");
+      return keep;
+    }
+    serve_stats(ctx, out, keep);
+    return keep;
+  }
+  if (req.path == "/demo/publish") {
+    if (req.method != http::Method::post) {
+      method_not_allowed(out, keep, "POST");
+      return keep;
+    }
+    return publish_comment(req, ctx, conn_bucket, now_ns, out, keep);
+  }
+  answer_error(out, 404, "not found: the WebSocket endpoint is " + ctx.config->ws_path + "; the demo is at /",
+               keep);
+  return keep;
+}
+
+}  // namespace ringcast

@@ -1,0 +1,108 @@
+// The I/O seam: everything a shard asks of the kernel goes through this class, so that a
+// deterministic simulator (engine/shard/sim_io.h) can stand in for it at build time (see
+// docs/architecture.md). This one is io_uring: one ring per shard (SINGLE_ISSUER | DEFER_TASKRUN), a
+// provided-buffer ring for multishot recv, and plain -errno results in completions.
+#pragma once
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <ctime>
+#include <string>
+
+namespace ringcast {
+
+struct Completion {
+  uint64_t user_data;
+  int32_t res;     // bytes, fd, or -errno
+  uint32_t flags;  // IORING_CQE_F_*
+  bool more() const { return flags & IORING_CQE_F_MORE; }
+  bool has_buffer() const { return flags & IORING_CQE_F_BUFFER; }
+  uint16_t buffer_id() const { return static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT); }
+};
+
+class UringIo {
+ public:
+  UringIo() = default;
+  ~UringIo();
+  UringIo(const UringIo&) = delete;
+  UringIo& operator=(const UringIo&) = delete;
+
+  // Must run on the thread that will drive the ring (SINGLE_ISSUER).
+  bool init(uint32_t sq_entries, uint32_t cq_entries, std::string& error);
+  // Registers `count` buffers of `size` bytes as buffer group 0 for multishot recv.
+  bool setup_buffers(uint32_t count, uint32_t size, std::string& error);
+
+  uint8_t* buffer(uint16_t id) const { return buffers_ + static_cast<size_t>(id) * buffer_size_; }
+  uint32_t buffer_size() const { return buffer_size_; }
+  // Hands a buffer back to the kernel; made visible in one step by publish_buffers().
+  void recycle_buffer(uint16_t id);
+  void publish_buffers();
+
+  void accept_multishot(int listen_fd, uint64_t user_data);
+  void recv_multishot(int fd, uint64_t user_data);
+  void send(int fd, const void* data, size_t len, uint64_t user_data);
+  void sendmsg(int fd, const msghdr* msg, uint64_t user_data);
+  void read(int fd, void* data, size_t len, uint64_t user_data);
+
+  // Submits what is queued. With wait: blocks until at least one completion or timeout_ns passes.
+  void submit(bool wait, int64_t timeout_ns);
+
+  // The few direct system calls a shard makes, as thin inline wrappers so the simulator can replace
+  // them too and the real build pays nothing for the seam.
+  // A non-blocking send outside the ring (the 101 answer, the "server full" answer): bytes or -errno.
+  static ssize_t send_now(int fd, const void* data, size_t len) {
+    const ssize_t n = ::send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return n < 0 ? -errno : n;
+  }
+  static void set_nodelay(int fd) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  static void shutdown(int fd, int how) { ::shutdown(fd, how); }
+  static void close(int fd) { ::close(fd); }
+  // A connection the kernel has completed on a listener but nobody accepted yet, or -1; never blocks
+  // (used once, when the shard stops accepting).
+  static int accept_now(int listen_fd) {
+    fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+    return accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+  static int64_t now_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  }
+
+  // Calls fn(const Completion&) for every completion available now, then marks them seen.
+  template <class Fn>
+  unsigned drain_completions(Fn&& fn) {
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    unsigned head;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      fn(Completion{cqe->user_data, cqe->res, cqe->flags});
+      ++seen;
+    }
+    io_uring_cq_advance(&ring_, seen);
+    return seen;
+  }
+
+ private:
+  io_uring_sqe* sqe();
+
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  uint8_t* buffers_ = nullptr;
+  uint32_t buffer_count_ = 0;
+  uint32_t buffer_size_ = 0;
+  uint32_t buffers_pending_ = 0;  // recycled since the last publish_buffers()
+};
+
+}  // namespace ringcast
