@@ -15,7 +15,7 @@
 #include "engine/broadcast/publish.h"
 #include "engine/broadcast/ring.h"
 #include "engine/broadcast/room.h"
-#include "engine/broadcast/sender.h"
+#include "engine/broadcast/frames.h"
 #include "engine/node/stats.h"
 
 namespace ringcast {
@@ -29,8 +29,8 @@ struct FanoutLimits {
 
 class Fanout {
  public:
-  Fanout(Ring ring, Sender& sender, RoomIndex& rooms, const FanoutLimits& limits, ShardStats* stats)
-      : ring_(ring), sender_(sender), rooms_(rooms), limits_(limits), stats_(stats) {}
+  Fanout(Ring ring, Frames& frames, RoomIndex& rooms, const FanoutLimits& limits, ShardStats* stats)
+      : ring_(ring), frames_(frames), rooms_(rooms), limits_(limits), stats_(stats) {}
 
   // Registers this shard as ring consumer `slot`; consumption starts at the current head.
   void attach(uint32_t slot, int wake_fd) {
@@ -60,7 +60,7 @@ class Fanout {
 
   // Publishes the oldest ring position this shard still references.
   void publish_held() {
-    ring_.slot(slot_).held_pos.store(sender_.oldest_held(pos_), std::memory_order_release);
+    ring_.slot(slot_).held_pos.store(frames_.oldest_held(pos_), std::memory_order_release);
   }
   bool prepare_to_sleep() { return ring_.prepare_to_sleep(slot_, pos_, seq_); }
   void woke_up() { ring_.woke_up(slot_); }
@@ -79,7 +79,7 @@ class Fanout {
   // A room is being freed: its pending batch has nobody left to go to.
   void drop_batch(RoomId id) {
     RoomBatch& b = rooms_.room(id).batch;
-    if (b.epoch != kNil) sender_.epoch_unref(b.epoch);
+    if (b.epoch != kNil) frames_.epoch_unref(b.epoch);
     b.entries.clear();
     b.items = 0;
     b.bytes = 0;
@@ -96,7 +96,7 @@ class Fanout {
   };
 
   uint32_t drain_epoch() {
-    if (epoch_ == kNil) epoch_ = sender_.begin_epoch(drain_start_pos_);
+    if (epoch_ == kNil) epoch_ = frames_.begin_epoch(drain_start_pos_);
     return epoch_;
   }
 
@@ -116,7 +116,7 @@ class Fanout {
   FrameId build_coalesced(const RoomBatch& b);
 
   Ring ring_;
-  Sender& sender_;
+  Frames& frames_;
   RoomIndex& rooms_;
   FanoutLimits limits_;
   ShardStats* stats_;
@@ -179,7 +179,7 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
     } else if (r.batch.epoch == kNil) {
       // A new batch: it keeps its entries in the ring until its window ends.
       r.batch.epoch = drain_epoch();
-      sender_.epoch_ref(r.batch.epoch);
+      frames_.epoch_ref(r.batch.epoch);
       windows_.push_back(Window{now_ns + limits_.merge_window_ns, id, r.generation, r.batch.serial});
     }
   }
@@ -218,19 +218,19 @@ void Fanout::emit(RoomId id, Deliver& deliver) {
     const RingEntry* e = b.entries.front();
     // Zero copy: every member's send points at the entry's frame inside the ring.
     const uint32_t epoch = b.epoch != kNil ? b.epoch : drain_epoch();
-    frame = sender_.ring_frame(e->frame(), e->frame_len, e->item_count, epoch, e->publish_ns);
+    frame = frames_.ring_frame(e->frame(), e->frame_len, e->item_count, epoch, e->publish_ns);
   } else {
     frame = build_coalesced(b);
     stats_->add(Counter::frames_built);
   }
-  if (b.epoch != kNil) sender_.epoch_unref(b.epoch);
+  if (b.epoch != kNil) frames_.epoch_unref(b.epoch);
   b.entries.clear();
   b.items = 0;
   b.bytes = 0;
   b.epoch = kNil;
   ++b.serial;
   for (uint32_t conn : r.members) deliver(conn, frame);
-  sender_.release_if_unused(frame);
+  frames_.release_if_unused(frame);
 }
 
 template <class Deliver>
@@ -238,9 +238,9 @@ void Fanout::deliver_to_conn(const RingEntry& e, Deliver& deliver) {
   if constexpr (requires { deliver.resolve_conn(e.room()); }) {
     const uint32_t conn = deliver.resolve_conn(e.room());
     if (conn == kNil) return;
-    const FrameId frame = sender_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
+    const FrameId frame = frames_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
     deliver(conn, frame);
-    sender_.release_if_unused(frame);
+    frames_.release_if_unused(frame);
   }
 }
 
@@ -271,7 +271,7 @@ inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
   std::memcpy(bytes + at, suffix.data(), suffix.size());
   at += suffix.size();
   RC_ASSERT(at == header + payload);
-  return sender_.owned_frame(bytes, static_cast<uint32_t>(at), items, true, oldest_ns);
+  return frames_.owned_frame(bytes, static_cast<uint32_t>(at), items, true, oldest_ns);
 }
 
 }  // namespace ringcast

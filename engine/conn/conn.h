@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/codec/frame.h"
-#include "engine/broadcast/sender.h"
+#include "engine/broadcast/frames.h"
 
 namespace ringcast {
 

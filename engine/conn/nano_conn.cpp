@@ -136,7 +136,7 @@ NanoConns::NanoConns(Shard& shard) : shard_(shard) {
   ws::encode_server_header(reinterpret_cast<uint8_t*>(heartbeat_bytes_.data()), ws::Opcode::binary,
                            pomelo::kHeartbeatPacket.size());
   heartbeat_bytes_ += pomelo::kHeartbeatPacket;
-  heartbeat_frame_ = shard_.sender_.permanent_frame(reinterpret_cast<const uint8_t*>(heartbeat_bytes_.data()),
+  heartbeat_frame_ = shard_.frames_.permanent_frame(reinterpret_cast<const uint8_t*>(heartbeat_bytes_.data()),
                                                     static_cast<uint32_t>(heartbeat_bytes_.size()));
 }
 
@@ -510,9 +510,9 @@ void NanoConns::error(Conn& c, uint32_t id, std::string_view code, std::string_v
 FrameId NanoConns::transcode(FrameId src) {
   if (src == cached_src_) return cached_dst_;
   end_fanout();
-  Sender& sender = shard_.sender_;
-  // (Copied out: building a frame may grow the sender's frame table.)
-  const Frame f = sender.frame(src);
+  Frames& frames = shard_.frames_;
+  // (Copied out: building a frame may grow the frames's frame table.)
+  const Frame f = frames.frame(src);
   FrameId dst = kNil;
   if (f.len >= 2 && (f.data[0] & 0x0F) == static_cast<uint8_t>(ws::Opcode::text)) {
     const uint8_t len7 = f.data[1] & 0x7F;
@@ -534,23 +534,23 @@ FrameId NanoConns::transcode(FrameId src) {
         ws::encode_server_header(bytes, ws::Opcode::binary, out_.size());
         std::memcpy(bytes + head, out_.data(), out_.size());
         dst =
-            sender.owned_frame(bytes, static_cast<uint32_t>(head + out_.size()), f.items, true, f.publish_ns);
+            frames.owned_frame(bytes, static_cast<uint32_t>(head + out_.size()), f.items, true, f.publish_ns);
       }
     }
   }
   // Both stay referenced while cached: the source so its id cannot be reused for another frame.
-  sender.ref(src);
+  frames.ref(src);
   cached_src_ = src;
-  if (dst != kNil) sender.ref(dst);
+  if (dst != kNil) frames.ref(dst);
   cached_dst_ = dst;
   return dst;
 }
 
 void NanoConns::end_fanout() {
   if (cached_src_ == kNil) return;
-  Sender& sender = shard_.sender_;
-  if (cached_dst_ != kNil) sender.unref(cached_dst_);
-  sender.unref(cached_src_);
+  Frames& frames = shard_.frames_;
+  if (cached_dst_ != kNil) frames.unref(cached_dst_);
+  frames.unref(cached_src_);
   cached_src_ = kNil;
   cached_dst_ = kNil;
 }

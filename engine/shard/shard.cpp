@@ -71,7 +71,7 @@ Shard::Shard(const ShardSetup& setup)
       stats_(setup.shared->stats[setup.index]),
       // Clients and API connections have separate budgets (see admit) in one slab.
       slab_(setup.config->conns_per_shard_max + setup.config->api_conns_per_shard_max),
-      fanout_(setup.ring, sender_, rooms_, fanout_limits(*setup.config), &setup.shared->stats[setup.index]),
+      fanout_(setup.ring, frames_, rooms_, fanout_limits(*setup.config), &setup.shared->stats[setup.index]),
       publisher_(setup.config->room_name_bytes_max, [&] {
         RoomCharset charset = RoomCharset::utf8;
         parse_room_charset(setup.config->room_name_charset, charset);  // validate() checked it
@@ -144,7 +144,7 @@ bool Shard::setup(std::string& error) {
   pong_bytes_.resize(ws::server_header_bytes(pong.size()) + pong.size());
   size_t at = ws::encode_server_header(reinterpret_cast<uint8_t*>(pong_bytes_.data()), ws::Opcode::text, pong.size());
   std::memcpy(pong_bytes_.data() + at, pong.data(), pong.size());
-  pong_frame_ = sender_.permanent_frame(reinterpret_cast<const uint8_t*>(pong_bytes_.data()),
+  pong_frame_ = frames_.permanent_frame(reinterpret_cast<const uint8_t*>(pong_bytes_.data()),
                                         static_cast<uint32_t>(pong_bytes_.size()));
   io_.read(setup_.wake_fd, &wake_value_, sizeof(wake_value_), user_data(Op::wake, 0, 0));
   arm_accepts();
@@ -680,7 +680,7 @@ std::string_view Shard::join_room(Conn& c, uint32_t id, std::string_view room, c
       auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size()));
       RC_ASSERT(copy != nullptr);
       std::memcpy(copy, bytes.data(), bytes.size());
-      queue_frame(c, id, sender_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), items, true));
+      queue_frame(c, id, frames_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), items, true));
       replayed += items;
     }
     replay_frames_.clear();
@@ -1060,9 +1060,9 @@ void Shard::deliver(uint32_t id, FrameId frame) {
   if (c.nano) {  // the same push as a Pomelo frame, built once per PUSH frame for all Pomelo members
     if (!nano_.ready(id) || (frame = nano_.transcode(frame)) == kNil) return;
   }
-  const uint32_t queued = sender_.enqueue(c.out, frame);
+  const uint32_t queued = frames_.enqueue(c.out, frame);
   stats_.add(Counter::frames_queued);
-  stats_.add(Counter::items_delivered, sender_.frame(frame).items);
+  stats_.add(Counter::items_delivered, frames_.frame(frame).items);
   // A backlog over the limit by itself may be a burst a fast reader is about to take (see on_send for
   // the real test); this hard bound, four times the limit, caps the memory a stalled reader can pin
   // while its send is stuck in the kernel.
@@ -1094,7 +1094,7 @@ void Shard::process_cuts() {
 
 void Shard::relieve_ring_pressure() {
   pressure_checked_ns_ = now_ns_;
-  const uint64_t held = sender_.oldest_held(fanout_.cursor_pos());
+  const uint64_t held = frames_.oldest_held(fanout_.cursor_pos());
   // Past half the ring, the connections holding the oldest frames are the ones stopping producers:
   // cut them (the per-connection byte limit catches most slow consumers long before this).
   if (fanout_.cursor_pos() - held <= setup_.ring.capacity() / 2) return;
@@ -1102,7 +1102,7 @@ void Shard::relieve_ring_pressure() {
     if (!slab_.constructed(id)) continue;
     Conn& c = slab_[id];
     if (c.phase != Phase::open || c.kind != ConnKind::client || c.out.empty() || c.close_sent) continue;
-    if (sender_.head_epoch(c.out) != kNil && sender_.head_epoch(c.out) == sender_.oldest_epoch())
+    if (frames_.head_epoch(c.out) != kNil && frames_.head_epoch(c.out) == frames_.oldest_epoch())
       cut_slow_consumer(c, id);
   }
   process_cuts();
@@ -1145,7 +1145,7 @@ void Shard::log_limits(bool report) {
 }
 
 void Shard::queue_frame(Conn& c, uint32_t id, FrameId frame) {
-  sender_.enqueue(c.out, frame);
+  frames_.enqueue(c.out, frame);
   schedule_flush(c, id);
 }
 
@@ -1153,7 +1153,7 @@ void Shard::queue_copy(Conn& c, uint32_t id, std::string_view bytes) {
   auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size()));
   RC_ASSERT(copy != nullptr);
   std::memcpy(copy, bytes.data(), bytes.size());
-  queue_frame(c, id, sender_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), 0, false));
+  queue_frame(c, id, frames_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), 0, false));
 }
 
 void Shard::queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payload) {
@@ -1162,7 +1162,7 @@ void Shard::queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view paylo
   RC_ASSERT(bytes != nullptr);
   ws::encode_server_header(bytes, op, payload.size());
   if (!payload.empty()) std::memcpy(bytes + header, payload.data(), payload.size());
-  queue_frame(c, id, sender_.owned_frame(bytes, static_cast<uint32_t>(header + payload.size()), 0, false));
+  queue_frame(c, id, frames_.owned_frame(bytes, static_cast<uint32_t>(header + payload.size()), 0, false));
 }
 
 void Shard::schedule_flush(Conn& c, uint32_t id) {
@@ -1192,7 +1192,7 @@ void Shard::issue_send(Conn& c, uint32_t id, int64_t flush_ns) {
   int64_t published_ns[kMaxIov];
   size_t total = 0;
   const int n =
-      sender_.gather(c.out, iov, kMaxIov, config_.send_bytes_per_iteration_max, total, published_ns);
+      frames_.gather(c.out, iov, kMaxIov, config_.send_bytes_per_iteration_max, total, published_ns);
   RC_ASSERT(n > 0);
   for (int i = 0; i < n; ++i)
     if (published_ns[i] > 0) stats_.observe_latency(flush_ns - published_ns[i]);
@@ -1237,7 +1237,7 @@ void Shard::on_send(uint32_t id, const Completion& cqe) {
     c.send_slot = kNil;
   }
   if (cqe.res < 0) {
-    sender_.complete(c.out, 0);
+    frames_.complete(c.out, 0);
     if (cqe.res == -EINTR || cqe.res == -EAGAIN) {
       schedule_flush(c, id);
       return;
@@ -1249,7 +1249,7 @@ void Shard::on_send(uint32_t id, const Completion& cqe) {
   stats_.add(Counter::sends);
   stats_.add(Counter::bytes_out, cqe.res);
   const bool short_send = static_cast<uint32_t>(cqe.res) < c.send_offered;
-  stats_.add(Counter::frames_sent, sender_.complete(c.out, static_cast<size_t>(cqe.res)));
+  stats_.add(Counter::frames_sent, frames_.complete(c.out, static_cast<size_t>(cqe.res)));
   if (c.phase == Phase::dead) {
     maybe_release(c, id);
     return;
@@ -1321,7 +1321,7 @@ void Shard::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reaso
   // At shutdown they stay too: what was accepted before the stop still goes out, ahead of the close
   // (within shutdown_drain_ms).
   const bool draining = stopping_ && code == ws::close_code::going_away;
-  if (uint32_t dropped = draining ? 0 : sender_.drop_unsent(c.out, true)) {
+  if (uint32_t dropped = draining ? 0 : frames_.drop_unsent(c.out, true)) {
     stats_.add(Counter::frames_dropped, dropped);
     stats_.add(slow_consumer ? Counter::frames_dropped_slow : Counter::frames_dropped_closing, dropped);
   }
@@ -1347,7 +1347,7 @@ void Shard::terminate(Conn& c, uint32_t id) {
   delete c.inbuf;
   c.inbuf = nullptr;
   if (!c.parsing) c.parser.release();  // else handle_ws_bytes releases it once feed() returns
-  if (uint32_t dropped = sender_.drop_unsent(c.out)) {
+  if (uint32_t dropped = frames_.drop_unsent(c.out)) {
     stats_.add(Counter::frames_dropped, dropped);
     stats_.add(Counter::frames_dropped_closing, dropped);
   }
@@ -1359,7 +1359,7 @@ void Shard::terminate(Conn& c, uint32_t id) {
 
 void Shard::maybe_release(Conn& c, uint32_t id) {
   if (c.phase != Phase::dead || c.recv_armed || c.sending || c.parsing) return;
-  sender_.clear(c.out);
+  frames_.clear(c.out);
   grants_.release(c.grant);
   --(c.kind == ConnKind::client ? live_clients_ : live_api_);
   if (config_.demo) demo_buckets_.erase(id);

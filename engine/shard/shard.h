@@ -26,7 +26,7 @@
 #include "engine/conn/nano_conn.h"
 #include "engine/broadcast/publish.h"
 #include "engine/broadcast/room.h"
-#include "engine/broadcast/sender.h"
+#include "engine/broadcast/frames.h"
 #include "engine/node/shm.h"
 #include "engine/shard/timer_wheel.h"
 #include "engine/shard/uring_io.h"
@@ -76,8 +76,8 @@ class Shard {
   // What the shard still holds, for the simulator's checkers.
   Io& io() { return io_; }
   uint32_t connections_live() const { return slab_.live(); }
-  size_t frames_live() const { return sender_.frames_live(); }
-  size_t epochs_live() const { return sender_.epochs_live(); }
+  size_t frames_live() const { return frames_.frames_live(); }
+  size_t epochs_live() const { return frames_.epochs_live(); }
 
   // Parser callbacks (see ws::FrameParser), public for the sink adapter.
   void on_ws_message(uint32_t id, ws::Opcode op, std::span<uint8_t> payload);
@@ -173,7 +173,7 @@ class Shard {
   ShardStats& stats_;
   Io io_;
   ConnSlab slab_;
-  Sender sender_;
+  Frames frames_;
   RoomIndex rooms_;
   TimerWheel timers_;
   Fanout fanout_;

@@ -3,7 +3,7 @@
 // per room), or a small reply (pong, close, HTTP answer). Each connection's OutQueue is a linked list
 // of references to frames; gather() turns its head into an iovec for one send, complete() retires what
 // the kernel took. Frames that point into the ring pin it through "epochs" (see below), which is how
-// the shard knows the oldest ring position it still needs. No I/O here: the shard does the sending.
+// the shard knows the oldest ring position it still needs. No I/O here: the Sender (sender.h) does the sending.
 #pragma once
 
 #include <sys/uio.h>
@@ -44,13 +44,13 @@ struct OutQueue {
   bool empty() const { return head == kNil; }
 };
 
-class Sender {
+class Frames {
  public:
   // Epoch numbers start at `first_epoch` (tests start near the 32-bit wrap).
-  explicit Sender(uint32_t first_epoch = 0);
-  ~Sender();
-  Sender(const Sender&) = delete;
-  Sender& operator=(const Sender&) = delete;
+  explicit Frames(uint32_t first_epoch = 0);
+  ~Frames();
+  Frames(const Frames&) = delete;
+  Frames& operator=(const Frames&) = delete;
 
   // --- frames ---
   // A frame over bytes inside the ring, pinning `epoch` (from begin_epoch) until released.

@@ -1,22 +1,22 @@
 // Send queues, frames and ring epochs. Nodes and frames come from free lists inside vectors, so a
 // steady stream of pushes allocates nothing per message per subscriber.
-#include "engine/broadcast/sender.h"
+#include "engine/broadcast/frames.h"
 
 #include <cstdlib>
 
 namespace ringcast {
 
-Sender::Sender(uint32_t first_epoch) : epoch_base_(first_epoch) {
+Frames::Frames(uint32_t first_epoch) : epoch_base_(first_epoch) {
   frames_.reserve(1024);
   nodes_.reserve(4096);
 }
 
-Sender::~Sender() {
+Frames::~Frames() {
   for (Frame& f : frames_)
     if (f.owned) std::free(f.owned);
 }
 
-FrameId Sender::new_frame() {
+FrameId Frames::new_frame() {
   FrameId id;
   if (frame_free_ != kNil) {
     id = frame_free_;
@@ -30,7 +30,7 @@ FrameId Sender::new_frame() {
   return id;
 }
 
-void Sender::free_frame(FrameId id) {
+void Frames::free_frame(FrameId id) {
   Frame& f = frames_[id];
   RC_ASSERT(!f.permanent && f.refs == 0);
   if (f.owned) std::free(f.owned);
@@ -41,7 +41,7 @@ void Sender::free_frame(FrameId id) {
   --frames_live_;
 }
 
-FrameId Sender::ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch,
+FrameId Frames::ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch,
                            int64_t publish_ns) {
   FrameId id = new_frame();
   Frame& f = frames_[id];
@@ -55,7 +55,7 @@ FrameId Sender::ring_frame(const uint8_t* data, uint32_t len, uint32_t items, ui
   return id;
 }
 
-FrameId Sender::owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push, int64_t publish_ns) {
+FrameId Frames::owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push, int64_t publish_ns) {
   FrameId id = new_frame();
   Frame& f = frames_[id];
   f.publish_ns = publish_ns;
@@ -67,7 +67,7 @@ FrameId Sender::owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool p
   return id;
 }
 
-FrameId Sender::permanent_frame(const uint8_t* data, uint32_t len) {
+FrameId Frames::permanent_frame(const uint8_t* data, uint32_t len) {
   FrameId id = new_frame();
   Frame& f = frames_[id];
   f.data = data;
@@ -76,17 +76,17 @@ FrameId Sender::permanent_frame(const uint8_t* data, uint32_t len) {
   return id;
 }
 
-void Sender::release_if_unused(FrameId id) {
+void Frames::release_if_unused(FrameId id) {
   if (frames_[id].refs == 0 && !frames_[id].permanent) free_frame(id);
 }
 
-void Sender::unref(FrameId id) {
+void Frames::unref(FrameId id) {
   Frame& f = frames_[id];
   RC_ASSERT(f.refs > 0);
   if (--f.refs == 0 && !f.permanent) free_frame(id);
 }
 
-uint32_t Sender::begin_epoch(uint64_t start_pos) {
+uint32_t Frames::begin_epoch(uint64_t start_pos) {
   RC_ASSERT(epochs_.empty() || epochs_.back().start_pos <= start_pos);
   // Epoch numbers wrap after 2^32 drains (about a day at 50k drains a second). kNil means "no epoch"
   // to frames and batches, so it is never handed out: a placeholder without references takes it.
@@ -95,19 +95,19 @@ uint32_t Sender::begin_epoch(uint64_t start_pos) {
   return epoch_base_ + static_cast<uint32_t>(epochs_.size() - 1);
 }
 
-void Sender::epoch_ref(uint32_t epoch) {
+void Frames::epoch_ref(uint32_t epoch) {
   uint32_t index = epoch - epoch_base_;
   RC_ASSERT(index < epochs_.size());
   ++epochs_[index].refs;
 }
 
-void Sender::epoch_unref(uint32_t epoch) {
+void Frames::epoch_unref(uint32_t epoch) {
   uint32_t index = epoch - epoch_base_;
   RC_ASSERT(index < epochs_.size() && epochs_[index].refs > 0);
   --epochs_[index].refs;
 }
 
-uint64_t Sender::oldest_held(uint64_t fallback) {
+uint64_t Frames::oldest_held(uint64_t fallback) {
   while (!epochs_.empty() && epochs_.front().refs == 0) {
     epochs_.pop_front();
     ++epoch_base_;
@@ -115,7 +115,7 @@ uint64_t Sender::oldest_held(uint64_t fallback) {
   return epochs_.empty() ? fallback : epochs_.front().start_pos;
 }
 
-uint32_t Sender::new_node(FrameId frame) {
+uint32_t Frames::new_node(FrameId frame) {
   uint32_t id;
   if (node_free_ != kNil) {
     id = node_free_;
@@ -128,12 +128,12 @@ uint32_t Sender::new_node(FrameId frame) {
   return id;
 }
 
-void Sender::free_node(uint32_t id) {
+void Frames::free_node(uint32_t id) {
   nodes_[id].next = node_free_;
   node_free_ = id;
 }
 
-uint32_t Sender::enqueue(OutQueue& q, FrameId id) {
+uint32_t Frames::enqueue(OutQueue& q, FrameId id) {
   Frame& f = frames_[id];
   ++f.refs;
   uint32_t node = new_node(id);
@@ -147,7 +147,7 @@ uint32_t Sender::enqueue(OutQueue& q, FrameId id) {
   return q.bytes;
 }
 
-int Sender::gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes,
+int Frames::gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes,
                    int64_t* publish_ns) {
   RC_ASSERT(q.inflight_nodes == 0 && max_iov > 0);
   int count = 0;
@@ -168,7 +168,7 @@ int Sender::gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_
   return count;
 }
 
-uint32_t Sender::complete(OutQueue& q, size_t sent) {
+uint32_t Frames::complete(OutQueue& q, size_t sent) {
   RC_ASSERT(sent <= q.bytes);
   uint32_t push_frames = 0;
   q.bytes -= static_cast<uint32_t>(sent);
@@ -192,7 +192,7 @@ uint32_t Sender::complete(OutQueue& q, size_t sent) {
   return push_frames;
 }
 
-uint32_t Sender::drop_unsent(OutQueue& q, bool pushes_only) {
+uint32_t Frames::drop_unsent(OutQueue& q, bool pushes_only) {
   // Keep the nodes a send in flight covers (the kernel is reading their bytes) and a head frame that
   // is partly sent already (the peer has its first bytes; the rest must follow).
   uint32_t keep = q.inflight_nodes;
@@ -232,7 +232,7 @@ uint32_t Sender::drop_unsent(OutQueue& q, bool pushes_only) {
   return dropped;
 }
 
-uint32_t Sender::clear(OutQueue& q) {
+uint32_t Frames::clear(OutQueue& q) {
   uint32_t dropped = 0;
   for (uint32_t n = q.head; n != kNil;) {
     const uint32_t next = nodes_[n].next;
