@@ -24,7 +24,7 @@ struct NullIoShard {
   RoomIndex rooms;
   ShardStats stats;
   std::unique_ptr<Fanout> fanout;
-  Publisher publisher{128};
+  Publisher publisher{PublishRules{128}};
   std::vector<OutQueue> queues;
   std::vector<uint32_t> flush_list;  // connections with something queued, as the shard keeps it
   std::vector<uint8_t> listed;

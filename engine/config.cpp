@@ -12,14 +12,31 @@
 #include <functional>
 #include <vector>
 
-#include "engine/conn/access.h"
-#include "engine/node/cluster_state.h"
-#include "engine/codec/cluster_wire.h"
 #include "engine/base/json.h"
-#include "engine/codec/pomelo.h"
 #include "engine/broadcast/publish.h"
+#include "engine/codec/cluster_wire.h"
+#include "engine/codec/pomelo.h"
+#include "engine/conn/access.h"
+#include "engine/limits.h"
 
 namespace ringcast {
+
+std::vector<std::string> split_list(std::string_view csv) {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  std::vector<std::string> out;
+  while (!csv.empty()) {
+    const size_t comma = csv.find(',');
+    const std::string_view item = trim(csv.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    csv = comma == std::string_view::npos ? std::string_view() : csv.substr(comma + 1);
+  }
+  return out;
+}
+
 namespace {
 
 // `list` is a text of comma-separated items; in a JSON file it may also be an array of strings.
@@ -80,7 +97,7 @@ const std::vector<Key>& keys() {
        member(&Config::merge_batch_items_max), "items per coalesced PUSH frame"},
       {"merge_frame_bytes_max", nullptr, Kind::size, 1024, 64u << 20, member(&Config::merge_frame_bytes_max),
        "bytes per coalesced PUSH frame"},
-      {"out_queue_bytes_max", nullptr, Kind::size, 4096, 1u << 30, member(&Config::out_queue_bytes_max),
+      {"out_queue_bytes_max", nullptr, Kind::size, 4096, limits::kOutQueueBytesMaxLimit, member(&Config::out_queue_bytes_max),
        "backlog that makes a client a slow consumer (1008)"},
       {"send_bytes_per_iteration_max", nullptr, Kind::size, 1024, 1u << 30,
        member(&Config::send_bytes_per_iteration_max), "bytes per client per loop turn"},

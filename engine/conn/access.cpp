@@ -48,17 +48,6 @@ bool secret_equals(std::string_view given, std::string_view expected) {
   return CRYPTO_memcmp(a, b, sizeof a) == 0;
 }
 
-std::vector<std::string> split_list(std::string_view csv) {
-  std::vector<std::string> out;
-  while (!csv.empty()) {
-    const size_t comma = csv.find(',');
-    const std::string_view item = trim(csv.substr(0, comma));
-    if (!item.empty()) out.emplace_back(item);
-    csv = comma == std::string_view::npos ? std::string_view() : csv.substr(comma + 1);
-  }
-  return out;
-}
-
 bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed) {
   for (const std::string& entry : allowed) {
     if (entry == "*") return true;

@@ -24,9 +24,6 @@ std::string_view bearer_credentials(std::string_view authorization);
 // of the secret leaks through timing.
 bool secret_equals(std::string_view given, std::string_view expected);
 
-// A comma-separated list (a config value) as trimmed, non-empty entries.
-std::vector<std::string> split_list(std::string_view csv);
-
 // True when a browser Origin ("scheme://host[:port]") is on the allowlist. Entries are compared
 // ASCII-case-insensitively and whole; an entry "scheme://*.example.com[:port]" allows any subdomain
 // of example.com (not example.com itself) with that scheme and port; "*" allows every origin.

@@ -72,17 +72,12 @@ Shard::Shard(const ShardSetup& setup)
       // Clients and API connections have separate budgets (see admit) in one slab.
       slab_(setup.config->conns_per_shard_max + setup.config->api_conns_per_shard_max),
       fanout_(setup.ring, frames_, rooms_, fanout_limits(*setup.config), &setup.shared->stats[setup.index]),
-      publisher_(setup.config->room_name_bytes_max, [&] {
-        RoomCharset charset = RoomCharset::utf8;
-        parse_room_charset(setup.config->room_name_charset, charset);  // validate() checked it
-        return charset;
-      }()) {
-  parse_room_charset(config_.room_name_charset, room_charset_);
+      publisher_(setup.settings->publish) {
+  room_charset_ = setup.settings->publish.room_charset;
   char epoch[17];
   std::snprintf(epoch, sizeof(epoch), "%016llx", static_cast<unsigned long long>(setup.ring.epoch()));
   epoch_text_ = epoch;
-  publisher_.set_user_id_bytes_max(config_.user_id_bytes_max);
-  allowed_origins_ = split_list(config_.allowed_origins);
+  allowed_origins_ = setup.settings->allowed_origins;
   api_.ring = setup.ring;
   publisher_.set_claim_record(&setup.ring.control()->claims[setup.index]);
   api_.publisher = &publisher_;

@@ -16,6 +16,7 @@
 #include "engine/conn/access.h"
 #include "engine/codec/command.h"
 #include "engine/config.h"
+#include "engine/settings.h"
 #include "engine/conn/conn.h"
 #include "engine/routes/demo.h"
 #include "engine/broadcast/fanout.h"
@@ -46,6 +47,7 @@ using Io = UringIo;
 
 struct ShardSetup {
   const Config* config = nullptr;
+  const Settings* settings = nullptr;  // the config resolved (settings.h), shared by the node
   SharedHeader* shared = nullptr;
   Ring ring;
   uint32_t index = 0;        // consumer slot and stats block

@@ -21,7 +21,7 @@ namespace {
 struct World {
   ringcast::SharedRegion region;
   ringcast::Ring ring;
-  ringcast::Publisher publisher{128};
+  ringcast::Publisher publisher{ringcast::PublishRules{128}};
   simdjson::dom::parser checker;
   uint64_t pos = 0, seq = 0;
   World() {

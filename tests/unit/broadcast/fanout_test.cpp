@@ -133,7 +133,7 @@ class FanoutTest : public ::testing::Test {
   ShardStats stats_;
   FanoutLimits limits_;
   std::unique_ptr<Fanout> fanout_;
-  Publisher publisher_{128};
+  Publisher publisher_{PublishRules{128}};
   std::map<uint32_t, OutQueue> queues_;
   Recorder recorder_{&frames_, &queues_, {}};
 };
