@@ -11,11 +11,12 @@
 #include <deque>
 #include <vector>
 
-#include "engine/codec/frame.h"
+#include "engine/broadcast/frames.h"
 #include "engine/broadcast/publish.h"
 #include "engine/broadcast/ring.h"
 #include "engine/broadcast/room.h"
-#include "engine/broadcast/frames.h"
+#include "engine/codec/frame.h"
+#include "engine/limits.h"
 #include "engine/node/stats.h"
 
 namespace ringcast {
@@ -24,7 +25,7 @@ struct FanoutLimits {
   int64_t merge_window_ns = 0;
   uint32_t batch_items_max = 100;
   size_t frame_bytes_max = 256 * 1024;
-  uint32_t entries_per_drain_max = 4096;  // so one busy publisher cannot starve the shard's I/O
+  uint32_t entries_per_drain_max = limits::kEntriesPerDrainMax;
 };
 
 class Fanout {
@@ -77,15 +78,7 @@ class Fanout {
   }
 
   // A room is being freed: its pending batch has nobody left to go to.
-  void drop_batch(RoomId id) {
-    RoomBatch& b = rooms_.room(id).batch;
-    if (b.epoch != kNil) frames_.epoch_unref(b.epoch);
-    b.entries.clear();
-    b.items = 0;
-    b.bytes = 0;
-    b.epoch = kNil;
-    ++b.serial;
-  }
+  void drop_batch(RoomId id) { clear_batch(rooms_.room(id).batch); }
 
  private:
   struct Window {
@@ -94,6 +87,16 @@ class Fanout {
     uint32_t room_generation;
     uint32_t batch_serial;
   };
+
+  // Empties a batch (emitted or dropped): its epoch is let go, and a window armed for it is stale now.
+  void clear_batch(RoomBatch& b) {
+    if (b.epoch != kNil) frames_.epoch_unref(b.epoch);
+    b.entries.clear();
+    b.items = 0;
+    b.bytes = 0;
+    b.epoch = kNil;
+    ++b.serial;
+  }
 
   uint32_t drain_epoch() {
     if (epoch_ == kNil) epoch_ = frames_.begin_epoch(drain_start_pos_);
@@ -139,7 +142,7 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
   while (drained < limits_.entries_per_drain_max) {
     const RingEntry* e = ring_.peek(pos_, seq_);
     if (!e) break;
-    RoomId id = e->target == Target::all                                   ? kAllRoom
+    RoomId id = e->target == Target::all                                 ? kAllRoom
                 : e->target == Target::room || e->target == Target::user ? rooms_.find(e->room())
                                                                          : kNil;
     if (e->target == Target::conn) deliver_to_conn(*e, deliver);
@@ -190,8 +193,9 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
 template <class Deliver>
 void Fanout::expire_windows(int64_t now_ns, Deliver& deliver) {
   while (!windows_.empty() && windows_.front().deadline_ns <= now_ns) {
-    Window w = windows_.front();
+    const Window w = windows_.front();
     windows_.pop_front();
+    // A window whose room was freed, reused or emitted since (its batch's serial moved on) is stale.
     Room& r = rooms_.room(w.room);
     if (!r.live || r.generation != w.room_generation || r.batch.serial != w.batch_serial) continue;
     if (!r.batch.entries.empty()) emit(w.room, deliver);
@@ -200,13 +204,7 @@ void Fanout::expire_windows(int64_t now_ns, Deliver& deliver) {
 
 template <class Deliver>
 void Fanout::flush_all(Deliver& deliver) {
-  while (!windows_.empty()) {
-    Window w = windows_.front();
-    windows_.pop_front();
-    Room& r = rooms_.room(w.room);
-    if (!r.live || r.generation != w.room_generation || r.batch.serial != w.batch_serial) continue;
-    if (!r.batch.entries.empty()) emit(w.room, deliver);
-  }
+  expire_windows(INT64_MAX, deliver);
 }
 
 template <class Deliver>
@@ -223,12 +221,7 @@ void Fanout::emit(RoomId id, Deliver& deliver) {
     frame = build_coalesced(b);
     stats_->add(Counter::frames_built);
   }
-  if (b.epoch != kNil) frames_.epoch_unref(b.epoch);
-  b.entries.clear();
-  b.items = 0;
-  b.bytes = 0;
-  b.epoch = kNil;
-  ++b.serial;
+  clear_batch(b);
   for (uint32_t conn : r.members) deliver(conn, frame);
   frames_.release_if_unused(frame);
 }
@@ -238,7 +231,8 @@ void Fanout::deliver_to_conn(const RingEntry& e, Deliver& deliver) {
   if constexpr (requires { deliver.resolve_conn(e.room()); }) {
     const uint32_t conn = deliver.resolve_conn(e.room());
     if (conn == kNil) return;
-    const FrameId frame = frames_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
+    const FrameId frame =
+        frames_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
     deliver(conn, frame);
     frames_.release_if_unused(frame);
   }
@@ -255,10 +249,9 @@ inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
     items += e->item_count;
     oldest_ns = std::min(oldest_ns, e->publish_ns);
   }
-  const size_t header = ws::server_header_bytes(payload);
-  auto* bytes = static_cast<uint8_t*>(std::malloc(header + payload));
-  RC_ASSERT(bytes != nullptr);
-  size_t at = ws::encode_server_header(bytes, ws::Opcode::text, payload);
+  const ws::FrameBuffer frame = ws::alloc_server_frame(ws::Opcode::text, payload);
+  uint8_t* bytes = frame.bytes;
+  size_t at = static_cast<size_t>(frame.payload - frame.bytes);
   std::memcpy(bytes + at, kPushPrefix.data(), kPushPrefix.size());
   at += kPushPrefix.size();
   bool first = true;
@@ -270,8 +263,8 @@ inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
   }
   std::memcpy(bytes + at, suffix.data(), suffix.size());
   at += suffix.size();
-  RC_ASSERT(at == header + payload);
-  return frames_.owned_frame(bytes, static_cast<uint32_t>(at), items, true, oldest_ns);
+  RC_ASSERT(at == frame.len);
+  return frames_.owned_frame(bytes, frame.len, items, true, oldest_ns);
 }
 
 }  // namespace ringcast

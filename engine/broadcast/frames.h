@@ -3,7 +3,8 @@
 // per room), or a small reply (pong, close, HTTP answer). Each connection's OutQueue is a linked list
 // of references to frames; gather() turns its head into an iovec for one send, complete() retires what
 // the kernel took. Frames that point into the ring pin it through "epochs" (see below), which is how
-// the shard knows the oldest ring position it still needs. No I/O here: the Sender (sender.h) does the sending.
+// the shard knows the oldest ring position it still needs. No I/O here: the Sender (sender.h) does the
+// sending.
 #pragma once
 
 #include <sys/uio.h>
@@ -14,33 +15,32 @@
 #include <vector>
 
 #include "engine/base/check.h"
+#include "engine/base/ids.h"
 
 namespace ringcast {
-
-constexpr uint32_t kNil = UINT32_MAX;
 
 using FrameId = uint32_t;
 
 struct Frame {
   const uint8_t* data = nullptr;
   uint32_t len = 0;
-  uint32_t refs = 0;       // queue nodes (and batches) referencing it; freed at zero
-  uint32_t items = 0;      // PUSH items carried (0 for replies and control frames)
-  uint32_t epoch = kNil;   // ring epoch it pins, or kNil
+  uint32_t refs = 0;         // queue nodes (and batches) referencing it; freed at zero
+  uint32_t items = 0;        // PUSH items carried (0 for replies and control frames)
+  uint32_t epoch = kNil;     // ring epoch it pins, or kNil
   uint8_t* owned = nullptr;  // malloc'd bytes freed with the frame, or null
   bool permanent = false;    // constant frames (the go-push PONG): never freed
   bool push = false;         // a PUSH frame (counted as dropped when discarded unsent)
   uint32_t next_free = kNil;
-  int64_t publish_ns = 0;    // PUSH: when its oldest ring entry was published (latency metric); 0: unknown
+  int64_t publish_ns = 0;  // PUSH: when its oldest ring entry was published (latency metric); 0: unknown
 };
 
 // What the kernel must see of one connection's queue, and what is in flight.
 struct OutQueue {
-  uint32_t head = kNil;        // queue node ids
+  uint32_t head = kNil;  // queue node ids
   uint32_t tail = kNil;
-  uint32_t bytes = 0;          // queued bytes not yet sent (the slow-consumer measure)
-  uint32_t head_offset = 0;    // bytes of the head frame already sent
-  uint16_t inflight_nodes = 0; // nodes covered by the send in flight (0: none in flight)
+  uint32_t bytes = 0;           // queued bytes not yet sent (the slow-consumer measure)
+  uint32_t head_offset = 0;     // bytes of the head frame already sent
+  uint16_t inflight_nodes = 0;  // nodes covered by the send in flight (0: none in flight)
   bool empty() const { return head == kNil; }
 };
 
@@ -100,7 +100,9 @@ class Frames {
 
   // The epoch pinned by the frame at the head of the queue (kNil for frames outside the ring), and
   // the oldest live epoch: together they find the connections that hold the ring back.
-  uint32_t head_epoch(const OutQueue& q) const { return q.head == kNil ? kNil : frames_[nodes_[q.head].frame].epoch; }
+  uint32_t head_epoch(const OutQueue& q) const {
+    return q.head == kNil ? kNil : frames_[nodes_[q.head].frame].epoch;
+  }
   uint32_t oldest_epoch() const { return epochs_.empty() ? kNil : epoch_base_; }
 
   size_t frames_live() const { return frames_live_; }

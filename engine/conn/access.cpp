@@ -6,7 +6,6 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <ctime>
 
 namespace ringcast {
 namespace {
@@ -71,12 +70,6 @@ std::string_view connect_token(const http::Request& req, std::string& storage, b
   if (http::form_field(req.query, "token", storage, malformed)) return storage;
   if (malformed) return {};
   return bearer_credentials(req.header("authorization"));
-}
-
-int64_t wall_clock_s() {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<int64_t>(now.tv_sec);
 }
 
 uint32_t GrantTable::acquire(const TokenGrant& grant) {

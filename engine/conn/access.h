@@ -34,11 +34,6 @@ bool origin_allowed(std::string_view origin, const std::vector<std::string>& all
 // is broken.
 std::string_view connect_token(const http::Request& req, std::string& storage, bool& malformed);
 
-// Seconds since the epoch (CLOCK_REALTIME): what a token's exp and nbf are checked against. The
-// token's issuer and this node share the wall clock through NTP; the engine's other clocks are
-// monotonic.
-int64_t wall_clock_s();
-
 // The room grants of the connections of one shard. A connection holds an index (24 bits, in a spare
 // word of its record) instead of the grant; connections presenting the same set of rooms share one
 // entry, so a million connections with "rooms":["lobby"] cost one entry. A grant that allows every

@@ -1,0 +1,155 @@
+// The send path (see sender.h): queueing, the flush, one send per connection, and what a completion
+// means for the connection.
+#include "engine/broadcast/sender.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/base/check.h"
+#include "engine/base/clock.h"
+#include "engine/limits.h"
+
+namespace ringcast {
+
+Sender::~Sender() {
+  for (msghdr* msg : send_msgs_) std::free(msg);
+}
+
+void Sender::queue_copy(Conn& c, uint32_t id, std::string_view bytes) {
+  auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size() + 1));
+  RC_ASSERT(copy != nullptr);
+  if (!bytes.empty()) std::memcpy(copy, bytes.data(), bytes.size());
+  queue(c, id, frames_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), 0, false));
+}
+
+void Sender::queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payload) {
+  const ws::FrameBuffer b = ws::copy_server_frame(op, payload);
+  queue(c, id, frames_.owned_frame(b.bytes, b.len, 0, false));
+}
+
+bool Sender::push(Conn& c, uint32_t id, FrameId frame) {
+  const uint32_t queued = frames_.enqueue(c.out, frame);
+  stats_.add(Counter::frames_queued);
+  stats_.add(Counter::items_delivered, frames_.frame(frame).items);
+  // A backlog over the limit by itself may be a burst a fast reader is about to take (see complete()
+  // for the real test); this hard bound caps the memory a stalled reader can pin while its send is
+  // stuck in the kernel.
+  if (queued > uint64_t{limits::kStalledBacklogFactor} * config_.out_queue_bytes_max) return false;
+  schedule(c, id);
+  return true;
+}
+
+bool Sender::write_now(Conn& c, uint32_t id, std::string_view bytes) {
+  // (Behind something still queued, e.g. a demo answer on a kept-alive connection, it queues: order.)
+  const bool behind = !c.out.empty() || c.sending;
+  ssize_t sent = behind ? 0 : io_.send_now(c.fd, bytes.data(), bytes.size());
+  if (sent < 0) {
+    if (sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) return false;
+    sent = 0;
+  }
+  stats_.add(Counter::bytes_out, sent);
+  if (static_cast<size_t>(sent) < bytes.size()) queue_copy(c, id, bytes.substr(static_cast<size_t>(sent)));
+  return true;
+}
+
+void Sender::drop_unsent(Conn& c, bool pushes_only, DropReason reason) {
+  if (uint32_t dropped = frames_.drop_unsent(c.out, pushes_only)) {
+    stats_.add(Counter::frames_dropped, dropped);
+    stats_.add(
+        reason == DropReason::slow_consumer ? Counter::frames_dropped_slow : Counter::frames_dropped_closing,
+        dropped);
+  }
+}
+
+void Sender::flush() {
+  if (flush_list_.empty()) return;
+  // One clock read for the whole batch: the publish -> flush latency of every frame it sends is
+  // measured against it (a read per send would cost more than the bucket it feeds).
+  const int64_t flush_ns = clock::monotonic_ns();
+  // issue() never adds to the list, so iterating by index over a stable size is safe.
+  for (size_t i = 0; i < flush_list_.size(); ++i) {
+    const uint32_t id = flush_list_[i];
+    Conn& c = slab_[id];
+    c.in_flush_list = false;
+    if (c.phase == Phase::dead || c.sending || c.out.empty()) continue;
+    issue(c, id, flush_ns);
+  }
+  flush_list_.clear();
+}
+
+void Sender::issue(Conn& c, uint32_t id, int64_t flush_ns) {
+  iovec iov[limits::kIovMax];
+  int64_t published_ns[limits::kIovMax];
+  size_t total = 0;
+  const int n =
+      frames_.gather(c.out, iov, limits::kIovMax, config_.send_bytes_per_iteration_max, total, published_ns);
+  RC_ASSERT(n > 0);
+  for (int i = 0; i < n; ++i)
+    if (published_ns[i] > 0) stats_.observe_latency(flush_ns - published_ns[i]);
+  c.sending = true;
+  c.send_offered = static_cast<uint32_t>(total);
+  const uint64_t ud = user_data(Op::send, c.generation, id);
+  if (n == 1) {
+    io_.send(c.fd, iov[0].iov_base, iov[0].iov_len, ud);
+    return;
+  }
+  // A multi-frame send needs a msghdr and its iovec until it completes. It is sized to this send and
+  // freed on completion: a pool of largest-size slots would keep the peak of a connect or broadcast
+  // burst (thousands of sends in flight) resident for good.
+  const size_t bytes = sizeof(msghdr) + sizeof(iovec) * static_cast<size_t>(n);
+  auto* msg = static_cast<msghdr*>(std::malloc(bytes));
+  RC_ASSERT(msg != nullptr);
+  auto* vec = reinterpret_cast<iovec*>(msg + 1);
+  std::memcpy(vec, iov, sizeof(iovec) * static_cast<size_t>(n));
+  *msg = msghdr{};
+  msg->msg_iov = vec;
+  msg->msg_iovlen = static_cast<size_t>(n);
+  uint32_t slot;
+  if (!free_send_msgs_.empty()) {
+    slot = free_send_msgs_.back();
+    free_send_msgs_.pop_back();
+    send_msgs_[slot] = msg;
+  } else {
+    slot = static_cast<uint32_t>(send_msgs_.size());
+    send_msgs_.push_back(msg);
+  }
+  c.send_slot = slot;
+  io_.sendmsg(c.fd, msg, ud);
+}
+
+void Sender::release_msg(Conn& c) {
+  if (c.send_slot == kNil) return;
+  std::free(send_msgs_[c.send_slot]);
+  send_msgs_[c.send_slot] = nullptr;
+  free_send_msgs_.push_back(c.send_slot);
+  c.send_slot = kNil;
+}
+
+SendResult Sender::complete(Conn& c, uint32_t id, int32_t res) {
+  c.sending = false;
+  release_msg(c);
+  if (res < 0) {
+    frames_.complete(c.out, 0);
+    if (res == -EINTR || res == -EAGAIN) {
+      schedule(c, id);
+      return SendResult::retry;
+    }
+    return SendResult::failed;  // reset, broken pipe, or our own shutdown
+  }
+  stats_.add(Counter::sends);
+  stats_.add(Counter::bytes_out, res);
+  const bool short_send = static_cast<uint32_t>(res) < c.send_offered;
+  stats_.add(Counter::frames_sent, frames_.complete(c.out, static_cast<size_t>(res)));
+  if (c.phase == Phase::dead) return SendResult::failed;
+  if (c.out.empty()) return SendResult::drained;
+  // A slow consumer: the kernel would not take all we offered (the peer's window and our socket
+  // buffer are full) and the backlog is still over the limit. A fast reader hit by a burst has its
+  // sends taken whole, so it is never cut for the burst alone.
+  if (short_send && c.out.bytes > config_.out_queue_bytes_max && !on_api_port(c.protocol) && !c.close_sent)
+    return SendResult::slow;
+  schedule(c, id);
+  return SendResult::ok;
+}
+
+}  // namespace ringcast

@@ -1,0 +1,94 @@
+// The send path, the last step of the data flow: frames queued on a connection (references into the
+// frame store, frames.h) leave for the kernel here. Queueing schedules the connection for the loop's
+// flush phase; the flush issues at most one send per connection, carrying every queued frame (up to
+// the per-turn cap) in one iovec, so frames keep their order; the send's completion retires what the
+// kernel took and says what the connection needs next. Owns the flush list and the msghdr of each
+// multi-frame send in flight; knows nothing of protocols.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "engine/broadcast/frames.h"
+#include "engine/codec/frame.h"
+#include "engine/config.h"
+#include "engine/conn/conn.h"
+#include "engine/node/stats.h"
+#include "engine/shard/io.h"
+
+namespace ringcast {
+
+// What a send's completion asks of the connection's owner.
+enum class SendResult : uint8_t {
+  ok,       // sent; what is still queued is scheduled for the next flush
+  retry,    // the kernel said try again (-EAGAIN, -EINTR): scheduled again
+  slow,     // a short send with the backlog still over out_queue_bytes_max: a slow consumer, to be cut
+  failed,   // the socket failed (reset, broken pipe, our shutdown) or the connection is dead: end it
+  drained,  // everything queued is sent: the connection's after-flush action is due
+};
+
+// Why unsent frames are discarded (the counter they go to).
+enum class DropReason : uint8_t { closing, slow_consumer };
+
+class Sender {
+ public:
+  Sender(Io& io, Frames& frames, ConnSlab& slab, ShardStats& stats, const Config& config)
+      : io_(io), frames_(frames), slab_(slab), stats_(stats), config_(config) {}
+  ~Sender();
+  Sender(const Sender&) = delete;
+  Sender& operator=(const Sender&) = delete;
+
+  // Queues a frame (a reply, a control frame, a constant frame) and schedules the connection.
+  void queue(Conn& c, uint32_t id, FrameId frame) {
+    frames_.enqueue(c.out, frame);
+    schedule(c, id);
+  }
+  // Queues a copy of `bytes` (an HTTP answer).
+  void queue_copy(Conn& c, uint32_t id, std::string_view bytes);
+  // Queues one WebSocket frame around `payload`.
+  void queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payload);
+  // A push from the fan-out, counted as queued and delivered. False when the backlog passed the hard
+  // bound (limits::kStalledBacklogFactor x out_queue_bytes_max): the caller cuts the connection.
+  bool push(Conn& c, uint32_t id, FrameId frame);
+  // Writes `bytes` at once with a non-blocking send outside the ring when nothing is queued ahead of
+  // them, and queues what the kernel does not take. For the 101 answer: it always fits an empty
+  // socket buffer, and queueing it would hold a copy per connection through a connect burst (a million
+  // connects leave that peak resident). False when the socket failed.
+  bool write_now(Conn& c, uint32_t id, std::string_view bytes);
+
+  // The flush phase: one send per scheduled connection with something queued and no send in flight.
+  void flush();
+  // A send completed with `res` (bytes, or -errno).
+  SendResult complete(Conn& c, uint32_t id, int32_t res);
+
+  // Discards what is queued and not in flight, counted as dropped: only pushes (a closing connection
+  // still owes its peer the handshake answer, pongs and the close frame queued before), or everything.
+  void drop_unsent(Conn& c, bool pushes_only, DropReason reason);
+
+  bool idle(const Conn& c) const { return c.out.empty() && !c.sending; }
+  // Connections wait for the flush phase.
+  bool pending() const { return !flush_list_.empty(); }
+
+ private:
+  void schedule(Conn& c, uint32_t id) {
+    if (c.in_flush_list || c.sending || c.phase == Phase::dead) return;
+    c.in_flush_list = true;
+    flush_list_.push_back(id);
+  }
+  void issue(Conn& c, uint32_t id, int64_t flush_ns);
+  void release_msg(Conn& c);
+
+  Io& io_;
+  Frames& frames_;
+  ConnSlab& slab_;
+  ShardStats& stats_;
+  const Config& config_;
+  std::vector<uint32_t> flush_list_;
+  std::vector<msghdr*> send_msgs_;  // the msghdr of each multi-frame send in flight (Conn::send_slot)
+  std::vector<uint32_t> free_send_msgs_;
+};
+
+}  // namespace ringcast
