@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "engine/codec/json_writer.h"
+
 namespace ringcast::http {
 
 struct Limits {
@@ -105,10 +107,10 @@ bool ascii_iequals(std::string_view a, std::string_view b);
 // comma-separated list, compared case-insensitively: Connection, Upgrade, Transfer-Encoding.
 bool header_has_token(const Request& req, std::string_view name, std::string_view token);
 
-// Appends reason JSON-escaped (quotes, backslash, control characters as \u00XX) to out.
-void append_json_escaped(std::string& out, std::string_view text);
-// Appends text as a JSON string ("…", escaped), or null when it is empty (an unbound user id).
-void append_json_string_or_null(std::string& out, std::string_view text);
+// JSON escaping lives in engine/codec/json_writer.h. These two names stay here only for the callers
+// not moved to it yet (the shard and the Nano connection); new code calls it directly.
+using ringcast::append_json_escaped;
+using ringcast::append_json_string_or_null;
 
 std::string_view status_text(int status);
 

@@ -10,8 +10,9 @@
 #include <map>
 #include <new>
 
-#include "engine/codec/http.h"
 #include "engine/broadcast/users.h"
+#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 
 namespace ringcast {
 namespace {
@@ -172,44 +173,31 @@ void presence_merge(const std::vector<PresencePart>& parts, const PresenceQuery&
 
 std::string presence_json(const PresenceQuery& query, const PresencePage& page) {
   std::string out;
-  auto next = [&] {
-    out += ",\"next\":";
-    if (page.has_next) {
-      out += '"';
-      http::append_json_escaped(out, page.next);
-      out += '"';
-    } else {
-      out += "null";
-    }
-  };
+  JsonWriter json(out);
+  json.begin_object();
   if (query.kind == PresenceKind::room) {
-    out = "{\"room\":\"";
-    http::append_json_escaped(out, query.room);
-    out += "\",\"members\":" + std::to_string(page.members);
+    json.key("room").string(query.room).key("members").number(page.members);
     if (query.users) {
-      out += ",\"users\":[";
-      for (size_t i = 0; i < page.entries.size(); ++i) {
-        if (i) out += ',';
-        out += '"';
-        http::append_json_escaped(out, page.entries[i].first);
-        out += '"';
-      }
-      out += ']';
-      next();
+      json.key("users").begin_array();
+      for (const auto& entry : page.entries) json.string(entry.first);
+      json.end_array();
     }
-    out += '}';
-    return out;
+  } else {
+    json.key("rooms").begin_array();
+    for (const auto& [room, members] : page.entries)
+      json.begin_object().key("room").string(room).key("members").number(members).end_object();
+    json.end_array();
   }
-  out = "{\"rooms\":[";
-  for (size_t i = 0; i < page.entries.size(); ++i) {
-    if (i) out += ',';
-    out += "{\"room\":\"";
-    http::append_json_escaped(out, page.entries[i].first);
-    out += "\",\"members\":" + std::to_string(page.entries[i].second) + "}";
+  // A room's answer has a next page only when it lists users.
+  if (query.kind == PresenceKind::rooms || query.users) {
+    json.key("next");
+    if (page.has_next) {
+      json.string(page.next);
+    } else {
+      json.null();
+    }
   }
-  out += ']';
-  next();
-  out += '}';
+  json.end_object();
   return out;
 }
 

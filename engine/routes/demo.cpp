@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/base/log.h"
+#include "engine/codec/json_writer.h"
 
 namespace ringcast {
 namespace {
@@ -40,18 +41,20 @@ void serve_stats(DemoContext& ctx, std::string& out, bool keep) {
   const StatsTotals t = sum_stats(ctx.all_stats, ctx.shard_count);
   uint64_t head_pos = 0, next_seq = 0;
   ctx.ring.read_head(head_pos, next_seq);
-  std::string body = "{\"onlineConnections\":" + std::to_string(t.get(Counter::ws_open)) +
-                     ",\"roomCount\":" + std::to_string(t.get(Counter::rooms)) +
-                     ",\"published\":" + std::to_string(next_seq > 0 ? next_seq - 1 : 0) +
-                     ",\"itemsDelivered\":" + std::to_string(t.get(Counter::items_delivered)) +
-                     ",\"demoPublishes\":" + std::to_string(t.get(Counter::demo_publishes)) +
-                     ",\"shards\":" + std::to_string(ctx.shard_count) + ",\"wsPath\":\"";
-  http::append_json_escaped(body, ctx.config->ws_path);
+  std::string body;
+  JsonWriter json(body);
+  json.begin_object();
+  json.key("onlineConnections").number(t.get(Counter::ws_open));
+  json.key("roomCount").number(t.get(Counter::rooms));
+  json.key("published").number(next_seq > 0 ? next_seq - 1 : 0);
+  json.key("itemsDelivered").number(t.get(Counter::items_delivered));
+  json.key("demoPublishes").number(t.get(Counter::demo_publishes));
+  json.key("shards").number(ctx.shard_count);
+  json.key("wsPath").string(ctx.config->ws_path);
   // Where the push API listens, for the page's "curl" hint.
-  body += "\",\"api\":\"";
-  if (ctx.config->api.enabled)
-    http::append_json_escaped(body, ctx.config->api.host + ":" + std::to_string(ctx.api_port));
-  body += "\"}";
+  json.key("api").string(ctx.config->api.enabled ? ctx.config->api.host + ":" + std::to_string(ctx.api_port)
+                                                 : std::string());
+  json.end_object();
   http::append_response(out, 200, "application/json", body, keep, kJsonHeaders);
 }
 
@@ -99,9 +102,10 @@ bool publish_comment(const http::Request& req, DemoContext& ctx, TokenBucket& co
   }
   conn_bucket.tokens -= 1;
   ctx.shard_bucket.tokens -= 1;
-  std::string items = "[{\"text\":\"";
-  http::append_json_escaped(items, text);
-  items += "\",\"via\":\"demo\"}]";
+  std::string items;
+  JsonWriter json(items);
+  json.begin_array().begin_object().key("text").string(text).key("via").string("demo");
+  json.end_object().end_array();
   const PublishOutcome outcome = ctx.publisher->publish(ctx.ring, Target::room, room, items);
   if (outcome.error != PublishError::none) {
     if (outcome.error == PublishError::ring_full) ctx.stats->add(Counter::publish_refused_full);
@@ -110,8 +114,9 @@ bool publish_comment(const http::Request& req, DemoContext& ctx, TokenBucket& co
     return keep;
   }
   ctx.stats->add(Counter::demo_publishes);
-  http::append_response(out, 200, "application/json",
-                        "{\"ok\":true,\"seq\":" + std::to_string(outcome.seq) + "}", keep, kJsonHeaders);
+  std::string body;
+  JsonWriter(body).begin_object().key("ok").boolean(true).key("seq").number(outcome.seq).end_object();
+  http::append_response(out, 200, "application/json", body, keep, kJsonHeaders);
   return keep;
 }
 

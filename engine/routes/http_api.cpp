@@ -1,6 +1,7 @@
 // Push API routing and the go-push compatible push endpoints.
 #include "engine/routes/http_api.h"
 
+#include "engine/codec/json_writer.h"
 #include "engine/conn/access.h"
 
 namespace ringcast {
@@ -80,8 +81,10 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
   }
   ctx.stats->add(Counter::pushes_accepted);
   ctx.stats->add(Counter::items_accepted, outcome.item_count);
-  std::string body = "{\"ok\":true,\"seq\":" + std::to_string(outcome.seq) +
-                     ",\"items\":" + std::to_string(outcome.item_count) + "}";
+  std::string body;
+  JsonWriter json(body);
+  json.begin_object().key("ok").boolean(true);
+  json.key("seq").number(outcome.seq).key("items").number(outcome.item_count).end_object();
   http::append_response(out, 200, "application/json", body, keep);
   return keep;
 }

@@ -668,7 +668,7 @@ TEST(Response, ErrorsFromTheParserRoundTrip) {
 // invalid. Such bytes become U+FFFD; well-formed multi-byte characters pass through.
 TEST(JsonEscape, InvalidUtf8BecomesReplacementCharacter) {
   std::string out;
-  ringcast::http::append_json_escaped(out, std::string_view("a\xb0" "2\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80", 21));
+  ringcast::append_json_escaped(out, std::string_view("a\xb0" "2\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80", 21));
   EXPECT_EQ(out, "a\\ufffd2\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd");
   std::string answer;
   ringcast::http::append_error(answer, 400, std::string_view("\xff", 1), false);
