@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "engine/base/check.h"
+#include "engine/codec/form.h"
 
 namespace ringcast::http {
 
@@ -44,13 +45,6 @@ constexpr bool is_ows(char c) {
 }
 constexpr char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 std::string_view trim_ows(std::string_view s) {
@@ -251,7 +245,7 @@ ChunkedScan scan_chunked(std::string_view body, const Limits& limits, std::strin
     uint64_t size = 0;
     size_t i = 0;
     for (; i < line.size(); ++i) {
-      const int h = hex_value(line[i]);
+      const int h = form::hex_digit_value(line[i]);
       if (h < 0) break;
       if (size > (UINT64_MAX >> 4)) return chunked_fail(400, kBadChunk);
       size = size << 4 | static_cast<uint64_t>(h);
@@ -495,66 +489,6 @@ ParseResult parse_request(std::string_view buf, const Limits& limits, Request& r
   result.status = ParseStatus::complete;
   result.consumed = head_bytes + content_length;
   return result;
-}
-
-bool form_field(std::string_view encoded, std::string_view key, std::string& out, bool& malformed) {
-  malformed = false;
-  // Decodes one %XX at s[i] (s[i] == '%'); -1 when malformed.
-  auto escape = [](std::string_view s, size_t i) {
-    if (i + 2 >= s.size()) return -1;
-    const int hi = hex_value(s[i + 1]);
-    const int lo = hex_value(s[i + 2]);
-    return hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
-  };
-  while (!encoded.empty()) {
-    const size_t amp = encoded.find('&');
-    const std::string_view field = encoded.substr(0, amp);
-    encoded = amp == std::string_view::npos ? std::string_view{} : encoded.substr(amp + 1);
-    if (field.empty()) continue;
-    const size_t eq = field.find('=');
-    const std::string_view name = field.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? std::string_view{} : field.substr(eq + 1);
-
-    // Compare the decoded name with the key as it is decoded: no copy of names that do not match.
-    size_t k = 0;
-    bool match = true;
-    for (size_t i = 0; i < name.size(); ++i) {
-      int c = static_cast<uint8_t>(name[i]);
-      if (c == '+') {
-        c = ' ';
-      } else if (c == '%') {
-        c = escape(name, i);
-        if (c < 0) {
-          malformed = true;
-          return false;
-        }
-        i += 2;
-      }
-      if (match && (k == key.size() || static_cast<uint8_t>(key[k]) != c)) match = false;
-      ++k;
-    }
-    if (!match || k != key.size()) continue;
-
-    out.clear();
-    for (size_t i = 0; i < value.size(); ++i) {
-      char c = value[i];
-      if (c == '+') {
-        c = ' ';
-      } else if (c == '%') {
-        const int v = escape(value, i);
-        if (v < 0) {
-          malformed = true;
-          out.clear();
-          return false;
-        }
-        c = static_cast<char>(v);
-        i += 2;
-      }
-      out.push_back(c);
-    }
-    return true;
-  }
-  return false;
 }
 
 std::string_view status_text(int status) {

@@ -1,5 +1,6 @@
 // HTTP/1.1 for the push API port: an incremental request parser (Content-Length and chunked bodies,
-// keep-alive, pipelining, Expect: 100-continue), form/query decoding, and the response writer.
+// keep-alive, pipelining, Expect: 100-continue) and the response writer. Form bodies and query
+// strings are decoded by engine/codec/form.h.
 // Pure (no I/O): the API connection accumulates bytes and calls parse_request() on them; requests are
 // parsed from the front of the buffer one at a time, so pipelined requests are answered in order.
 #pragma once
@@ -81,11 +82,6 @@ ParseResult parse_request(std::string_view buf, const Limits& limits, Request& r
 constexpr size_t request_bytes_max(const Limits& limits) {
   return 2 * limits.head_bytes_max + limits.body_bytes_max;
 }
-
-// application/x-www-form-urlencoded (and query strings): finds the first field named `key`, decodes
-// '+' and %XX into `out`. Returns false when the field is absent; a malformed %-escape makes
-// `malformed` true (and returns false).
-bool form_field(std::string_view encoded, std::string_view key, std::string& out, bool& malformed);
 
 // Appends a whole response to `out`: status line, Content-Type (when body non-empty or content_type
 // given), Content-Length, "Connection: close" when !keep_alive, extra_headers verbatim (each ending in

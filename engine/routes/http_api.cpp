@@ -1,6 +1,7 @@
 // Push API routing and the go-push compatible push endpoints.
 #include "engine/routes/http_api.h"
 
+#include "engine/codec/form.h"
 #include "engine/codec/json_writer.h"
 #include "engine/conn/access.h"
 
@@ -35,8 +36,8 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
     // go-push reads the form body; the query string is accepted too, body first.
     std::string items, room;
     bool malformed = false;
-    bool have_items = http::form_field(req.body, "items", items, malformed) ||
-                      (!malformed && http::form_field(req.query, "items", items, malformed));
+    bool have_items = form::field(req.body, "items", items, malformed) ||
+                      (!malformed && form::field(req.query, "items", items, malformed));
     if (malformed) {
       answer_error(out, 400, "malformed %-escape in form data", keep, ctx);
       return keep;
@@ -47,8 +48,8 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
     }
     if (target == Target::room || target == Target::user || target == Target::conn) {
       const char* field = target == Target::room ? "room" : target == Target::user ? "uid" : "conn";
-      bool have_room = http::form_field(req.body, field, room, malformed) ||
-                       (!malformed && http::form_field(req.query, field, room, malformed));
+      bool have_room = form::field(req.body, field, room, malformed) ||
+                       (!malformed && form::field(req.query, field, room, malformed));
       if (malformed) {
         answer_error(out, 400, "malformed %-escape in form data", keep, ctx);
         return keep;
