@@ -561,4 +561,11 @@ void append_error(std::string& out, int status, std::string_view reason, bool ke
   append_response(out, status, "application/json", body, keep_alive, extra_headers);
 }
 
+void append_method_not_allowed(std::string& out, std::string_view allow, bool keep_alive) {
+  std::string header = "Allow: ";
+  header.append(allow);
+  header.append("\r\n");
+  append_error(out, 405, "method not allowed", keep_alive, header);
+}
+
 }  // namespace ringcast::http

@@ -89,9 +89,17 @@ constexpr size_t request_bytes_max(const Limits& limits) {
 void append_response(std::string& out, int status, std::string_view content_type, std::string_view body,
                      bool keep_alive, std::string_view extra_headers = {});
 
-// Appends {"error":"<reason>"} as a response with that status (Content-Type: application/json).
+// Appends {"error":"<reason>"} as a response with that status (Content-Type: application/json): how
+// the push API, the demo and a refused upgrade all answer an error.
 void append_error(std::string& out, int status, std::string_view reason, bool keep_alive,
                   std::string_view extra_headers = {});
+
+// 405 {"error":"method not allowed"} with "Allow: <allow>" (RFC 9110 15.5.6 requires the header),
+// e.g. allow "GET, HEAD".
+void append_method_not_allowed(std::string& out, std::string_view allow, bool keep_alive);
+
+// The challenge a 401 carries (RFC 6750 section 3), for a missing api_token or connect token.
+constexpr std::string_view kBearerChallenge = "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n";
 
 // The interim answer to "Expect: 100-continue", sent once when ParseResult::head_complete is first seen.
 constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";

@@ -110,7 +110,7 @@ bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& 
     ctx.stats->add(Counter::api_unauthorized);
     ctx.stats->add(Counter::api_errors);
     http::append_error(out, 401, "push API token required: Authorization: Bearer <api_token>", keep,
-                       "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n");
+                       http::kBearerChallenge);
     return keep;
   }
   struct Route {
@@ -133,9 +133,7 @@ bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& 
   }
   if (req.method != route->method) {
     ctx.stats->add(Counter::api_errors);
-    std::string allow = route->method == http::Method::post ? "Allow: POST\r\n" : "Allow: GET\r\n";
-    std::string body = "{\"error\":\"method not allowed\"}";
-    http::append_response(out, 405, "application/json", body, keep, allow);
+    http::append_method_not_allowed(out, route->method == http::Method::post ? "POST" : "GET", keep);
     return keep;
   }
   if (req.path == "/push/room") return handle_push(req, Target::room, ctx, out);

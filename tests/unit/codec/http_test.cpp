@@ -574,6 +574,19 @@ TEST(Response, ErrorBodyIsEscapedJson) {
             "{\"error\":\"body too large\"}");
 }
 
+TEST(Response, MethodNotAllowedNamesTheAllowedMethods) {
+  std::string out;
+  append_method_not_allowed(out, "GET, HEAD", true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: 30\r\n"
+            "Allow: GET, HEAD\r\n\r\n{\"error\":\"method not allowed\"}");
+  out.clear();
+  append_method_not_allowed(out, "POST", false);
+  EXPECT_EQ(out,
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: 30\r\n"
+            "Connection: close\r\nAllow: POST\r\n\r\n{\"error\":\"method not allowed\"}");
+}
+
 TEST(Response, JsonEscape) {
   std::string out;
   append_json_escaped(out, std::string_view("a\"b\\c\x01\x1f\t\0\x7f\xC3\xA9/", 13));
