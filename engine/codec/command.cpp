@@ -86,53 +86,43 @@ std::string_view command_error_text(CommandError error) {
 
 namespace {
 
-// {"type":"<type>","data":{ ... }}: the data object is left open for the caller's members.
-JsonWriter begin_command(std::string& out, std::string_view type) {
+// {"type":"<type>","data":{<members>}}, where members(json) writes the data object's members.
+template <class Members>
+std::string command_json(std::string_view type, Members&& members) {
+  std::string out;
   JsonWriter json(out);
   json.begin_object().key("type").string(type).key("data").begin_object();
-  return json;
-}
-
-void end_command(JsonWriter& json) {
+  members(json);
   json.end_object().end_object();
+  return out;
 }
 
 }  // namespace
 
 std::string joined_command_json(std::string_view room, uint64_t seq, std::string_view epoch, bool recovered) {
-  std::string out;
-  JsonWriter json = begin_command(out, "JOINED");
-  json.key("room").string(room).key("seq").number(seq).key("epoch").string(epoch);
-  json.key("recovered").boolean(recovered);
-  end_command(json);
-  return out;
+  return command_json("JOINED", [&](JsonWriter& json) {
+    json.key("room").string(room).key("seq").number(seq).key("epoch").string(epoch);
+    json.key("recovered").boolean(recovered);
+  });
 }
 
 std::string bound_command_json(std::string_view uid, std::string_view conn) {
-  std::string out;
-  JsonWriter json = begin_command(out, "BOUND");
-  json.key("uid").string(uid).key("conn").string(conn);
-  end_command(json);
-  return out;
+  return command_json("BOUND",
+                      [&](JsonWriter& json) { json.key("uid").string(uid).key("conn").string(conn); });
 }
 
 std::string hello_command_json(std::string_view conn, std::string_view uid) {
-  std::string out;
-  JsonWriter json = begin_command(out, "HELLO");
-  json.key("conn").string(conn).key("uid").string_or_null(uid);
-  end_command(json);
-  return out;
+  return command_json(
+      "HELLO", [&](JsonWriter& json) { json.key("conn").string(conn).key("uid").string_or_null(uid); });
 }
 
 std::string_view pong_command_json() { return R"({"type":"PONG","data":{}})"; }
 
 std::string error_command_json(std::string_view code, std::string_view message, std::string_view room) {
-  std::string out;
-  JsonWriter json = begin_command(out, "ERROR");
-  json.key("code").string(code).key("message").string(message);
-  if (!room.empty()) json.key("room").string(room);
-  end_command(json);
-  return out;
+  return command_json("ERROR", [&](JsonWriter& json) {
+    json.key("code").string(code).key("message").string(message);
+    if (!room.empty()) json.key("room").string(room);
+  });
 }
 
 }  // namespace ringcast

@@ -74,8 +74,10 @@ bool for_each_element(std::string_view list, Fn&& fn) {
   }
 }
 
-ParseResult fail(int status, std::string_view reason) {
-  ParseResult r;
+// An error result: the head's ParseResult, or (below) a chunked body's ChunkedScan.
+template <class Result = ParseResult>
+Result fail(int status, std::string_view reason) {
+  Result r;
   r.status = ParseStatus::error;
   r.http_status = status;
   r.reason = reason;
@@ -210,11 +212,7 @@ struct ChunkedScan {
 };
 
 ChunkedScan chunked_fail(int status, std::string_view reason) {
-  ChunkedScan s;
-  s.status = ParseStatus::error;
-  s.http_status = status;
-  s.reason = reason;
-  return s;
+  return fail<ChunkedScan>(status, reason);
 }
 
 // Walks a chunked body (RFC 9112 section 7.1) in `body`, validating as far as the bytes go. With
