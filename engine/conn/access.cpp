@@ -7,6 +7,8 @@
 
 #include <algorithm>
 
+#include "engine/codec/form.h"
+
 namespace ringcast {
 namespace {
 
@@ -67,7 +69,7 @@ bool origin_allowed(std::string_view origin, const std::vector<std::string>& all
 
 std::string_view connect_token(const http::Request& req, std::string& storage, bool& malformed) {
   malformed = false;
-  if (http::form_field(req.query, "token", storage, malformed)) return storage;
+  if (form::field(req.query, "token", storage, malformed)) return storage;
   if (malformed) return {};
   return bearer_credentials(req.header("authorization"));
 }

@@ -66,8 +66,6 @@ std::string presence_json(const PresenceQuery& query, const PresencePage& page);
 // constant reason for a 400 answer.
 bool parse_presence_request(std::string_view path, std::string_view query_string, size_t room_bytes_max,
                             RoomCharset charset, PresenceQuery& out, std::string_view& error);
-// Strict percent-decoding of a path segment (%XX; '+' is a plus). False when malformed.
-bool percent_decode(std::string_view in, std::string& out);
 
 // ---- the mailbox ----
 

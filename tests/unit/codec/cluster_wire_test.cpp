@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "engine/broadcast/publish.h"
+#include "engine/codec/base64.h"
 #include "engine/node/shm.h"
 
 namespace ringcast {
@@ -95,7 +96,7 @@ TEST(ClusterWire, Base64UrlFollowsRfc4648WithoutPadding) {
   };
   for (auto [in, want] : vectors) {
     std::string out;
-    cluster::base64url_append(out, in);
+    base64url_append(out, in);
     EXPECT_EQ(out, want) << in;
   }
 }
