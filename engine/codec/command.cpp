@@ -10,7 +10,8 @@ CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, s
   out = Command{};
   simdjson::dom::element doc;
   // parse() copies into the parser's padded buffer, so the input needs no padding of its own.
-  if (parser.parse(reinterpret_cast<const char*>(data), len, true).get(doc)) return CommandError::malformed_json;
+  if (parser.parse(reinterpret_cast<const char*>(data), len, true).get(doc))
+    return CommandError::malformed_json;
   simdjson::dom::object object;
   if (doc.get_object().get(object)) return CommandError::not_an_object;
   std::string_view type;
@@ -116,7 +117,17 @@ std::string hello_command_json(std::string_view conn, std::string_view uid) {
       "HELLO", [&](JsonWriter& json) { json.key("conn").string(conn).key("uid").string_or_null(uid); });
 }
 
-std::string_view pong_command_json() { return R"({"type":"PONG","data":{}})"; }
+std::string message_command_json(std::string_view type, std::string_view data_json) {
+  std::string out;
+  JsonWriter json(out);
+  json.begin_object().key("type").string(type).key("data").raw(data_json.empty() ? "null" : data_json);
+  json.end_object();
+  return out;
+}
+
+std::string_view pong_command_json() {
+  return R"({"type":"PONG","data":{}})";
+}
 
 std::string error_command_json(std::string_view code, std::string_view message, std::string_view room) {
   return command_json("ERROR", [&](JsonWriter& json) {

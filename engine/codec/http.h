@@ -111,11 +111,6 @@ bool ascii_iequals(std::string_view a, std::string_view b);
 // comma-separated list, compared case-insensitively: Connection, Upgrade, Transfer-Encoding.
 bool header_has_token(const Request& req, std::string_view name, std::string_view token);
 
-// JSON escaping lives in engine/codec/json_writer.h. These two names stay here only for the callers
-// not moved to it yet (the shard and the Nano connection); new code calls it directly.
-using ringcast::append_json_escaped;
-using ringcast::append_json_string_or_null;
-
 std::string_view status_text(int status);
 
 }  // namespace ringcast::http

@@ -1,7 +1,7 @@
 // The Nano endpoint's pure parts (see nano.h).
 #include "engine/codec/nano.h"
 
-#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 
 namespace ringcast {
 namespace {
@@ -12,17 +12,10 @@ constexpr std::string_view kRoutedItem = R"({"route":")";
 }  // namespace
 
 void append_nano_error_json(std::string& out, int code, std::string_view error, std::string_view message) {
-  out += R"({"code":)";
-  out += std::to_string(code);
-  out += R"(,"error":")";
-  http::append_json_escaped(out, error);
-  out += '"';
-  if (!message.empty()) {
-    out += R"(,"message":")";
-    http::append_json_escaped(out, message);
-    out += '"';
-  }
-  out += '}';
+  JsonWriter json(out);
+  json.begin_object().key("code").number(code).key("error").string(error);
+  if (!message.empty()) json.key("message").string(message);
+  json.end_object();
 }
 
 // sys.type: printable ASCII, no space; sys.version: starts with a digit, then digits, letters, . + -.
@@ -61,20 +54,19 @@ bool append_nano_pushes(std::string& out, std::string_view data_object, std::str
     append_push(push_route, data_object);
     return complete;
   }
-  std::string tail;  // ,"room":"r","seq":N}
   std::string_view room;
-  if (doc["room"].get_string().get(room) == simdjson::SUCCESS) {
-    tail += R"(,"room":")";
-    http::append_json_escaped(tail, room);
-    tail += '"';
-  }
+  const bool has_room = doc["room"].get_string().get(room) == simdjson::SUCCESS;
   uint64_t seq = 0;
-  if (doc["seq"].get_uint64().get(seq) == simdjson::SUCCESS) tail += R"(,"seq":)" + std::to_string(seq);
-  tail += '}';
-  std::string run;
+  const bool has_seq = doc["seq"].get_uint64().get(seq) == simdjson::SUCCESS;
+  std::string run;  // the other items since the last routed one, comma-separated
   auto flush_run = [&] {
     if (run.empty()) return;
-    std::string payload = R"({"items":[)" + run + "]" + tail;
+    std::string payload;
+    JsonWriter json(payload);
+    json.begin_object().key("items").begin_array().raw(run).end_array();
+    if (has_room) json.key("room").string(room);
+    if (has_seq) json.key("seq").number(seq);
+    json.end_object();
     append_push(push_route, payload);
     run.clear();
   };

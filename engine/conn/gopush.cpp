@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "engine/base/check.h"
-#include "engine/codec/http.h"
 #include "engine/limits.h"
 
 namespace ringcast {
@@ -154,13 +153,7 @@ void GoPushConns::bind(Conn& c, uint32_t id, std::string_view uid) {
 }
 
 void GoPushConns::session_send(uint32_t conn, std::string_view type, std::string_view data_json) {
-  if (!usable(conn)) return;
-  std::string text = R"({"type":")";
-  http::append_json_escaped(text, type);
-  text += R"(","data":)";
-  text += data_json.empty() ? std::string_view("null") : data_json;
-  text += '}';
-  send_text(conns_[conn], conn, text);
+  if (usable(conn)) send_text(conns_[conn], conn, message_command_json(type, data_json));
 }
 
 void GoPushConns::session_error(uint32_t conn, std::string_view code, std::string_view message) {

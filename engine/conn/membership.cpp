@@ -5,7 +5,7 @@
 
 #include "engine/base/clock.h"
 #include "engine/broadcast/history.h"
-#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 
 namespace ringcast {
 
@@ -193,13 +193,11 @@ void Membership::set_name(uint32_t id, std::string_view uid) {
 void Membership::publish_presence_event(const Conn& c, uint32_t id, std::string_view event,
                                         std::string_view room, std::string_view uid) {
   if (conns_.stopping()) return;
-  std::string item = R"([{"presence":")";
-  item += event;
-  item += R"(","room":")";
-  http::append_json_escaped(item, room);
-  item += R"(","uid":)";
-  http::append_json_string_or_null(item, uid);
-  item += R"(,"conn":")" + conns_.id_text(c, id) + R"("}])";
+  std::string item;
+  JsonWriter json(item);
+  json.begin_array().begin_object().key("presence").string(event).key("room").string(room);
+  json.key("uid").string_or_null(uid).key("conn").string(conns_.id_text(c, id));
+  json.end_object().end_array();
   const PublishOutcome out = publisher_.publish(ring_, Target::room, room, item);
   stats_.add(out.error == PublishError::none ? Counter::presence_events : Counter::presence_events_refused);
 }

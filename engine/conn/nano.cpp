@@ -7,7 +7,7 @@
 
 #include "engine/base/check.h"
 #include "engine/base/clock.h"
-#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 #include "engine/codec/nano.h"
 #include "engine/limits.h"
 
@@ -321,22 +321,18 @@ std::string_view NanoConns::chat_room(uint32_t conn) const {
 }
 
 std::string NanoConns::members_json(uint32_t conn, std::string_view room) const {
-  std::string members = R"({"members":[)";
+  std::string members;
+  JsonWriter json(members);
+  json.begin_object().key("members").begin_array();
   const RoomId rid = membership_.rooms().find(room);
-  bool first = true;
   if (rid != kNil) {
     for (uint32_t member : membership_.rooms().room(rid).members) {
       if (member == conn || conns_[member].protocol != Protocol::nano) continue;
       const std::string_view member_uid = membership_.uid(member);
-      if (member_uid.empty()) continue;
-      if (!first) members += ',';
-      first = false;
-      members += '"';
-      http::append_json_escaped(members, member_uid);
-      members += '"';
+      if (!member_uid.empty()) json.string(member_uid);
     }
   }
-  members += "]}";
+  json.end_array().end_object();
   return members;
 }
 

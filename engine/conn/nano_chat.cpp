@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "engine/base/log.h"
-#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 #include "engine/codec/nano.h"
 #include "engine/conn/nano.h"
 
@@ -87,13 +87,11 @@ void nano_room_join(Session& session, const ClientMessage& message, NanoChat& ch
   session.send(NanoConns::kMembersRoute, members);
   // Everyone in the room (every shard, worker and node; go-push members too) hears of the newcomer
   // through the ring, in order with every other push to the room.
-  std::string item = R"([{"route":")";
-  item += NanoConns::kNewUserRoute;
-  item += R"(","data":{"content":"New user: )";
-  http::append_json_escaped(item, uid);
-  item += R"(","uid":")";
-  http::append_json_escaped(item, uid);
-  item += R"("}}])";
+  std::string item;
+  JsonWriter json(item);
+  json.begin_array().begin_object().key("route").string(NanoConns::kNewUserRoute).key("data").begin_object();
+  json.key("content").string("New user: " + uid).key("uid").string(uid);
+  json.end_object().end_object().end_array();
   const PublishOutcome published = nano.publish(room, item);
   if (published.error != PublishError::none)
     LOG_DEBUG("shard %u: onNewUser not published: %s", nano.shard_index(),
@@ -110,11 +108,11 @@ void nano_room_message(Session& session, const ClientMessage& message, NanoChat&
     refuse(session, message, 400, "not_in_room", "room.join first");
     return;
   }
-  std::string item = R"([{"route":")";
-  item += NanoConns::kChatRoute;
-  item += R"(","data":)";
-  item += chat.message.payload.empty() ? std::string_view("null") : chat.message.payload;
-  item += "}]";
+  std::string item;
+  JsonWriter json(item);
+  json.begin_array().begin_object().key("route").string(NanoConns::kChatRoute);
+  json.key("data").raw(chat.message.payload.empty() ? std::string_view("null") : chat.message.payload);
+  json.end_object().end_array();
   const PublishOutcome published = chat.conns.publish(room, item);
   if (published.error != PublishError::none) {
     refuse(session, message, publish_error_status(published.error), publish_error_text(published.error),
