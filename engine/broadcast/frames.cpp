@@ -41,29 +41,28 @@ void Frames::free_frame(FrameId id) {
   --frames_live_;
 }
 
-FrameId Frames::ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch,
-                           int64_t publish_ns) {
-  FrameId id = new_frame();
+FrameId Frames::new_frame(const uint8_t* data, uint32_t len, uint32_t items, bool push, int64_t publish_ns) {
+  const FrameId id = new_frame();
   Frame& f = frames_[id];
   f.publish_ns = publish_ns;
   f.data = data;
   f.len = len;
   f.items = items;
-  f.push = true;
-  f.epoch = epoch;
+  f.push = push;
+  return id;
+}
+
+FrameId Frames::ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch,
+                           int64_t publish_ns) {
+  const FrameId id = new_frame(data, len, items, true, publish_ns);
+  frames_[id].epoch = epoch;
   epoch_ref(epoch);
   return id;
 }
 
 FrameId Frames::owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push, int64_t publish_ns) {
-  FrameId id = new_frame();
-  Frame& f = frames_[id];
-  f.publish_ns = publish_ns;
-  f.data = bytes;
-  f.owned = bytes;
-  f.len = len;
-  f.items = items;
-  f.push = push;
+  const FrameId id = new_frame(bytes, len, items, push, publish_ns);
+  frames_[id].owned = bytes;
   return id;
 }
 

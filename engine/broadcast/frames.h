@@ -121,6 +121,7 @@ class Frames {
   uint32_t new_node(FrameId frame);
   void free_node(uint32_t id);
   FrameId new_frame();
+  FrameId new_frame(const uint8_t* data, uint32_t len, uint32_t items, bool push, int64_t publish_ns);
   void free_frame(FrameId id);
 
   std::vector<Frame> frames_;
