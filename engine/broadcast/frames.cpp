@@ -114,36 +114,9 @@ uint64_t Frames::oldest_held(uint64_t fallback) {
   return epochs_.empty() ? fallback : epochs_.front().start_pos;
 }
 
-uint32_t Frames::new_node(FrameId frame) {
-  uint32_t id;
-  if (node_free_ != kNil) {
-    id = node_free_;
-    node_free_ = nodes_[id].next;
-  } else {
-    id = static_cast<uint32_t>(nodes_.size());
-    nodes_.emplace_back();
-  }
-  nodes_[id] = Node{frame, kNil};
-  return id;
-}
-
 void Frames::free_node(uint32_t id) {
   nodes_[id].next = node_free_;
   node_free_ = id;
-}
-
-uint32_t Frames::enqueue(OutQueue& q, FrameId id) {
-  Frame& f = frames_[id];
-  ++f.refs;
-  uint32_t node = new_node(id);
-  if (q.tail == kNil) {
-    q.head = q.tail = node;
-  } else {
-    nodes_[q.tail].next = node;
-    q.tail = node;
-  }
-  q.bytes += f.len;
-  return q.bytes;
 }
 
 int Frames::gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes,

@@ -79,8 +79,21 @@ class Frames {
   uint64_t oldest_held(uint64_t fallback);
 
   // --- queues ---
-  // Appends a reference to the frame; returns the queue's byte count afterwards.
-  uint32_t enqueue(OutQueue& q, FrameId id);
+  // Appends a reference to the frame; returns the queue's byte count afterwards. (Inline: the
+  // fan-out calls it once per member.)
+  uint32_t enqueue(OutQueue& q, FrameId id) {
+    Frame& f = frames_[id];
+    ++f.refs;
+    const uint32_t node = new_node(id);
+    if (q.tail == kNil) {
+      q.head = q.tail = node;
+    } else {
+      nodes_[q.tail].next = node;
+      q.tail = node;
+    }
+    q.bytes += f.len;
+    return q.bytes;
+  }
   // Fills iov with the queue's head (from head_offset), at most max_iov entries and about max_bytes
   // (the first frame always goes whole). Marks those nodes in flight; returns the iov count.
   // With `publish_ns` (max_iov entries) it also tells, per iov, the publish time of a PUSH frame whose
@@ -118,7 +131,18 @@ class Frames {
     uint32_t refs;
   };
 
-  uint32_t new_node(FrameId frame);
+  uint32_t new_node(FrameId frame) {
+    uint32_t id;
+    if (node_free_ != kNil) {
+      id = node_free_;
+      node_free_ = nodes_[id].next;
+    } else {
+      id = static_cast<uint32_t>(nodes_.size());
+      nodes_.emplace_back();
+    }
+    nodes_[id] = Node{frame, kNil};
+    return id;
+  }
   void free_node(uint32_t id);
   FrameId new_frame();
   FrameId new_frame(const uint8_t* data, uint32_t len, uint32_t items, bool push, int64_t publish_ns);

@@ -28,18 +28,6 @@ void Sender::queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payl
   queue(c, id, frames_.owned_frame(b.bytes, b.len, 0, false));
 }
 
-bool Sender::push(Conn& c, uint32_t id, FrameId frame) {
-  const uint32_t queued = frames_.enqueue(c.out, frame);
-  stats_.add(Counter::frames_queued);
-  stats_.add(Counter::items_delivered, frames_.frame(frame).items);
-  // A backlog over the limit by itself may be a burst a fast reader is about to take (see complete()
-  // for the real test); this hard bound caps the memory a stalled reader can pin while its send is
-  // stuck in the kernel.
-  if (queued > uint64_t{limits::kStalledBacklogFactor} * config_.out_queue_bytes_max) return false;
-  schedule(c, id);
-  return true;
-}
-
 bool Sender::write_now(Conn& c, uint32_t id, std::string_view bytes) {
   // (Behind something still queued, e.g. a demo answer on a kept-alive connection, it queues: order.)
   const bool behind = !c.out.empty() || c.sending;

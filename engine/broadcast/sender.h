@@ -15,6 +15,7 @@
 #include "engine/broadcast/frames.h"
 #include "engine/codec/frame.h"
 #include "engine/config.h"
+#include "engine/limits.h"
 #include "engine/conn/conn.h"
 #include "engine/node/stats.h"
 #include "engine/shard/io.h"
@@ -52,7 +53,18 @@ class Sender {
   void queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payload);
   // A push from the fan-out, counted as queued and delivered. False when the backlog passed the hard
   // bound (limits::kStalledBacklogFactor x out_queue_bytes_max): the caller cuts the connection.
-  bool push(Conn& c, uint32_t id, FrameId frame);
+  // (Inline: the fan-out calls it once per member.)
+  bool push(Conn& c, uint32_t id, FrameId frame) {
+    const uint32_t queued = frames_.enqueue(c.out, frame);
+    stats_.add(Counter::frames_queued);
+    stats_.add(Counter::items_delivered, frames_.frame(frame).items);
+    // A backlog over the limit by itself may be a burst a fast reader is about to take (see complete()
+    // for the real test); this hard bound caps the memory a stalled reader can pin while its send is
+    // stuck in the kernel.
+    if (queued > uint64_t{limits::kStalledBacklogFactor} * config_.out_queue_bytes_max) return false;
+    schedule(c, id);
+    return true;
+  }
   // Writes `bytes` at once with a non-blocking send outside the ring when nothing is queued ahead of
   // them, and queues what the kernel does not take. For the 101 answer: it always fits an empty
   // socket buffer, and queueing it would hold a copy per connection through a connect burst (a million

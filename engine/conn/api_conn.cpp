@@ -111,7 +111,7 @@ void ApiConns::on_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len) {
 
 // The front parked query: start it, or see whether every shard answered; then answer its connection
 // and carry on with the requests it pipelined behind.
-void ApiConns::poll_presence() {
+void ApiConns::poll_parked() {
   while (!parked_.empty()) {
     if (!asking_) {
       ask_.start(presence_, api_.ring, shard_count_, static_cast<int32_t>(shard_index_),

@@ -41,11 +41,14 @@ class ApiConns {
   void begin_stopping(Conn& c, uint32_t id);
 
   // The loop's turn: the front parked query is started, or its answers collected and sent.
-  void poll_presence();
+  void poll_presence() {
+    if (!parked_.empty()) poll_parked();
+  }
   // A query is parked (the loop then sleeps at most limits::kPresencePollNs).
   bool presence_pending() const { return !parked_.empty(); }
 
  private:
+  void poll_parked();
   // An API connection waiting for the other shards' answers, oldest first; the front one's query is
   // in flight.
   struct ParkedQuery {
