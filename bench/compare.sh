@@ -182,15 +182,15 @@ port_free() {  # port_free PORT...: nothing listens there (nginx's reuseport wou
 }
 
 start_server() {  # start_server NAME
-  local name=$1 bin=$server_bin extra=()
+  local name=$1 bin=$server_bin extra=() kind=$1
   port_free "$ws_port" "$api_port" "$node_port" "$nchan_port" || return 1
-  case "$name" in
-    ringcast|ringcast-single|ringcast-window|ringcast-*)
-      case "$name" in
+  [ -n "${extra_bin[$name]:-}" ] && kind=extra  # --extra NAME=BINARY: another ringcast binary
+  case "$kind" in
+    ringcast|ringcast-single|ringcast-window|extra)
+      case "$kind" in
         ringcast-single) extra=(--merge-batch-items-max 1) ;;
         ringcast-window) extra=(--merge-window-ms 10) ;;
-        ringcast) ;;
-        *) bin=${extra_bin[$name]:?unknown server $name} ;;
+        extra) bin=${extra_bin[$name]} ;;
       esac
       "${prio[@]}" taskset -c "$server_cpu" "$bin" --threads 1 --listen "127.0.0.1:$ws_port" --api "127.0.0.1:$api_port" \
         --heartbeat-timeout-ms 600000 --log-level warn "${extra[@]}" > "$out/logs/server-$name.log" 2>&1 &
@@ -254,7 +254,9 @@ run_point() {
   local uptime_load
   uptime_load=$(cut -d' ' -f1 /proc/loadavg)
   # ringcast's own counters (sends, frames, items): how many items each send carried.
-  case "$name" in ringcast*) curl -s "http://127.0.0.1:$api_port/stats" > "$out/logs/$tag.stats.json" || true ;; esac
+  if [[ $name == ringcast* || -n "${extra_bin[$name]:-}" ]]; then
+    curl -s "http://127.0.0.1:$api_port/stats" > "$out/logs/$tag.stats.json" || true
+  fi
   stop_server
   # What only this script knows: the server's RSS before any connection, the load average.
   /usr/bin/python3 - "$out/runs/$tag.json" "$scenario" "$name" "$param" "$rep" "$server_rss0" "$uptime_load" "$rc" <<'EOF' || true
