@@ -12,7 +12,7 @@
 
 namespace ringcast {
 
-void Conns::attach(ConnEvents* events, uint32_t shard_index, uint32_t incarnation, uint64_t now_tick) {
+void Conns::attach(const ConnEvents& events, uint32_t shard_index, uint32_t incarnation, uint64_t now_tick) {
   events_ = events;
   shard_index_ = shard_index;
   incarnation_ = incarnation;
@@ -70,7 +70,7 @@ void Conns::arm_recv(Conn& c, uint32_t id) {
 void Conns::leave(Conn& c, uint32_t id) {
   if (!is_websocket(c.protocol) || (c.phase != Phase::open && c.phase != Phase::close_wait)) return;
   if (c.close_sent) return;  // left when the close was queued
-  events_->leaving(c, id);
+  events_.leaving(events_.listener, c, id);
 }
 
 void Conns::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reason, bool slow_consumer) {
@@ -84,7 +84,7 @@ void Conns::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reaso
   if (!draining)
     sender_.drop_unsent(c, /*pushes_only=*/true,
                         slow_consumer ? DropReason::slow_consumer : DropReason::closing);
-  if (!c.close_received) events_->closing(c, id, reason);
+  if (!c.close_received) events_.closing(events_.listener, c, id, reason);
   char payload[ws::kMaxControlPayloadBytes];
   payload[0] = static_cast<char>(code >> 8);
   payload[1] = static_cast<char>(code & 0xFF);
@@ -167,7 +167,7 @@ void Conns::terminate(Conn& c, uint32_t id) {
 void Conns::release_if_done(Conn& c, uint32_t id) {
   if (c.phase != Phase::dead || c.recv_armed || c.sending || c.parsing) return;
   frames_.clear(c.out);
-  events_->released(c, id);
+  events_.released(events_.listener, c, id);
   --(on_api_port(c.protocol) ? live_api_ : live_clients_);
   io_.close(c.fd);
   const uint32_t next_generation = c.generation + 1;

@@ -22,18 +22,18 @@
 namespace ringcast {
 
 // What the lifecycle tells the protocols (the shard dispatches each to the connection's handler).
-// Called once per connection per event, never per message.
-class ConnEvents {
- public:
+// Called once per connection per event, never per message. Plain function pointers over the
+// listener, like Rooms' on_room_freed, not a virtual interface: the sanitizer build's vptr check of
+// a virtual call probes memory through a pipe(), which fails once every descriptor is in use, and
+// the lifecycle runs exactly then (connections closing while accepts back off, test_fd_exhaustion).
+struct ConnEvents {
+  void* listener = nullptr;
   // An open WebSocket leaves its rooms: our close frame is queued, or the connection ends.
-  virtual void leaving(Conn& c, uint32_t id) = 0;
+  void (*leaving)(void* listener, Conn& c, uint32_t id) = nullptr;
   // A close we start, before its close frame is queued: the protocol's last words (Pomelo's kick).
-  virtual void closing(Conn& c, uint32_t id, std::string_view reason) = 0;
+  void (*closing)(void* listener, Conn& c, uint32_t id, std::string_view reason) = nullptr;
   // The record is about to be freed: side tables drop what they hold for it.
-  virtual void released(Conn& c, uint32_t id) = 0;
-
- protected:
-  ~ConnEvents() = default;
+  void (*released)(void* listener, Conn& c, uint32_t id) = nullptr;
 };
 
 class Conns {
@@ -44,7 +44,7 @@ class Conns {
   Conns& operator=(const Conns&) = delete;
 
   // Set-up: who hears of lifecycle events, and the parts of this shard's connection ids.
-  void attach(ConnEvents* events, uint32_t shard_index, uint32_t incarnation, uint64_t now_tick);
+  void attach(const ConnEvents& events, uint32_t shard_index, uint32_t incarnation, uint64_t now_tick);
 
   // ---- the shard's clock, set once per loop turn ----
   void set_now(int64_t now_ns) {
@@ -127,7 +127,7 @@ class Conns {
   Sender& sender_;
   ShardStats& stats_;
   const Config& config_;
-  ConnEvents* events_ = nullptr;
+  ConnEvents events_;
   TimerWheel timers_;
   std::vector<uint32_t> cuts_;
   uint32_t shard_index_ = 0;

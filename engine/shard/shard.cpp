@@ -90,7 +90,14 @@ bool Shard::setup(std::string& error) {
   // A restarted shard frees its presence box (its previous life may have died answering) and moves to
   // a new incarnation, so the connection ids it hands out differ from its predecessor's.
   const uint32_t incarnation = setup_.presence.valid() ? setup_.presence.reset(setup_.index) : 0;
-  conns_.attach(this, setup_.index, incarnation, conns_.now_tick());
+  ConnEvents events;
+  events.listener = this;
+  events.leaving = [](void* s, Conn& c, uint32_t id) { static_cast<Shard*>(s)->leaving(c, id); };
+  events.closing = [](void* s, Conn& c, uint32_t id, std::string_view reason) {
+    static_cast<Shard*>(s)->closing(c, id, reason);
+  };
+  events.released = [](void* s, Conn& c, uint32_t id) { static_cast<Shard*>(s)->released(c, id); };
+  conns_.attach(events, setup_.index, incarnation, conns_.now_tick());
   fanout_.attach(setup_.index, setup_.wake_fd);
   io_.read(setup_.wake_fd, &wake_value_, sizeof(wake_value_), user_data(Op::wake, 0, 0));
   arm_accepts();

@@ -47,7 +47,7 @@ struct ShardSetup {
   PresenceBoard presence;  // presence mailboxes, one per shard (invalid: this shard answers alone)
 };
 
-class Shard final : private ConnEvents {
+class Shard final {
  public:
   explicit Shard(const ShardSetup& setup);
   ~Shard();
@@ -78,10 +78,10 @@ class Shard final : private ConnEvents {
   void on_send(uint32_t id, const Completion& c);
   void on_timer(uint32_t id);
 
-  // ConnEvents: the lifecycle's events, each to the unit it concerns.
-  void leaving(Conn& c, uint32_t id) override { membership_.leave_all(c, id); }
-  void closing(Conn& c, uint32_t id, std::string_view reason) override;
-  void released(Conn& c, uint32_t id) override;
+  // The lifecycle's events (ConnEvents), each to the unit it concerns.
+  void leaving(Conn& c, uint32_t id) { membership_.leave_all(c, id); }
+  void closing(Conn& c, uint32_t id, std::string_view reason);
+  void released(Conn& c, uint32_t id);
 
   void arm_accepts();
   void begin_shutdown();
