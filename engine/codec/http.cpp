@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "engine/base/check.h"
+#include "engine/codec/utf8.h"
 
 namespace ringcast::http {
 
@@ -620,33 +621,6 @@ void append_response(std::string& out, int status, std::string_view content_type
   out.append(body);
 }
 
-namespace {
-
-// Length of the well-formed UTF-8 sequence at text[i] (RFC 3629: no overlongs, no surrogates, at most
-// U+10FFFF), or 0 when the bytes there are not one.
-size_t utf8_sequence_length(std::string_view text, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<uint8_t>(text[i + k]); };
-  const uint8_t c = b(0);
-  const size_t left = text.size() - i;
-  const auto cont = [&](size_t k) { return k < left && (b(k) & 0xC0) == 0x80; };
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    if (c == 0xE0 && b(1) < 0xA0) return 0;  // overlong
-    if (c == 0xED && b(1) > 0x9F) return 0;  // surrogate
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
-    if (c == 0xF4 && b(1) > 0x8F) return 0;  // above U+10FFFF
-    return 4;
-  }
-  return 0;
-}
-
-}  // namespace
-
 void append_json_string_or_null(std::string& out, std::string_view text) {
   if (text.empty()) {
     out += "null";
@@ -675,7 +649,7 @@ void append_json_escaped(std::string& out, std::string_view text) {
     } else if (u < 0x80) {
       out.push_back(c);
       ++i;
-    } else if (const size_t n = utf8_sequence_length(text, i)) {
+    } else if (const size_t n = utf8_char_bytes(text, i)) {
       out.append(text.substr(i, n));
       i += n;
     } else {
