@@ -1,6 +1,6 @@
 // UTF-8: whole texts go to simdjson's validator (only this file includes it for that); the byte-wise
 // checks are RFC 3629's table of well-formed sequences, used only where a character is cut by a piece
-// boundary.
+// boundary or where invalid text is being repaired.
 #include "engine/codec/utf8.h"
 
 #include "engine/base/json.h"
@@ -18,6 +18,26 @@ constexpr uint8_t kRangeHigh[] = {0xBF, 0xBF, 0x9F, 0xBF, 0x8F};
 
 bool is_continuation(uint8_t byte) {
   return (byte & 0xC0) == 0x80;
+}
+
+// ED A0..BF 80..BF: a UTF-16 surrogate half written as if it were a character (CESU-8).
+bool surrogate_half_at(std::string_view text, size_t at) {
+  return text.size() - at >= 3 && static_cast<uint8_t>(text[at]) == 0xED &&
+         static_cast<uint8_t>(text[at + 1]) >= 0xA0 && is_continuation(static_cast<uint8_t>(text[at + 2]));
+}
+
+// The ten bits a surrogate half carries (its value minus D800 or DC00).
+uint32_t surrogate_bits(std::string_view text, size_t at) {
+  return (uint32_t{static_cast<uint8_t>(text[at + 1])} & 0x0F) << 6 |
+         (static_cast<uint8_t>(text[at + 2]) & 0x3F);
+}
+
+bool high_surrogate_at(std::string_view text, size_t at) {
+  return static_cast<uint8_t>(text[at + 1]) <= 0xAF;
+}
+
+void append_replacement(std::string& out) {
+  out.append("\xEF\xBF\xBD", 3);  // U+FFFD
 }
 
 }  // namespace
@@ -105,6 +125,47 @@ bool Utf8Stream::feed(const uint8_t* data, size_t len) {
     if (!step(*tail++)) return false;
   }
   return true;
+}
+
+// ---- CESU-8 repair ----
+
+RepairedText repair_cesu8(std::string_view in, std::string& scratch) {
+  if (utf8_valid(reinterpret_cast<const uint8_t*>(in.data()), in.size())) return {in, Utf8Repair::none};
+  scratch.clear();
+  scratch.reserve(in.size() + 16);
+  bool replaced = false;
+  size_t kept = 0;  // in[kept, at) are well-formed characters not yet copied
+  size_t at = 0;
+  while (at < in.size()) {
+    if (const size_t n = utf8_char_bytes(in, at)) {
+      at += n;
+      continue;
+    }
+    scratch.append(in, kept, at - kept);
+    if (surrogate_half_at(in, at) && high_surrogate_at(in, at) && surrogate_half_at(in, at + 3) &&
+        !high_surrogate_at(in, at + 3)) {
+      const uint32_t code_point = 0x10000 + (surrogate_bits(in, at) << 10 | surrogate_bits(in, at + 3));
+      const char bytes[4] = {
+          static_cast<char>(0xF0 | code_point >> 18),
+          static_cast<char>(0x80 | (code_point >> 12 & 0x3F)),
+          static_cast<char>(0x80 | (code_point >> 6 & 0x3F)),
+          static_cast<char>(0x80 | (code_point & 0x3F)),
+      };
+      scratch.append(bytes, 4);
+      at += 6;
+    } else if (surrogate_half_at(in, at)) {
+      append_replacement(scratch);  // one UTF-16 unit, one replacement
+      replaced = true;
+      at += 3;
+    } else {
+      append_replacement(scratch);  // Go's utf8.DecodeRune: (RuneError, 1)
+      replaced = true;
+      at += 1;
+    }
+    kept = at;
+  }
+  scratch.append(in, kept, in.size() - kept);
+  return {scratch, replaced ? Utf8Repair::replaced : Utf8Repair::joined};
 }
 
 }  // namespace ringcast

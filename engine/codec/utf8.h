@@ -1,10 +1,12 @@
-// UTF-8 for text messages and close reasons: validation of whole texts (simdjson's SIMD validator)
-// and incremental validation of texts that arrive in pieces (fragments, recv buffers) with one byte of
-// state between them. Pure: bytes in, verdict out.
+// UTF-8 for text messages, close reasons and what clients put in JSON: validation of whole texts
+// (simdjson's SIMD validator), incremental validation of texts that arrive in pieces (fragments, recv
+// buffers) with one byte of state between them, and the repair of CESU-8 from Pomelo web clients.
+// Pure: bytes in, verdict or repaired text out.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace ringcast {
@@ -48,5 +50,32 @@ class Utf8Stream {
 };
 
 static_assert(sizeof(Utf8Stream) == 1, "Utf8Stream lives in every connection's frame parser");
+
+// What repair_cesu8 did to its input.
+enum class Utf8Repair : uint8_t {
+  none,      // the input was valid UTF-8: the result is the input itself and the scratch is untouched
+  joined,    // only CESU-8 surrogate pairs were joined into 4-byte characters: nothing was lost
+  replaced,  // some bytes became U+FFFD (lone surrogate halves, other invalid bytes); pairs were joined too
+};
+
+struct RepairedText {
+  std::string_view text;  // valid UTF-8: the input, or a view of the scratch string
+  Utf8Repair repair = Utf8Repair::none;
+};
+
+// Turns text from clients that encode strings one UTF-16 code unit at a time (CESU-8: Pomelo's and
+// lonng/nano's JS clients, Protocol.strencode) into valid UTF-8:
+//   - a high surrogate half (ED A0..AF xx) followed by a low one (ED B0..BF xx) becomes the 4-byte
+//     character they encode: ED A0 BD ED B8 80 -> F0 9F 98 80 (U+1F600);
+//   - a surrogate half that is not part of such a pair becomes one U+FFFD (EF BF BD), as a lone
+//     surrogate in a JS string does when it is encoded correctly (TextEncoder);
+//   - every other byte that does not start a well-formed character becomes one U+FFFD, as Go's
+//     encoding/json does (utf8.DecodeRune reports such a byte as RuneError of width 1), so a cut
+//     3-byte character gives two U+FFFD and a 5-byte form five;
+//   - well-formed UTF-8 is kept as it is.
+// Valid input (the common case) is checked with the SIMD validator and returned as it is, without a
+// copy; otherwise `scratch` is overwritten with the repaired text and the result views it (valid
+// until scratch changes).
+RepairedText repair_cesu8(std::string_view in, std::string& scratch);
 
 }  // namespace ringcast

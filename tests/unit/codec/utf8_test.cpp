@@ -1,6 +1,6 @@
 // Unit tests for engine/codec/utf8: utf8_char_bytes on RFC 3629's boundary cases; Utf8Stream against
 // an oracle built on the whole-text validator, exhaustively over short texts cut at every point and on
-// long random texts in random pieces.
+// long random texts in random pieces; repair_cesu8 with exact bytes out.
 #include "engine/codec/utf8.h"
 
 #include <gtest/gtest.h>
@@ -303,6 +303,126 @@ TEST(Utf8Stream, LongRandomTextsInRandomPieces) {
     if (bad == kNone) {
       ASSERT_TRUE(complete) << "seed " << seed;
     }
+  }
+}
+
+// --- repair_cesu8 ---
+
+std::string repaired(std::string_view in, Utf8Repair expected_repair) {
+  std::string scratch = "left alone unless repaired";
+  const RepairedText r = repair_cesu8(in, scratch);
+  EXPECT_EQ(r.repair, expected_repair) << ::testing::PrintToString(bytes_of(in));
+  EXPECT_TRUE(utf8_valid(reinterpret_cast<const uint8_t*>(r.text.data()), r.text.size()));
+  if (expected_repair == Utf8Repair::none) {
+    EXPECT_EQ(r.text.data(), in.data()) << "valid text must not be copied";
+    EXPECT_EQ(scratch, "left alone unless repaired");
+  } else {
+    EXPECT_EQ(r.text.data(), scratch.data());
+    EXPECT_EQ(r.text.size(), scratch.size());
+  }
+  return std::string(r.text);
+}
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+
+TEST(Utf8RepairCesu8, EmojiPairBecomesOneCharacter) {
+  // What Protocol.strencode makes of "😀" (U+1F600 = D83D DE00).
+  EXPECT_EQ(repaired("\xED\xA0\xBD\xED\xB8\x80", Utf8Repair::joined), "\xF0\x9F\x98\x80");
+  // The ends of the range: U+10000 (D800 DC00) and U+10FFFF (DBFF DFFF).
+  EXPECT_EQ(repaired("\xED\xA0\x80\xED\xB0\x80", Utf8Repair::joined), "\xF0\x90\x80\x80");
+  EXPECT_EQ(repaired("\xED\xAF\xBF\xED\xBF\xBF", Utf8Repair::joined), "\xF4\x8F\xBF\xBF");
+  // Two in a row, and among other text: "a😀b🎉" (U+1F389 = D83C DF89).
+  EXPECT_EQ(repaired("a\xED\xA0\xBD\xED\xB8\x80"
+                     "b\xED\xA0\xBC\xED\xBE\x89",
+                     Utf8Repair::joined),
+            "a\xF0\x9F\x98\x80"
+            "b\xF0\x9F\x8E\x89");
+}
+
+TEST(Utf8RepairCesu8, LoneHalvesBecomeOneReplacementEach) {
+  const std::string fffd(kReplacement);
+  EXPECT_EQ(repaired("\xED\xA0\xBD", Utf8Repair::replaced), fffd);                     // lone high
+  EXPECT_EQ(repaired("a\xED\xA0\xBDz", Utf8Repair::replaced), "a" + fffd + "z");       // high, then no low
+  EXPECT_EQ(repaired("\xED\xB8\x80", Utf8Repair::replaced), fffd);                     // lone low
+  EXPECT_EQ(repaired("\xED\xB8\x80\xED\xA0\xBD", Utf8Repair::replaced), fffd + fffd);  // low then high
+  EXPECT_EQ(repaired("\xED\xA0\xBD\xED\xA0\xBD", Utf8Repair::replaced), fffd + fffd);  // high then high
+  // A high half, a pair, a low half: the pair in the middle is still found.
+  EXPECT_EQ(repaired("\xED\xA0\xBD\xED\xA0\xBD\xED\xB8\x80\xED\xB8\x80", Utf8Repair::replaced),
+            fffd + "\xF0\x9F\x98\x80" + fffd);
+}
+
+TEST(Utf8RepairCesu8, PairCutByTheEnd) {
+  const std::string fffd(kReplacement);
+  // The low half is missing, or cut after one or two of its bytes: a lone high half, then the cut
+  // bytes of the low one, one replacement each.
+  EXPECT_EQ(repaired("x\xED\xA0\xBD", Utf8Repair::replaced), "x" + fffd);
+  EXPECT_EQ(repaired("x\xED\xA0\xBD\xED", Utf8Repair::replaced), "x" + fffd + fffd);
+  EXPECT_EQ(repaired("x\xED\xA0\xBD\xED\xB8", Utf8Repair::replaced), "x" + fffd + fffd + fffd);
+  // The high half itself cut.
+  EXPECT_EQ(repaired("x\xED\xA0", Utf8Repair::replaced), "x" + fffd + fffd);
+}
+
+TEST(Utf8RepairCesu8, ValidTextIsLeftAsItIs) {
+  repaired("", Utf8Repair::none);
+  repaired("plain ascii {\"json\":1}", Utf8Repair::none);
+  repaired(
+      "\xD0\xBA\xD0\xBB\xD1\x8E\xD1\x87 \xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5 \xE2\x82\xAC "
+      "\xF0\x9F\x98\x80 \xEF\xBF\xBD \xF4\x8F\xBF\xBF",
+      Utf8Repair::none);
+}
+
+TEST(Utf8RepairCesu8, MixedValidTextAroundRepairs) {
+  const std::string fffd(kReplacement);
+  // Real 4-byte UTF-8, 2- and 3-byte characters and a CESU-8 pair side by side: only the pair changes.
+  EXPECT_EQ(repaired("{\"msg\":\"\xD0\xBA \xF0\x9F\x8E\x89 \xE2\x82\xAC \xED\xA0\xBD\xED\xB8\x80!\"}",
+                     Utf8Repair::joined),
+            "{\"msg\":\"\xD0\xBA \xF0\x9F\x8E\x89 \xE2\x82\xAC \xF0\x9F\x98\x80!\"}");
+  EXPECT_EQ(repaired("\xC3\xA9\xFF\xC3\xA9", Utf8Repair::replaced), "\xC3\xA9" + fffd + "\xC3\xA9");
+}
+
+TEST(Utf8RepairCesu8, OtherInvalidBytesLikeGo) {
+  // Go's encoding/json replaces each byte utf8.DecodeRune cannot start a character with (RuneError,
+  // width 1) by one U+FFFD and goes on with the next byte.
+  const std::string f(kReplacement);
+  struct Case {
+    std::string_view in;
+    std::string out;
+  };
+  const Case cases[] = {
+      {"\xC0\xAF", f + f},                                  // overlong '/', 2 bytes
+      {"\xE0\x80\xAF", f + f + f},                          // overlong '/', 3 bytes
+      {"\xF0\x80\x80\xAF", f + f + f + f},                  // overlong '/', 4 bytes
+      {"\xC1\xBF", f + f},                                  // overlong U+007F
+      {"\xF8\x88\x80\x80\x80", f + f + f + f + f},          // 5-byte junk
+      {"\xFC\x84\x80\x80\x80\x80", f + f + f + f + f + f},  // 6-byte junk
+      {"\xF4\x90\x80\x80", f + f + f + f},                  // above U+10FFFF
+      {"\xF5\x80", f + f},
+      {"\xFE\xFF", f + f},
+      {"a\x80z", "a" + f + "z"},                         // stray continuation
+      {"\xE2\x82z", f + f + "z"},                        // cut 3-byte character
+      {"\xF0\x9F\x98", f + f + f},                       // cut 4-byte character at the end
+      {"\xE2\x82\xE2\x82\xAC", f + f + "\xE2\x82\xAC"},  // cut character, then a whole one
+      {"\xED\xA0", f + f},                               // cut surrogate half
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(repaired(c.in, Utf8Repair::replaced), c.out) << ::testing::PrintToString(bytes_of(c.in));
+  }
+}
+
+TEST(Utf8RepairCesu8, RandomBytesRepairToValidTextOnce) {
+  // Whatever the input: valid output, valid input kept, and repairing again changes nothing.
+  std::mt19937_64 rng(42);
+  static const uint8_t kAlphabet[] = {'a', 0x80, 0xA0, 0xAF, 0xB0, 0xBD, 0xBF, 0xC3, 0xE2, 0xED, 0xF0, 0xFF};
+  for (int round = 0; round < 20000; ++round) {
+    std::string in(rng() % 24, '\0');
+    for (char& c : in) c = static_cast<char>(kAlphabet[rng() % sizeof kAlphabet]);
+    std::string scratch;
+    const RepairedText r = repair_cesu8(in, scratch);
+    ASSERT_TRUE(utf8_valid(reinterpret_cast<const uint8_t*>(r.text.data()), r.text.size()));
+    ASSERT_EQ(r.repair == Utf8Repair::none,
+              utf8_valid(reinterpret_cast<const uint8_t*>(in.data()), in.size()));
+    std::string again_scratch;
+    ASSERT_EQ(repair_cesu8(r.text, again_scratch).repair, Utf8Repair::none);
   }
 }
 
