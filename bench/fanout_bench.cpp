@@ -1,4 +1,4 @@
-// Micro-benchmarks for engine/fanout + engine/sender against a null I/O: one drain of the ring fans a
+// Micro-benchmarks for engine/fanout + engine/frames against a null I/O: one drain of the ring fans a
 // room's frame out to every member's OutQueue, then a "flush" gathers each queue and completes it in
 // full, as if the kernel took every byte. Reports the cost per member delivery, for one entry per
 // drain (zero copy: the ring frame itself) and for 10 entries per drain (one coalesced frame).
@@ -20,11 +20,11 @@ using namespace ringcast;
 struct NullIoShard {
   SharedRegion region;
   Ring ring;
-  Sender sender;
+  Frames frames;
   RoomIndex rooms;
   ShardStats stats;
   std::unique_ptr<Fanout> fanout;
-  Publisher publisher{128};
+  Publisher publisher{PublishRules{128}};
   std::vector<OutQueue> queues;
   std::vector<uint32_t> flush_list;  // connections with something queued, as the shard keeps it
   std::vector<uint8_t> listed;
@@ -42,14 +42,14 @@ struct NullIoShard {
       bool created = false;
       rooms.join(c, "bench-room", created);
     }
-    fanout = std::make_unique<Fanout>(ring, sender, rooms, FanoutLimits{}, &stats);
+    fanout = std::make_unique<Fanout>(ring, frames, rooms, FanoutLimits{}, &stats);
     fanout->attach(0, -1);
     flush_list.reserve(members);
   }
 
   // The shard's deliver: queue a reference, remember the connection for the flush.
   void operator()(uint32_t conn, FrameId frame) {
-    sender.enqueue(queues[conn], frame);
+    frames.enqueue(queues[conn], frame);
     if (!listed[conn]) {
       listed[conn] = 1;
       flush_list.push_back(conn);
@@ -61,9 +61,9 @@ struct NullIoShard {
     for (uint32_t conn : flush_list) {
       OutQueue& q = queues[conn];
       size_t total = 0;
-      sender.gather(q, iov, 32, 256 * 1024, total);
+      frames.gather(q, iov, 32, 256 * 1024, total);
       benchmark::DoNotOptimize(iov[0].iov_base);
-      sender.complete(q, total);
+      frames.complete(q, total);
       listed[conn] = 0;
     }
     flush_list.clear();
@@ -93,7 +93,7 @@ void BM_FanoutFlush(benchmark::State& state) {
   state.counters["member_deliveries/s"] = benchmark::Counter(deliveries, benchmark::Counter::kIsRate);
   state.counters["items/s"] = benchmark::Counter(deliveries * entries, benchmark::Counter::kIsRate);
   state.SetLabel(entries == 1 ? "1 entry/drain (ring frame)" : std::to_string(entries) + " entries/drain (coalesced)");
-  if (shard.sender.frames_live() != 0) state.SkipWithError("frames leaked");
+  if (shard.frames.frames_live() != 0) state.SkipWithError("frames leaked");
 }
 BENCHMARK(BM_FanoutFlush)
     ->ArgsProduct({{1000, 10000, 100000}, {1, 10}})

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "engine/codec/form.h"
 #include "engine/codec/handshake.h"
 #include "engine/codec/http.h"
 #include "engine/codec/sha1.h"
@@ -80,8 +81,8 @@ void BM_ParsePushPost(benchmark::State& state) {
     const http::ParseResult r = http::parse_request(kPushPost, limits, req, scratch);
     bool malformed = false;
     const bool ok = r.status == http::ParseStatus::complete &&
-                    http::form_field(req.body, "room", room, malformed) &&
-                    http::form_field(req.body, "msg", msg, malformed);
+                    form::field(req.body, "room", room, malformed) &&
+                    form::field(req.body, "msg", msg, malformed);
     if (!ok) state.SkipWithError("push request rejected");
     benchmark::DoNotOptimize(msg.data());
   }

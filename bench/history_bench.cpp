@@ -29,7 +29,7 @@ void BM_Replay(benchmark::State& state) {
     std::abort();
   }
   Ring ring = region.ring();
-  Publisher publisher(128);
+  Publisher publisher({128});
   const std::string items = R"([{"id":1234,"msg":"mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"}])";
   std::vector<std::string> names;
   for (uint32_t r = 0; r < rooms; ++r) names.push_back("room-" + std::to_string(r));

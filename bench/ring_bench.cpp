@@ -48,7 +48,7 @@ void BM_PublishConsume(benchmark::State& state) {
   Ring ring = region->ring();
   uint64_t pos = 0, seq = 0;
   ring.attach(0, -1, pos, seq);
-  Publisher publisher(128);
+  Publisher publisher({128});
   const std::string items = items_of(static_cast<size_t>(state.range(0)));
   uint64_t item_count = 0;
   for (auto _ : state) {

@@ -12,14 +12,27 @@
 #include <functional>
 #include <vector>
 
-#include "engine/conn/access.h"
-#include "engine/node/cluster_state.h"
-#include "engine/codec/cluster_wire.h"
 #include "engine/base/json.h"
-#include "engine/codec/pomelo.h"
-#include "engine/broadcast/publish.h"
+#include "engine/limits.h"
 
 namespace ringcast {
+
+std::vector<std::string> split_list(std::string_view csv) {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  std::vector<std::string> out;
+  while (!csv.empty()) {
+    const size_t comma = csv.find(',');
+    const std::string_view item = trim(csv.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    csv = comma == std::string_view::npos ? std::string_view() : csv.substr(comma + 1);
+  }
+  return out;
+}
+
 namespace {
 
 // `list` is a text of comma-separated items; in a JSON file it may also be an array of strings.
@@ -28,8 +41,8 @@ enum class Kind { u32, size, text, endpoint, seconds_as_ms, port, boolean, list 
 // One configurable key. `field` points into a Config instance through a member accessor so the
 // table can be applied to any Config.
 struct Key {
-  const char* name;      // our JSON key; the flag is --name with '_' as '-'
-  const char* go_push;   // go-push's key for the same thing, or nullptr
+  const char* name;     // our JSON key; the flag is --name with '_' as '-'
+  const char* go_push;  // go-push's key for the same thing, or nullptr
   Kind kind;
   uint64_t min;
   uint64_t max;
@@ -53,7 +66,8 @@ const std::vector<Key>& keys() {
       {"threads", nullptr, Kind::u32, 0, 1024, member(&Config::threads),
        "shards per process (0: one per core)"},
       {"workers", nullptr, Kind::u32, 0, 256, member(&Config::workers),
-       "worker processes under a supervisor (0: one process); for more connections than one process may open"},
+       "worker processes under a supervisor (0: one process); for more connections than one process may "
+       "open"},
       {"max_message", nullptr, Kind::size, 126, 64u << 20, member(&Config::max_message_bytes),
        "largest client message in bytes (1009 beyond)"},
       {"handshake_bytes_max", nullptr, Kind::size, 512, 1u << 20, member(&Config::handshake_bytes_max),
@@ -80,8 +94,8 @@ const std::vector<Key>& keys() {
        member(&Config::merge_batch_items_max), "items per coalesced PUSH frame"},
       {"merge_frame_bytes_max", nullptr, Kind::size, 1024, 64u << 20, member(&Config::merge_frame_bytes_max),
        "bytes per coalesced PUSH frame"},
-      {"out_queue_bytes_max", nullptr, Kind::size, 4096, 1u << 30, member(&Config::out_queue_bytes_max),
-       "backlog that makes a client a slow consumer (1008)"},
+      {"out_queue_bytes_max", nullptr, Kind::size, 4096, limits::kOutQueueBytesMaxLimit,
+       member(&Config::out_queue_bytes_max), "backlog that makes a client a slow consumer (1008)"},
       {"send_bytes_per_iteration_max", nullptr, Kind::size, 1024, 1u << 30,
        member(&Config::send_bytes_per_iteration_max), "bytes per client per loop turn"},
       {"ring_bytes", nullptr, Kind::size, 1u << 16, 1ull << 34, member(&Config::ring_bytes),
@@ -105,7 +119,8 @@ const std::vector<Key>& keys() {
       {"metrics_public", nullptr, Kind::boolean, 0, 1, member(&Config::metrics_public),
        "with api_token: GET /metrics and /stats answer without it"},
       {"allowed_origins", nullptr, Kind::list, 0, 0, member(&Config::allowed_origins),
-       "browser Origins allowed to upgrade, comma-separated; https://*.example.com for subdomains (403 otherwise; empty: any)"},
+       "browser Origins allowed to upgrade, comma-separated; https://*.example.com for subdomains (403 "
+       "otherwise; empty: any)"},
       {"token_secret", nullptr, Kind::text, 0, 0, member(&Config::token_secret),
        "upgrades need an HS256 connect token signed with this (401 otherwise; empty: none needed)"},
       {"token_secret_file", nullptr, Kind::text, 0, 0, member(&Config::token_secret_file),
@@ -143,8 +158,8 @@ const std::vector<Key>& keys() {
        "this node's id in the cluster (0: random at start)"},
       {"nats_reconnect_wait_ms", nullptr, Kind::u32, 10, 600000, member(&Config::nats_reconnect_wait_ms),
        "first delay before reconnecting to NATS (doubles per round)"},
-      {"nats_reconnect_wait_max_ms", nullptr, Kind::u32, 10, 600000, member(&Config::nats_reconnect_wait_max_ms),
-       "longest delay between NATS reconnect rounds"},
+      {"nats_reconnect_wait_max_ms", nullptr, Kind::u32, 10, 600000,
+       member(&Config::nats_reconnect_wait_max_ms), "longest delay between NATS reconnect rounds"},
       {"nano_path", nullptr, Kind::text, 0, 0, member(&Config::nano_path),
        "WebSocket path for Nano/Pomelo clients (binary Pomelo packets); none: off"},
       {"nano_heartbeat_s", nullptr, Kind::u32, 1, 3600, member(&Config::nano_heartbeat_s),
@@ -160,10 +175,10 @@ const std::vector<Key>& keys() {
 // go-push keys that configure machinery ringcast does not have (Go channels, worker pools, TLS
 // between its own tiers). A go-push config file carries them; they are accepted and have no effect.
 constexpr const char* kGoPushIgnored[] = {
-    "wsReadTimeout",      "wsWriteTimeout",       "wsInChannelSize",   "wsOutChannelSize",
-    "mergerWorkerCount",  "MergerWorkerCount",    "mergerChannelSize", "serverPem",
-    "serverKey",          "bucketCount",          "bucketWorkerCount", "dispatchChannelSize",
-    "dispatchWorkerCount", "bucketJobChannelSize", "bucketJobWorkerCount", "serviceReadTimeout",
+    "wsReadTimeout",       "wsWriteTimeout",       "wsInChannelSize",        "wsOutChannelSize",
+    "mergerWorkerCount",   "MergerWorkerCount",    "mergerChannelSize",      "serverPem",
+    "serverKey",           "bucketCount",          "bucketWorkerCount",      "dispatchChannelSize",
+    "dispatchWorkerCount", "bucketJobChannelSize", "bucketJobWorkerCount",   "serviceReadTimeout",
     "serviceWriteTimeout", "gatewayList",          "gatewayMaxPendingCount", "gatewayPushRetry",
 };
 
@@ -214,7 +229,8 @@ bool apply_text(const Key& key, std::string_view shown, std::string_view text, C
   }
   uint64_t value = 0;
   if (!parse_u64(text, value)) {
-    error = std::string("'").append(shown) + "': expected a non-negative integer, got '" + std::string(text) + "'";
+    error = std::string("'").append(shown) + "': expected a non-negative integer, got '" + std::string(text) +
+            "'";
     return false;
   }
   if (value < key.min || value > key.max) {
@@ -258,8 +274,6 @@ const Key* find_key(std::string_view name, bool* is_go_push) {
   return nullptr;
 }
 
-bool is_power_of_two(uint64_t v) { return v && !(v & (v - 1)); }
-
 }  // namespace
 
 bool parse_endpoint(std::string_view text, Endpoint& out) {
@@ -283,85 +297,10 @@ bool parse_endpoint(std::string_view text, Endpoint& out) {
   return true;
 }
 
-// The cluster keys: URLs NATS can use, a prefix that makes valid subjects, and room names short
-// enough that a subject (prefix + base64url of the name) stays far below NATS's control-line limit.
-static std::string validate_cluster(const Config& c) {
-  if (!cluster::subject_prefix_valid(c.nats_subject_prefix))
-    return "'nats_subject_prefix' must be tokens of letters, digits, '_' or '-' separated by dots";
-  if (c.nats_reconnect_wait_ms > c.nats_reconnect_wait_max_ms)
-    return "'nats_reconnect_wait_ms' must not exceed 'nats_reconnect_wait_max_ms'";
-  if (c.nats.empty()) return {};
-  std::string_view rest = c.nats;
-  while (!rest.empty()) {
-    const size_t comma = rest.find(',');
-    const std::string_view url = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    if (url.rfind("nats://", 0) != 0 || url.size() == 7 || url.find_first_of(" \t") != std::string_view::npos)
-      return "'nats': expected nats://host:port[,nats://host:port...], got '" + c.nats + "'";
-  }
-  if (c.room_name_bytes_max > 2048) return "'room_name_bytes_max' must be at most 2048 with 'nats' (subject length)";
-  return {};
-}
-
-// Access control: secrets long enough to resist guessing, Origins in the form browsers send.
-static std::string validate_access(const Config& c) {
-  // RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
-  if (!c.token_secret.empty() && c.token_secret.size() < 32)
-    return "'token_secret' must be at least 32 bytes (RFC 7518 section 3.2); e.g. openssl rand -hex 32";
-  if (!c.api_token.empty() && c.api_token.size() < 16)
-    return "'api_token' must be at least 16 bytes; e.g. openssl rand -hex 32";
-  for (unsigned char ch : c.api_token)
-    if (ch <= 0x20 || ch >= 0x7f) return "'api_token' must be printable ASCII without spaces (an HTTP header value)";
-  for (const std::string& origin : split_list(c.allowed_origins))
-    if (origin != "*" && origin != "null" && origin.find("://") == std::string::npos)
-      return "'allowed_origins': '" + origin + "' is not an origin (scheme://host[:port], e.g. https://example.com)";
-  return {};
-}
-
-bool nano_enabled(const Config& c) { return !c.nano_path.empty() && c.nano_path != "none"; }
-
-// The Nano/Pomelo path and its route dictionary (built again by each shard; checked once here).
-static std::string validate_nano(const Config& c) {
-  if (!nano_enabled(c)) return {};
-  if (c.nano_path[0] != '/') return "'nano_path' must start with '/' (or be none)";
-  if (c.nano_path == c.ws_path) return "'nano_path' must differ from 'ws_path'";
-  std::vector<std::string> routes = split_list(c.nano_routes);
-  std::vector<std::string_view> views(routes.begin(), routes.end());
-  pomelo::RouteDict dict;
-  if (pomelo::RouteDictError e = pomelo::RouteDict::build(views, dict); e != pomelo::RouteDictError::none)
-    return "'nano_routes': " + std::string(pomelo::route_dict_error_text(e));
-  if (c.nano_push_route.empty() || c.nano_push_route.size() > pomelo::kRouteBytesMax)
-    return "'nano_push_route' must be 1..255 bytes";
-  return {};
-}
-
-std::string validate(const Config& c) {
-  if (!c.listen.enabled && !c.api.enabled) return "'listen' and 'api' are both none: nothing to serve";
-  if (c.ws_path.empty() || c.ws_path[0] != '/') return "'ws_path' must start with '/'";
-  if (!is_power_of_two(c.ring_bytes) || c.ring_bytes % static_cast<size_t>(sysconf(_SC_PAGESIZE)))
-    return "'ring_bytes' must be a power of two and a multiple of the page size";
-  if (!is_power_of_two(c.recv_buffer_count)) return "'recv_buffer_count' must be a power of two";
-  // A single published entry must fit in a quarter of the ring, so that one large publish can never
-  // leave the ring unable to take the next one while slow consumers are being cut.
-  if (c.api_body_bytes_max + 4096 > c.ring_bytes / 4)
-    return "'api_body_bytes_max' must be at most a quarter of 'ring_bytes' (minus 4 KiB)";
-  if (c.merge_frame_bytes_max > c.out_queue_bytes_max)
-    return "'merge_frame_bytes_max' must not exceed 'out_queue_bytes_max'";
-  if (c.api_body_bytes_max + 64 > c.out_queue_bytes_max)
-    return "'out_queue_bytes_max' must hold at least one largest push ('api_body_bytes_max' + 64)";
-  if (c.log_level != "error" && c.log_level != "warn" && c.log_level != "info" && c.log_level != "debug")
-    return "'log_level' must be error, warn, info or debug";
-  if (std::string problem = validate_cluster(c); !problem.empty()) return problem;
-  RoomCharset charset;
-  if (!parse_room_charset(c.room_name_charset, charset)) return "'room_name_charset' must be utf8 or ascii";
-  if (std::string problem = validate_access(c); !problem.empty()) return problem;
-  if (std::string problem = validate_nano(c); !problem.empty()) return problem;
-  return {};
-}
-
 // Reads a secret from a file (api_token_file, token_secret_file): the whole file, less trailing
 // whitespace (a newline from `echo` or an editor).
-static bool read_secret_file(const char* key, const std::string& path, std::string& secret, std::string& error) {
+static bool read_secret_file(const char* key, const std::string& path, std::string& secret,
+                             std::string& error) {
   if (path.empty()) return true;
   if (!secret.empty()) {
     error = std::string("give '") + key + "' or '" + key + "_file', not both";
@@ -373,7 +312,8 @@ static bool read_secret_file(const char* key, const std::string& path, std::stri
     return false;
   }
   std::string_view value(text.data(), text.size());
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ' || value.back() == '\t'))
+  while (!value.empty() &&
+         (value.back() == '\n' || value.back() == '\r' || value.back() == ' ' || value.back() == '\t'))
     value.remove_suffix(1);
   if (value.empty()) {
     error = std::string("'") + key + "_file': '" + path + "' is empty";
@@ -590,7 +530,8 @@ std::string serving_addresses(const Config& config, unsigned client_port, unsign
              ? "ws://" + config.listen.host + ":" + std::to_string(client_port) + config.ws_path
              : std::string("none (API only)");
   out += ", push API ";
-  out += config.api.enabled ? "http://" + config.api.host + ":" + std::to_string(api_port) : std::string("none");
+  out +=
+      config.api.enabled ? "http://" + config.api.host + ":" + std::to_string(api_port) : std::string("none");
   if (config.listen.enabled && nano_enabled(config))
     out += ", Nano/Pomelo ws://" + config.listen.host + ":" + std::to_string(client_port) + config.nano_path;
   return out;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ringcast {
 
@@ -133,6 +134,9 @@ std::string validate(const Config& config);
 
 // True when the Nano/Pomelo path is on (nano_path neither "" nor "none").
 bool nano_enabled(const Config& config);
+
+// A comma-separated list (allowed_origins, nano_routes, nats) as trimmed, non-empty entries.
+std::vector<std::string> split_list(std::string_view csv);
 
 // Parses "host:port", ":port", "port" or "none" into an Endpoint. False when malformed.
 bool parse_endpoint(std::string_view text, Endpoint& out);

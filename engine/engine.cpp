@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/base/clock.h"
 #include "engine/node/bridge.h"
 #include "engine/base/log.h"
 
@@ -53,6 +54,8 @@ bool Engine::handle(std::string type, MessageHandler fn) {
 }
 
 bool Engine::start(std::string& error) {
+  static std::atomic<uint64_t> starts{0};
+  start_serial_ = starts.fetch_add(1, std::memory_order_relaxed) + 1;
   set_log_level(config_.log_level);
   stop_requested_ = false;
   for (auto& component : hooks_.components) component->init(*this);
@@ -104,14 +107,21 @@ void Engine::wait() {
   started_ = false;
 }
 
+// One publisher per application thread and per engine start: the publisher points into this start's
+// shared region and checks this engine's rules, so a thread that published into an engine stopped
+// since (or into another Engine of the process) gets a new one.
 Publisher& Engine::thread_publisher() {
-  thread_local std::unique_ptr<Publisher> publisher;
-  if (!publisher) {
-    publisher = std::make_unique<Publisher>(config_.room_name_bytes_max);
-    publisher->set_user_id_bytes_max(config_.user_id_bytes_max);
-    publisher->set_cluster_gate(&node_.shared().header()->cluster);
+  struct Cached {
+    uint64_t start = 0;
+    std::unique_ptr<Publisher> publisher;
+  };
+  thread_local Cached cached;
+  if (!cached.publisher || cached.start != start_serial_) {
+    cached.publisher = std::make_unique<Publisher>(node_.settings().publish);
+    cached.publisher->set_cluster_gate(&node_.shared().header()->cluster);
+    cached.start = start_serial_;
   }
-  return *publisher;
+  return *cached.publisher;
 }
 
 PublishOutcome Engine::publish_room(std::string_view room, std::string_view items_json) {
@@ -134,11 +144,7 @@ bool Engine::presence(const PresenceQuery& query, PresencePage& out, std::string
     if (error) *error = "engine not running";
     return false;
   }
-  auto now_ns = [] {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-  };
+  auto now_ns = [] { return clock::monotonic_ns(); };
   // Asked like a shard asks, but with no part of its own; the answering shards cannot wake this
   // thread (asker -1), so it polls.
   PresenceAsk ask;

@@ -87,6 +87,7 @@ class Engine {
   std::unique_ptr<Bridge> bridge_;  // cluster mode (config.nats): the NATS bridge, on its own thread
   std::thread bridge_thread_;
   bool started_ = false;
+  uint64_t start_serial_ = 0;  // process-wide number of this start (thread_publisher)
   std::atomic<uint64_t> presence_tickets_{0};
 };
 

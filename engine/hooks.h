@@ -16,7 +16,7 @@
 namespace ringcast {
 
 class Engine;
-class Shard;
+class SessionHost;
 
 // A client connection as a hook sees it: valid only during the call (do not keep it).
 class Session {
@@ -45,11 +45,10 @@ class Session {
   void close(uint16_t code, std::string_view reason);
 
  private:
-  friend class Shard;
-  friend class NanoConns;
-  Session(Shard& shard, uint32_t conn, uint64_t id, std::string_view type)
-      : shard_(&shard), conn_(conn), id_(id), type_(type) {}
-  Shard* shard_;
+  friend class SessionHost;  // each protocol's connections (engine/conn/session.h) make sessions
+  Session(SessionHost& host, uint32_t conn, uint64_t id, std::string_view type)
+      : host_(&host), conn_(conn), id_(id), type_(type) {}
+  SessionHost* host_;
   uint32_t conn_;
   uint64_t id_;
   std::string_view type_;
@@ -59,6 +58,7 @@ class Session {
 struct ClientMessage {
   std::string_view type;  // go-push: the "type" field; Nano/Pomelo: the route
   std::string_view data;  // JSON text: go-push's "data" (minified; "null" when absent)
+  bool request = false;   // Nano/Pomelo: a request (it waits for Session::reply), not a notify
 };
 
 // A Nano/Pomelo client's handshake (docs/nano.md), as parsed: views valid during the call only.

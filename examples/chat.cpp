@@ -15,16 +15,10 @@
 #include <unordered_map>
 
 #include "engine/engine.h"
-#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 #include "engine/base/json.h"
 
 namespace {
-
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  ringcast::http::append_json_escaped(out, text);
-  return out + "\"";
-}
 
 // Handlers run on the shard threads, several at once: shared state takes a lock.
 class Chat : public ringcast::Component {
@@ -78,11 +72,18 @@ class Chat : public ringcast::Component {
       auto it = names_.find(s.id());
       from = it != names_.end() ? it->second : "guest-" + std::to_string(s.id() & 0xFFFF);
     }
-    const std::string items = "[{\"from\":" + json_string(from) + ",\"text\":" + json_string(text) + "}]";
+    std::string items;
+    ringcast::JsonWriter json(items);
+    json.begin_array().begin_object();
+    json.key("from").string(from).key("text").string(text);
+    json.end_object().end_array();
     const ringcast::PublishOutcome out = engine.publish_room(room, items);
     if (out.error != ringcast::PublishError::none) return s.error("refused", ringcast::publish_error_text(out.error));
     ++said_;
-    s.reply("{\"ok\":true,\"seq\":" + std::to_string(out.seq) + "}");
+    std::string reply;
+    ringcast::JsonWriter json_reply(reply);
+    json_reply.begin_object().key("ok").boolean(true).key("seq").number(out.seq).end_object();
+    s.reply(reply);
   }
 
   std::mutex mutex_;

@@ -11,11 +11,12 @@
 #include <deque>
 #include <vector>
 
-#include "engine/codec/frame.h"
+#include "engine/broadcast/frames.h"
 #include "engine/broadcast/publish.h"
 #include "engine/broadcast/ring.h"
 #include "engine/broadcast/room.h"
-#include "engine/broadcast/sender.h"
+#include "engine/codec/frame.h"
+#include "engine/limits.h"
 #include "engine/node/stats.h"
 
 namespace ringcast {
@@ -24,13 +25,13 @@ struct FanoutLimits {
   int64_t merge_window_ns = 0;
   uint32_t batch_items_max = 100;
   size_t frame_bytes_max = 256 * 1024;
-  uint32_t entries_per_drain_max = 4096;  // so one busy publisher cannot starve the shard's I/O
+  uint32_t entries_per_drain_max = limits::kEntriesPerDrainMax;
 };
 
 class Fanout {
  public:
-  Fanout(Ring ring, Sender& sender, RoomIndex& rooms, const FanoutLimits& limits, ShardStats* stats)
-      : ring_(ring), sender_(sender), rooms_(rooms), limits_(limits), stats_(stats) {}
+  Fanout(Ring ring, Frames& frames, RoomIndex& rooms, const FanoutLimits& limits, ShardStats* stats)
+      : ring_(ring), frames_(frames), rooms_(rooms), limits_(limits), stats_(stats) {}
 
   // Registers this shard as ring consumer `slot`; consumption starts at the current head.
   void attach(uint32_t slot, int wake_fd) {
@@ -60,7 +61,7 @@ class Fanout {
 
   // Publishes the oldest ring position this shard still references.
   void publish_held() {
-    ring_.slot(slot_).held_pos.store(sender_.oldest_held(pos_), std::memory_order_release);
+    ring_.slot(slot_).held_pos.store(frames_.oldest_held(pos_), std::memory_order_release);
   }
   bool prepare_to_sleep() { return ring_.prepare_to_sleep(slot_, pos_, seq_); }
   void woke_up() { ring_.woke_up(slot_); }
@@ -77,15 +78,7 @@ class Fanout {
   }
 
   // A room is being freed: its pending batch has nobody left to go to.
-  void drop_batch(RoomId id) {
-    RoomBatch& b = rooms_.room(id).batch;
-    if (b.epoch != kNil) sender_.epoch_unref(b.epoch);
-    b.entries.clear();
-    b.items = 0;
-    b.bytes = 0;
-    b.epoch = kNil;
-    ++b.serial;
-  }
+  void drop_batch(RoomId id) { clear_batch(rooms_.room(id).batch); }
 
  private:
   struct Window {
@@ -95,8 +88,18 @@ class Fanout {
     uint32_t batch_serial;
   };
 
+  // Empties a batch (emitted or dropped): its epoch is let go, and a window armed for it is stale now.
+  void clear_batch(RoomBatch& b) {
+    if (b.epoch != kNil) frames_.epoch_unref(b.epoch);
+    b.entries.clear();
+    b.items = 0;
+    b.bytes = 0;
+    b.epoch = kNil;
+    ++b.serial;
+  }
+
   uint32_t drain_epoch() {
-    if (epoch_ == kNil) epoch_ = sender_.begin_epoch(drain_start_pos_);
+    if (epoch_ == kNil) epoch_ = frames_.begin_epoch(drain_start_pos_);
     return epoch_;
   }
 
@@ -116,7 +119,7 @@ class Fanout {
   FrameId build_coalesced(const RoomBatch& b);
 
   Ring ring_;
-  Sender& sender_;
+  Frames& frames_;
   RoomIndex& rooms_;
   FanoutLimits limits_;
   ShardStats* stats_;
@@ -139,7 +142,7 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
   while (drained < limits_.entries_per_drain_max) {
     const RingEntry* e = ring_.peek(pos_, seq_);
     if (!e) break;
-    RoomId id = e->target == Target::all                                   ? kAllRoom
+    RoomId id = e->target == Target::all                                 ? kAllRoom
                 : e->target == Target::room || e->target == Target::user ? rooms_.find(e->room())
                                                                          : kNil;
     if (e->target == Target::conn) deliver_to_conn(*e, deliver);
@@ -179,7 +182,7 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
     } else if (r.batch.epoch == kNil) {
       // A new batch: it keeps its entries in the ring until its window ends.
       r.batch.epoch = drain_epoch();
-      sender_.epoch_ref(r.batch.epoch);
+      frames_.epoch_ref(r.batch.epoch);
       windows_.push_back(Window{now_ns + limits_.merge_window_ns, id, r.generation, r.batch.serial});
     }
   }
@@ -190,8 +193,9 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
 template <class Deliver>
 void Fanout::expire_windows(int64_t now_ns, Deliver& deliver) {
   while (!windows_.empty() && windows_.front().deadline_ns <= now_ns) {
-    Window w = windows_.front();
+    const Window w = windows_.front();
     windows_.pop_front();
+    // A window whose room was freed, reused or emitted since (its batch's serial moved on) is stale.
     Room& r = rooms_.room(w.room);
     if (!r.live || r.generation != w.room_generation || r.batch.serial != w.batch_serial) continue;
     if (!r.batch.entries.empty()) emit(w.room, deliver);
@@ -200,13 +204,7 @@ void Fanout::expire_windows(int64_t now_ns, Deliver& deliver) {
 
 template <class Deliver>
 void Fanout::flush_all(Deliver& deliver) {
-  while (!windows_.empty()) {
-    Window w = windows_.front();
-    windows_.pop_front();
-    Room& r = rooms_.room(w.room);
-    if (!r.live || r.generation != w.room_generation || r.batch.serial != w.batch_serial) continue;
-    if (!r.batch.entries.empty()) emit(w.room, deliver);
-  }
+  expire_windows(INT64_MAX, deliver);
 }
 
 template <class Deliver>
@@ -218,19 +216,14 @@ void Fanout::emit(RoomId id, Deliver& deliver) {
     const RingEntry* e = b.entries.front();
     // Zero copy: every member's send points at the entry's frame inside the ring.
     const uint32_t epoch = b.epoch != kNil ? b.epoch : drain_epoch();
-    frame = sender_.ring_frame(e->frame(), e->frame_len, e->item_count, epoch, e->publish_ns);
+    frame = frames_.ring_frame(e->frame(), e->frame_len, e->item_count, epoch, e->publish_ns);
   } else {
     frame = build_coalesced(b);
     stats_->add(Counter::frames_built);
   }
-  if (b.epoch != kNil) sender_.epoch_unref(b.epoch);
-  b.entries.clear();
-  b.items = 0;
-  b.bytes = 0;
-  b.epoch = kNil;
-  ++b.serial;
+  clear_batch(b);
   for (uint32_t conn : r.members) deliver(conn, frame);
-  sender_.release_if_unused(frame);
+  frames_.release_if_unused(frame);
 }
 
 template <class Deliver>
@@ -238,9 +231,10 @@ void Fanout::deliver_to_conn(const RingEntry& e, Deliver& deliver) {
   if constexpr (requires { deliver.resolve_conn(e.room()); }) {
     const uint32_t conn = deliver.resolve_conn(e.room());
     if (conn == kNil) return;
-    const FrameId frame = sender_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
+    const FrameId frame =
+        frames_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
     deliver(conn, frame);
-    sender_.release_if_unused(frame);
+    frames_.release_if_unused(frame);
   }
 }
 
@@ -255,10 +249,9 @@ inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
     items += e->item_count;
     oldest_ns = std::min(oldest_ns, e->publish_ns);
   }
-  const size_t header = ws::server_header_bytes(payload);
-  auto* bytes = static_cast<uint8_t*>(std::malloc(header + payload));
-  RC_ASSERT(bytes != nullptr);
-  size_t at = ws::encode_server_header(bytes, ws::Opcode::text, payload);
+  const ws::FrameBuffer frame = ws::alloc_server_frame(ws::Opcode::text, payload);
+  uint8_t* bytes = frame.bytes;
+  size_t at = static_cast<size_t>(frame.payload - frame.bytes);
   std::memcpy(bytes + at, kPushPrefix.data(), kPushPrefix.size());
   at += kPushPrefix.size();
   bool first = true;
@@ -270,8 +263,8 @@ inline FrameId Fanout::build_coalesced(const RoomBatch& b) {
   }
   std::memcpy(bytes + at, suffix.data(), suffix.size());
   at += suffix.size();
-  RC_ASSERT(at == header + payload);
-  return sender_.owned_frame(bytes, static_cast<uint32_t>(at), items, true, oldest_ns);
+  RC_ASSERT(at == frame.len);
+  return frames_.owned_frame(bytes, frame.len, items, true, oldest_ns);
 }
 
 }  // namespace ringcast

@@ -2,13 +2,14 @@
 #include "engine/broadcast/history.h"
 
 #include "engine/base/check.h"
-#include "engine/codec/frame.h"
 #include "engine/broadcast/publish.h"
+#include "engine/codec/frame.h"
 
 namespace ringcast {
 
-bool collect_replay(const Ring& ring, std::string_view room, uint64_t since, uint64_t until, const ReplayLimits& limits,
-                    int64_t now_ns, std::vector<ReplayFrame>& frames, std::string& scratch) {
+bool collect_replay(const Ring& ring, std::string_view room, uint64_t since, uint64_t until,
+                    const ReplayLimits& limits, int64_t now_ns, std::vector<ReplayFrame>& frames,
+                    std::string& scratch) {
   // More entries than the ring can hold at once cannot all be in it.
   if (until < since || until - since > ring.capacity() / kMinEntryBytes) return false;
   uint64_t items = 0;
@@ -18,8 +19,9 @@ bool collect_replay(const Ring& ring, std::string_view room, uint64_t since, uin
   body.clear();
   auto finish_frame = [&] {
     const size_t payload = kPushPrefix.size() + body.size() + suffix.size();
-    std::string frame(ws::server_header_bytes(payload), '\0');
-    ws::encode_server_header(reinterpret_cast<uint8_t*>(frame.data()), ws::Opcode::text, payload);
+    std::string frame;
+    frame.reserve(ws::kMaxServerHeaderBytes + payload);
+    ws::append_server_header(frame, ws::Opcode::text, payload);
     frame += kPushPrefix;
     frame += body;
     frame += suffix;
@@ -35,9 +37,11 @@ bool collect_replay(const Ring& ring, std::string_view room, uint64_t since, uin
     // (so the lengths used below are the ones it was written with), the bytes copied and checked after.
     const RingEntry head = *e;
     if (head.seq != seq || !ring.history_intact(pos)) return false;
-    RC_ASSERT(head.frame_offset + head.frame_len <= head.size && head.items_offset + head.items_len <= head.frame_len);
+    RC_ASSERT(head.frame_offset + head.frame_len <= head.size &&
+              head.items_offset + head.items_len <= head.frame_len);
     const char* base = reinterpret_cast<const char*>(e);
-    if (head.target != Target::room || std::string_view(base + sizeof(RingEntry), head.room_len) != room) continue;
+    if (head.target != Target::room || std::string_view(base + sizeof(RingEntry), head.room_len) != room)
+      continue;
     if (limits.ttl_ns > 0 && now_ns - head.publish_ns > limits.ttl_ns) return false;
     items += head.item_count;
     if (items > limits.items_max) return false;

@@ -4,9 +4,9 @@
 #include "engine/broadcast/publish.h"
 
 #include <cstdio>
-#include <ctime>
 #include <cstring>
 
+#include "engine/base/clock.h"
 #include "engine/node/cluster_state.h"
 #include "engine/codec/frame.h"
 #include "engine/codec/http.h"
@@ -14,15 +14,6 @@
 #include "engine/codec/utf8.h"
 
 namespace ringcast {
-namespace {
-
-int64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-}  // namespace
 
 int publish_error_status(PublishError error) {
   switch (error) {
@@ -95,11 +86,11 @@ PublishError Publisher::check_address(Target target, std::string_view room) {
   address_.clear();
   switch (target) {
     case Target::room:
-      if (!room_name_valid(room, room_name_bytes_max_, room_charset_)) return PublishError::room_invalid;
+      if (!room_name_valid(room, rules_.room_name_bytes_max, rules_.room_charset)) return PublishError::room_invalid;
       address_.assign(room);
       return PublishError::none;
     case Target::user:
-      if (!room_name_valid(room, user_id_bytes_max_, RoomCharset::utf8)) return PublishError::uid_invalid;
+      if (!room_name_valid(room, rules_.user_id_bytes_max, RoomCharset::utf8)) return PublishError::uid_invalid;
       address_ = user_room_name(room);
       return PublishError::none;
     case Target::conn: {
@@ -223,7 +214,7 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   e->items_offset = static_cast<uint32_t>(header_len + kPushPrefix.size());
   e->items_len = static_cast<uint32_t>(inner.size());
   e->item_count = item_count;
-  e->publish_ns = monotonic_ns();
+  e->publish_ns = clock::monotonic_ns();
   e->room_len = static_cast<uint16_t>(room.size());
   e->target = target;
   e->flags = 0;

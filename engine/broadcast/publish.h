@@ -44,19 +44,23 @@ struct PublishOutcome {
   uint32_t item_count = 0;
 };
 
+// What every publisher checks a push's address against: the API's, the demo's, the embedding
+// application's and the cluster bridge's alike, resolved once from the configuration (settings.h).
+struct PublishRules {
+  size_t room_name_bytes_max = 128;
+  RoomCharset room_charset = RoomCharset::utf8;
+  size_t user_id_bytes_max = 128;  // user ids (Target::user): 1..this bytes of UTF-8 without controls
+};
+
 class Publisher {
  public:
-  explicit Publisher(size_t room_name_bytes_max, RoomCharset room_charset = RoomCharset::utf8)
-      : room_name_bytes_max_(room_name_bytes_max), room_charset_(room_charset) {}
+  explicit Publisher(const PublishRules& rules) : rules_(rules) {}
 
   // Producers in worker processes record their claims so a crash mid-publish can be repaired.
   void set_claim_record(ClaimRecord* record) { record_ = record; }
   // In cluster mode, publishes from the API and the application are refused while the node cannot
   // reach NATS (other nodes would miss them). The bridge's own publisher has no gate.
   void set_cluster_gate(const ClusterState* cluster) { cluster_gate_ = cluster; }
-
-  // User ids (Target::user): 1..bytes bytes of UTF-8 without control characters.
-  void set_user_id_bytes_max(size_t bytes) { user_id_bytes_max_ = bytes; }
 
   // items_json is the text of a JSON array (go-push's form field `items`). `room` is the room
   // (Target::room), the user id (Target::user: the entry carries its internal room, users.h) or the
@@ -76,9 +80,7 @@ class Publisher {
   // Checks the target's address and sets `address_` to what the entry carries as its room.
   PublishError check_address(Target target, std::string_view room);
 
-  size_t room_name_bytes_max_;
-  RoomCharset room_charset_;
-  size_t user_id_bytes_max_ = 128;
+  PublishRules rules_;
   std::string address_;
   ClaimRecord* record_ = nullptr;
   const ClusterState* cluster_gate_ = nullptr;

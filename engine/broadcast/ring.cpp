@@ -53,7 +53,7 @@ uint32_t Ring::entry_bytes(size_t room_len, size_t frame_len) {
   return static_cast<uint32_t>(bytes < kMinEntryBytes ? kMinEntryBytes : bytes);
 }
 
-uint64_t Ring::recompute_min_held(uint64_t head_pos) {
+uint64_t Ring::min_held(uint64_t head_pos) const {
   uint64_t min_held = head_pos;
   const uint32_t in_use = control_->slots_in_use.load(std::memory_order_acquire);
   for (uint32_t i = 0; i < in_use; ++i) {
@@ -62,8 +62,13 @@ uint64_t Ring::recompute_min_held(uint64_t head_pos) {
     uint64_t held = slot.held_pos.load(std::memory_order_acquire);
     if (held < min_held) min_held = held;
   }
-  control_->min_held_cache.store(min_held, std::memory_order_relaxed);
   return min_held;
+}
+
+uint64_t Ring::recompute_min_held(uint64_t head_pos) {
+  const uint64_t held = min_held(head_pos);
+  control_->min_held_cache.store(held, std::memory_order_relaxed);
+  return held;
 }
 
 bool Ring::try_claim(uint32_t size, RingClaim& claim, ClaimRecord* record) {
@@ -255,15 +260,7 @@ bool Ring::prepare_to_sleep(uint32_t index, uint64_t pos, uint64_t seq) {
 uint64_t Ring::used_bytes() const {
   uint64_t pos = 0, seq = 0;
   read_head(pos, seq);
-  uint64_t min_held = pos;
-  const uint32_t in_use = control_->slots_in_use.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < in_use; ++i) {
-    auto& slot = control_->consumers[i];
-    if (!slot.active.load(std::memory_order_acquire)) continue;
-    uint64_t held = slot.held_pos.load(std::memory_order_acquire);
-    if (held < min_held) min_held = held;
-  }
-  return pos - min_held;
+  return pos - min_held(pos);
 }
 
 }  // namespace ringcast

@@ -181,6 +181,8 @@ class Ring {
   uint64_t used_bytes() const;
 
  private:
+  // The oldest position an active consumer holds (head_pos when none holds anything older).
+  uint64_t min_held(uint64_t head_pos) const;
   uint64_t recompute_min_held(uint64_t head_pos);
 
   RingControl* control_ = nullptr;

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/broadcast/ring.h"
-#include "engine/broadcast/sender.h"
+#include "engine/broadcast/frames.h"
 #include "engine/broadcast/users.h"
 
 namespace ringcast {

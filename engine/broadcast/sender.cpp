@@ -1,248 +1,155 @@
-// Send queues, frames and ring epochs. Nodes and frames come from free lists inside vectors, so a
-// steady stream of pushes allocates nothing per message per subscriber.
+// The send path (see sender.h): queueing, the flush, one send per connection, and what a completion
+// means for the connection.
 #include "engine/broadcast/sender.h"
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+
+#include "engine/base/check.h"
+#include "engine/base/clock.h"
+#include "engine/limits.h"
 
 namespace ringcast {
 
-Sender::Sender(uint32_t first_epoch) : epoch_base_(first_epoch) {
-  frames_.reserve(1024);
-  nodes_.reserve(4096);
-}
-
 Sender::~Sender() {
-  for (Frame& f : frames_)
-    if (f.owned) std::free(f.owned);
+  for (msghdr* msg : send_msgs_) std::free(msg);
 }
 
-FrameId Sender::new_frame() {
-  FrameId id;
-  if (frame_free_ != kNil) {
-    id = frame_free_;
-    frame_free_ = frames_[id].next_free;
+void Sender::queue_copy(Conn& c, uint32_t id, std::string_view bytes) {
+  auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size() + 1));
+  RC_ASSERT(copy != nullptr);
+  if (!bytes.empty()) std::memcpy(copy, bytes.data(), bytes.size());
+  queue(c, id, frames_.owned_frame(copy, static_cast<uint32_t>(bytes.size()), 0, false));
+}
+
+void Sender::queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payload) {
+  const ws::FrameBuffer b = ws::copy_server_frame(op, payload);
+  queue(c, id, frames_.owned_frame(b.bytes, b.len, 0, false));
+}
+
+bool Sender::push(Conn& c, uint32_t id, FrameId frame) {
+  const uint32_t queued = frames_.enqueue(c.out, frame);
+  stats_.add(Counter::frames_queued);
+  stats_.add(Counter::items_delivered, frames_.frame(frame).items);
+  // A backlog over the limit by itself may be a burst a fast reader is about to take (see complete()
+  // for the real test); this hard bound caps the memory a stalled reader can pin while its send is
+  // stuck in the kernel.
+  if (queued > uint64_t{limits::kStalledBacklogFactor} * config_.out_queue_bytes_max) return false;
+  schedule(c, id);
+  return true;
+}
+
+bool Sender::write_now(Conn& c, uint32_t id, std::string_view bytes) {
+  // (Behind something still queued, e.g. a demo answer on a kept-alive connection, it queues: order.)
+  const bool behind = !c.out.empty() || c.sending;
+  ssize_t sent = behind ? 0 : io_.send_now(c.fd, bytes.data(), bytes.size());
+  if (sent < 0) {
+    if (sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) return false;
+    sent = 0;
+  }
+  stats_.add(Counter::bytes_out, sent);
+  if (static_cast<size_t>(sent) < bytes.size()) queue_copy(c, id, bytes.substr(static_cast<size_t>(sent)));
+  return true;
+}
+
+void Sender::drop_unsent(Conn& c, bool pushes_only, DropReason reason) {
+  if (uint32_t dropped = frames_.drop_unsent(c.out, pushes_only)) {
+    stats_.add(Counter::frames_dropped, dropped);
+    stats_.add(
+        reason == DropReason::slow_consumer ? Counter::frames_dropped_slow : Counter::frames_dropped_closing,
+        dropped);
+  }
+}
+
+void Sender::flush() {
+  if (flush_list_.empty()) return;
+  // One clock read for the whole batch: the publish -> flush latency of every frame it sends is
+  // measured against it (a read per send would cost more than the bucket it feeds).
+  const int64_t flush_ns = clock::monotonic_ns();
+  // issue() never adds to the list, so iterating by index over a stable size is safe.
+  for (size_t i = 0; i < flush_list_.size(); ++i) {
+    const uint32_t id = flush_list_[i];
+    Conn& c = slab_[id];
+    c.in_flush_list = false;
+    if (c.phase == Phase::dead || c.sending || c.out.empty()) continue;
+    issue(c, id, flush_ns);
+  }
+  flush_list_.clear();
+}
+
+void Sender::issue(Conn& c, uint32_t id, int64_t flush_ns) {
+  iovec iov[limits::kIovMax];
+  int64_t published_ns[limits::kIovMax];
+  size_t total = 0;
+  const int n =
+      frames_.gather(c.out, iov, limits::kIovMax, config_.send_bytes_per_iteration_max, total, published_ns);
+  RC_ASSERT(n > 0);
+  for (int i = 0; i < n; ++i)
+    if (published_ns[i] > 0) stats_.observe_latency(flush_ns - published_ns[i]);
+  c.sending = true;
+  c.send_offered = static_cast<uint32_t>(total);
+  const uint64_t ud = user_data(Op::send, c.generation, id);
+  if (n == 1) {
+    io_.send(c.fd, iov[0].iov_base, iov[0].iov_len, ud);
+    return;
+  }
+  // A multi-frame send needs a msghdr and its iovec until it completes. It is sized to this send and
+  // freed on completion: a pool of largest-size slots would keep the peak of a connect or broadcast
+  // burst (thousands of sends in flight) resident for good.
+  const size_t bytes = sizeof(msghdr) + sizeof(iovec) * static_cast<size_t>(n);
+  auto* msg = static_cast<msghdr*>(std::malloc(bytes));
+  RC_ASSERT(msg != nullptr);
+  auto* vec = reinterpret_cast<iovec*>(msg + 1);
+  std::memcpy(vec, iov, sizeof(iovec) * static_cast<size_t>(n));
+  *msg = msghdr{};
+  msg->msg_iov = vec;
+  msg->msg_iovlen = static_cast<size_t>(n);
+  uint32_t slot;
+  if (!free_send_msgs_.empty()) {
+    slot = free_send_msgs_.back();
+    free_send_msgs_.pop_back();
+    send_msgs_[slot] = msg;
   } else {
-    id = static_cast<FrameId>(frames_.size());
-    frames_.emplace_back();
+    slot = static_cast<uint32_t>(send_msgs_.size());
+    send_msgs_.push_back(msg);
   }
-  frames_[id] = Frame{};
-  ++frames_live_;
-  return id;
+  c.send_slot = slot;
+  io_.sendmsg(c.fd, msg, ud);
 }
 
-void Sender::free_frame(FrameId id) {
-  Frame& f = frames_[id];
-  RC_ASSERT(!f.permanent && f.refs == 0);
-  if (f.owned) std::free(f.owned);
-  if (f.epoch != kNil) epoch_unref(f.epoch);
-  f = Frame{};
-  f.next_free = frame_free_;
-  frame_free_ = id;
-  --frames_live_;
+void Sender::release_msg(Conn& c) {
+  if (c.send_slot == kNil) return;
+  std::free(send_msgs_[c.send_slot]);
+  send_msgs_[c.send_slot] = nullptr;
+  free_send_msgs_.push_back(c.send_slot);
+  c.send_slot = kNil;
 }
 
-FrameId Sender::ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch,
-                           int64_t publish_ns) {
-  FrameId id = new_frame();
-  Frame& f = frames_[id];
-  f.publish_ns = publish_ns;
-  f.data = data;
-  f.len = len;
-  f.items = items;
-  f.push = true;
-  f.epoch = epoch;
-  epoch_ref(epoch);
-  return id;
-}
-
-FrameId Sender::owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push, int64_t publish_ns) {
-  FrameId id = new_frame();
-  Frame& f = frames_[id];
-  f.publish_ns = publish_ns;
-  f.data = bytes;
-  f.owned = bytes;
-  f.len = len;
-  f.items = items;
-  f.push = push;
-  return id;
-}
-
-FrameId Sender::permanent_frame(const uint8_t* data, uint32_t len) {
-  FrameId id = new_frame();
-  Frame& f = frames_[id];
-  f.data = data;
-  f.len = len;
-  f.permanent = true;
-  return id;
-}
-
-void Sender::release_if_unused(FrameId id) {
-  if (frames_[id].refs == 0 && !frames_[id].permanent) free_frame(id);
-}
-
-void Sender::unref(FrameId id) {
-  Frame& f = frames_[id];
-  RC_ASSERT(f.refs > 0);
-  if (--f.refs == 0 && !f.permanent) free_frame(id);
-}
-
-uint32_t Sender::begin_epoch(uint64_t start_pos) {
-  RC_ASSERT(epochs_.empty() || epochs_.back().start_pos <= start_pos);
-  // Epoch numbers wrap after 2^32 drains (about a day at 50k drains a second). kNil means "no epoch"
-  // to frames and batches, so it is never handed out: a placeholder without references takes it.
-  if (epoch_base_ + static_cast<uint32_t>(epochs_.size()) == kNil) epochs_.push_back(Epoch{start_pos, 0});
-  epochs_.push_back(Epoch{start_pos, 0});
-  return epoch_base_ + static_cast<uint32_t>(epochs_.size() - 1);
-}
-
-void Sender::epoch_ref(uint32_t epoch) {
-  uint32_t index = epoch - epoch_base_;
-  RC_ASSERT(index < epochs_.size());
-  ++epochs_[index].refs;
-}
-
-void Sender::epoch_unref(uint32_t epoch) {
-  uint32_t index = epoch - epoch_base_;
-  RC_ASSERT(index < epochs_.size() && epochs_[index].refs > 0);
-  --epochs_[index].refs;
-}
-
-uint64_t Sender::oldest_held(uint64_t fallback) {
-  while (!epochs_.empty() && epochs_.front().refs == 0) {
-    epochs_.pop_front();
-    ++epoch_base_;
-  }
-  return epochs_.empty() ? fallback : epochs_.front().start_pos;
-}
-
-uint32_t Sender::new_node(FrameId frame) {
-  uint32_t id;
-  if (node_free_ != kNil) {
-    id = node_free_;
-    node_free_ = nodes_[id].next;
-  } else {
-    id = static_cast<uint32_t>(nodes_.size());
-    nodes_.emplace_back();
-  }
-  nodes_[id] = Node{frame, kNil};
-  return id;
-}
-
-void Sender::free_node(uint32_t id) {
-  nodes_[id].next = node_free_;
-  node_free_ = id;
-}
-
-uint32_t Sender::enqueue(OutQueue& q, FrameId id) {
-  Frame& f = frames_[id];
-  ++f.refs;
-  uint32_t node = new_node(id);
-  if (q.tail == kNil) {
-    q.head = q.tail = node;
-  } else {
-    nodes_[q.tail].next = node;
-    q.tail = node;
-  }
-  q.bytes += f.len;
-  return q.bytes;
-}
-
-int Sender::gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes,
-                   int64_t* publish_ns) {
-  RC_ASSERT(q.inflight_nodes == 0 && max_iov > 0);
-  int count = 0;
-  total_bytes = 0;
-  uint32_t offset = q.head_offset;
-  for (uint32_t n = q.head; n != kNil && count < max_iov; n = nodes_[n].next) {
-    const Frame& f = frames_[nodes_[n].frame];
-    size_t len = f.len - offset;
-    if (count > 0 && total_bytes + len > max_bytes) break;
-    iov[count].iov_base = const_cast<uint8_t*>(f.data + offset);
-    iov[count].iov_len = len;
-    if (publish_ns) publish_ns[count] = offset == 0 && f.push ? f.publish_ns : 0;
-    total_bytes += len;
-    ++count;
-    offset = 0;
-  }
-  q.inflight_nodes = static_cast<uint16_t>(count);
-  return count;
-}
-
-uint32_t Sender::complete(OutQueue& q, size_t sent) {
-  RC_ASSERT(sent <= q.bytes);
-  uint32_t push_frames = 0;
-  q.bytes -= static_cast<uint32_t>(sent);
-  while (q.head != kNil) {
-    Frame& f = frames_[nodes_[q.head].frame];
-    size_t left = f.len - q.head_offset;
-    if (sent < left) {
-      q.head_offset += static_cast<uint32_t>(sent);
-      break;
+SendResult Sender::complete(Conn& c, uint32_t id, int32_t res) {
+  c.sending = false;
+  release_msg(c);
+  if (res < 0) {
+    frames_.complete(c.out, 0);
+    if (res == -EINTR || res == -EAGAIN) {
+      schedule(c, id);
+      return SendResult::retry;
     }
-    sent -= left;
-    push_frames += f.push ? 1 : 0;
-    uint32_t node = q.head;
-    q.head = nodes_[node].next;
-    q.head_offset = 0;
-    unref(nodes_[node].frame);
-    free_node(node);
+    return SendResult::failed;  // reset, broken pipe, or our own shutdown
   }
-  if (q.head == kNil) q.tail = kNil;
-  q.inflight_nodes = 0;
-  return push_frames;
-}
-
-uint32_t Sender::drop_unsent(OutQueue& q, bool pushes_only) {
-  // Keep the nodes a send in flight covers (the kernel is reading their bytes) and a head frame that
-  // is partly sent already (the peer has its first bytes; the rest must follow).
-  uint32_t keep = q.inflight_nodes;
-  if (keep == 0 && q.head_offset > 0) keep = 1;
-  uint32_t n = q.head;
-  uint32_t last_kept = kNil;
-  for (uint32_t i = 0; i < keep && n != kNil; ++i) {
-    last_kept = n;
-    n = nodes_[n].next;
-  }
-  uint32_t dropped = 0;
-  while (n != kNil) {
-    const uint32_t next = nodes_[n].next;
-    const Frame& f = frames_[nodes_[n].frame];
-    if (pushes_only && !f.push) {
-      if (last_kept == kNil)
-        q.head = n;
-      else
-        nodes_[last_kept].next = n;
-      last_kept = n;
-    } else {
-      q.bytes -= f.len;
-      dropped += f.push ? 1 : 0;
-      unref(nodes_[n].frame);
-      free_node(n);
-    }
-    n = next;
-  }
-  if (last_kept == kNil) {
-    q.head = q.tail = kNil;
-    q.head_offset = 0;
-    q.bytes = 0;
-  } else {
-    nodes_[last_kept].next = kNil;
-    q.tail = last_kept;
-  }
-  return dropped;
-}
-
-uint32_t Sender::clear(OutQueue& q) {
-  uint32_t dropped = 0;
-  for (uint32_t n = q.head; n != kNil;) {
-    const uint32_t next = nodes_[n].next;
-    dropped += frames_[nodes_[n].frame].push ? 1 : 0;
-    unref(nodes_[n].frame);
-    free_node(n);
-    n = next;
-  }
-  q = OutQueue{};
-  return dropped;
+  stats_.add(Counter::sends);
+  stats_.add(Counter::bytes_out, res);
+  const bool short_send = static_cast<uint32_t>(res) < c.send_offered;
+  stats_.add(Counter::frames_sent, frames_.complete(c.out, static_cast<size_t>(res)));
+  if (c.phase == Phase::dead) return SendResult::failed;
+  if (c.out.empty()) return SendResult::drained;
+  // A slow consumer: the kernel would not take all we offered (the peer's window and our socket
+  // buffer are full) and the backlog is still over the limit. A fast reader hit by a burst has its
+  // sends taken whole, so it is never cut for the burst alone.
+  if (short_send && c.out.bytes > config_.out_queue_bytes_max && !on_api_port(c.protocol) && !c.close_sent)
+    return SendResult::slow;
+  schedule(c, id);
+  return SendResult::ok;
 }
 
 }  // namespace ringcast

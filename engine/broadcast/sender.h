@@ -1,133 +1,94 @@
-// Per-shard send queues. A Frame is bytes some connections must receive: a ring entry's frame
-// (referenced in place: zero copy), a PUSH frame coalesced from several entries (built once per shard
-// per room), or a small reply (pong, close, HTTP answer). Each connection's OutQueue is a linked list
-// of references to frames; gather() turns its head into an iovec for one send, complete() retires what
-// the kernel took. Frames that point into the ring pin it through "epochs" (see below), which is how
-// the shard knows the oldest ring position it still needs. No I/O here: the shard does the sending.
+// The send path, the last step of the data flow: frames queued on a connection (references into the
+// frame store, frames.h) leave for the kernel here. Queueing schedules the connection for the loop's
+// flush phase; the flush issues at most one send per connection, carrying every queued frame (up to
+// the per-turn cap) in one iovec, so frames keep their order; the send's completion retires what the
+// kernel took and says what the connection needs next. Owns the flush list and the msghdr of each
+// multi-frame send in flight; knows nothing of protocols.
 #pragma once
 
-#include <sys/uio.h>
+#include <sys/socket.h>
 
-#include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <string_view>
 #include <vector>
 
-#include "engine/base/check.h"
+#include "engine/broadcast/frames.h"
+#include "engine/codec/frame.h"
+#include "engine/config.h"
+#include "engine/conn/conn.h"
+#include "engine/node/stats.h"
+#include "engine/shard/io.h"
 
 namespace ringcast {
 
-constexpr uint32_t kNil = UINT32_MAX;
-
-using FrameId = uint32_t;
-
-struct Frame {
-  const uint8_t* data = nullptr;
-  uint32_t len = 0;
-  uint32_t refs = 0;       // queue nodes (and batches) referencing it; freed at zero
-  uint32_t items = 0;      // PUSH items carried (0 for replies and control frames)
-  uint32_t epoch = kNil;   // ring epoch it pins, or kNil
-  uint8_t* owned = nullptr;  // malloc'd bytes freed with the frame, or null
-  bool permanent = false;    // constant frames (the go-push PONG): never freed
-  bool push = false;         // a PUSH frame (counted as dropped when discarded unsent)
-  uint32_t next_free = kNil;
-  int64_t publish_ns = 0;    // PUSH: when its oldest ring entry was published (latency metric); 0: unknown
+// What a send's completion asks of the connection's owner.
+enum class SendResult : uint8_t {
+  ok,       // sent; what is still queued is scheduled for the next flush
+  retry,    // the kernel said try again (-EAGAIN, -EINTR): scheduled again
+  slow,     // a short send with the backlog still over out_queue_bytes_max: a slow consumer, to be cut
+  failed,   // the socket failed (reset, broken pipe, our shutdown) or the connection is dead: end it
+  drained,  // everything queued is sent: the connection's after-flush action is due
 };
 
-// What the kernel must see of one connection's queue, and what is in flight.
-struct OutQueue {
-  uint32_t head = kNil;        // queue node ids
-  uint32_t tail = kNil;
-  uint32_t bytes = 0;          // queued bytes not yet sent (the slow-consumer measure)
-  uint32_t head_offset = 0;    // bytes of the head frame already sent
-  uint16_t inflight_nodes = 0; // nodes covered by the send in flight (0: none in flight)
-  bool empty() const { return head == kNil; }
-};
+// Why unsent frames are discarded (the counter they go to).
+enum class DropReason : uint8_t { closing, slow_consumer };
 
 class Sender {
  public:
-  // Epoch numbers start at `first_epoch` (tests start near the 32-bit wrap).
-  explicit Sender(uint32_t first_epoch = 0);
+  Sender(Io& io, Frames& frames, ConnSlab& slab, ShardStats& stats, const Config& config)
+      : io_(io), frames_(frames), slab_(slab), stats_(stats), config_(config) {}
   ~Sender();
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
 
-  // --- frames ---
-  // A frame over bytes inside the ring, pinning `epoch` (from begin_epoch) until released.
-  FrameId ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch,
-                     int64_t publish_ns = 0);
-  // A frame over malloc'd bytes the sender frees with the frame.
-  FrameId owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push, int64_t publish_ns = 0);
-  // A constant frame that lives as long as the sender.
-  FrameId permanent_frame(const uint8_t* data, uint32_t len);
-  const Frame& frame(FrameId id) const { return frames_[id]; }
-  // Releases a frame nobody referenced (e.g. every member of its room was cut). No-op otherwise.
-  void release_if_unused(FrameId id);
-  void ref(FrameId id) { ++frames_[id].refs; }
-  void unref(FrameId id);
+  // Queues a frame (a reply, a control frame, a constant frame) and schedules the connection.
+  void queue(Conn& c, uint32_t id, FrameId frame) {
+    frames_.enqueue(c.out, frame);
+    schedule(c, id);
+  }
+  // Queues a copy of `bytes` (an HTTP answer).
+  void queue_copy(Conn& c, uint32_t id, std::string_view bytes);
+  // Queues one WebSocket frame around `payload`.
+  void queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payload);
+  // A push from the fan-out, counted as queued and delivered. False when the backlog passed the hard
+  // bound (limits::kStalledBacklogFactor x out_queue_bytes_max): the caller cuts the connection.
+  bool push(Conn& c, uint32_t id, FrameId frame);
+  // Writes `bytes` at once with a non-blocking send outside the ring when nothing is queued ahead of
+  // them, and queues what the kernel does not take. For the 101 answer: it always fits an empty
+  // socket buffer, and queueing it would hold a copy per connection through a connect burst (a million
+  // connects leave that peak resident). False when the socket failed.
+  bool write_now(Conn& c, uint32_t id, std::string_view bytes);
 
-  // --- ring epochs ---
-  // An epoch is the set of ring references made from one drain of the ring, starting at ring
-  // position `start_pos`. Epochs are opened in ring order, so the oldest live epoch's start is a lower
-  // bound of every position this shard still references; frames and pending batches take references
-  // on epochs. (Tracking a minimum over individual frames would need a heap: frames of one drain are
-  // emitted room by room, not in ring order.)
-  uint32_t begin_epoch(uint64_t start_pos);
-  void epoch_ref(uint32_t epoch);
-  void epoch_unref(uint32_t epoch);
-  // The oldest position still referenced, or `fallback` (the read cursor) when none is.
-  uint64_t oldest_held(uint64_t fallback);
+  // The flush phase: one send per scheduled connection with something queued and no send in flight.
+  void flush();
+  // A send completed with `res` (bytes, or -errno).
+  SendResult complete(Conn& c, uint32_t id, int32_t res);
 
-  // --- queues ---
-  // Appends a reference to the frame; returns the queue's byte count afterwards.
-  uint32_t enqueue(OutQueue& q, FrameId id);
-  // Fills iov with the queue's head (from head_offset), at most max_iov entries and about max_bytes
-  // (the first frame always goes whole). Marks those nodes in flight; returns the iov count.
-  // With `publish_ns` (max_iov entries) it also tells, per iov, the publish time of a PUSH frame whose
-  // first byte that iov carries (0 otherwise), so the caller can measure publish -> flush latency
-  // once per frame per connection without a second walk of the queue.
-  int gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes,
-             int64_t* publish_ns = nullptr);
-  // The send in flight finished having sent `sent` bytes (may be short): retires fully sent frames.
-  // Returns the number of PUSH frames fully sent.
-  uint32_t complete(OutQueue& q, size_t sent);
-  // Discards what is not in flight: only PUSH frames when pushes_only (a closing connection still
-  // owes its peer the handshake answer, pongs and the close frame queued before), else everything.
-  // Returns the PUSH frames discarded (counted as dropped).
-  uint32_t drop_unsent(OutQueue& q, bool pushes_only = false);
-  // Discards everything (the connection is gone and no send is in flight).
-  uint32_t clear(OutQueue& q);
+  // Discards what is queued and not in flight, counted as dropped: only pushes (a closing connection
+  // still owes its peer the handshake answer, pongs and the close frame queued before), or everything.
+  void drop_unsent(Conn& c, bool pushes_only, DropReason reason);
 
-  // The epoch pinned by the frame at the head of the queue (kNil for frames outside the ring), and
-  // the oldest live epoch: together they find the connections that hold the ring back.
-  uint32_t head_epoch(const OutQueue& q) const { return q.head == kNil ? kNil : frames_[nodes_[q.head].frame].epoch; }
-  uint32_t oldest_epoch() const { return epochs_.empty() ? kNil : epoch_base_; }
-
-  size_t frames_live() const { return frames_live_; }
-  size_t epochs_live() const { return epochs_.size(); }
+  bool idle(const Conn& c) const { return c.out.empty() && !c.sending; }
+  // Connections wait for the flush phase.
+  bool pending() const { return !flush_list_.empty(); }
 
  private:
-  struct Node {
-    FrameId frame;
-    uint32_t next;
-  };
-  struct Epoch {
-    uint64_t start_pos;
-    uint32_t refs;
-  };
+  void schedule(Conn& c, uint32_t id) {
+    if (c.in_flush_list || c.sending || c.phase == Phase::dead) return;
+    c.in_flush_list = true;
+    flush_list_.push_back(id);
+  }
+  void issue(Conn& c, uint32_t id, int64_t flush_ns);
+  void release_msg(Conn& c);
 
-  uint32_t new_node(FrameId frame);
-  void free_node(uint32_t id);
-  FrameId new_frame();
-  void free_frame(FrameId id);
-
-  std::vector<Frame> frames_;
-  FrameId frame_free_ = kNil;
-  size_t frames_live_ = 0;
-  std::vector<Node> nodes_;
-  uint32_t node_free_ = kNil;
-  std::deque<Epoch> epochs_;
-  uint32_t epoch_base_ = 0;  // absolute number of epochs_.front()
+  Io& io_;
+  Frames& frames_;
+  ConnSlab& slab_;
+  ShardStats& stats_;
+  const Config& config_;
+  std::vector<uint32_t> flush_list_;
+  std::vector<msghdr*> send_msgs_;  // the msghdr of each multi-frame send in flight (Conn::send_slot)
+  std::vector<uint32_t> free_send_msgs_;
 };
 
 }  // namespace ringcast

@@ -1,4 +1,6 @@
-// Base64 (RFC 4648, standard alphabet with padding): the handshake key and accept value. Pure.
+// Base64 (RFC 4648): the standard alphabet with padding for the handshake key and accept value
+// (section 4), and base64url without padding (section 5) for connect tokens (JWT) and the cluster's
+// room subjects. Pure.
 #pragma once
 
 #include <cstddef>
@@ -22,5 +24,13 @@ bool base64_decode(std::string_view text, std::span<uint8_t> out, size_t& decode
 constexpr size_t base64_decoded_bytes_max(size_t text_bytes) {
   return text_bytes / 4 * 3;
 }
+
+// base64url without padding, appended to `out` (no allocation beyond growing it).
+void base64url_append(std::string& out, std::string_view bytes);
+std::string base64url_encode(std::string_view bytes);
+
+// Decodes unpadded base64url into `out`; false on any character outside the alphabet (padding
+// included), an impossible length, or non-zero bits after the last byte (not canonical).
+bool base64url_decode(std::string_view text, std::string& out);
 
 }  // namespace ringcast

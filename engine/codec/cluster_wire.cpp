@@ -1,6 +1,8 @@
 // The cluster's wire format and subjects (see cluster_wire.h).
 #include "engine/codec/cluster_wire.h"
 
+#include "engine/codec/base64.h"
+
 namespace ringcast {
 namespace cluster {
 namespace {
@@ -67,29 +69,6 @@ std::string_view decode_error_text(DecodeError error) {
       return "no items";
   }
   return "error";
-}
-
-void base64url_append(std::string& out, std::string_view bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const uint32_t v = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2];
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (bytes.size() - i == 1) {
-    const uint32_t v = p[i] << 16;
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-  } else if (bytes.size() - i == 2) {
-    const uint32_t v = (p[i] << 16) | (p[i + 1] << 8);
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-  }
 }
 
 void room_subject(std::string& out, std::string_view prefix, std::string_view room) {

@@ -53,8 +53,5 @@ std::string user_subject(std::string_view prefix);
 // A prefix is one or more tokens of [A-Za-z0-9_-] separated by single dots.
 bool subject_prefix_valid(std::string_view prefix);
 
-// base64url without padding (RFC 4648 section 5), appended to `out`.
-void base64url_append(std::string& out, std::string_view bytes);
-
 }  // namespace cluster
 }  // namespace ringcast

@@ -2,7 +2,7 @@
 // a malformed message is caught here rather than half-acted upon.
 #include "engine/codec/command.h"
 
-#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 
 namespace ringcast {
 
@@ -10,7 +10,8 @@ CommandError parse_command(simdjson::dom::parser& parser, const uint8_t* data, s
   out = Command{};
   simdjson::dom::element doc;
   // parse() copies into the parser's padded buffer, so the input needs no padding of its own.
-  if (parser.parse(reinterpret_cast<const char*>(data), len, true).get(doc)) return CommandError::malformed_json;
+  if (parser.parse(reinterpret_cast<const char*>(data), len, true).get(doc))
+    return CommandError::malformed_json;
   simdjson::dom::object object;
   if (doc.get_object().get(object)) return CommandError::not_an_object;
   std::string_view type;
@@ -84,52 +85,55 @@ std::string_view command_error_text(CommandError error) {
   return "bad command";
 }
 
-std::string joined_command_json(std::string_view room, uint64_t seq, std::string_view epoch, bool recovered) {
-  std::string out = R"({"type":"JOINED","data":{"room":")";
-  http::append_json_escaped(out, room);
-  out += R"(","seq":)";
-  out += std::to_string(seq);
-  out += R"(,"epoch":")";
-  http::append_json_escaped(out, epoch);
-  out += R"(","recovered":)";
-  out += recovered ? "true" : "false";
-  out += "}}";
+namespace {
+
+// {"type":"<type>","data":{<members>}}, where members(json) writes the data object's members.
+template <class Members>
+std::string command_json(std::string_view type, Members&& members) {
+  std::string out;
+  JsonWriter json(out);
+  json.begin_object().key("type").string(type).key("data").begin_object();
+  members(json);
+  json.end_object().end_object();
   return out;
+}
+
+}  // namespace
+
+std::string joined_command_json(std::string_view room, uint64_t seq, std::string_view epoch, bool recovered) {
+  return command_json("JOINED", [&](JsonWriter& json) {
+    json.key("room").string(room).key("seq").number(seq).key("epoch").string(epoch);
+    json.key("recovered").boolean(recovered);
+  });
 }
 
 std::string bound_command_json(std::string_view uid, std::string_view conn) {
-  std::string out = R"({"type":"BOUND","data":{"uid":")";
-  http::append_json_escaped(out, uid);
-  out += R"(","conn":")";
-  http::append_json_escaped(out, conn);
-  out += "\"}}";
-  return out;
+  return command_json("BOUND",
+                      [&](JsonWriter& json) { json.key("uid").string(uid).key("conn").string(conn); });
 }
 
 std::string hello_command_json(std::string_view conn, std::string_view uid) {
-  std::string out = R"({"type":"HELLO","data":{"conn":")";
-  http::append_json_escaped(out, conn);
-  out += R"(","uid":)";
-  http::append_json_string_or_null(out, uid);
-  out += "}}";
+  return command_json(
+      "HELLO", [&](JsonWriter& json) { json.key("conn").string(conn).key("uid").string_or_null(uid); });
+}
+
+std::string message_command_json(std::string_view type, std::string_view data_json) {
+  std::string out;
+  JsonWriter json(out);
+  json.begin_object().key("type").string(type).key("data").raw(data_json.empty() ? "null" : data_json);
+  json.end_object();
   return out;
 }
 
-std::string_view pong_command_json() { return R"({"type":"PONG","data":{}})"; }
+std::string_view pong_command_json() {
+  return R"({"type":"PONG","data":{}})";
+}
 
 std::string error_command_json(std::string_view code, std::string_view message, std::string_view room) {
-  std::string out = R"({"type":"ERROR","data":{"code":")";
-  http::append_json_escaped(out, code);
-  out += R"(","message":")";
-  http::append_json_escaped(out, message);
-  out += '"';
-  if (!room.empty()) {
-    out += R"(,"room":")";
-    http::append_json_escaped(out, room);
-    out += '"';
-  }
-  out += "}}";
-  return out;
+  return command_json("ERROR", [&](JsonWriter& json) {
+    json.key("code").string(code).key("message").string(message);
+    if (!room.empty()) json.key("room").string(room);
+  });
 }
 
 }  // namespace ringcast

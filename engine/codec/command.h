@@ -59,6 +59,10 @@ std::string bound_command_json(std::string_view uid, std::string_view conn);
 // {"type":"HELLO","data":{"conn":"<conn>","uid":"<uid>"|null}}: the answer to {"type":"HELLO"}.
 std::string hello_command_json(std::string_view conn, std::string_view uid);
 
+// {"type":"<type>","data":<data_json>} (data_json is JSON text; empty means null): a message of the
+// application's own type (Session::send).
+std::string message_command_json(std::string_view type, std::string_view data_json);
+
 // {"type":"PONG","data":{}} — the answer to a go-push PING.
 std::string_view pong_command_json();
 

@@ -50,6 +50,36 @@ size_t encode_server_header(uint8_t* out, Opcode op, uint64_t payload_len, bool 
   return encode_header(out, op, payload_len, fin, /*masked=*/false);
 }
 
+FrameBuffer alloc_server_frame(Opcode op, size_t payload_len) {
+  const size_t header = server_header_bytes(payload_len);
+  RC_ASSERT(header + payload_len <= UINT32_MAX);
+  FrameBuffer f;
+  // (One byte more than needed, so that an empty frame's buffer is never a zero-byte malloc.)
+  f.bytes = static_cast<uint8_t*>(std::malloc(header + payload_len + 1));
+  RC_ASSERT(f.bytes != nullptr);
+  encode_server_header(f.bytes, op, payload_len);
+  f.payload = f.bytes + header;
+  f.len = static_cast<uint32_t>(header + payload_len);
+  return f;
+}
+
+FrameBuffer copy_server_frame(Opcode op, std::string_view payload) {
+  FrameBuffer f = alloc_server_frame(op, payload.size());
+  if (!payload.empty()) std::memcpy(f.payload, payload.data(), payload.size());
+  return f;
+}
+
+void append_server_header(std::string& out, Opcode op, uint64_t payload_len) {
+  const size_t at = out.size();
+  out.resize(at + server_header_bytes(payload_len));
+  encode_server_header(reinterpret_cast<uint8_t*>(out.data()) + at, op, payload_len);
+}
+
+void append_server_frame(std::string& out, Opcode op, std::string_view payload) {
+  append_server_header(out, op, payload.size());
+  out += payload;
+}
+
 size_t encode_client_frame(uint8_t* out, Opcode op, std::span<const uint8_t> payload, uint32_t mask_key,
                            bool fin) {
   size_t n = encode_header(out, op, payload.size(), fin, /*masked=*/true);

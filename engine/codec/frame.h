@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "engine/base/check.h"
@@ -54,6 +55,22 @@ constexpr size_t server_header_bytes(uint64_t payload_len) {
 // Writes an unmasked (server) frame header into out (at least server_header_bytes(len) bytes) and
 // returns its size. fin=false only when a message really must be fragmented.
 size_t encode_server_header(uint8_t* out, Opcode op, uint64_t payload_len, bool fin = true);
+
+// The one builder of whole server frames. A frame in a malloc'd buffer (what Frames::owned_frame takes
+// over): the header is written, and `payload` points at payload_len bytes the caller fills in (a
+// coalesced PUSH splices its entries there).
+struct FrameBuffer {
+  uint8_t* bytes = nullptr;
+  uint32_t len = 0;  // header + payload
+  uint8_t* payload = nullptr;
+};
+FrameBuffer alloc_server_frame(Opcode op, size_t payload_len);
+// The same with `payload` copied in.
+FrameBuffer copy_server_frame(Opcode op, std::string_view payload);
+// Appends a whole server frame to `out` (constant frames built once: the go-push PONG, Pomelo's
+// heartbeat), or only its header, for a payload the caller appends in pieces (recovery's replay).
+void append_server_frame(std::string& out, Opcode op, std::string_view payload);
+void append_server_header(std::string& out, Opcode op, uint64_t payload_len);
 
 // Writes a complete masked client frame (header + masked copy of payload) into out, which must hold
 // payload.size() + 14 bytes; returns the bytes written. For tests, benchmarks and ringcast-load.

@@ -86,7 +86,7 @@ std::string build_error_response(int http_status, std::string_view reason) {
   std::string_view extra;
   if (http_status == 426) extra = "Sec-WebSocket-Version: 13\r\nUpgrade: websocket\r\n";
   if (http_status == 405) extra = "Allow: GET\r\n";
-  if (http_status == 401) extra = "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n";
+  if (http_status == 401) extra = http::kBearerChallenge;
   std::string out;
   http::append_error(out, http_status, reason, /*keep_alive=*/false, extra);
   return out;

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "engine/base/check.h"
-#include "engine/codec/utf8.h"
+#include "engine/codec/form.h"
 
 namespace ringcast::http {
 
@@ -47,13 +47,6 @@ constexpr char lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
@@ -81,8 +74,10 @@ bool for_each_element(std::string_view list, Fn&& fn) {
   }
 }
 
-ParseResult fail(int status, std::string_view reason) {
-  ParseResult r;
+// An error result: the head's ParseResult, or (below) a chunked body's ChunkedScan.
+template <class Result = ParseResult>
+Result fail(int status, std::string_view reason) {
+  Result r;
   r.status = ParseStatus::error;
   r.http_status = status;
   r.reason = reason;
@@ -217,11 +212,7 @@ struct ChunkedScan {
 };
 
 ChunkedScan chunked_fail(int status, std::string_view reason) {
-  ChunkedScan s;
-  s.status = ParseStatus::error;
-  s.http_status = status;
-  s.reason = reason;
-  return s;
+  return fail<ChunkedScan>(status, reason);
 }
 
 // Walks a chunked body (RFC 9112 section 7.1) in `body`, validating as far as the bytes go. With
@@ -252,7 +243,7 @@ ChunkedScan scan_chunked(std::string_view body, const Limits& limits, std::strin
     uint64_t size = 0;
     size_t i = 0;
     for (; i < line.size(); ++i) {
-      const int h = hex_value(line[i]);
+      const int h = form::hex_digit_value(line[i]);
       if (h < 0) break;
       if (size > (UINT64_MAX >> 4)) return chunked_fail(400, kBadChunk);
       size = size << 4 | static_cast<uint64_t>(h);
@@ -498,66 +489,6 @@ ParseResult parse_request(std::string_view buf, const Limits& limits, Request& r
   return result;
 }
 
-bool form_field(std::string_view encoded, std::string_view key, std::string& out, bool& malformed) {
-  malformed = false;
-  // Decodes one %XX at s[i] (s[i] == '%'); -1 when malformed.
-  auto escape = [](std::string_view s, size_t i) {
-    if (i + 2 >= s.size()) return -1;
-    const int hi = hex_value(s[i + 1]);
-    const int lo = hex_value(s[i + 2]);
-    return hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
-  };
-  while (!encoded.empty()) {
-    const size_t amp = encoded.find('&');
-    const std::string_view field = encoded.substr(0, amp);
-    encoded = amp == std::string_view::npos ? std::string_view{} : encoded.substr(amp + 1);
-    if (field.empty()) continue;
-    const size_t eq = field.find('=');
-    const std::string_view name = field.substr(0, eq);
-    const std::string_view value = eq == std::string_view::npos ? std::string_view{} : field.substr(eq + 1);
-
-    // Compare the decoded name with the key as it is decoded: no copy of names that do not match.
-    size_t k = 0;
-    bool match = true;
-    for (size_t i = 0; i < name.size(); ++i) {
-      int c = static_cast<uint8_t>(name[i]);
-      if (c == '+') {
-        c = ' ';
-      } else if (c == '%') {
-        c = escape(name, i);
-        if (c < 0) {
-          malformed = true;
-          return false;
-        }
-        i += 2;
-      }
-      if (match && (k == key.size() || static_cast<uint8_t>(key[k]) != c)) match = false;
-      ++k;
-    }
-    if (!match || k != key.size()) continue;
-
-    out.clear();
-    for (size_t i = 0; i < value.size(); ++i) {
-      char c = value[i];
-      if (c == '+') {
-        c = ' ';
-      } else if (c == '%') {
-        const int v = escape(value, i);
-        if (v < 0) {
-          malformed = true;
-          out.clear();
-          return false;
-        }
-        c = static_cast<char>(v);
-        i += 2;
-      }
-      out.push_back(c);
-    }
-    return true;
-  }
-  return false;
-}
-
 std::string_view status_text(int status) {
   switch (status) {
     case 100:
@@ -621,55 +552,18 @@ void append_response(std::string& out, int status, std::string_view content_type
   out.append(body);
 }
 
-void append_json_string_or_null(std::string& out, std::string_view text) {
-  if (text.empty()) {
-    out += "null";
-    return;
-  }
-  out += '"';
-  append_json_escaped(out, text);
-  out += '"';
-}
-
-void append_json_escaped(std::string& out, std::string_view text) {
-  // JSON text must be UTF-8: bytes that are not (an echoed room name, say) become U+FFFD.
-  constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < text.size();) {
-    const char c = text[i];
-    const auto u = static_cast<uint8_t>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-      ++i;
-    } else if (u < 0x20) {
-      out.append("\\u00");
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 15]);
-      ++i;
-    } else if (u < 0x80) {
-      out.push_back(c);
-      ++i;
-    } else if (const size_t n = utf8_char_bytes(text, i)) {
-      out.append(text.substr(i, n));
-      i += n;
-    } else {
-      out.append("\\ufffd");
-      ++i;
-    }
-  }
-}
-
 void append_error(std::string& out, int status, std::string_view reason, bool keep_alive,
                   std::string_view extra_headers) {
-  constexpr std::string_view kOpen = "{\"error\":\"";
-  constexpr std::string_view kClose = "\"}";
-  std::string escaped;
-  append_json_escaped(escaped, reason);
-  append_head(out, status, "application/json", kOpen.size() + escaped.size() + kClose.size(), keep_alive,
-              extra_headers);
-  out.append(kOpen);
-  out.append(escaped);
-  out.append(kClose);
+  std::string body;
+  JsonWriter(body).begin_object().key("error").string(reason).end_object();
+  append_response(out, status, "application/json", body, keep_alive, extra_headers);
+}
+
+void append_method_not_allowed(std::string& out, std::string_view allow, bool keep_alive) {
+  std::string header = "Allow: ";
+  header.append(allow);
+  header.append("\r\n");
+  append_error(out, 405, "method not allowed", keep_alive, header);
 }
 
 }  // namespace ringcast::http

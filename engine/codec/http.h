@@ -1,5 +1,6 @@
 // HTTP/1.1 for the push API port: an incremental request parser (Content-Length and chunked bodies,
-// keep-alive, pipelining, Expect: 100-continue), form/query decoding, and the response writer.
+// keep-alive, pipelining, Expect: 100-continue) and the response writer. Form bodies and query
+// strings are decoded by engine/codec/form.h.
 // Pure (no I/O): the API connection accumulates bytes and calls parse_request() on them; requests are
 // parsed from the front of the buffer one at a time, so pipelined requests are answered in order.
 #pragma once
@@ -8,6 +9,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "engine/codec/json_writer.h"
 
 namespace ringcast::http {
 
@@ -80,20 +83,23 @@ constexpr size_t request_bytes_max(const Limits& limits) {
   return 2 * limits.head_bytes_max + limits.body_bytes_max;
 }
 
-// application/x-www-form-urlencoded (and query strings): finds the first field named `key`, decodes
-// '+' and %XX into `out`. Returns false when the field is absent; a malformed %-escape makes
-// `malformed` true (and returns false).
-bool form_field(std::string_view encoded, std::string_view key, std::string& out, bool& malformed);
-
 // Appends a whole response to `out`: status line, Content-Type (when body non-empty or content_type
 // given), Content-Length, "Connection: close" when !keep_alive, extra_headers verbatim (each ending in
 // CRLF), blank line, body.
 void append_response(std::string& out, int status, std::string_view content_type, std::string_view body,
                      bool keep_alive, std::string_view extra_headers = {});
 
-// Appends {"error":"<reason>"} as a response with that status (Content-Type: application/json).
+// Appends {"error":"<reason>"} as a response with that status (Content-Type: application/json): how
+// the push API, the demo and a refused upgrade all answer an error.
 void append_error(std::string& out, int status, std::string_view reason, bool keep_alive,
                   std::string_view extra_headers = {});
+
+// 405 {"error":"method not allowed"} with "Allow: <allow>" (RFC 9110 15.5.6 requires the header),
+// e.g. allow "GET, HEAD".
+void append_method_not_allowed(std::string& out, std::string_view allow, bool keep_alive);
+
+// The challenge a 401 carries (RFC 6750 section 3), for a missing api_token or connect token.
+constexpr std::string_view kBearerChallenge = "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n";
 
 // The interim answer to "Expect: 100-continue", sent once when ParseResult::head_complete is first seen.
 constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -104,11 +110,6 @@ bool ascii_iequals(std::string_view a, std::string_view b);
 // True when some `name` header (all of them are looked at) holds `token` as an element of its
 // comma-separated list, compared case-insensitively: Connection, Upgrade, Transfer-Encoding.
 bool header_has_token(const Request& req, std::string_view name, std::string_view token);
-
-// Appends reason JSON-escaped (quotes, backslash, control characters as \u00XX) to out.
-void append_json_escaped(std::string& out, std::string_view text);
-// Appends text as a JSON string ("…", escaped), or null when it is empty (an unbound user id).
-void append_json_string_or_null(std::string& out, std::string_view text);
 
 std::string_view status_text(int status);
 

@@ -4,11 +4,10 @@
 #include "engine/codec/pomelo.h"
 
 #include <algorithm>
-#include <charconv>
 #include <limits>
 
 #include "engine/base/check.h"
-#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 #include "engine/codec/utf8.h"
 
 namespace ringcast::pomelo {
@@ -26,13 +25,6 @@ bool packet_type_valid(uint8_t type) {
 
 bool utf8(std::string_view text) {
   return utf8_valid(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-}
-
-void append_int(std::string& out, int64_t value) {
-  char digits[24];
-  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
-  RC_ASSERT(ec == std::errc());
-  out.append(digits, end);
 }
 
 }  // namespace
@@ -135,15 +127,10 @@ RouteDictError RouteDict::finish(RouteDict& dict) {
     if (!route_less(dict.by_route_[i - 1], dict.by_route_[i])) return RouteDictError::duplicate_route;
   }
   dict.json_.clear();
-  dict.json_.push_back('{');
-  for (const Entry& e : dict.entries_) {
-    if (dict.json_.size() > 1) dict.json_ += ',';
-    dict.json_ += '"';
-    http::append_json_escaped(dict.json_, dict.text_of(e));
-    dict.json_ += "\":";
-    append_int(dict.json_, e.code);
-  }
-  dict.json_ += '}';
+  JsonWriter writer(dict.json_);
+  writer.begin_object();
+  for (const Entry& e : dict.entries_) writer.key(dict.text_of(e)).number(e.code);
+  writer.end_object();
   return RouteDictError::none;
 }
 
@@ -504,25 +491,19 @@ std::string_view handshake_error_text(HandshakeError error) {
 
 void append_handshake_response(std::string& out, uint32_t heartbeat_s, int64_t servertime_s,
                                const RouteDict& dict) {
-  out += R"({"code":200,"sys":{"heartbeat":)";
-  append_int(out, heartbeat_s);
-  out += R"(,"servertime":)";
-  append_int(out, servertime_s);
-  out += R"(,"dict":)";
-  out += dict.json();
-  out += "}}";
+  JsonWriter json(out);
+  json.begin_object().key("code").number(200).key("sys").begin_object();
+  json.key("heartbeat").number(heartbeat_s).key("servertime").number(servertime_s);
+  json.key("dict").raw(dict.json());
+  json.end_object().end_object();
 }
 
 void append_handshake_error(std::string& out, int code) {
-  out += R"({"code":)";
-  append_int(out, code);
-  out += '}';
+  JsonWriter(out).begin_object().key("code").number(code).end_object();
 }
 
 void append_kick_body(std::string& out, std::string_view reason) {
-  out += R"({"reason":")";
-  http::append_json_escaped(out, reason);
-  out += "\"}";
+  JsonWriter(out).begin_object().key("reason").string(reason).end_object();
 }
 
 }  // namespace ringcast::pomelo

@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 #include "engine/codec/utf8.h"
 
 namespace ringcast {
@@ -44,9 +44,9 @@ std::string_view room_name_rule_text(RoomCharset charset) {
 
 void append_push_suffix_head(std::string& out, Target target, std::string_view room) {
   if (target == Target::room) {
-    out += R"(],"room":")";
-    http::append_json_escaped(out, room);
-    out += R"(","seq":)";
+    out += R"(],"room":)";
+    append_json_string(out, room);
+    out += R"(,"seq":)";
   } else {
     out += R"(],"seq":)";
   }

@@ -1,4 +1,5 @@
-// HS256 JWT verification: base64url, HMAC-SHA256 (OpenSSL), claims read with simdjson.
+// HS256 JWT verification: base64url (engine/codec/base64.h), HMAC-SHA256 (OpenSSL), claims read with
+// simdjson.
 #include "engine/codec/token.h"
 
 #include <openssl/crypto.h>
@@ -6,20 +7,10 @@
 #include <openssl/hmac.h>
 
 #include "engine/base/json.h"
+#include "engine/codec/base64.h"
 
 namespace ringcast {
 namespace {
-
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int decode_char(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -59,50 +50,6 @@ bool TokenGrant::allows(std::string_view room) const {
     }
   }
   return false;
-}
-
-std::string base64url_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t v = static_cast<uint8_t>(bytes[i]) << 16 | static_cast<uint8_t>(bytes[i + 1]) << 8 |
-                       static_cast<uint8_t>(bytes[i + 2]);
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i + 1 == bytes.size()) {
-    const uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-  } else if (i + 2 == bytes.size()) {
-    const uint32_t v = static_cast<uint8_t>(bytes[i]) << 16 | static_cast<uint8_t>(bytes[i + 1]) << 8;
-    out += kAlphabet[v >> 18];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-  }
-  return out;
-}
-
-bool base64url_decode(std::string_view text, std::string& out) {
-  out.clear();
-  if (text.size() % 4 == 1) return false;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    const int v = decode_char(c);
-    if (v < 0) return false;
-    acc = acc << 6 | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  // Leftover bits must be zero in a canonical encoding.
-  return (acc & ((1u << bits) - 1)) == 0;
 }
 
 TokenError verify_token(std::string_view token, std::string_view secret, int64_t now_s, TokenGrant& grant) {

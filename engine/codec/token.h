@@ -40,8 +40,4 @@ TokenError verify_token(std::string_view token, std::string_view secret, int64_t
 // Makes an HS256 token (for tests and tools; a backend mints its own, see docs/protocol.md).
 std::string make_token(std::string_view claims_json, std::string_view secret);
 
-// base64url without padding (RFC 4648 section 5), as JWT uses it.
-std::string base64url_encode(std::string_view bytes);
-bool base64url_decode(std::string_view text, std::string& out);
-
 }  // namespace ringcast

@@ -6,7 +6,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <ctime>
+
+#include "engine/codec/form.h"
 
 namespace ringcast {
 namespace {
@@ -48,17 +49,6 @@ bool secret_equals(std::string_view given, std::string_view expected) {
   return CRYPTO_memcmp(a, b, sizeof a) == 0;
 }
 
-std::vector<std::string> split_list(std::string_view csv) {
-  std::vector<std::string> out;
-  while (!csv.empty()) {
-    const size_t comma = csv.find(',');
-    const std::string_view item = trim(csv.substr(0, comma));
-    if (!item.empty()) out.emplace_back(item);
-    csv = comma == std::string_view::npos ? std::string_view() : csv.substr(comma + 1);
-  }
-  return out;
-}
-
 bool origin_allowed(std::string_view origin, const std::vector<std::string>& allowed) {
   for (const std::string& entry : allowed) {
     if (entry == "*") return true;
@@ -79,15 +69,9 @@ bool origin_allowed(std::string_view origin, const std::vector<std::string>& all
 
 std::string_view connect_token(const http::Request& req, std::string& storage, bool& malformed) {
   malformed = false;
-  if (http::form_field(req.query, "token", storage, malformed)) return storage;
+  if (form::field(req.query, "token", storage, malformed)) return storage;
   if (malformed) return {};
   return bearer_credentials(req.header("authorization"));
-}
-
-int64_t wall_clock_s() {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<int64_t>(now.tv_sec);
 }
 
 uint32_t GrantTable::acquire(const TokenGrant& grant) {

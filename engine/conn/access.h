@@ -24,9 +24,6 @@ std::string_view bearer_credentials(std::string_view authorization);
 // of the secret leaks through timing.
 bool secret_equals(std::string_view given, std::string_view expected);
 
-// A comma-separated list (a config value) as trimmed, non-empty entries.
-std::vector<std::string> split_list(std::string_view csv);
-
 // True when a browser Origin ("scheme://host[:port]") is on the allowlist. Entries are compared
 // ASCII-case-insensitively and whole; an entry "scheme://*.example.com[:port]" allows any subdomain
 // of example.com (not example.com itself) with that scheme and port; "*" allows every origin.
@@ -36,11 +33,6 @@ bool origin_allowed(std::string_view origin, const std::vector<std::string>& all
 // `storage`), else "Authorization: Bearer". Empty when absent; `malformed` when the query's escape
 // is broken.
 std::string_view connect_token(const http::Request& req, std::string& storage, bool& malformed);
-
-// Seconds since the epoch (CLOCK_REALTIME): what a token's exp and nbf are checked against. The
-// token's issuer and this node share the wall clock through NTP; the engine's other clocks are
-// monotonic.
-int64_t wall_clock_s();
 
 // The room grants of the connections of one shard. A connection holds an index (24 bits, in a spare
 // word of its record) instead of the grant; connections presenting the same set of rooms share one

@@ -1,7 +1,8 @@
 // A connection as its shard sees it: a small fixed-size record in the shard's slab, reached by a
-// 32-bit id. No read buffer of its own (reads land in the shard's provided buffers; only a partial
-// frame or request head is copied aside, and freed once complete) and no send buffer (its out-queue
-// references shared frames). Rooms and timers keep their per-connection fields in their own tables.
+// 32-bit id, tagged with the one protocol that handles its events. No read buffer of its own (reads
+// land in the shard's provided buffers; only a partial frame or request head is copied aside, and
+// freed once complete) and no send buffer (its out-queue references shared frames). Rooms, timers and
+// each protocol's extra state keep their per-connection fields in their own tables.
 #pragma once
 
 #include <sys/mman.h>
@@ -12,12 +13,32 @@
 #include <string>
 #include <vector>
 
+#include "engine/broadcast/encodings.h"
+#include "engine/broadcast/frames.h"
 #include "engine/codec/frame.h"
-#include "engine/broadcast/sender.h"
 
 namespace ringcast {
 
-enum class ConnKind : uint8_t { client, api };
+// The protocol of a connection: which handler its bytes, timers and closes go to (the shard
+// dispatches on it once per event and never branches on protocol otherwise). A client-port
+// connection starts as `upgrade` and becomes `go_push` or `nano` at its 101 (or `demo` once it was
+// answered a plain HTTP request); an API-port connection is `api` for its life.
+enum class Protocol : uint8_t {
+  upgrade,  // client port: reading the HTTP upgrade request
+  demo,     // client port with --demo: a request was answered; kept alive for the next (maybe the upgrade)
+  go_push,  // WebSocket on ws_path: go-push JSON commands
+  nano,     // WebSocket on nano_path: Pomelo packets
+  api,      // push API port: HTTP/1.1 requests
+};
+
+// Client-port connections and API connections have separate budgets (conns_per_shard_max and
+// api_conns_per_shard_max), so a flood of clients cannot lock the backend out of the push API.
+inline bool on_api_port(Protocol p) {
+  return p == Protocol::api;
+}
+inline bool is_websocket(Protocol p) {
+  return p == Protocol::go_push || p == Protocol::nano;
+}
 
 enum class Phase : uint8_t {
   free,        // slot unused
@@ -34,32 +55,29 @@ enum class AfterFlush : uint8_t { nothing, linger, terminate };
 struct Conn {
   int fd = -1;
   uint32_t generation = 0;  // changes every time the slot is reused; part of every user_data
-  ConnKind kind = ConnKind::client;
+  Protocol protocol = Protocol::upgrade;
   Phase phase = Phase::free;
   AfterFlush after_flush = AfterFlush::nothing;
-  bool recv_armed : 1 = false;      // a multishot recv is in the kernel
-  bool sending : 1 = false;         // a send is in flight (at most one, so frames keep their order)
+  bool recv_armed : 1 = false;  // a multishot recv is in the kernel
+  bool sending : 1 = false;     // a send is in flight (at most one, so frames keep their order)
   bool in_flush_list : 1 = false;
   bool close_sent : 1 = false;      // WebSocket close frame queued
   bool close_received : 1 = false;  // WebSocket close frame received
   bool cut : 1 = false;             // marked slow during a fan-out; closed right after it
   bool continue_sent : 1 = false;   // API: "100 Continue" answered for the request being received
   bool parsing : 1 = false;         // inside FrameParser::feed: the record must not be freed
-  uint32_t send_slot = kNil;    // sendmsg state while a multi-frame send is in flight
+  uint32_t send_slot = kNil;        // sendmsg state while a multi-frame send is in flight
   uint32_t last_rx_tick = 0;
-  uint32_t send_offered = 0;    // bytes offered to the send in flight (a short send means backpressure)
+  uint32_t send_offered = 0;  // bytes offered to the send in flight (a short send means backpressure)
   OutQueue out;
-  // These two share the word after `out` (it was padding): the record does not grow.
-  // Client port with --demo: a plain HTTP request was answered and the connection kept alive for the
-  // next.
-  uint32_t http_served : 1 = 0;
+  // These share the word after `out` (it was padding): the record does not grow.
   // Connect tokens: the connection's room grant, an index into the shard's GrantTable, or
   // GrantTable::kNone (no token needed, or one allowing every room).
   uint32_t grant : 24 = 0xFFFFFF;
   // Bound to a user by its connect token (a BIND cannot change it).
   uint32_t user_from_token : 1 = 0;
-  // Upgraded on nano_path: speaks Pomelo packets (its state is in the shard's NanoConns side table).
-  uint32_t nano : 1 = 0;
+  // How pushes from the fan-out reach it (encodings.h): none until its protocol is ready for them.
+  Encoding encoding : 4 = Encoding::none;
   std::string* inbuf = nullptr;  // a request head or API request received in pieces
   ws::FrameParser parser;
 };
@@ -87,7 +105,8 @@ class ConnSlab {
   uint32_t allocate() {
     if (free_.empty()) {
       if (capacity() >= max_) return kNil;
-      void* memory = mmap(nullptr, kChunk * sizeof(Conn), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      void* memory =
+          mmap(nullptr, kChunk * sizeof(Conn), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (memory == MAP_FAILED) return kNil;
       const uint32_t base = capacity();
       chunks_.push_back(static_cast<Conn*>(memory));

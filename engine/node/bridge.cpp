@@ -8,41 +8,17 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <ctime>
 #include <unordered_set>
 
-#include "engine/node/cluster_state.h"
+#include "engine/base/clock.h"
 #include "engine/base/log.h"
+#include "engine/limits.h"
+#include "engine/node/cluster_state.h"
 
 namespace ringcast {
 namespace {
 
-constexpr uint32_t kForwardBatch = 1024;        // entries per turn, so room changes are not starved
-constexpr int kIdlePollMs = 1000;               // the bridge's longest sleep: it rechecks everything then
-constexpr int64_t kFlushTimeoutMs = 1000;       // waiting for the server to confirm new subscriptions
-constexpr int64_t kFinalFlushTimeoutMs = 2000;  // at shutdown, for what is still buffered
-constexpr int kRingFullWaitMs = 1000;           // an inbound push waits this long for ring space
-constexpr int64_t kReconcileRetryMs = 1000;     // after a failed subscribe
-constexpr int64_t kLogEveryMs = 5000;           // repeated failures are logged at most this often
-constexpr int kMaxPendingMsgs = 65536;          // per subscription in libnats before it drops (counted)
-
-int64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
-std::vector<std::string> split_urls(const std::string& list) {
-  std::vector<std::string> urls;
-  size_t at = 0;
-  while (at <= list.size()) {
-    const size_t comma = list.find(',', at);
-    const size_t end = comma == std::string::npos ? list.size() : comma;
-    if (end > at) urls.push_back(list.substr(at, end - at));
-    at = end + 1;
-  }
-  return urls;
-}
+int64_t monotonic_ms() { return clock::monotonic_ns() / 1'000'000; }
 
 std::string connected_url(natsConnection* nc) {
   char url[256] = "";
@@ -59,8 +35,7 @@ Bridge::Bridge(const BridgeSetup& setup)
       node_id_(setup.shared->cluster.node_id.load(std::memory_order_relaxed)),
       all_subject_(cluster::all_subject(setup.config->nats_subject_prefix)),
       user_subject_(cluster::user_subject(setup.config->nats_subject_prefix)),
-      publisher_(setup.config->room_name_bytes_max) {
-  publisher_.set_user_id_bytes_max(setup.config->user_id_bytes_max);
+      publisher_(setup.settings->publish) {
   // The delivery thread is the bridge's only ring producer; in workers mode its claim record lets the
   // supervisor repair a publish this process died in the middle of.
   publisher_.set_claim_record(&setup.ring.control()->claims[setup.slot]);
@@ -85,7 +60,7 @@ bool Bridge::start(std::string& error) {
   // order they arrived, and there is one producer (one Publisher, one claim record) on this side.
   natsStatus s = nats_SetMessageDeliveryPoolSize(1);
   if (s == NATS_OK) s = natsOptions_Create(&options_);
-  const std::vector<std::string> urls = split_urls(config_.nats);
+  const std::vector<std::string> urls = split_list(config_.nats);
   std::vector<const char*> url_ptrs;
   for (const std::string& u : urls) url_ptrs.push_back(u.c_str());
   const std::string name = "ringcast node " + std::to_string(node_id_);
@@ -99,7 +74,7 @@ bool Bridge::start(std::string& error) {
   if (s == NATS_OK) s = natsOptions_SetCustomReconnectDelay(options_, reconnect_delay, this);
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(options_, true, on_connected, this);
   if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(options_, true);
-  if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(options_, kMaxPendingMsgs);
+  if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(options_, limits::kBridgeMaxPendingMsgs);
   // A dead peer that does not close the socket is noticed within ~3 pings.
   if (s == NATS_OK) s = natsOptions_SetPingInterval(options_, 5000);
   if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(options_, 3);
@@ -130,16 +105,16 @@ bool Bridge::start(std::string& error) {
 void Bridge::run() {
   reconcile_all();
   while (!cluster_.stop.load(std::memory_order_acquire)) {
-    bool busy = forward(kForwardBatch) == kForwardBatch;
+    bool busy = forward(limits::kBridgeForwardBatch) == limits::kBridgeForwardBatch;
     busy |= follow_rooms();
     if (reconcile_needed_ && monotonic_ms() >= reconcile_at_ms_) reconcile_all();
     if (slow_consumer_seen_.exchange(false, std::memory_order_relaxed)) count_dropped();
     if (!busy) sleep();
   }
   // The node is stopping and its shards are gone: what they published last still goes out.
-  while (forward(kForwardBatch) > 0) {
+  while (forward(limits::kBridgeForwardBatch) > 0) {
   }
-  if (cluster_.connected.load(std::memory_order_acquire)) natsConnection_FlushTimeout(connection_, kFinalFlushTimeoutMs);
+  if (cluster_.connected.load(std::memory_order_acquire)) natsConnection_FlushTimeout(connection_, limits::kBridgeFinalFlushTimeoutMs);
   shutdown();
 }
 
@@ -180,7 +155,7 @@ void Bridge::send(const RingEntry& entry) {
   }
   cluster_.publish_failed.fetch_add(1, std::memory_order_relaxed);
   const int64_t now = monotonic_ms();
-  if (now - publish_failure_logged_ms_ >= kLogEveryMs) {
+  if (now - publish_failure_logged_ms_ >= limits::kBridgeLogEveryMs) {
     publish_failure_logged_ms_ = now;
     LOG_WARN("cluster: a push could not be forwarded to NATS (%s); delivered on this node only, counted in "
              "clusterPublishFailed",
@@ -218,10 +193,10 @@ void Bridge::receive(std::string_view bytes) {
     }
     // The ring is full because a shard holds old entries; its slow consumers are being cut. Waiting
     // here holds this node's inbound traffic back (libnats buffers it, up to its pending limit).
-    if (waited_ms >= kRingFullWaitMs || cluster_.stop.load(std::memory_order_relaxed)) {
+    if (waited_ms >= limits::kBridgeRingFullWaitMs || cluster_.stop.load(std::memory_order_relaxed)) {
       cluster_.receive_failed.fetch_add(1, std::memory_order_relaxed);
       LOG_WARN("cluster: ring full for %d ms: a push from node %u was dropped (clusterReceiveFailed)",
-               kRingFullWaitMs, m.origin);
+               limits::kBridgeRingFullWaitMs, m.origin);
       return;
     }
     usleep(1000);
@@ -267,7 +242,7 @@ void Bridge::reconcile_all() {
     if (s != NATS_OK) {
       all_subscription_ = nullptr;
       reconcile_needed_ = true;
-      reconcile_at_ms_ = monotonic_ms() + kReconcileRetryMs;
+      reconcile_at_ms_ = monotonic_ms() + limits::kBridgeReconcileRetryMs;
       LOG_WARN("cluster: cannot subscribe to %s: %s", all_subject_.c_str(), natsStatus_GetText(s));
     }
   }
@@ -277,7 +252,7 @@ void Bridge::reconcile_all() {
     if (s != NATS_OK) {
       user_subscription_ = nullptr;
       reconcile_needed_ = true;
-      reconcile_at_ms_ = monotonic_ms() + kReconcileRetryMs;
+      reconcile_at_ms_ = monotonic_ms() + limits::kBridgeReconcileRetryMs;
       LOG_WARN("cluster: cannot subscribe to %s: %s", user_subject_.c_str(), natsStatus_GetText(s));
     }
   }
@@ -293,7 +268,7 @@ void Bridge::subscribe(const std::string& room) {
     if (!reconcile_needed_)
       LOG_WARN("cluster: cannot subscribe to a room (%s); retrying", natsStatus_GetText(s));
     reconcile_needed_ = true;
-    reconcile_at_ms_ = monotonic_ms() + kReconcileRetryMs;
+    reconcile_at_ms_ = monotonic_ms() + limits::kBridgeReconcileRetryMs;
     return;
   }
   subscriptions_.emplace(room, sub);
@@ -311,7 +286,7 @@ void Bridge::subscriptions_changed() {
   // The gauge counts subscriptions the server has confirmed (a PING round trip after the SUBs), so
   // "subscribed" in /stats means "this node receives that room's pushes" — when connected; while
   // disconnected libnats sends them all again on reconnect.
-  if (cluster_.connected.load(std::memory_order_acquire)) natsConnection_FlushTimeout(connection_, kFlushTimeoutMs);
+  if (cluster_.connected.load(std::memory_order_acquire)) natsConnection_FlushTimeout(connection_, limits::kBridgeFlushTimeoutMs);
   // (The fixed <prefix>.u subscription of user pushes is not counted: the gauge is rooms plus all.)
   cluster_.subscriptions.store(static_cast<int64_t>(subscriptions_.size()) + (all_subscription_ ? 1 : 0),
                                std::memory_order_relaxed);
@@ -331,8 +306,8 @@ void Bridge::sleep() {
   if (!setup_.ring.prepare_to_sleep(setup_.slot, pos_, seq_)) return;
   pollfd p{setup_.wake_fd, POLLIN, 0};
   const int timeout_ms = reconcile_needed_ ? static_cast<int>(std::clamp<int64_t>(
-                                                 reconcile_at_ms_ - monotonic_ms(), 1, kIdlePollMs))
-                                           : kIdlePollMs;
+                                                 reconcile_at_ms_ - monotonic_ms(), 1, limits::kBridgeIdlePollMs))
+                                           : limits::kBridgeIdlePollMs;
   if (poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN)) {
     uint64_t value = 0;
     [[maybe_unused]] ssize_t n = read(setup_.wake_fd, &value, sizeof(value));
@@ -379,7 +354,7 @@ void Bridge::shutdown() {
   cluster_.cursor_valid.store(0, std::memory_order_release);
   // libnats' threads (reader, flusher, delivery, reconnect) hold references to this object's
   // callbacks: wait until they are gone.
-  nats_CloseAndWait(kFinalFlushTimeoutMs);
+  nats_CloseAndWait(limits::kBridgeFinalFlushTimeoutMs);
 }
 
 void Bridge::on_subscription_done(void* self) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/settings.h"
 #include "engine/broadcast/publish.h"
 #include "engine/broadcast/ring.h"
 #include "engine/broadcast/users.h"
@@ -37,6 +38,7 @@ inline void encode_entry(std::string& out, const RingEntry& entry, uint32_t orig
 
 struct BridgeSetup {
   const Config* config = nullptr;
+  const Settings* settings = nullptr;  // the rules its publisher checks, as every publisher's
   SharedHeader* shared = nullptr;
   Ring ring;
   RoomTable rooms;

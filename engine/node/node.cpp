@@ -105,6 +105,7 @@ bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error
     return false;
   }
   shards_ = shards;
+  settings_ = resolve_settings(config);
   const RoomTableShape rooms{config.rooms_max, static_cast<uint32_t>(config.room_name_bytes_max)};
   if (!shared_.create(config.ring_bytes, rooms, shards, error)) return false;
   shared_.header()->shard_count.store(shards, std::memory_order_relaxed);
@@ -152,6 +153,7 @@ bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error
 ShardSetup NodeSetup::shard_setup(const Config& config, uint32_t index) const {
   ShardSetup setup;
   setup.config = &config;
+  setup.settings = &settings_;
   setup.shared = shared_.header();
   setup.ring = shared_.ring();
   setup.index = index;
@@ -168,6 +170,7 @@ ShardSetup NodeSetup::shard_setup(const Config& config, uint32_t index) const {
 BridgeSetup NodeSetup::bridge_setup(const Config& config, bool resume) const {
   BridgeSetup setup;
   setup.config = &config;
+  setup.settings = &settings_;
   setup.shared = shared_.header();
   setup.ring = shared_.ring();
   setup.rooms = shared_.room_table();

@@ -15,6 +15,7 @@
 
 #include "engine/node/bridge.h"
 #include "engine/config.h"
+#include "engine/settings.h"
 #include "engine/shard/shard.h"
 #include "engine/node/shm.h"
 
@@ -36,6 +37,8 @@ class NodeSetup {
   uint32_t bridge_slot() const { return shards_; }
   // Tells the bridge to forward what is left and exit (after the shards are gone).
   void stop_bridge();
+  // The configuration given to create(), resolved (every shard and publisher of the node reads it).
+  const Settings& settings() const { return settings_; }
   SharedRegion& shared() { return shared_; }
   const SharedRegion& shared() const { return shared_; }
   uint32_t shards() const { return shards_; }
@@ -54,6 +57,7 @@ class NodeSetup {
 
  private:
   SharedRegion shared_;
+  Settings settings_;
   uint32_t shards_ = 0;
   uint16_t client_port_ = 0;
   uint16_t api_port_ = 0;

@@ -10,8 +10,9 @@
 #include <map>
 #include <new>
 
-#include "engine/codec/http.h"
 #include "engine/broadcast/users.h"
+#include "engine/codec/form.h"
+#include "engine/codec/json_writer.h"
 
 namespace ringcast {
 namespace {
@@ -30,13 +31,6 @@ bool select_smallest(std::vector<T>& v, uint32_t limit, Less less) {
   }
   std::sort(v.begin(), v.end(), less);
   return more;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 void wake(Ring ring, int32_t shard) {
@@ -172,61 +166,32 @@ void presence_merge(const std::vector<PresencePart>& parts, const PresenceQuery&
 
 std::string presence_json(const PresenceQuery& query, const PresencePage& page) {
   std::string out;
-  auto next = [&] {
-    out += ",\"next\":";
-    if (page.has_next) {
-      out += '"';
-      http::append_json_escaped(out, page.next);
-      out += '"';
-    } else {
-      out += "null";
-    }
-  };
+  JsonWriter json(out);
+  json.begin_object();
   if (query.kind == PresenceKind::room) {
-    out = "{\"room\":\"";
-    http::append_json_escaped(out, query.room);
-    out += "\",\"members\":" + std::to_string(page.members);
+    json.key("room").string(query.room).key("members").number(page.members);
     if (query.users) {
-      out += ",\"users\":[";
-      for (size_t i = 0; i < page.entries.size(); ++i) {
-        if (i) out += ',';
-        out += '"';
-        http::append_json_escaped(out, page.entries[i].first);
-        out += '"';
-      }
-      out += ']';
-      next();
+      json.key("users").begin_array();
+      for (const auto& entry : page.entries) json.string(entry.first);
+      json.end_array();
     }
-    out += '}';
-    return out;
+  } else {
+    json.key("rooms").begin_array();
+    for (const auto& [room, members] : page.entries)
+      json.begin_object().key("room").string(room).key("members").number(members).end_object();
+    json.end_array();
   }
-  out = "{\"rooms\":[";
-  for (size_t i = 0; i < page.entries.size(); ++i) {
-    if (i) out += ',';
-    out += "{\"room\":\"";
-    http::append_json_escaped(out, page.entries[i].first);
-    out += "\",\"members\":" + std::to_string(page.entries[i].second) + "}";
+  // A room's answer has a next page only when it lists users.
+  if (query.kind == PresenceKind::rooms || query.users) {
+    json.key("next");
+    if (page.has_next) {
+      json.string(page.next);
+    } else {
+      json.null();
+    }
   }
-  out += ']';
-  next();
-  out += '}';
+  json.end_object();
   return out;
-}
-
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
 }
 
 bool parse_presence_request(std::string_view path, std::string_view query_string, size_t room_bytes_max,
@@ -237,7 +202,7 @@ bool parse_presence_request(std::string_view path, std::string_view query_string
     out.kind = PresenceKind::rooms;
   } else if (path.substr(0, kRooms.size() + 1) == "/rooms/") {
     out.kind = PresenceKind::room;
-    if (!percent_decode(path.substr(kRooms.size() + 1), out.room)) {
+    if (!form::percent_decode(path.substr(kRooms.size() + 1), out.room)) {
       error = "malformed %-escape in the room name";
       return false;
     }
@@ -251,7 +216,7 @@ bool parse_presence_request(std::string_view path, std::string_view query_string
   }
   bool malformed = false;
   std::string value;
-  if (http::form_field(query_string, "limit", value, malformed)) {
+  if (form::field(query_string, "limit", value, malformed)) {
     uint32_t limit = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
     if (ec != std::errc() || end != value.data() + value.size() || limit < 1 || limit > kPresencePageMax) {
@@ -260,8 +225,8 @@ bool parse_presence_request(std::string_view path, std::string_view query_string
     }
     out.limit = limit;
   }
-  if (!malformed && http::form_field(query_string, "cursor", value, malformed)) out.cursor = value;
-  if (!malformed && http::form_field(query_string, "users", value, malformed)) {
+  if (!malformed && form::field(query_string, "cursor", value, malformed)) out.cursor = value;
+  if (!malformed && form::field(query_string, "users", value, malformed)) {
     if (value == "1" || value == "true") {
       out.users = true;
     } else if (value != "0" && value != "false") {

@@ -26,24 +26,22 @@ constexpr uint32_t kPresencePageMax = 1000;
 // Per box: the query's room and cursor, then the answer's entries. A shard whose page does not fit
 // answers a shorter page marked truncated, which the merge handles like a page cut at `limit`.
 constexpr size_t kPresenceBoxDataBytes = 256 * 1024;
-// Presence queries one shard parks (API connections waiting for an answer) before it answers 503.
-constexpr uint32_t kPresenceParkedMax = 64;
 
 enum class PresenceKind : uint32_t { room = 1, rooms = 2 };
 
 struct PresenceQuery {
   PresenceKind kind = PresenceKind::room;
-  std::string room;     // kind room: the room asked about
-  bool users = false;   // kind room: also page through the members' distinct user ids
-  std::string cursor;   // paging: names strictly after this one (the previous page's `next`)
+  std::string room;    // kind room: the room asked about
+  bool users = false;  // kind room: also page through the members' distinct user ids
+  std::string cursor;  // paging: names strictly after this one (the previous page's `next`)
   uint32_t limit = kPresencePageDefault;
 };
 
 // One shard's part of an answer: the smallest names after the cursor, sorted, at most `limit`.
 struct PresencePart {
-  uint64_t members = 0;  // kind room: the room's members on the shard
+  uint64_t members = 0;                                   // kind room: the room's members on the shard
   std::vector<std::pair<std::string, uint64_t>> entries;  // users (count 0) or rooms with their members
-  bool truncated = false;  // the shard has more names after the last entry
+  bool truncated = false;                                 // the shard has more names after the last entry
 };
 
 // The node's answer.
@@ -68,8 +66,6 @@ std::string presence_json(const PresenceQuery& query, const PresencePage& page);
 // constant reason for a 400 answer.
 bool parse_presence_request(std::string_view path, std::string_view query_string, size_t room_bytes_max,
                             RoomCharset charset, PresenceQuery& out, std::string_view& error);
-// Strict percent-decoding of a path segment (%XX; '+' is a plus). False when malformed.
-bool percent_decode(std::string_view in, std::string& out);
 
 // ---- the mailbox ----
 

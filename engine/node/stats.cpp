@@ -4,8 +4,9 @@
 #include <cstdio>
 #include <utility>
 
-#include "engine/node/cluster_state.h"
 #include "engine/broadcast/ring.h"
+#include "engine/codec/json_writer.h"
+#include "engine/node/cluster_state.h"
 #include "engine/node/room_table.h"
 
 namespace ringcast {
@@ -142,14 +143,10 @@ const ClusterField kClusterFields[] = {
 }  // namespace
 
 std::string stats_json(const StatsTotals& t, const Ring& ring, uint32_t shards, const NodeView& node) {
-  std::string out = "{";
-  auto field = [&out](const char* name, int64_t v) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    out += name;
-    out += "\":";
-    out += std::to_string(v);
-  };
+  std::string out;
+  JsonWriter json(out);
+  json.begin_object();
+  auto field = [&json](const char* name, int64_t v) { json.key(name).number(v); };
   // go-push gateway names, so existing dashboards keep working.
   field("onlineConnections", t.get(Counter::ws_open));
   // Exact with the node-wide room table; the per-shard gauges count a room once per shard it is on.
@@ -169,7 +166,7 @@ std::string stats_json(const StatsTotals& t, const Ring& ring, uint32_t shards, 
   field("clusterEnabled", cluster ? 1 : 0);
   if (cluster)
     for (const ClusterField& f : kClusterFields) field(f.json, f.get(*node.cluster));
-  out += '}';
+  json.end_object();
   return out;
 }
 

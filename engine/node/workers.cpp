@@ -10,24 +10,22 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "engine/node/bridge.h"
-#include "engine/routes/demo.h"
-#include "engine/engine.h"
+#include "engine/base/clock.h"
 #include "engine/base/log.h"
+#include "engine/engine.h"
+#include "engine/node/bridge.h"
 #include "engine/node/node.h"
+#include "engine/routes/demo.h"
 
 namespace ringcast {
 namespace {
 
 int64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+  return clock::monotonic_ns() / 1'000'000;
 }
 
 struct Worker {
@@ -38,7 +36,8 @@ struct Worker {
 };
 
 // The body of a worker process: its shards as threads, until they have drained.
-[[noreturn]] void worker_main(Config config, NodeSetup& node, uint32_t index, uint32_t threads, pid_t parent) {
+[[noreturn]] void worker_main(Config config, NodeSetup& node, uint32_t index, uint32_t threads,
+                              pid_t parent) {
   // If the supervisor is killed outright, drain and go rather than serve on unsupervised.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(0);
@@ -167,8 +166,8 @@ int run_workers(Config config) {
     int status = 0;
     pid_t dead = waitpid(-1, &status, WNOHANG);
     if (dead > 0) {
-      LOG_ERROR("a %s exited during start-up (status %d); stopping", dead == bridge.pid ? "NATS bridge" : "worker",
-                status);
+      LOG_ERROR("a %s exited during start-up (status %d); stopping",
+                dead == bridge.pid ? "NATS bridge" : "worker", status);
       node.request_stop();
       node.stop_bridge();
       while (wait(nullptr) > 0) {
@@ -191,8 +190,8 @@ int run_workers(Config config) {
     const int sig = sigtimedwait(&signals, &info, &wait_time);
     const int64_t now = monotonic_ms();
     if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
-      LOG_INFO("%s: draining %u workers (close 1001 to clients, up to %u ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-               workers, config.shutdown_drain_ms);
+      LOG_INFO("%s: draining %u workers (close 1001 to clients, up to %u ms)",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT", workers, config.shutdown_drain_ms);
       stopping = true;
       stop_deadline_ms = now + config.shutdown_drain_ms + 5000;
       node.request_stop();
@@ -209,13 +208,15 @@ int run_workers(Config config) {
         // what this one had not; a publish it was committing becomes a skip entry; until the next
         // one is connected, pushes answer 503.
         ClusterState& state = shared->cluster;
-        if (ring.recover_claim(node.bridge_slot())) LOG_WARN("NATS bridge: repaired a publish it did not finish");
+        if (ring.recover_claim(node.bridge_slot()))
+          LOG_WARN("NATS bridge: repaired a publish it did not finish");
         state.connected.store(0, std::memory_order_release);
         state.subscriptions.store(0, std::memory_order_relaxed);
         state.stop.store(0, std::memory_order_relaxed);
         state.bridge_restarts.fetch_add(1, std::memory_order_relaxed);
         const bool crashed_fast = now - bridge.started_ms < 1000;
-        bridge.restart_delay_ms = crashed_fast ? std::min<int64_t>(30000, bridge.restart_delay_ms * 2 + 100) : 0;
+        bridge.restart_delay_ms =
+            crashed_fast ? std::min<int64_t>(30000, bridge.restart_delay_ms * 2 + 100) : 0;
         bridge.restart_at_ms = now + bridge.restart_delay_ms;
         if (WIFSIGNALED(status))
           LOG_WARN("NATS bridge (pid %d) killed by signal %d (%s); restarting", pid, WTERMSIG(status),
@@ -243,7 +244,8 @@ int run_workers(Config config) {
         node.shared().room_table().drop_shards(w * threads, threads);
         shared->shards_ready.fetch_sub(threads, std::memory_order_relaxed);
         const bool crashed_fast = now - pool[w].started_ms < 1000;
-        pool[w].restart_delay_ms = crashed_fast ? std::min<int64_t>(30000, pool[w].restart_delay_ms * 2 + 100) : 0;
+        pool[w].restart_delay_ms =
+            crashed_fast ? std::min<int64_t>(30000, pool[w].restart_delay_ms * 2 + 100) : 0;
         pool[w].restart_at_ms = now + pool[w].restart_delay_ms;
         if (WIFSIGNALED(status))
           LOG_WARN("worker %u (pid %d) killed by signal %d (%s); restarting", w, pid, WTERMSIG(status),

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "engine/base/log.h"
+#include "engine/codec/json_writer.h"
 
 namespace ringcast {
 namespace {
@@ -20,16 +21,6 @@ bool media_is_json(std::string_view content_type) {
   return http::ascii_iequals(content_type, "application/json");
 }
 
-void answer_error(std::string& out, int status, std::string_view reason, bool keep,
-                  std::string_view extra = {}) {
-  http::append_error(out, status, reason, keep, extra);
-}
-
-void method_not_allowed(std::string& out, bool keep, std::string_view allow) {
-  std::string extra = "Allow: " + std::string(allow) + "\r\n";
-  http::append_response(out, 405, "application/json", R"({"error":"method not allowed"})", keep, extra);
-}
-
 void serve_asset(const http::Request& req, const WebAsset& asset, std::string& out, bool keep) {
   http::append_response(out, 200, asset.content_type, asset.body(), keep, kAssetHeaders);
   // HEAD: the same head (Content-Length of the body it would get), no body.
@@ -40,51 +31,53 @@ void serve_stats(DemoContext& ctx, std::string& out, bool keep) {
   const StatsTotals t = sum_stats(ctx.all_stats, ctx.shard_count);
   uint64_t head_pos = 0, next_seq = 0;
   ctx.ring.read_head(head_pos, next_seq);
-  std::string body = "{\"onlineConnections\":" + std::to_string(t.get(Counter::ws_open)) +
-                     ",\"roomCount\":" + std::to_string(t.get(Counter::rooms)) +
-                     ",\"published\":" + std::to_string(next_seq > 0 ? next_seq - 1 : 0) +
-                     ",\"itemsDelivered\":" + std::to_string(t.get(Counter::items_delivered)) +
-                     ",\"demoPublishes\":" + std::to_string(t.get(Counter::demo_publishes)) +
-                     ",\"shards\":" + std::to_string(ctx.shard_count) + ",\"wsPath\":\"";
-  http::append_json_escaped(body, ctx.config->ws_path);
+  std::string body;
+  JsonWriter json(body);
+  json.begin_object();
+  json.key("onlineConnections").number(t.get(Counter::ws_open));
+  json.key("roomCount").number(t.get(Counter::rooms));
+  json.key("published").number(next_seq > 0 ? next_seq - 1 : 0);
+  json.key("itemsDelivered").number(t.get(Counter::items_delivered));
+  json.key("demoPublishes").number(t.get(Counter::demo_publishes));
+  json.key("shards").number(ctx.shard_count);
+  json.key("wsPath").string(ctx.config->ws_path);
   // Where the push API listens, for the page's "curl" hint.
-  body += "\",\"api\":\"";
-  if (ctx.config->api.enabled)
-    http::append_json_escaped(body, ctx.config->api.host + ":" + std::to_string(ctx.api_port));
-  body += "\"}";
+  json.key("api").string(ctx.config->api.enabled ? ctx.config->api.host + ":" + std::to_string(ctx.api_port)
+                                                 : std::string());
+  json.end_object();
   http::append_response(out, 200, "application/json", body, keep, kJsonHeaders);
 }
 
 bool publish_comment(const http::Request& req, DemoContext& ctx, TokenBucket& conn_bucket, int64_t now_ns,
                      std::string& out, bool keep) {
   if (ctx.stopping) {
-    answer_error(out, 503, "server is shutting down", false);
+    http::append_error(out, 503, "server is shutting down", false);
     return false;
   }
   // JSON only: a cross-origin page cannot send it without a preflight, which is refused (405), so
   // another site cannot post comments through a visitor's browser.
   if (!media_is_json(req.content_type)) {
-    answer_error(out, 415, "Content-Type must be application/json", keep);
+    http::append_error(out, 415, "Content-Type must be application/json", keep);
     return keep;
   }
   simdjson::dom::element root;
   if (ctx.parser->parse(req.body.data(), req.body.size()).get(root)) {
-    answer_error(out, 400, "body is not JSON", keep);
+    http::append_error(out, 400, "body is not JSON", keep);
     return keep;
   }
   std::string_view room, text;
   RoomCharset charset = RoomCharset::utf8;
   parse_room_charset(ctx.config->room_name_charset, charset);
   if (root["room"].get_string().get(room) || !room_name_valid(room, ctx.config->room_name_bytes_max, charset)) {
-    answer_error(out, 400, room_name_rule_text(charset), keep);
+    http::append_error(out, 400, room_name_rule_text(charset), keep);
     return keep;
   }
   if (root["text"].get_string().get(text) || text.empty()) {
-    answer_error(out, 400, "text must be a non-empty string", keep);
+    http::append_error(out, 400, "text must be a non-empty string", keep);
     return keep;
   }
   if (text.size() > ctx.config->demo_text_bytes_max) {
-    answer_error(out, 400, "text longer than demo_text_bytes_max", keep);
+    http::append_error(out, 400, "text longer than demo_text_bytes_max", keep);
     return keep;
   }
   // Both buckets must have a token; only then is one taken from each, so a refusal costs nothing.
@@ -94,24 +87,26 @@ bool publish_comment(const http::Request& req, DemoContext& ctx, TokenBucket& co
   ctx.shard_bucket.refill(now_ns, per_shard, 2 * per_shard);
   if (conn_bucket.tokens < 1 || ctx.shard_bucket.tokens < 1) {
     ctx.stats->add(Counter::demo_publish_limited);
-    answer_error(out, 429, "too many comments: slow down", keep, "Retry-After: 1\r\n");
+    http::append_error(out, 429, "too many comments: slow down", keep, "Retry-After: 1\r\n");
     return keep;
   }
   conn_bucket.tokens -= 1;
   ctx.shard_bucket.tokens -= 1;
-  std::string items = "[{\"text\":\"";
-  http::append_json_escaped(items, text);
-  items += "\",\"via\":\"demo\"}]";
+  std::string items;
+  JsonWriter json(items);
+  json.begin_array().begin_object().key("text").string(text).key("via").string("demo");
+  json.end_object().end_array();
   const PublishOutcome outcome = ctx.publisher->publish(ctx.ring, Target::room, room, items);
   if (outcome.error != PublishError::none) {
     if (outcome.error == PublishError::ring_full) ctx.stats->add(Counter::publish_refused_full);
     if (outcome.error == PublishError::cluster_down) ctx.stats->add(Counter::publish_refused_cluster);
-    answer_error(out, publish_error_status(outcome.error), publish_error_text(outcome.error), keep);
+    http::append_error(out, publish_error_status(outcome.error), publish_error_text(outcome.error), keep);
     return keep;
   }
   ctx.stats->add(Counter::demo_publishes);
-  http::append_response(out, 200, "application/json",
-                        "{\"ok\":true,\"seq\":" + std::to_string(outcome.seq) + "}", keep, kJsonHeaders);
+  std::string body;
+  JsonWriter(body).begin_object().key("ok").boolean(true).key("seq").number(outcome.seq).end_object();
+  http::append_response(out, 200, "application/json", body, keep, kJsonHeaders);
   return keep;
 }
 
@@ -153,7 +148,7 @@ bool handle_demo_request(const http::Request& req, DemoContext& ctx, TokenBucket
   const bool keep = req.keep_alive && !ctx.stopping;
   if (const WebAsset* asset = find_web_asset(req.path)) {
     if (req.method != http::Method::get && req.method != http::Method::head) {
-      method_not_allowed(out, keep, "GET, HEAD");
+      http::append_method_not_allowed(out, "GET, HEAD", keep);
       return keep;
     }
     serve_asset(req, *asset, out, keep);
@@ -161,7 +156,7 @@ bool handle_demo_request(const http::Request& req, DemoContext& ctx, TokenBucket
   }
   if (req.path == "/demo/stats") {
     if (req.method != http::Method::get) {
-      method_not_allowed(out, keep, "GET");
+      http::append_method_not_allowed(out, "GET", keep);
       return keep;
     }
     serve_stats(ctx, out, keep);
@@ -169,13 +164,13 @@ bool handle_demo_request(const http::Request& req, DemoContext& ctx, TokenBucket
   }
   if (req.path == "/demo/publish") {
     if (req.method != http::Method::post) {
-      method_not_allowed(out, keep, "POST");
+      http::append_method_not_allowed(out, "POST", keep);
       return keep;
     }
     return publish_comment(req, ctx, conn_bucket, now_ns, out, keep);
   }
-  answer_error(out, 404, "not found: the WebSocket endpoint is " + ctx.config->ws_path + "; the demo is at /",
-               keep);
+  http::append_error(out, 404, "not found: the WebSocket endpoint is " + ctx.config->ws_path + "; the demo is at /",
+                     keep);
   return keep;
 }
 

@@ -1,6 +1,8 @@
 // Push API routing and the go-push compatible push endpoints.
 #include "engine/routes/http_api.h"
 
+#include "engine/codec/form.h"
+#include "engine/codec/json_writer.h"
 #include "engine/conn/access.h"
 
 namespace ringcast {
@@ -34,8 +36,8 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
     // go-push reads the form body; the query string is accepted too, body first.
     std::string items, room;
     bool malformed = false;
-    bool have_items = http::form_field(req.body, "items", items, malformed) ||
-                      (!malformed && http::form_field(req.query, "items", items, malformed));
+    bool have_items = form::field(req.body, "items", items, malformed) ||
+                      (!malformed && form::field(req.query, "items", items, malformed));
     if (malformed) {
       answer_error(out, 400, "malformed %-escape in form data", keep, ctx);
       return keep;
@@ -46,8 +48,8 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
     }
     if (target == Target::room || target == Target::user || target == Target::conn) {
       const char* field = target == Target::room ? "room" : target == Target::user ? "uid" : "conn";
-      bool have_room = http::form_field(req.body, field, room, malformed) ||
-                       (!malformed && http::form_field(req.query, field, room, malformed));
+      bool have_room = form::field(req.body, field, room, malformed) ||
+                       (!malformed && form::field(req.query, field, room, malformed));
       if (malformed) {
         answer_error(out, 400, "malformed %-escape in form data", keep, ctx);
         return keep;
@@ -80,8 +82,10 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
   }
   ctx.stats->add(Counter::pushes_accepted);
   ctx.stats->add(Counter::items_accepted, outcome.item_count);
-  std::string body = "{\"ok\":true,\"seq\":" + std::to_string(outcome.seq) +
-                     ",\"items\":" + std::to_string(outcome.item_count) + "}";
+  std::string body;
+  JsonWriter json(body);
+  json.begin_object().key("ok").boolean(true);
+  json.key("seq").number(outcome.seq).key("items").number(outcome.item_count).end_object();
   http::append_response(out, 200, "application/json", body, keep);
   return keep;
 }
@@ -106,7 +110,7 @@ bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& 
     ctx.stats->add(Counter::api_unauthorized);
     ctx.stats->add(Counter::api_errors);
     http::append_error(out, 401, "push API token required: Authorization: Bearer <api_token>", keep,
-                       "WWW-Authenticate: Bearer realm=\"ringcast\"\r\n");
+                       http::kBearerChallenge);
     return keep;
   }
   struct Route {
@@ -129,9 +133,7 @@ bool handle_api_request(const http::Request& req, ApiContext& ctx, std::string& 
   }
   if (req.method != route->method) {
     ctx.stats->add(Counter::api_errors);
-    std::string allow = route->method == http::Method::post ? "Allow: POST\r\n" : "Allow: GET\r\n";
-    std::string body = "{\"error\":\"method not allowed\"}";
-    http::append_response(out, 405, "application/json", body, keep, allow);
+    http::append_method_not_allowed(out, route->method == http::Method::post ? "POST" : "GET", keep);
     return keep;
   }
   if (req.path == "/push/room") return handle_push(req, Target::room, ctx, out);

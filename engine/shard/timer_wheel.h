@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/base/check.h"
-#include "engine/broadcast/sender.h"
+#include "engine/base/ids.h"
 
 namespace ringcast {
 

@@ -55,7 +55,7 @@ class UringIo {
   void submit(bool wait, int64_t timeout_ns);
 
   // The few direct system calls a shard makes, as thin inline wrappers so the simulator can replace
-  // them too and the real build pays nothing for the seam.
+  // them too and the real build pays nothing for the seam. (The clock is engine/base/clock.h.)
   // A non-blocking send outside the ring (the 101 answer, the "server full" answer): bytes or -errno.
   static ssize_t send_now(int fd, const void* data, size_t len) {
     const ssize_t n = ::send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -72,11 +72,6 @@ class UringIo {
   static int accept_now(int listen_fd) {
     fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
     return accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-  }
-  static int64_t now_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
   }
 
   // Calls fn(const Completion&) for every completion available now, then marks them seen.

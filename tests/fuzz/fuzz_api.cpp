@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/base/check.h"
+#include "engine/codec/form.h"
 #include "engine/codec/frame.h"
 #include "engine/codec/http.h"
 #include "engine/node/presence.h"
@@ -21,7 +22,7 @@ namespace {
 struct World {
   ringcast::SharedRegion region;
   ringcast::Ring ring;
-  ringcast::Publisher publisher{128};
+  ringcast::Publisher publisher{ringcast::PublishRules{128}};
   simdjson::dom::parser checker;
   uint64_t pos = 0, seq = 0;
   World() {
@@ -64,18 +65,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     RC_ASSERT(res.consumed > 0 && res.consumed <= input.size());
     std::string items, room;
     bool malformed = false;
-    ringcast::http::form_field(req.query, "room", room, malformed);
+    ringcast::form::field(req.query, "room", room, malformed);
     if (req.content_type == "application/json") {
       world.publisher.publish_json_body(world.ring, ringcast::Target::room, req.body);
-    } else if (ringcast::http::form_field(req.body, "items", items, malformed)) {
-      ringcast::http::form_field(req.body, "room", room, malformed);
+    } else if (ringcast::form::field(req.body, "items", items, malformed)) {
+      ringcast::form::field(req.body, "room", room, malformed);
       world.publisher.publish(world.ring, room.empty() ? ringcast::Target::all : ringcast::Target::room, room,
                               items);
     }
     std::string uid, conn;
-    if (ringcast::http::form_field(req.body, "uid", uid, malformed))
+    if (ringcast::form::field(req.body, "uid", uid, malformed))
       world.publisher.publish(world.ring, ringcast::Target::user, uid, items.empty() ? "[1]" : items);
-    if (ringcast::http::form_field(req.body, "conn", conn, malformed))
+    if (ringcast::form::field(req.body, "conn", conn, malformed))
       world.publisher.publish(world.ring, ringcast::Target::conn, conn, items.empty() ? "[1]" : items);
     world.drain();
     ringcast::PresenceQuery query;

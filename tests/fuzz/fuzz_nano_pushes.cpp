@@ -1,4 +1,4 @@
-// libFuzzer target: append_nano_pushes (engine/conn/nano_conn.h), the PUSH data object -> Pomelo push
+// libFuzzer target: append_nano_pushes (engine/codec/nano.h), the PUSH data object -> Pomelo push
 // packets step of the fan-out, on arbitrary text as the data object. Whatever it writes must be whole
 // data packets, each a push message the codec decodes (with the same dictionary) to a route of
 // 1..255 bytes; an input without a routed item, or that is not JSON, must come out as exactly one push
@@ -10,7 +10,7 @@
 
 #include "engine/base/check.h"
 #include "engine/base/json.h"
-#include "engine/conn/nano_conn.h"
+#include "engine/codec/nano.h"
 #include "engine/codec/pomelo.h"
 
 namespace {
@@ -19,7 +19,8 @@ using namespace ringcast;
 
 const pomelo::RouteDict& fuzz_dict() {
   static const pomelo::RouteDict dict = [] {
-    const std::string_view routes[] = {"room.join", "room.message", "onMembers", "onNewUser", "onMessage", "onPush"};
+    const std::string_view routes[] = {"room.join", "room.message", "onMembers",
+                                       "onNewUser", "onMessage",    "onPush"};
     pomelo::RouteDict d;
     RC_ASSERT(pomelo::RouteDict::build(routes, d) == pomelo::RouteDictError::none);
     return d;
@@ -42,8 +43,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t pushes = 0;
   std::string_view first_payload;
   std::string_view first_route;
-  const pomelo::DecodeResult result =
-      pomelo::decode_packets(std::string_view(out), pomelo::kPacketBodyBytesLimit, [&](const pomelo::Packet& p) {
+  const pomelo::DecodeResult result = pomelo::decode_packets(
+      std::string_view(out), pomelo::kPacketBodyBytesLimit, [&](const pomelo::Packet& p) {
         RC_ASSERT(p.type == pomelo::PacketType::data);
         pomelo::Message msg;
         RC_ASSERT(pomelo::decode_message(p.body, fuzz_dict(), msg) == pomelo::MessageError::none);

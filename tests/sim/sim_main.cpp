@@ -18,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/base/clock.h"
 #include "engine/config.h"
+#include "engine/settings.h"
 #include "engine/codec/frame.h"
 #include "engine/base/log.h"
 #include "engine/broadcast/publish.h"
@@ -126,7 +128,9 @@ struct Totals {
 class Simulation {
  public:
   Simulation(uint64_t seed, bool verbose, uint32_t trace_client)
-      : seed_(seed), verbose_(verbose), trace_client_(trace_client), net_(seed, SimFaults{}) {}
+      : seed_(seed), verbose_(verbose), trace_client_(trace_client), net_(seed, SimFaults{}) {
+    clock::simulate(&net_.now_ns);  // the engine reads the virtual clock (engine/base/clock.h)
+  }
   ~Simulation() {
     net_.tearing_down = true;
     shards_.clear();
@@ -170,6 +174,7 @@ class Simulation {
   uint32_t trace_client_;  // its commands and messages are printed (--trace); UINT32_MAX: none
   SimNet net_;
   Config config_;
+  Settings settings_;
   SharedRegion region_;
   uint32_t shard_count_ = 0;
   std::vector<int> listeners_;      // client port, one per shard
@@ -254,10 +259,12 @@ void Simulation::start_shards() {
   const RoomTableShape shape{config_.rooms_max, static_cast<uint32_t>(config_.room_name_bytes_max)};
   if (!region_.create(config_.ring_bytes, shape, error)) fail("shared region: " + error);
   region_.header()->shard_count.store(shard_count_, std::memory_order_relaxed);
-  publisher_ = std::make_unique<Publisher>(config_.room_name_bytes_max);
+  settings_ = resolve_settings(config_);
+  publisher_ = std::make_unique<Publisher>(settings_.publish);
   for (uint32_t i = 0; i < shard_count_; ++i) {
     ShardSetup setup;
     setup.config = &config_;
+    setup.settings = &settings_;
     setup.shared = region_.header();
     setup.ring = region_.ring();
     setup.index = i;

@@ -1,5 +1,5 @@
 // Summaries of a ringcast-load run (see report.h): sums the workers' blocks, merges their latency
-// histograms, and writes the text and JSON forms. No JSON library: the output is flat and known.
+// histograms, and writes the text and JSON forms (the JSON with the engine's JsonWriter).
 #include "tools/load/report.h"
 
 #include <algorithm>
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "engine/codec/http.h"
+#include "engine/codec/json_writer.h"
 #include "tools/load/histogram.h"
 
 namespace ringcast::load {
@@ -72,77 +72,6 @@ std::string ms_text(double v) {
     std::snprintf(text, sizeof text, "%.3fms", v);
   return text;
 }
-
-// A minimal JSON object writer: keys in insertion order, numbers and strings only.
-class Json {
- public:
-  void open(const char* key = nullptr) {
-    comma();
-    if (key) write_key(key);
-    out_ += '{';
-    first_ = true;
-  }
-  void close() {
-    out_ += '}';
-    first_ = false;
-  }
-  void num(const char* key, uint64_t v) {
-    comma();
-    write_key(key);
-    char text[24];
-    std::snprintf(text, sizeof text, "%" PRIu64, v);
-    out_ += text;
-  }
-  void num(const char* key, double v) {
-    comma();
-    write_key(key);
-    char text[32];
-    std::snprintf(text, sizeof text, "%.6g", v);
-    out_ += text;
-  }
-  void str(const char* key, const std::string& v) {
-    comma();
-    write_key(key);
-    out_ += '"';
-    http::append_json_escaped(out_, v);
-    out_ += '"';
-  }
-  void boolean(const char* key, bool v) {
-    comma();
-    write_key(key);
-    out_ += v ? "true" : "false";
-  }
-  void open_array(const char* key) {
-    comma();
-    write_key(key);
-    out_ += '[';
-    first_ = true;
-  }
-  void array_num(double v) {
-    comma();
-    char text[32];
-    std::snprintf(text, sizeof text, "%.6g", v);
-    out_ += text;
-  }
-  void close_array() {
-    out_ += ']';
-    first_ = false;
-  }
-  const std::string& text() const { return out_; }
-
- private:
-  void comma() {
-    if (!first_) out_ += ',';
-    first_ = false;
-  }
-  void write_key(const char* key) {
-    out_ += '"';
-    out_ += key;
-    out_ += "\":";
-  }
-  std::string out_;
-  bool first_ = true;
-};
 
 }  // namespace
 
@@ -421,177 +350,177 @@ void print_summary(const Options& o, const Summary& s) {
 }
 
 bool write_json(const std::string& path, const Options& o, const Summary& s, std::string& error) {
-  Json j;
-  j.open();
-  j.open("config");
+  std::string text;
+  JsonWriter j(text);
+  j.begin_object();
+  j.key("config").begin_object();
   std::string urls;
   for (const Endpoint& ep : o.urls) urls += (urls.empty() ? "" : ",") + ep.url;
-  j.str("url", urls);
-  j.num("connections", uint64_t{o.connections});
-  j.num("connect_rate", o.connect_rate);
-  j.num("per_proc", uint64_t{o.per_proc});
-  j.str("source_base", ipv4_text(o.source_base));
-  j.num("per_source", uint64_t{o.per_source});
-  j.num("rooms", uint64_t{o.rooms});
-  j.str("room_prefix", o.room_prefix);
-  j.str("also_room", o.also_room);
-  j.str("protocol", o.protocol == Protocol::gopush ? "gopush" : "raw");
-  j.num("heartbeat_s", o.heartbeat_s);
-  j.str("publish_url", o.publish.url);
-  j.str("publish_body", o.publish_body);
-  j.str("publish_content_type", o.publish_content_type);
-  j.num("publish_rate", o.publish_rate);
-  j.num("publish_count", o.publish_count);
-  j.num("duration_s", o.duration_s);
-  j.num("payload_bytes", uint64_t{o.payload_bytes});
-  j.str("publish_target", o.publish_target == PublishTarget::rooms ? "rooms" : "also");
-  j.num("publish_conns", uint64_t{o.publish_conns});
-  j.num("pipeline", uint64_t{o.pipeline});
-  j.boolean("single_broadcast", o.single_broadcast);
-  j.num("hold_s", o.hold_s);
-  j.num("connect_timeout_s", o.connect_timeout_s);
-  j.num("drain_timeout_s", o.drain_timeout_s);
-  j.num("timeout_s", o.timeout_s);
-  j.num("stall_after", o.stall_after);
-  j.num("stall_every", uint64_t{o.stall_every});
-  j.num("reconnect_every", o.reconnect_every);
-  j.num("reconnect_one_in", uint64_t{o.reconnect_one_in});
-  j.boolean("reconnect_abrupt", o.reconnect_abrupt);
-  j.num("reconnect_pause_ms", o.reconnect_pause_ms);
+  j.key("url").string(urls);
+  j.key("connections").number(o.connections);
+  j.key("connect_rate").number(o.connect_rate);
+  j.key("per_proc").number(o.per_proc);
+  j.key("source_base").string(ipv4_text(o.source_base));
+  j.key("per_source").number(o.per_source);
+  j.key("rooms").number(o.rooms);
+  j.key("room_prefix").string(o.room_prefix);
+  j.key("also_room").string(o.also_room);
+  j.key("protocol").string(o.protocol == Protocol::gopush ? "gopush" : "raw");
+  j.key("heartbeat_s").number(o.heartbeat_s);
+  j.key("publish_url").string(o.publish.url);
+  j.key("publish_body").string(o.publish_body);
+  j.key("publish_content_type").string(o.publish_content_type);
+  j.key("publish_rate").number(o.publish_rate);
+  j.key("publish_count").number(o.publish_count);
+  j.key("duration_s").number(o.duration_s);
+  j.key("payload_bytes").number(o.payload_bytes);
+  j.key("publish_target").string(o.publish_target == PublishTarget::rooms ? "rooms" : "also");
+  j.key("publish_conns").number(o.publish_conns);
+  j.key("pipeline").number(o.pipeline);
+  j.key("single_broadcast").boolean(o.single_broadcast);
+  j.key("hold_s").number(o.hold_s);
+  j.key("connect_timeout_s").number(o.connect_timeout_s);
+  j.key("drain_timeout_s").number(o.drain_timeout_s);
+  j.key("timeout_s").number(o.timeout_s);
+  j.key("stall_after").number(o.stall_after);
+  j.key("stall_every").number(o.stall_every);
+  j.key("reconnect_every").number(o.reconnect_every);
+  j.key("reconnect_one_in").number(o.reconnect_one_in);
+  j.key("reconnect_abrupt").boolean(o.reconnect_abrupt);
+  j.key("reconnect_pause_ms").number(o.reconnect_pause_ms);
   std::string watched;
   for (int pid : o.watch_pids) {
     if (!watched.empty()) watched += ',';
     watched += std::to_string(pid);
   }
-  j.str("watch_pids", watched);
-  j.close();
+  j.key("watch_pids").string(watched);
+  j.end_object();
 
-  j.open("processes");
-  j.num("workers", uint64_t{s.workers});
-  j.num("publisher", uint64_t{o.publishes() ? 1u : 0u});
-  j.num("source_addresses", uint64_t{o.source_addresses()});
-  j.close();
+  j.key("processes").begin_object();
+  j.key("workers").number(s.workers);
+  j.key("publisher").number(o.publishes() ? 1u : 0u);
+  j.key("source_addresses").number(o.source_addresses());
+  j.end_object();
 
-  j.open("connect");
-  j.num("requested", s.requested);
-  j.num("attempted", s.attempted);
-  j.num("connected", s.joined);
-  j.num("failed", s.failed);
-  j.num("seconds", s.connect_seconds);
-  j.num("per_second", s.connect_per_second);
-  j.boolean("timed_out", s.connect_timed_out);
-  j.str("first_error", s.first_connect_error);
-  j.close();
+  j.key("connect").begin_object();
+  j.key("requested").number(s.requested);
+  j.key("attempted").number(s.attempted);
+  j.key("connected").number(s.joined);
+  j.key("failed").number(s.failed);
+  j.key("seconds").number(s.connect_seconds);
+  j.key("per_second").number(s.connect_per_second);
+  j.key("timed_out").boolean(s.connect_timed_out);
+  j.key("first_error").string(s.first_connect_error);
+  j.end_object();
 
-  j.open("publish");
-  j.num("sent", s.sent);
-  j.num("accepted", s.accepted);
-  j.num("failed", s.publish_failed);
-  j.num("connection_errors", s.publish_conn_errors);
-  j.num("seconds", s.publish_seconds);
-  j.num("per_second", s.publish_per_second);
-  j.num("planned_per_second", o.publish_rate);
-  j.str("first_failure", s.first_publish_failure);
-  j.close();
+  j.key("publish").begin_object();
+  j.key("sent").number(s.sent);
+  j.key("accepted").number(s.accepted);
+  j.key("failed").number(s.publish_failed);
+  j.key("connection_errors").number(s.publish_conn_errors);
+  j.key("seconds").number(s.publish_seconds);
+  j.key("per_second").number(s.publish_per_second);
+  j.key("planned_per_second").number(o.publish_rate);
+  j.key("first_failure").string(s.first_publish_failure);
+  j.end_object();
 
-  j.open("delivery");
-  j.num("expected", s.expected);
-  j.num("received", s.received);
-  j.num("missing", s.missing);
-  j.num("duplicates", s.duplicates);
-  j.num("out_of_order", s.out_of_order);
-  j.num("foreign", s.foreign);
-  j.num("items_per_second", s.items_per_second);
-  j.num("items_per_second_publishing", s.items_per_second_publishing);
-  j.num("frames", s.frames);
-  j.num("bytes", s.bytes);
-  j.num("stalled_connections", s.stalled);
-  j.boolean("drain_timed_out", s.drain_timed_out);
-  j.close();
+  j.key("delivery").begin_object();
+  j.key("expected").number(s.expected);
+  j.key("received").number(s.received);
+  j.key("missing").number(s.missing);
+  j.key("duplicates").number(s.duplicates);
+  j.key("out_of_order").number(s.out_of_order);
+  j.key("foreign").number(s.foreign);
+  j.key("items_per_second").number(s.items_per_second);
+  j.key("items_per_second_publishing").number(s.items_per_second_publishing);
+  j.key("frames").number(s.frames);
+  j.key("bytes").number(s.bytes);
+  j.key("stalled_connections").number(s.stalled);
+  j.key("drain_timed_out").boolean(s.drain_timed_out);
+  j.end_object();
 
-  j.open("latency_ms");
-  j.num("count", s.latency_count);
-  j.num("p50", s.p50_ms);
-  j.num("p90", s.p90_ms);
-  j.num("p99", s.p99_ms);
-  j.num("p999", s.p999_ms);
-  j.num("max", s.max_ms);
-  j.close();
+  j.key("latency_ms").begin_object();
+  j.key("count").number(s.latency_count);
+  j.key("p50").number(s.p50_ms);
+  j.key("p90").number(s.p90_ms);
+  j.key("p99").number(s.p99_ms);
+  j.key("p999").number(s.p999_ms);
+  j.key("max").number(s.max_ms);
+  j.end_object();
 
   if (o.reconnects()) {
-    j.open("reconnect");
-    j.num("reconnects", s.reconnects);
-    j.num("resumed", s.resumed);
-    j.num("retried", s.reconnect_retries);
-    j.num("failed", s.reconnect_failed);
-    j.num("recovered", s.rooms_recovered);
-    j.num("not_recovered", s.rooms_not_recovered);
-    j.num("items_replayed", s.items_replayed);
-    j.num("reconnects_per_connection", s.reconnects_per_connection);
-    j.num("replayed_per_reconnect", s.replayed_per_reconnect);
-    j.open("resume_ms");
-    j.num("count", s.resume_count);
-    j.num("p50", s.resume_p50_ms);
-    j.num("p90", s.resume_p90_ms);
-    j.num("p99", s.resume_p99_ms);
-    j.num("max", s.resume_max_ms);
-    j.num("mean", s.resume_mean_ms);
-    j.close();
-    j.close();
+    j.key("reconnect").begin_object();
+    j.key("reconnects").number(s.reconnects);
+    j.key("resumed").number(s.resumed);
+    j.key("retried").number(s.reconnect_retries);
+    j.key("failed").number(s.reconnect_failed);
+    j.key("recovered").number(s.rooms_recovered);
+    j.key("not_recovered").number(s.rooms_not_recovered);
+    j.key("items_replayed").number(s.items_replayed);
+    j.key("reconnects_per_connection").number(s.reconnects_per_connection);
+    j.key("replayed_per_reconnect").number(s.replayed_per_reconnect);
+    j.key("resume_ms").begin_object();
+    j.key("count").number(s.resume_count);
+    j.key("p50").number(s.resume_p50_ms);
+    j.key("p90").number(s.resume_p90_ms);
+    j.key("p99").number(s.resume_p99_ms);
+    j.key("max").number(s.resume_max_ms);
+    j.key("mean").number(s.resume_mean_ms);
+    j.end_object();
+    j.end_object();
   }
   if (o.single_broadcast) {
-    j.open("single_broadcast");
-    j.num("connections", s.joined);
-    j.num("reached", s.received);
-    j.num("ms_to_last", s.max_ms);
-    j.num("ms_to_last_median", s.broadcast_median_ms);
-    j.open_array("each_ms");
-    for (double v : s.broadcast_ms) j.array_num(v);
-    j.close_array();
-    j.open_array("each_reached");
-    for (uint64_t v : s.broadcast_reached) j.array_num(static_cast<double>(v));
-    j.close_array();
-    j.close();
+    j.key("single_broadcast").begin_object();
+    j.key("connections").number(s.joined);
+    j.key("reached").number(s.received);
+    j.key("ms_to_last").number(s.max_ms);
+    j.key("ms_to_last_median").number(s.broadcast_median_ms);
+    j.key("each_ms").begin_array();
+    for (double v : s.broadcast_ms) j.number(v);
+    j.end_array();
+    j.key("each_reached").begin_array();
+    for (uint64_t v : s.broadcast_reached) j.number(static_cast<double>(v));
+    j.end_array();
+    j.end_object();
   }
 
-  j.open("closes");
-  j.num("unexpected", s.unexpected_closes);
-  j.num("protocol_errors", s.protocol_errors);
-  j.open("codes");
-  for (const auto& [code, n] : s.close_codes) j.num(code.c_str(), n);
-  j.close();
-  j.str("first", s.first_close_error);
-  j.close();
+  j.key("closes").begin_object();
+  j.key("unexpected").number(s.unexpected_closes);
+  j.key("protocol_errors").number(s.protocol_errors);
+  j.key("codes").begin_object();
+  for (const auto& [code, n] : s.close_codes) j.key(code).number(n);
+  j.end_object();
+  j.key("first").string(s.first_close_error);
+  j.end_object();
 
-  j.open("cpu");
-  j.num("window_s", s.cpu_window_s);
-  j.num("watched_s", s.cpu_watched_s);
-  j.num("client_workers_s", s.cpu_workers_s);
-  j.num("publisher_s", s.cpu_publisher_s);
-  j.open_array("core_busy_s");
-  for (double v : s.cpu_core_busy_s) j.array_num(v);
-  j.close_array();
-  j.num("watched_rss_anon_bytes", s.watched_rss_anon_bytes);
-  j.close();
+  j.key("cpu").begin_object();
+  j.key("window_s").number(s.cpu_window_s);
+  j.key("watched_s").number(s.cpu_watched_s);
+  j.key("client_workers_s").number(s.cpu_workers_s);
+  j.key("publisher_s").number(s.cpu_publisher_s);
+  j.key("core_busy_s").begin_array();
+  for (double v : s.cpu_core_busy_s) j.number(v);
+  j.end_array();
+  j.key("watched_rss_anon_bytes").number(s.watched_rss_anon_bytes);
+  j.end_object();
 
-  j.open("memory");
-  j.num("worker_anon_rss_bytes", s.rss_bytes_total);
-  j.num("bytes_per_connection", s.bytes_per_connection);
-  j.close();
+  j.key("memory").begin_object();
+  j.key("worker_anon_rss_bytes").number(s.rss_bytes_total);
+  j.key("bytes_per_connection").number(s.bytes_per_connection);
+  j.end_object();
 
-  j.str("stop_reason", s.stop_reason);
-  j.boolean("clean", s.problems.empty());
+  j.key("stop_reason").string(s.stop_reason);
+  j.key("clean").boolean(s.problems.empty());
   std::string problems;
   for (const std::string& p : s.problems) problems += (problems.empty() ? "" : "; ") + p;
-  j.str("problems", problems);
-  j.close();
+  j.key("problems").string(problems);
+  j.end_object();
 
   FILE* f = std::fopen(path.c_str(), "w");
   if (f == nullptr) {
     error = "cannot write " + path + ": " + std::strerror(errno);
     return false;
   }
-  const std::string& text = j.text();
   const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fputc('\n', f) != EOF;
   if (std::fclose(f) != 0 || !ok) {
     error = "cannot write " + path + ": " + std::strerror(errno);

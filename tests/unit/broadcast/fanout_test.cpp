@@ -1,4 +1,4 @@
-// Unit tests for engine/fanout: a real ring, Sender and RoomIndex, with a Deliver that queues frames
+// Unit tests for engine/fanout: a real ring, Frames and RoomIndex, with a Deliver that queues frames
 // on per-connection OutQueues and records what each connection got. Zero copy for single entries,
 // coalescing of entries drained together (and its item and byte cuts), rooms without local members,
 // push/all, merge windows, and the held ring position that keeps referenced entries from being
@@ -44,15 +44,15 @@ struct Delivery {
 };
 
 struct Recorder {
-  Sender* sender;
+  Frames* frames;
   std::map<uint32_t, OutQueue>* queues;
   std::vector<Delivery> log;
   void operator()(uint32_t conn, FrameId frame) {
-    const Frame& f = sender->frame(frame);
+    const Frame& f = frames->frame(frame);
     PushParts parts = parse_push_frame(f.data, f.len);
     log.push_back({conn, frame, f.data, parts.items, parts.room, parts.seq,
                    std::string(reinterpret_cast<const char*>(f.data), f.len)});
-    sender->enqueue((*queues)[conn], frame);
+    frames->enqueue((*queues)[conn], frame);
   }
 };
 
@@ -72,7 +72,7 @@ class FanoutTest : public ::testing::Test {
   // (Re)creates the fan-out with the current limits, attached as consumer 0.
   void start() {
     if (fanout_) fanout_->detach();
-    fanout_ = std::make_unique<Fanout>(ring_, sender_, rooms_, limits_, &stats_);
+    fanout_ = std::make_unique<Fanout>(ring_, frames_, rooms_, limits_, &stats_);
     fanout_->attach(0, -1);
   }
 
@@ -95,8 +95,8 @@ class FanoutTest : public ::testing::Test {
     while (!q.empty()) {
       iovec iov[16];
       size_t total = 0;
-      sender_.gather(q, iov, 16, SIZE_MAX, total);
-      sender_.complete(q, total);
+      frames_.gather(q, iov, 16, SIZE_MAX, total);
+      frames_.complete(q, total);
     }
   }
   void flush_all() {
@@ -121,21 +121,21 @@ class FanoutTest : public ::testing::Test {
     if (fanout_) fanout_->flush_all(recorder_);
     flush_all();
     fanout_->publish_held();
-    EXPECT_EQ(sender_.frames_live(), 0u) << "every frame released";
-    EXPECT_EQ(sender_.epochs_live(), 0u);
+    EXPECT_EQ(frames_.frames_live(), 0u) << "every frame released";
+    EXPECT_EQ(frames_.epochs_live(), 0u);
     EXPECT_EQ(held(), fanout_->cursor_pos());
   }
 
   SharedRegion region_;
   Ring ring_;
-  Sender sender_;
+  Frames frames_;
   RoomIndex rooms_;
   ShardStats stats_;
   FanoutLimits limits_;
   std::unique_ptr<Fanout> fanout_;
-  Publisher publisher_{128};
+  Publisher publisher_{PublishRules{128}};
   std::map<uint32_t, OutQueue> queues_;
-  Recorder recorder_{&sender_, &queues_, {}};
+  Recorder recorder_{&frames_, &queues_, {}};
 };
 
 TEST_F(FanoutTest, FramesCarryTheirLastItemsSeqAndTheRoom) {
@@ -176,7 +176,7 @@ TEST_F(FanoutTest, OneEntryGoesOutAsTheRingFrameItself) {
     EXPECT_EQ(d.frame, recorder_.log[0].frame) << "one frame for all members";
     EXPECT_EQ(d.bytes, push_frame(R"({"a":1},2)"));
   }
-  const Frame& f = sender_.frame(recorder_.log[0].frame);
+  const Frame& f = frames_.frame(recorder_.log[0].frame);
   EXPECT_EQ(f.refs, 3u);
   EXPECT_EQ(f.items, 2u);
   EXPECT_EQ(f.owned, nullptr);
@@ -202,11 +202,11 @@ TEST_F(FanoutTest, EntriesDrainedTogetherAreCoalescedPerRoom) {
   EXPECT_EQ(conns_logged(), (std::vector<uint32_t>{1, 2, 3}));
   EXPECT_EQ(recorder_.log[0].bytes, push_frame(R"(1,"b",2,{"c":[3]})"));
   EXPECT_EQ(recorder_.log[1].frame, recorder_.log[0].frame);
-  EXPECT_EQ(sender_.frame(recorder_.log[0].frame).items, 4u);
-  EXPECT_NE(sender_.frame(recorder_.log[0].frame).owned, nullptr) << "coalesced: built once, owned";
-  EXPECT_EQ(sender_.frame(recorder_.log[0].frame).epoch, kNil);
+  EXPECT_EQ(frames_.frame(recorder_.log[0].frame).items, 4u);
+  EXPECT_NE(frames_.frame(recorder_.log[0].frame).owned, nullptr) << "coalesced: built once, owned";
+  EXPECT_EQ(frames_.frame(recorder_.log[0].frame).epoch, kNil);
   EXPECT_EQ(recorder_.log[2].bytes, push_frame(R"("only s")"));
-  EXPECT_EQ(sender_.frame(recorder_.log[2].frame).owned, nullptr) << "a single entry stays in the ring";
+  EXPECT_EQ(frames_.frame(recorder_.log[2].frame).owned, nullptr) << "a single entry stays in the ring";
   EXPECT_EQ(stats_.get(Counter::frames_built), 1);
   EXPECT_EQ(stats_.get(Counter::entries_consumed), 4);
 
@@ -493,9 +493,9 @@ TEST_F(FanoutTest, HeldPositionFollowsReferencedFrames) {
   OutQueue& q = queues_[2];
   iovec iov[4];
   size_t total = 0;
-  sender_.gather(q, iov, 4, SIZE_MAX, total);
+  frames_.gather(q, iov, 4, SIZE_MAX, total);
   EXPECT_EQ(iov[0].iov_base, entry->frame());
-  sender_.complete(q, 3);
+  frames_.complete(q, 3);
   fanout_->publish_held();
   EXPECT_EQ(held(), start_pos);
   flush(2);

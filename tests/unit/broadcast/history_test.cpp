@@ -40,7 +40,7 @@ class HistoryTest : public ::testing::Test {
 
   SharedRegion region_;
   Ring ring_;
-  Publisher publisher_{128};
+  Publisher publisher_{PublishRules{128}};
   ReplayLimits limits_;
   std::vector<ReplayFrame> frames_;
   std::string scratch_;

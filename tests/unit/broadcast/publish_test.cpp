@@ -49,7 +49,7 @@ class PublishTest : public ::testing::Test {
 
   SharedRegion region_;
   Ring ring_;
-  Publisher publisher_{128};
+  Publisher publisher_{PublishRules{128}};
   uint64_t pos_ = 0;
   uint64_t seq_ = 0;
 };
@@ -128,7 +128,7 @@ TEST(RoomName, Validity) {
 }
 
 TEST_F(PublishTest, RoomNameLimitComesFromThePublisher) {
-  Publisher strict(4);
+  Publisher strict({4});
   EXPECT_EQ(strict.publish(ring_, Target::room, "abcd", "[1]").error, PublishError::none);
   EXPECT_EQ(strict.publish(ring_, Target::room, "abcde", "[1]").error, PublishError::room_invalid);
   EXPECT_EQ(strict.publish(ring_, Target::room, "a\x01", "[1]").error, PublishError::room_invalid);

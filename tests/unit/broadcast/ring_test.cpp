@@ -143,7 +143,7 @@ TEST(Ring, PublishAndConsumeOneEntry) {
   EXPECT_EQ(consumer.seq, 1u);
   EXPECT_EQ(consumer.peek(), nullptr);
 
-  Publisher publisher(128);
+  Publisher publisher({128});
   PublishOutcome out = publisher.publish(ring, Target::room, "lobby", R"([{"a": 1}, "x y", 3])", 7);
   ASSERT_EQ(out.error, PublishError::none);
   EXPECT_EQ(out.seq, 1u);
@@ -183,7 +183,7 @@ TEST(Ring, TargetAllHasNoRoomAndLongFramesUseTheLongHeader) {
   auto region = make_region(kSmallRing);
   Ring ring = region->ring();
   Consumer consumer(ring, 0);
-  Publisher publisher(128);
+  Publisher publisher({128});
   const std::string long_item = cat("[\"", std::string(300, 'q'), "\"]");
   ASSERT_EQ(publisher.publish(ring, Target::all, "ignored", long_item).error, PublishError::none);
   const RingEntry* e = consumer.peek();
@@ -199,7 +199,7 @@ TEST(Ring, SequenceNumbersAreDenseFromOne) {
   auto region = make_region(kSmallRing);
   Ring ring = region->ring();
   Consumer consumer(ring, 0);
-  Publisher publisher(128);
+  Publisher publisher({128});
   for (uint64_t i = 1; i <= 200; ++i) {
     PublishOutcome out = publisher.publish(ring, Target::room, "r", cat("[", std::to_string(i), "]"));
     ASSERT_EQ(out.error, PublishError::none);
@@ -219,7 +219,7 @@ TEST(Ring, WrapAroundKeepsEveryEntryIntact) {
   auto region = make_region(kSmallRing);
   Ring ring = region->ring();
   Consumer consumer(ring, 0);
-  Publisher publisher(128);
+  Publisher publisher({128});
   std::mt19937 rng(1234);
   std::vector<std::string> expected_items;  // by seq - 1
   std::vector<std::string> expected_rooms;
@@ -301,7 +301,7 @@ TEST(Ring, FullWhileAConsumerHoldsThenRoomAgainAfterItAdvances) {
   EXPECT_FALSE(publish_raw(ring, "r", payload));
 
   // The Publisher answers ring_full and counts it the same way.
-  Publisher publisher(128);
+  Publisher publisher({128});
   EXPECT_EQ(publisher.publish(ring, Target::room, "r", "[1]").error, PublishError::ring_full);
   EXPECT_EQ(ring.control()->publish_refused.load(), 5u);
 
@@ -538,7 +538,7 @@ TEST(RingHistory, EntriesStayReadableUntilOverwritten) {
   auto region = make_region(kSmallRing);
   Ring ring = region->ring();
   EXPECT_NE(ring.epoch(), 0u);
-  Publisher publisher(128);
+  Publisher publisher({128});
   uint64_t pos = 0;
   EXPECT_EQ(ring.history_entry(1, pos), nullptr) << "not published yet";
   // No consumer: nothing is held, so producers may overwrite anything older than one capacity.

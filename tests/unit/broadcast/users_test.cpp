@@ -142,7 +142,6 @@ class UserPublishTest : public ::testing::Test {
     ASSERT_TRUE(region_.create(64 * 1024, error)) << error;
     ring_ = region_.ring();
     ring_.attach(0, -1, pos_, seq_);
-    publisher_.set_user_id_bytes_max(8);
   }
   const RingEntry* next() {
     const RingEntry* e = ring_.peek(pos_, seq_);
@@ -156,7 +155,7 @@ class UserPublishTest : public ::testing::Test {
   SharedRegion region_;
   Ring ring_;
   uint64_t pos_ = 0, seq_ = 0;
-  Publisher publisher_{128};
+  Publisher publisher_{PublishRules{128, RoomCharset::utf8, 8}};
 };
 
 TEST_F(UserPublishTest, UserPushesCarryTheInternalRoomAndAPlainFrame) {

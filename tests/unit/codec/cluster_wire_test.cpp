@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "engine/broadcast/publish.h"
+#include "engine/codec/base64.h"
 #include "engine/node/shm.h"
 
 namespace ringcast {
@@ -24,7 +25,7 @@ class ClusterTest : public ::testing::Test {
   }
   // Publishes and returns the entry as a consumer sees it.
   const RingEntry* publish(Target target, std::string_view room, std::string_view items, uint32_t origin = 0) {
-    Publisher p(128);
+    Publisher p({128});
     PublishOutcome out = p.publish(ring_, target, room, items, origin);
     EXPECT_EQ(out.error, PublishError::none);
     const RingEntry* e = ring_.peek(pos_, seq_);
@@ -95,7 +96,7 @@ TEST(ClusterWire, Base64UrlFollowsRfc4648WithoutPadding) {
   };
   for (auto [in, want] : vectors) {
     std::string out;
-    cluster::base64url_append(out, in);
+    base64url_append(out, in);
     EXPECT_EQ(out, want) << in;
   }
 }
@@ -130,7 +131,7 @@ TEST(ClusterWire, SubjectPrefixes) {
 
 TEST_F(ClusterTest, TheGateRefusesPushesWhileTheClusterIsUnreachable) {
   ClusterState& cluster = region_.header()->cluster;
-  Publisher gated(128);
+  Publisher gated({128});
   gated.set_cluster_gate(&cluster);
   // Not in cluster mode: no gate.
   EXPECT_EQ(gated.publish(ring_, Target::room, "r", "[1]").error, PublishError::none);
@@ -144,7 +145,7 @@ TEST_F(ClusterTest, TheGateRefusesPushesWhileTheClusterIsUnreachable) {
   EXPECT_EQ(gated.publish(ring_, Target::all, {}, "[2]").error, PublishError::none);
   // The bridge's own publisher (no gate) commits what other nodes sent, connected or not.
   cluster.connected = 0;
-  Publisher bridge(128);
+  Publisher bridge({128});
   EXPECT_EQ(bridge.publish(ring_, Target::room, "r", "[3]", 9).error, PublishError::none);
 }
 

@@ -1,5 +1,5 @@
 // Unit tests for engine/http: the request parser (every rule and error status, pipelining, every
-// split point), form decoding and the response writer.
+// split point) and the response writer. Form decoding is tested in form_test.cpp.
 #include "engine/codec/http.h"
 
 #include <gtest/gtest.h>
@@ -530,72 +530,6 @@ TEST_F(HttpParse, RequestIsResetBetweenCalls) {
   EXPECT_EQ(req_.version_minor, 1);
 }
 
-// --- form_field -------------------------------------------------------------------------------
-
-TEST(FormField, DecodesTheFirstMatch) {
-  std::string out;
-  bool malformed = true;
-  const std::string_view form = "room=r&items=%5B1%2C2%5D&msg=hello+world&room=second";
-  ASSERT_TRUE(form_field(form, "room", out, malformed));
-  EXPECT_FALSE(malformed);
-  EXPECT_EQ(out, "r");
-  ASSERT_TRUE(form_field(form, "items", out, malformed));
-  EXPECT_EQ(out, "[1,2]");
-  ASSERT_TRUE(form_field(form, "msg", out, malformed));
-  EXPECT_EQ(out, "hello world");
-  EXPECT_FALSE(form_field(form, "absent", out, malformed));
-  EXPECT_FALSE(malformed);
-  EXPECT_FALSE(form_field(form, "roo", out, malformed));
-  EXPECT_FALSE(form_field(form, "rooms", out, malformed));
-  EXPECT_FALSE(form_field("", "room", out, malformed));
-}
-
-TEST(FormField, EdgeCases) {
-  std::string out;
-  bool malformed = false;
-  // Keys are compared after decoding.
-  ASSERT_TRUE(form_field("r%6Fom=1", "room", out, malformed));
-  EXPECT_EQ(out, "1");
-  ASSERT_TRUE(form_field("my+key=2", "my key", out, malformed));
-  EXPECT_EQ(out, "2");
-  ASSERT_TRUE(form_field("a%3Db=3", "a=b", out, malformed));
-  EXPECT_EQ(out, "3");
-  // A field without '=' has an empty value.
-  out = "stale";
-  ASSERT_TRUE(form_field("a=1&flag&b=2", "flag", out, malformed));
-  EXPECT_EQ(out, "");
-  ASSERT_TRUE(form_field("a=", "a", out, malformed));
-  EXPECT_EQ(out, "");
-  // '=' inside the value, empty fields, lower-case hex, encoded '&', '+' vs %2B, %00.
-  ASSERT_TRUE(form_field("&&x=a=b&&", "x", out, malformed));
-  EXPECT_EQ(out, "a=b");
-  ASSERT_TRUE(form_field("x=%e2%82%ac%26%2B+", "x", out, malformed));
-  EXPECT_EQ(out, "\xE2\x82\xAC&+ ");
-  ASSERT_TRUE(form_field("x=a%00b", "x", out, malformed));
-  EXPECT_EQ(out, std::string("a\0b", 3));
-  // An empty key matches "=v".
-  ASSERT_TRUE(form_field("=v", "", out, malformed));
-  EXPECT_EQ(out, "v");
-}
-
-TEST(FormField, MalformedEscapesAreFlagged) {
-  std::string out;
-  bool malformed = false;
-  for (std::string_view bad : {"x=%", "x=%4", "x=%G0", "x=%0g", "x=ab%", "x=%%41"}) {
-    malformed = false;
-    EXPECT_FALSE(form_field(bad, "x", out, malformed)) << bad;
-    EXPECT_TRUE(malformed) << bad;
-  }
-  // In a key that is looked at before the match.
-  malformed = false;
-  EXPECT_FALSE(form_field("a%zz=1&x=2", "x", out, malformed));
-  EXPECT_TRUE(malformed);
-  // A bad escape in another field's value does not matter.
-  ASSERT_TRUE(form_field("a=%zz&x=2", "x", out, malformed));
-  EXPECT_FALSE(malformed);
-  EXPECT_EQ(out, "2");
-}
-
 // --- Responses --------------------------------------------------------------------------------
 
 TEST(Response, StatusText) {
@@ -640,6 +574,19 @@ TEST(Response, ErrorBodyIsEscapedJson) {
             "{\"error\":\"body too large\"}");
 }
 
+TEST(Response, MethodNotAllowedNamesTheAllowedMethods) {
+  std::string out;
+  append_method_not_allowed(out, "GET, HEAD", true);
+  EXPECT_EQ(out,
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: 30\r\n"
+            "Allow: GET, HEAD\r\n\r\n{\"error\":\"method not allowed\"}");
+  out.clear();
+  append_method_not_allowed(out, "POST", false);
+  EXPECT_EQ(out,
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json\r\nContent-Length: 30\r\n"
+            "Connection: close\r\nAllow: POST\r\n\r\n{\"error\":\"method not allowed\"}");
+}
+
 TEST(Response, JsonEscape) {
   std::string out;
   append_json_escaped(out, std::string_view("a\"b\\c\x01\x1f\t\0\x7f\xC3\xA9/", 13));
@@ -668,7 +615,7 @@ TEST(Response, ErrorsFromTheParserRoundTrip) {
 // invalid. Such bytes become U+FFFD; well-formed multi-byte characters pass through.
 TEST(JsonEscape, InvalidUtf8BecomesReplacementCharacter) {
   std::string out;
-  ringcast::http::append_json_escaped(out, std::string_view("a\xb0" "2\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80", 21));
+  ringcast::append_json_escaped(out, std::string_view("a\xb0" "2\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xed\xa0\x80\xc0\xaf\xf4\x90\x80\x80", 21));
   EXPECT_EQ(out, "a\\ufffd2\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd");
   std::string answer;
   ringcast::http::append_error(answer, 400, std::string_view("\xff", 1), false);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/codec/base64.h"
+
 namespace {
 
 using ringcast::TokenError;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/broadcast/publish.h"
+#include "engine/config.h"
 
 namespace ringcast {
 namespace {

@@ -1,7 +1,7 @@
-// Unit tests for the pure parts of engine/nano_conn: which handshakes are accepted, and how a go-push
+// Unit tests for engine/codec/nano: which handshakes are accepted, and how a go-push
 // PUSH's data object becomes Pomelo push packets (expected bytes written out by hand from docs/nano.md),
 // plus the configuration checks of the Nano keys.
-#include "engine/conn/nano_conn.h"
+#include "engine/codec/nano.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,69 @@
+// Encodings: the forms in which a frame the fan-out emits can reach a connection. The ring holds one
+// format, the go-push PUSH frame (WebSocket text); a connection whose protocol wants another form (a
+// Pomelo push for Nano clients) gets that frame encoded once per shard, on its first member that needs
+// it, and every other member of that encoding references the same bytes. A connection's encoding is
+// a field of its record, set by its protocol when it is ready for pushes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/base/ids.h"
+#include "engine/base/json.h"
+#include "engine/broadcast/frames.h"
+#include "engine/codec/pomelo.h"
+
+namespace ringcast {
+
+enum class Encoding : uint8_t {
+  none,     // gets no pushes (not upgraded, not past its protocol's handshake, or not a client)
+  ws_text,  // the PUSH frame as the ring holds it (go-push)
+  pomelo,   // the PUSH as Pomelo push packets in a binary frame (Nano/Pomelo)
+};
+constexpr size_t kEncodings = 3;
+
+class Encodings {
+ public:
+  // `routes` and `push_route` are the Nano route dictionary and push route (they outlive this).
+  Encodings(Frames& frames, const pomelo::RouteDict& routes, std::string_view push_route);
+  ~Encodings() { end_fanout(); }
+  Encodings(const Encodings&) = delete;
+  Encodings& operator=(const Encodings&) = delete;
+
+  // The frame a member of `encoding` gets for the PUSH frame `push`, or kNil when it gets nothing.
+  // Built on first need and kept, with references held on both frames (so `push`'s id cannot be
+  // reused meanwhile), until end_fanout() or until another frame is asked for.
+  FrameId encode(FrameId push, Encoding encoding) {
+    if (encoding == Encoding::ws_text) return push;
+    if (encoding == Encoding::none) return kNil;
+    if (push != source_) start(push);
+    const size_t e = static_cast<size_t>(encoding);
+    if (!built_[e]) {
+      encoded_[e] = build(push, encoding);
+      built_[e] = true;
+      if (encoded_[e] != kNil) frames_.ref(encoded_[e]);
+    }
+    return encoded_[e];
+  }
+  // Lets the kept frames go: called after each fan-out phase of the loop.
+  void end_fanout();
+
+ private:
+  void start(FrameId push);
+  FrameId build(FrameId push, Encoding encoding);
+  FrameId build_pomelo(const Frame& push);
+
+  Frames& frames_;
+  const pomelo::RouteDict& routes_;
+  std::string_view push_route_;
+  FrameId source_ = kNil;
+  FrameId encoded_[kEncodings] = {kNil, kNil, kNil};
+  bool built_[kEncodings] = {};
+  // The Pomelo encoding has its own parser: it runs inside a delivery, which a go-push JOIN with
+  // `since` reaches while its command's views still point into the command parser.
+  simdjson::dom::parser parser_;
+  std::string out_;  // scratch: packets being built
+};
+
+}  // namespace ringcast

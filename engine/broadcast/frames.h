@@ -1,0 +1,136 @@
+// Per-shard send queues. A Frame is bytes some connections must receive: a ring entry's frame
+// (referenced in place: zero copy), a PUSH frame coalesced from several entries (built once per shard
+// per room), or a small reply (pong, close, HTTP answer). Each connection's OutQueue is a linked list
+// of references to frames; gather() turns its head into an iovec for one send, complete() retires what
+// the kernel took. Frames that point into the ring pin it through "epochs" (see below), which is how
+// the shard knows the oldest ring position it still needs. No I/O here: the Sender (sender.h) does the
+// sending.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "engine/base/check.h"
+#include "engine/base/ids.h"
+
+namespace ringcast {
+
+using FrameId = uint32_t;
+
+struct Frame {
+  const uint8_t* data = nullptr;
+  uint32_t len = 0;
+  uint32_t refs = 0;         // queue nodes (and batches) referencing it; freed at zero
+  uint32_t items = 0;        // PUSH items carried (0 for replies and control frames)
+  uint32_t epoch = kNil;     // ring epoch it pins, or kNil
+  uint8_t* owned = nullptr;  // malloc'd bytes freed with the frame, or null
+  bool permanent = false;    // constant frames (the go-push PONG): never freed
+  bool push = false;         // a PUSH frame (counted as dropped when discarded unsent)
+  uint32_t next_free = kNil;
+  int64_t publish_ns = 0;  // PUSH: when its oldest ring entry was published (latency metric); 0: unknown
+};
+
+// What the kernel must see of one connection's queue, and what is in flight.
+struct OutQueue {
+  uint32_t head = kNil;  // queue node ids
+  uint32_t tail = kNil;
+  uint32_t bytes = 0;           // queued bytes not yet sent (the slow-consumer measure)
+  uint32_t head_offset = 0;     // bytes of the head frame already sent
+  uint16_t inflight_nodes = 0;  // nodes covered by the send in flight (0: none in flight)
+  bool empty() const { return head == kNil; }
+};
+
+class Frames {
+ public:
+  // Epoch numbers start at `first_epoch` (tests start near the 32-bit wrap).
+  explicit Frames(uint32_t first_epoch = 0);
+  ~Frames();
+  Frames(const Frames&) = delete;
+  Frames& operator=(const Frames&) = delete;
+
+  // --- frames ---
+  // A frame over bytes inside the ring, pinning `epoch` (from begin_epoch) until released.
+  FrameId ring_frame(const uint8_t* data, uint32_t len, uint32_t items, uint32_t epoch,
+                     int64_t publish_ns = 0);
+  // A frame over malloc'd bytes the sender frees with the frame.
+  FrameId owned_frame(uint8_t* bytes, uint32_t len, uint32_t items, bool push, int64_t publish_ns = 0);
+  // A constant frame that lives as long as the sender.
+  FrameId permanent_frame(const uint8_t* data, uint32_t len);
+  const Frame& frame(FrameId id) const { return frames_[id]; }
+  // Releases a frame nobody referenced (e.g. every member of its room was cut). No-op otherwise.
+  void release_if_unused(FrameId id);
+  void ref(FrameId id) { ++frames_[id].refs; }
+  void unref(FrameId id);
+
+  // --- ring epochs ---
+  // An epoch is the set of ring references made from one drain of the ring, starting at ring
+  // position `start_pos`. Epochs are opened in ring order, so the oldest live epoch's start is a lower
+  // bound of every position this shard still references; frames and pending batches take references
+  // on epochs. (Tracking a minimum over individual frames would need a heap: frames of one drain are
+  // emitted room by room, not in ring order.)
+  uint32_t begin_epoch(uint64_t start_pos);
+  void epoch_ref(uint32_t epoch);
+  void epoch_unref(uint32_t epoch);
+  // The oldest position still referenced, or `fallback` (the read cursor) when none is.
+  uint64_t oldest_held(uint64_t fallback);
+
+  // --- queues ---
+  // Appends a reference to the frame; returns the queue's byte count afterwards.
+  uint32_t enqueue(OutQueue& q, FrameId id);
+  // Fills iov with the queue's head (from head_offset), at most max_iov entries and about max_bytes
+  // (the first frame always goes whole). Marks those nodes in flight; returns the iov count.
+  // With `publish_ns` (max_iov entries) it also tells, per iov, the publish time of a PUSH frame whose
+  // first byte that iov carries (0 otherwise), so the caller can measure publish -> flush latency
+  // once per frame per connection without a second walk of the queue.
+  int gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes,
+             int64_t* publish_ns = nullptr);
+  // The send in flight finished having sent `sent` bytes (may be short): retires fully sent frames.
+  // Returns the number of PUSH frames fully sent.
+  uint32_t complete(OutQueue& q, size_t sent);
+  // Discards what is not in flight: only PUSH frames when pushes_only (a closing connection still
+  // owes its peer the handshake answer, pongs and the close frame queued before), else everything.
+  // Returns the PUSH frames discarded (counted as dropped).
+  uint32_t drop_unsent(OutQueue& q, bool pushes_only = false);
+  // Discards everything (the connection is gone and no send is in flight).
+  uint32_t clear(OutQueue& q);
+
+  // The epoch pinned by the frame at the head of the queue (kNil for frames outside the ring), and
+  // the oldest live epoch: together they find the connections that hold the ring back.
+  uint32_t head_epoch(const OutQueue& q) const {
+    return q.head == kNil ? kNil : frames_[nodes_[q.head].frame].epoch;
+  }
+  uint32_t oldest_epoch() const { return epochs_.empty() ? kNil : epoch_base_; }
+
+  size_t frames_live() const { return frames_live_; }
+  size_t epochs_live() const { return epochs_.size(); }
+
+ private:
+  struct Node {
+    FrameId frame;
+    uint32_t next;
+  };
+  struct Epoch {
+    uint64_t start_pos;
+    uint32_t refs;
+  };
+
+  uint32_t new_node(FrameId frame);
+  void free_node(uint32_t id);
+  FrameId new_frame();
+  FrameId new_frame(const uint8_t* data, uint32_t len, uint32_t items, bool push, int64_t publish_ns);
+  void free_frame(FrameId id);
+
+  std::vector<Frame> frames_;
+  FrameId frame_free_ = kNil;
+  size_t frames_live_ = 0;
+  std::vector<Node> nodes_;
+  uint32_t node_free_ = kNil;
+  std::deque<Epoch> epochs_;
+  uint32_t epoch_base_ = 0;  // absolute number of epochs_.front()
+};
+
+}  // namespace ringcast

@@ -1,0 +1,44 @@
+// Where the fan-out hands a frame to one member: the member's encoding of it (encodings.h), queued on
+// the send path; a member whose backlog passed the hard bound is cut once the fan-out is over. Also
+// finds the member a push to one connection id names. This is the functor the fan-out's templates
+// are instantiated with (fanout.h), so delivering costs no virtual call.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "engine/broadcast/encodings.h"
+#include "engine/broadcast/sender.h"
+#include "engine/conn/conns.h"
+#include "engine/node/stats.h"
+
+namespace ringcast {
+
+class Delivery {
+ public:
+  Delivery(Conns& conns, Sender& sender, Encodings& encodings, ShardStats& stats)
+      : conns_(conns), sender_(sender), encodings_(encodings), stats_(stats) {}
+
+  void operator()(uint32_t id, FrameId frame) {
+    Conn& c = conns_[id];
+    if (c.cut) {
+      stats_.add(Counter::frames_dropped);
+      stats_.add(Counter::frames_dropped_slow);
+      return;
+    }
+    const FrameId encoded = encodings_.encode(frame, c.encoding);
+    if (encoded == kNil) return;
+    if (!sender_.push(c, id, encoded)) conns_.cut(c, id);
+  }
+  uint32_t resolve_conn(std::string_view conn_id) const { return conns_.resolve(conn_id); }
+  // The fan-out phase is over: encodings kept for its frames go.
+  void end_fanout() { encodings_.end_fanout(); }
+
+ private:
+  Conns& conns_;
+  Sender& sender_;
+  Encodings& encodings_;
+  ShardStats& stats_;
+};
+
+}  // namespace ringcast

@@ -1,0 +1,85 @@
+// The engine's fixed limits: the bounds and periods that are not settings (engine/config.h holds those)
+// but still shape what a shard does, named in one place with the relations between them checked here
+// and, against the settings, in validate(). "Put a limit on everything": every queue, buffer, batch
+// and period of the loop, the send path, presence and the NATS bridge is one of these or a Config key.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ringcast::limits {
+
+// ---- The shard's loop ----
+// Timer wheel resolution: every connection deadline is a whole number of ticks.
+constexpr int64_t kTickNs = 100'000'000;
+// io_uring queues. A fan-out flush may queue one send per member; the submission queue is flushed
+// to the kernel whenever it fills, so its size only sets the batch size. The completion queue is
+// deep because multishot recv and accept post many completions per submission.
+constexpr uint32_t kSubmissionEntries = 4096;
+constexpr uint32_t kCompletionEntries = 65536;
+// Ring entries one drain fans out, so one busy publisher cannot starve the shard's I/O.
+constexpr uint32_t kEntriesPerDrainMax = 4096;
+// How often a shard checks the ring's pressure (and writes its limits summary).
+constexpr int64_t kPressureCheckNs = 100'000'000;
+// After EMFILE/ENFILE on accept: when to try accepting again.
+constexpr int64_t kAcceptRetryNs = 100'000'000;
+// Limits hit (slow consumers cut, 503s, 429s, accept back-off) are logged as one summary line per this
+// interval per shard, with counts: an overload must not turn into a line per event.
+constexpr int64_t kLimitLogNs = 10'000'000'000;
+
+// ---- Connections ----
+// After an HTTP error: wait this long for the peer to close before cutting.
+constexpr uint32_t kLingerMs = 1000;
+// After SIGTERM an idle keep-alive API connection, or one accepted while stopping, is kept this long,
+// so that a request sent just before the stop is still answered (its result, or 503 "shutting down").
+constexpr uint32_t kStopGraceMs = 300;
+// --demo: a client-port HTTP connection whose unsent answers pass this stops being read (it pipelines
+// requests without reading the answers).
+constexpr uint32_t kDemoOutBytesMax = 1 << 20;
+
+// ---- The send path ----
+// iovec entries in one send (frames of one connection sent together).
+constexpr int kIovMax = 32;
+// A backlog over out_queue_bytes_max may be a burst a fast reader is about to take (the short-send
+// test decides); this multiple of it is the hard bound on what a reader whose send is stuck in the
+// kernel may pin, cut at once.
+constexpr uint32_t kStalledBacklogFactor = 4;
+// The largest out_queue_bytes_max a configuration may give: the hard bound must fit the 32-bit byte
+// count of an out-queue, with room for the largest frame on top.
+constexpr size_t kOutQueueBytesMaxLimit = size_t{1} << 29;
+static_assert(kStalledBacklogFactor * kOutQueueBytesMaxLimit + (size_t{1} << 30) < UINT32_MAX,
+              "an out-queue's byte count must not wrap before the stalled-reader bound");
+
+// ---- Presence (presence.h) ----
+// Presence queries parked per shard behind the one in flight (503 beyond).
+constexpr uint32_t kPresenceParkedMax = 64;
+// While a query is parked the loop sleeps at most this long: the answering shards wake the asker,
+// but a box another asker holds is retried, and the timeout checked, on this period.
+constexpr int64_t kPresencePollNs = 2'000'000;
+// A parked connection that keeps sending past this multiple of one largest request is cut.
+constexpr uint32_t kParkedInputFactor = 4;
+
+// ---- The NATS bridge (bridge.h) ----
+constexpr uint32_t kBridgeForwardBatch = 1024;          // entries per turn, so room changes are not starved
+constexpr int kBridgeIdlePollMs = 1000;                 // the bridge's longest sleep: it rechecks everything then
+constexpr int64_t kBridgeFlushTimeoutMs = 1000;         // waiting for the server to confirm new subscriptions
+constexpr int64_t kBridgeFinalFlushTimeoutMs = 2000;    // at shutdown, for what is still buffered
+constexpr int kBridgeRingFullWaitMs = 1000;             // an inbound push waits this long for ring space
+constexpr int64_t kBridgeReconcileRetryMs = 1000;       // after a failed subscribe
+constexpr int64_t kBridgeLogEveryMs = 5000;             // repeated failures are logged at most this often
+constexpr int kBridgeMaxPendingMsgs = 65536;            // per subscription in libnats before it drops (counted)
+
+// The relations between them.
+static_assert(kCompletionEntries >= kSubmissionEntries, "completions outnumber submissions (multishot)");
+static_assert(kPresencePollNs < kTickNs, "a parked query must be polled more often than the timer tick");
+static_assert(kPressureCheckNs >= kTickNs && kLimitLogNs > kPressureCheckNs, "the limits line is a summary");
+static_assert(kStopGraceMs * 1'000'000LL >= kTickNs, "the stop grace must be at least one tick");
+static_assert(kLingerMs * 1'000'000LL >= kTickNs, "the linger must be at least one tick");
+static_assert(kBridgeFinalFlushTimeoutMs >= kBridgeFlushTimeoutMs, "the last flush waits at least as long");
+
+// Whole ticks that cover `ms` (rounded up): the one conversion from a configured time to the wheel.
+constexpr uint64_t ticks_for_ms(uint64_t ms) {
+  return (ms * 1'000'000 + static_cast<uint64_t>(kTickNs) - 1) / static_cast<uint64_t>(kTickNs);
+}
+
+}  // namespace ringcast::limits
