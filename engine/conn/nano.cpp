@@ -62,10 +62,15 @@ void NanoConns::open(Conn& c, uint32_t id) {
   rearm(c, id, s);
 }
 
-// The next thing the timer must look at: the silence limit (2x the interval since the last bytes
-// received; before the ack as after it), or our next heartbeat, whichever is first.
+// The silence limit: kSilenceIntervals intervals since the last bytes received (any bytes: a client's
+// requests count as much as its heartbeats), before the ack as after it.
+uint64_t NanoConns::silence_deadline_tick(const Conn& c) const {
+  return c.last_rx_tick + limits::ticks_for_ms(1000ull * kSilenceIntervals * heartbeat_s_);
+}
+
+// The next thing the timer must look at: the silence limit or our next heartbeat, whichever is first.
 void NanoConns::rearm(Conn& c, uint32_t id, const State& s) {
-  uint64_t next = c.last_rx_tick + limits::ticks_for_ms(2ull * heartbeat_s_ * 1000);
+  uint64_t next = silence_deadline_tick(c);
   if (s.stage == Stage::ready) next = std::min(next, s.heartbeat_due_tick);
   conns_.arm_at_tick(id, next);
 }
@@ -74,7 +79,7 @@ void NanoConns::on_timer(Conn& c, uint32_t id) {
   State* s = find(id);
   RC_ASSERT(s != nullptr);
   const uint64_t now = conns_.now_tick();
-  if (c.last_rx_tick + limits::ticks_for_ms(2ull * heartbeat_s_ * 1000) <= now) {
+  if (silence_deadline_tick(c) <= now) {
     stats_.add(Counter::heartbeat_timeouts);
     conns_.close_ws(c, id, ws::close_code::going_away, "heartbeat timeout");
     return;
@@ -135,9 +140,10 @@ bool NanoConns::handle_packet(Conn& c, uint32_t id, const pomelo::Packet& packet
       if (s->stage != Stage::ack) {
         fail(c, id, ws::close_code::protocol_error, "unexpected handshake ack");
       } else {
-        // The first heartbeat goes at once, as Pomelo's server sends it: clients that only answer
-        // heartbeats (Pomelo's and Nano's JS clients send theirs `heartbeat` seconds after each of
-        // ours) then beat well inside the 2x silence limit. Pushes reach it from now on.
+        // The first heartbeat goes at once, as Pomelo's server sends it: web clients send theirs only
+        // `heartbeat` seconds after one of ours (see kSilenceIntervals), so they start beating one
+        // interval after the ack instead of two. Then one every interval, so a client that expects
+        // ours within 2 intervals of its own always has one. Pushes reach it from now on.
         s->stage = Stage::ready;
         c.encoding = Encoding::pomelo;
         sender_.queue(c, id, heartbeat_frame_);

@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import Server, collect_items, join, ping, ws_connect  # noqa: E402
-from nano_client import NanoClient, nano_connect  # noqa: E402
+from nano_client import NanoClient, WebHeartbeatClient, nano_connect  # noqa: E402
 import pomelo  # noqa: E402
 
 
@@ -102,9 +102,15 @@ class HeartbeatTest(unittest.IsolatedAsyncioTestCase):
 
             beater = asyncio.ensure_future(keep_beating())
             answering = asyncio.ensure_future(answer_beats())
-            # The silent client gets the server's heartbeats, then a kick at 2x the interval.
+            # The silent client gets the server's heartbeats, then a kick at 3x the interval after its
+            # last bytes (the ack), give or take a 100 ms tick.
+            loop = asyncio.get_running_loop()
+            silent_since = loop.time()
             kicks, close_code, reason = await silent.closed(timeout=10)
-            self.assertGreaterEqual(silent.heartbeats, 1)
+            silent_for = loop.time() - silent_since
+            self.assertGreaterEqual(silent_for, 2.8)
+            self.assertLess(silent_for, 5.0)
+            self.assertGreaterEqual(silent.heartbeats, 2)
             self.assertEqual(kicks, ["heartbeat timeout"])
             self.assertEqual((close_code, reason), (1001, "heartbeat timeout"))
             await beater
@@ -118,6 +124,29 @@ class HeartbeatTest(unittest.IsolatedAsyncioTestCase):
             stats = await server.astats()
             self.assertGreaterEqual(stats["heartbeatTimeouts"], 1, stats)
             await active.close()
+
+
+    async def test_web_client_heartbeat_timer_stays_connected(self):
+        # Pomelo's and Nano's web clients beat only from their own timer and ignore the server
+        # heartbeats that arrive while it is pending, so an idle one may beat only every 2 intervals
+        # (tests/lib/nano_client.py, WebHeartbeatClient). Held idle for 12 intervals of 1 s, such
+        # clients are neither kicked nor left without a server heartbeat for their 2 s timeout.
+        with Server("--nano-heartbeat-s", 1, threads=2) as server:
+            clients = [WebHeartbeatClient(await nano_connect(nano_url(server))) for _ in range(3)]
+            await asyncio.gather(*(c.run(12.0) for c in clients))
+            for i, c in enumerate(clients):
+                sent_gaps = [round(b - a, 2) for a, b in zip(c.sent_at, c.sent_at[1:])]
+                what = f"client {i}: sent every {sent_gaps}, ignored {c.ignored} of {len(c.server_beats_at)}"
+                kicks = [e[1] for e in c.client.events if e[0] == "kick"]
+                self.assertEqual(kicks, [], what)
+                self.assertIsNone(c.client.ws.close_code, what)
+                self.assertFalse(c.gave_up, what)
+                self.assertGreaterEqual(len(c.sent_at), 4, what)
+                self.assertGreaterEqual(len(c.server_beats_at), 10, what)
+                c.stop()
+                self.assertEqual((await c.client.request("room.join", {"room": "idle"}))["code"], 0, what)
+                await c.client.close()
+            self.assertEqual((await server.astats())["heartbeatTimeouts"], 0)
 
 
 class ChatTest(unittest.IsolatedAsyncioTestCase):
