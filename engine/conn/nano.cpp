@@ -7,6 +7,7 @@
 
 #include "engine/base/check.h"
 #include "engine/base/clock.h"
+#include "engine/base/log.h"
 #include "engine/codec/json_writer.h"
 #include "engine/codec/nano.h"
 #include "engine/limits.h"
@@ -167,8 +168,10 @@ bool NanoConns::handle_packet(Conn& c, uint32_t id, const pomelo::Packet& packet
 }
 
 void NanoConns::handle_handshake(Conn& c, uint32_t id, State& s, std::string_view body) {
+  // Web clients write a user object holding an emoji as CESU-8, which is not JSON (docs/nano.md).
+  const RepairedText text = repair_cesu8(body, repaired_);
   pomelo::Handshake hs;
-  const pomelo::HandshakeError e = pomelo::parse_handshake(parser_, body, hs);
+  const pomelo::HandshakeError e = pomelo::parse_handshake(parser_, text.text, hs);
   stats_.add(Counter::commands_in);
   if (e != pomelo::HandshakeError::none) {
     text_.clear();
@@ -215,6 +218,10 @@ void NanoConns::handle_data(Conn& c, uint32_t id, State& s, std::string_view bod
     fail(c, id, ws::close_code::protocol_error, "bad message: a client sends requests and notifies only");
     return;
   }
+  // Handlers, the JSON parsers and the other members' text frames all need UTF-8; web clients send
+  // characters beyond U+FFFF as CESU-8 surrogate halves (docs/nano.md). msg.payload may now view
+  // repaired_, untouched until the next packet.
+  pomelo::repair_client_payload(msg, repaired_);
   dispatch(c, id, s, msg);
 }
 
@@ -231,6 +238,8 @@ void NanoConns::dispatch(Conn& c, uint32_t id, State& s, const pomelo::Message& 
       text_.clear();
       append_nano_error_json(text_, 404, "no_handler", "no handler for this route");
       respond(c, id, msg.id, text_);
+    } else {
+      notify_dropped(msg.route, "no handler for this route");
     }
     return;
   }
@@ -344,6 +353,12 @@ std::string NanoConns::members_json(uint32_t conn, std::string_view room) const 
 
 PublishOutcome NanoConns::publish(std::string_view room, std::string_view items_json) {
   return publisher_.publish(ring_, Target::room, room, items_json);
+}
+
+void NanoConns::notify_dropped(std::string_view route, std::string_view why) {
+  stats_.add(Counter::nano_notifies_dropped);  // summarised in the shard's limits line (limit_log.h)
+  LOG_DEBUG("shard %u: Nano notify %.*s dropped: %.*s", shard_index_, static_cast<int>(route.size()),
+            route.data(), static_cast<int>(why.size()), why.data());
 }
 
 }  // namespace ringcast

@@ -87,6 +87,9 @@ class NanoConns final : public SessionBase {
   // {"members":[...]}: the uids of this shard's Pomelo members of `room`, but `conn`.
   std::string members_json(uint32_t conn, std::string_view room) const;
   PublishOutcome publish(std::string_view room, std::string_view items_json);
+  // A notify refused: it has no response to carry the error, so it is counted (nanoNotifiesDropped,
+  // in the shard's limits line) instead.
+  void notify_dropped(std::string_view route, std::string_view why);
   simdjson::dom::parser& parser() { return parser_; }
   uint32_t shard_index() const { return shard_index_; }
 
@@ -129,7 +132,8 @@ class NanoConns final : public SessionBase {
   std::string heartbeat_bytes_;  // a binary WebSocket frame holding the heartbeat packet
   FrameId heartbeat_frame_ = kNil;
   simdjson::dom::parser parser_;
-  std::string text_;  // scratch: JSON being built
+  std::string text_;      // scratch: JSON being built
+  std::string repaired_;  // scratch: a client's CESU-8 text made UTF-8 (handshake body, data payload)
 };
 
 }  // namespace ringcast

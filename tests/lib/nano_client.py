@@ -104,6 +104,23 @@ async def nano_connect(url, user=None):
     return client
 
 
+def cesu8(text):
+    """`text` as Pomelo's and Nano's web clients write strings (Protocol.strencode): each UTF-16 code
+    unit on its own as 1 to 3 bytes, so a character beyond U+FFFF becomes two 3-byte surrogate halves
+    (CESU-8). Lone surrogates in `text` (Python allows them) are written the same way."""
+    out = bytearray()
+    units = text.encode("utf-16-be", "surrogatepass")
+    for i in range(0, len(units), 2):
+        u = int.from_bytes(units[i:i + 2], "big")
+        if u < 0x80:
+            out.append(u)
+        elif u < 0x800:
+            out += bytes([0xC0 | u >> 6, 0x80 | u & 0x3F])
+        else:
+            out += bytes([0xE0 | u >> 12, 0x80 | (u >> 6) & 0x3F, 0x80 | u & 0x3F])
+    return bytes(out)
+
+
 class WebHeartbeatClient:
     """A NanoClient whose heartbeats behave as those of Pomelo's and Nano's web clients: it never sends
     one on its own initiative, only from one timer.
