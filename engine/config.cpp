@@ -163,7 +163,7 @@ const std::vector<Key>& keys() {
       {"nano_path", nullptr, Kind::text, 0, 0, member(&Config::nano_path),
        "WebSocket path for Nano/Pomelo clients (binary Pomelo packets); none: off"},
       {"nano_heartbeat_s", nullptr, Kind::u32, 1, 3600, member(&Config::nano_heartbeat_s),
-       "Nano/Pomelo heartbeat interval in seconds; a client silent for twice this is kicked"},
+       "Nano/Pomelo heartbeat interval in whole seconds; a client silent for 3 times this is kicked"},
       {"nano_routes", nullptr, Kind::list, 0, 0, member(&Config::nano_routes),
        "Nano/Pomelo route dictionary sent at the handshake, codes 1..N in order, comma-separated"},
       {"nano_push_route", nullptr, Kind::text, 0, 0, member(&Config::nano_push_route),

@@ -119,7 +119,7 @@ struct Config {
   // binary packets. "" or "none" turns it off. The route dictionary (codes 1..N in this order) is sent
   // at the handshake; pushes from the API reach Pomelo clients as `nano_push_route`.
   std::string nano_path = "/nano";
-  uint32_t nano_heartbeat_s = 30;             // heartbeat interval told to clients; silent 2x this -> kick
+  uint32_t nano_heartbeat_s = 30;             // heartbeat interval told to clients; silent 3x this -> kick
   std::string nano_routes = "room.join,room.message,onMembers,onNewUser,onMessage,onPush";
   std::string nano_push_route = "onPush";     // route of a push carrying a PUSH's data object
 

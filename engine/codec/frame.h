@@ -95,14 +95,18 @@ enum class ParseStatus : uint8_t {
 //        text already UTF-8 validated; payload unmasked; valid only during the call
 //   void on_control(Opcode op, std::span<uint8_t> payload);   // ping, pong or (valid) close; the
 //        close payload is code + reason as received, already checked
-//   void on_error(uint16_t close_code, std::string_view reason);  // then the parser stops
+//   void on_error(uint16_t close_code, std::string_view reason);  // then the parser stops. Invalid
+//        UTF-8 in a text message is reported (1007) by the feed() that brings its first bad byte,
+//        before the rest of the message arrives (Autobahn's "fail fast" cases, 6.4)
 //
 // Any callback may be invoked several times per feed().
 
 // The incremental parser state: small enough to live inside every connection. Bytes for a frame
 // header that arrived split are kept in `header_`; a message that arrives split (across recv buffers or
 // fragments) is assembled in a heap buffer taken only while needed, so an idle connection holds no
-// read buffer at all.
+// read buffer at all. The UTF-8 of such a text message is checked piece by piece as it arrives; all
+// that is kept between pieces is one byte saying what a character cut by the last piece still needs.
+// A whole message in one buffer is checked at once by the SIMD validator.
 class FrameParser {
  public:
   FrameParser() = default;
@@ -168,10 +172,11 @@ class FrameParser {
   uint8_t header_[14];       // a frame header that arrived split
   uint8_t header_len_ = 0;
   Opcode frame_op_ = Opcode::continuation;    // opcode of the current frame
-  Opcode message_op_ = Opcode::continuation;  // text/binary of a fragmented message in progress
+  Opcode message_op_ = Opcode::continuation;  // text/binary of the current (or last) data message
   bool frame_fin_ = false;
   bool in_message_ = false;  // a fragmented data message is in progress
   State state_ = State::header;
+  Utf8Stream text_utf8_;  // the text message's bytes seen so far, when it arrives in pieces
 };
 
 // One parser lives in every connection; keep it to a cache line.

@@ -26,6 +26,10 @@ inline bool utf8_ok(const uint8_t* data, size_t len) {
   return len == 0 || utf8_valid(data, len);
 }
 
+// One reason for every UTF-8 failure of a text message, whether it is found in a whole message, in a
+// piece or at the end: the reported error must not depend on how the bytes were split.
+constexpr std::string_view kTextNotUtf8 = "text message is not valid UTF-8";
+
 }  // namespace frame_detail
 
 template <class Sink>
@@ -67,10 +71,16 @@ ParseStatus FrameParser::feed(uint8_t* data, size_t len, size_t max_message_byte
     // and handed over without a copy; everything else goes through a spill buffer.
     const size_t avail = static_cast<size_t>(end - p);
     const bool control = is_control(frame_op_);
+    const bool text = !control && message_op_ == Opcode::text;
     if (payload_left_ == frame_len_ && avail >= frame_len_ &&
         (control || (frame_fin_ && spill_size(message_) == 0))) {
       const size_t n = static_cast<size_t>(frame_len_);
       unmask(p, n, mask_, 0);
+      // A whole message (no earlier fragment brought a byte): the SIMD validator sees all of it.
+      if (text && !frame_detail::utf8_ok(p, n)) {
+        fail(close_code::invalid_payload, frame_detail::kTextNotUtf8, sink);
+        return status();
+      }
       uint8_t* payload = p;
       p += n;
       payload_left_ = 0;
@@ -80,6 +90,12 @@ ParseStatus FrameParser::feed(uint8_t* data, size_t len, size_t max_message_byte
     const size_t n = static_cast<size_t>(std::min<uint64_t>(avail, payload_left_));
     unmask(p, n, mask_, mask_offset_);
     mask_offset_ = static_cast<uint8_t>((mask_offset_ + n) & 3);
+    // A text message in pieces is checked piece by piece, so a peer sending invalid UTF-8 is failed
+    // when those bytes arrive rather than after it has sent (and we have buffered) the rest.
+    if (text && !text_utf8_.feed(p, n)) {
+      fail(close_code::invalid_payload, frame_detail::kTextNotUtf8, sink);
+      return status();
+    }
     Spill*& spill = control ? control_ : message_;
     // A final frame's total is known, so the buffer never grows past it; a non-final fragment may be
     // followed by more, bounded only by the message limit (already checked against this frame).
@@ -174,6 +190,10 @@ bool FrameParser::begin_frame(const uint8_t* header, size_t max_message_bytes, S
   }
   frame_op_ = static_cast<Opcode>(header[0] & 0x0F);
   frame_fin_ = (header[0] & 0x80) != 0;
+  if (frame_op_ == Opcode::text || frame_op_ == Opcode::binary) {
+    message_op_ = frame_op_;  // continuations and the end of the message refer to it
+    text_utf8_.reset();
+  }
   if (!frame_detail::is_control(frame_op_)) {
     const size_t assembled = frame_op_ == Opcode::continuation ? spill_size(message_) : 0;
     if (assembled > max_message_bytes || len > max_message_bytes - assembled) {
@@ -202,20 +222,16 @@ bool FrameParser::finish_frame(uint8_t* payload, size_t len, Sink& sink) {
     return true;
   }
   if (!frame_fin_) {
-    if (!in_message_) {
-      in_message_ = true;
-      message_op_ = frame_op_;
-    }
+    in_message_ = true;
     return true;
   }
-  const Opcode op = in_message_ ? message_op_ : frame_op_;
   in_message_ = false;
-  // Validated only once the message is complete: a multi-byte character may straddle fragments.
-  if (op == Opcode::text && !frame_detail::utf8_ok(payload, len)) {
-    fail(close_code::invalid_payload, "text message is not valid UTF-8", sink);
+  // Every byte was checked on arrival; what is left is a character cut by the end of the message.
+  if (message_op_ == Opcode::text && !text_utf8_.complete()) {
+    fail(close_code::invalid_payload, frame_detail::kTextNotUtf8, sink);
     return false;
   }
-  sink.on_message(op, std::span<uint8_t>(payload, len));
+  sink.on_message(message_op_, std::span<uint8_t>(payload, len));
   std::free(message_);  // the message was delivered from here, or it is null (in place)
   message_ = nullptr;
   return true;

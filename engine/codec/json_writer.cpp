@@ -6,32 +6,10 @@
 #include <cstdio>
 
 #include "engine/base/check.h"
+#include "engine/codec/utf8.h"
 
 namespace ringcast {
 namespace {
-
-// Length of the well-formed UTF-8 sequence at text[i] (RFC 3629: no overlongs, no surrogates, at most
-// U+10FFFF), or 0 when the bytes there are not one.
-size_t utf8_sequence_length(std::string_view text, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<uint8_t>(text[i + k]); };
-  const uint8_t c = b(0);
-  const size_t left = text.size() - i;
-  const auto cont = [&](size_t k) { return k < left && (b(k) & 0xC0) == 0x80; };
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    if (c == 0xE0 && b(1) < 0xA0) return 0;  // overlong
-    if (c == 0xED && b(1) > 0x9F) return 0;  // surrogate
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
-    if (c == 0xF4 && b(1) > 0x8F) return 0;  // above U+10FFFF
-    return 4;
-  }
-  return 0;
-}
 
 template <class T>
 void append_decimal(std::string& out, T value) {
@@ -54,7 +32,7 @@ void append_json_escaped(std::string& out, std::string_view text) {
       continue;
     }
     if (u >= 0x80) {
-      if (const size_t n = utf8_sequence_length(text, i)) {
+      if (const size_t n = utf8_char_bytes(text, i)) {
         i += n;
         continue;
       }

@@ -349,6 +349,14 @@ std::string_view message_error_text(MessageError error) {
   return "bad message";
 }
 
+// ---- Text from web clients ----
+
+Utf8Repair repair_client_payload(Message& msg, std::string& scratch) {
+  const RepairedText repaired = repair_cesu8(msg.payload, scratch);
+  msg.payload = repaired.text;
+  return repaired.repair;
+}
+
 // ---- Handshake ----
 
 namespace {

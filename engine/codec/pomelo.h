@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/base/json.h"
+#include "engine/codec/utf8.h"
 
 namespace ringcast::pomelo {
 
@@ -218,6 +219,25 @@ MessageError append_data_packet(std::string& out, const Message& msg, const Rout
 
 std::string_view message_error_text(MessageError error);
 
+// ---- Text from web clients (CESU-8) ----
+//
+// Pomelo's JS client and lonng/nano's (starx-wsclient) turn every string they send into bytes with
+// Protocol.strencode, one UTF-16 code unit at a time: a character beyond U+FFFF (an emoji) arrives as
+// two 3-byte surrogate halves, ED A0..AF xx ED B0..BF xx, which is not UTF-8. That text reaches JSON
+// parsers (simdjson refuses it) and, through a room, WebSocket text frames to other clients (which
+// must fail on it with 1007). So a connection repairs what a client sends as text before using it:
+//   - a data message's payload: repair_client_payload, right after decode_message;
+//   - the handshake body: repair_cesu8 (engine/codec/utf8.h), then parse_handshake on the result.
+// Routes are not repaired: decode_message refuses one that is not UTF-8 (route_not_utf8). A route
+// names a handler registered as UTF-8 by the server; one with a character beyond U+FFFF is not a
+// case Pomelo servers have, and one with lone halves or stray bytes could never match a handler.
+
+// Makes msg.payload valid UTF-8 with repair_cesu8: surrogate pairs joined, lone halves and other
+// invalid bytes replaced by U+FFFD. When the payload is valid (the usual case) nothing is copied and
+// Utf8Repair::none is returned; otherwise msg.payload views `scratch`, which must outlive msg's use.
+// For a payload the connection reads as text: JSON, the only serializer ringcast speaks.
+Utf8Repair repair_client_payload(Message& msg, std::string& scratch);
+
 // ---- Varint message ids (little-endian groups of 7 bits; 0x80 = more bytes follow) ----
 
 // Bytes append_varint writes for value (1..5).
@@ -265,7 +285,9 @@ struct Handshake {
 
 // Parses a handshake packet body {"sys":{"type":...,"version":...,"rsa":{}},"user":{...}}. `parser`
 // is reused across calls (one per shard). sys_type and sys_version point into the parser's document
-// (valid until its next parse); user_json points into `body`.
+// (valid until its next parse); user_json points into `body`. A web client's body is CESU-8 when its
+// user object holds a character beyond U+FFFF, which this refuses as malformed_json: pass the body
+// through repair_cesu8 first (see "Text from web clients" above).
 HandshakeError parse_handshake(simdjson::dom::parser& parser, std::string_view body, Handshake& out);
 
 std::string_view handshake_error_text(HandshakeError error);

@@ -7,6 +7,7 @@
 
 #include "engine/base/check.h"
 #include "engine/base/clock.h"
+#include "engine/base/log.h"
 #include "engine/codec/json_writer.h"
 #include "engine/codec/nano.h"
 #include "engine/limits.h"
@@ -62,10 +63,15 @@ void NanoConns::open(Conn& c, uint32_t id) {
   rearm(c, id, s);
 }
 
-// The next thing the timer must look at: the silence limit (2x the interval since the last bytes
-// received; before the ack as after it), or our next heartbeat, whichever is first.
+// The silence limit: kSilenceIntervals intervals since the last bytes received (any bytes: a client's
+// requests count as much as its heartbeats), before the ack as after it.
+uint64_t NanoConns::silence_deadline_tick(const Conn& c) const {
+  return c.last_rx_tick + limits::ticks_for_ms(1000ull * kSilenceIntervals * heartbeat_s_);
+}
+
+// The next thing the timer must look at: the silence limit or our next heartbeat, whichever is first.
 void NanoConns::rearm(Conn& c, uint32_t id, const State& s) {
-  uint64_t next = c.last_rx_tick + limits::ticks_for_ms(2ull * heartbeat_s_ * 1000);
+  uint64_t next = silence_deadline_tick(c);
   if (s.stage == Stage::ready) next = std::min(next, s.heartbeat_due_tick);
   conns_.arm_at_tick(id, next);
 }
@@ -74,7 +80,7 @@ void NanoConns::on_timer(Conn& c, uint32_t id) {
   State* s = find(id);
   RC_ASSERT(s != nullptr);
   const uint64_t now = conns_.now_tick();
-  if (c.last_rx_tick + limits::ticks_for_ms(2ull * heartbeat_s_ * 1000) <= now) {
+  if (silence_deadline_tick(c) <= now) {
     stats_.add(Counter::heartbeat_timeouts);
     conns_.close_ws(c, id, ws::close_code::going_away, "heartbeat timeout");
     return;
@@ -135,9 +141,10 @@ bool NanoConns::handle_packet(Conn& c, uint32_t id, const pomelo::Packet& packet
       if (s->stage != Stage::ack) {
         fail(c, id, ws::close_code::protocol_error, "unexpected handshake ack");
       } else {
-        // The first heartbeat goes at once, as Pomelo's server sends it: clients that only answer
-        // heartbeats (Pomelo's and Nano's JS clients send theirs `heartbeat` seconds after each of
-        // ours) then beat well inside the 2x silence limit. Pushes reach it from now on.
+        // The first heartbeat goes at once, as Pomelo's server sends it: web clients send theirs only
+        // `heartbeat` seconds after one of ours (see kSilenceIntervals), so they start beating one
+        // interval after the ack instead of two. Then one every interval, so a client that expects
+        // ours within 2 intervals of its own always has one. Pushes reach it from now on.
         s->stage = Stage::ready;
         c.encoding = Encoding::pomelo;
         sender_.queue(c, id, heartbeat_frame_);
@@ -161,8 +168,10 @@ bool NanoConns::handle_packet(Conn& c, uint32_t id, const pomelo::Packet& packet
 }
 
 void NanoConns::handle_handshake(Conn& c, uint32_t id, State& s, std::string_view body) {
+  // Web clients write a user object holding an emoji as CESU-8, which is not JSON (docs/nano.md).
+  const RepairedText text = repair_cesu8(body, repaired_);
   pomelo::Handshake hs;
-  const pomelo::HandshakeError e = pomelo::parse_handshake(parser_, body, hs);
+  const pomelo::HandshakeError e = pomelo::parse_handshake(parser_, text.text, hs);
   stats_.add(Counter::commands_in);
   if (e != pomelo::HandshakeError::none) {
     text_.clear();
@@ -209,6 +218,10 @@ void NanoConns::handle_data(Conn& c, uint32_t id, State& s, std::string_view bod
     fail(c, id, ws::close_code::protocol_error, "bad message: a client sends requests and notifies only");
     return;
   }
+  // Handlers, the JSON parsers and the other members' text frames all need UTF-8; web clients send
+  // characters beyond U+FFFF as CESU-8 surrogate halves (docs/nano.md). msg.payload may now view
+  // repaired_, untouched until the next packet.
+  pomelo::repair_client_payload(msg, repaired_);
   dispatch(c, id, s, msg);
 }
 
@@ -225,6 +238,8 @@ void NanoConns::dispatch(Conn& c, uint32_t id, State& s, const pomelo::Message& 
       text_.clear();
       append_nano_error_json(text_, 404, "no_handler", "no handler for this route");
       respond(c, id, msg.id, text_);
+    } else {
+      notify_dropped(msg.route, "no handler for this route");
     }
     return;
   }
@@ -338,6 +353,12 @@ std::string NanoConns::members_json(uint32_t conn, std::string_view room) const 
 
 PublishOutcome NanoConns::publish(std::string_view room, std::string_view items_json) {
   return publisher_.publish(ring_, Target::room, room, items_json);
+}
+
+void NanoConns::notify_dropped(std::string_view route, std::string_view why) {
+  stats_.add(Counter::nano_notifies_dropped);  // summarised in the shard's limits line (limit_log.h)
+  LOG_DEBUG("shard %u: Nano notify %.*s dropped: %.*s", shard_index_, static_cast<int>(route.size()),
+            route.data(), static_cast<int>(why.size()), why.data());
 }
 
 }  // namespace ringcast

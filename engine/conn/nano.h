@@ -47,6 +47,13 @@ class NanoConns final : public SessionBase {
   // room.join without a "room": the room Nano's chat example puts everyone in.
   static constexpr std::string_view kDefaultRoom = "room-1";
   static constexpr size_t kUidBytesMax = 128;
+  // A client silent for this many heartbeat intervals is kicked. Pomelo's and Nano's web clients send
+  // a heartbeat only from their own timer, S after a server heartbeat that found the timer idle; the
+  // server heartbeats that arrive while it is pending are ignored, so an idle client beats at most
+  // every 2 S (plus the jitter of our heartbeats, a wheel tick each, and the network). 3 S leaves a
+  // whole interval of margin at any S, and is the worst case of Nano's own check (2 S of silence,
+  // looked at every S). docs/nano.md, "Heartbeats and kicks".
+  static constexpr uint32_t kSilenceIntervals = 3;
 
   NanoConns(const Config& config, const Settings& settings, ShardStats& stats, Conns& conns, Sender& sender,
             Frames& frames, Membership& membership, Publisher& publisher, Ring ring, uint32_t shard_index);
@@ -58,7 +65,7 @@ class NanoConns final : public SessionBase {
   void on_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len) { websocket_.feed(c, id, data, len, *this); }
   // A complete WebSocket message.
   void on_message(Conn& c, uint32_t id, ws::Opcode op, std::span<uint8_t> payload);
-  // The connection's timer: a heartbeat is due, or the client has been silent for 2x the interval.
+  // The connection's timer: a heartbeat is due, or the client has been silent for kSilenceIntervals.
   void on_timer(Conn& c, uint32_t id);
   // Queues a kick packet {"reason":...}: every close the server starts sends one before its close frame.
   void kick(Conn& c, uint32_t id, std::string_view reason);
@@ -80,6 +87,9 @@ class NanoConns final : public SessionBase {
   // {"members":[...]}: the uids of this shard's Pomelo members of `room`, but `conn`.
   std::string members_json(uint32_t conn, std::string_view room) const;
   PublishOutcome publish(std::string_view room, std::string_view items_json);
+  // A notify refused: it has no response to carry the error, so it is counted (nanoNotifiesDropped,
+  // in the shard's limits line) instead.
+  void notify_dropped(std::string_view route, std::string_view why);
   simdjson::dom::parser& parser() { return parser_; }
   uint32_t shard_index() const { return shard_index_; }
 
@@ -105,6 +115,7 @@ class NanoConns final : public SessionBase {
   void fail(Conn& c, uint32_t id, uint16_t close_code, std::string_view reason);
   void send_packet(Conn& c, uint32_t id, pomelo::PacketType type, std::string_view body);
   void rearm(Conn& c, uint32_t id, const State& s);
+  uint64_t silence_deadline_tick(const Conn& c) const;
   State* find(uint32_t id);
   const State* find(uint32_t id) const;
 
@@ -121,7 +132,8 @@ class NanoConns final : public SessionBase {
   std::string heartbeat_bytes_;  // a binary WebSocket frame holding the heartbeat packet
   FrameId heartbeat_frame_ = kNil;
   simdjson::dom::parser parser_;
-  std::string text_;  // scratch: JSON being built
+  std::string text_;      // scratch: JSON being built
+  std::string repaired_;  // scratch: a client's CESU-8 text made UTF-8 (handshake body, data payload)
 };
 
 }  // namespace ringcast

@@ -28,10 +28,14 @@ int join_refusal_status(JoinRefusal refusal) {
   return 500;
 }
 
-// Answers a request with {"code":code,"error":...,"message":...}; a notify gets no answer.
-void refuse(Session& session, const ClientMessage& message, int code, std::string_view error,
+// Answers a request with {"code":code,"error":...,"message":...}; a notify, which has no answer, is
+// counted as dropped.
+void refuse(Session& session, const ClientMessage& message, NanoChat& chat, int code, std::string_view error,
             std::string_view text) {
-  if (!message.request) return;
+  if (!message.request) {
+    chat.conns.notify_dropped(message.type, error);
+    return;
+  }
   std::string body;
   append_nano_error_json(body, code, error, text);
   session.reply(body);
@@ -53,7 +57,7 @@ void nano_room_join(Session& session, const ClientMessage& message, NanoChat& ch
     simdjson::dom::element doc;
     simdjson::dom::object obj;
     if (nano.parser().parse(payload.data(), payload.size()).get(doc) || doc.get_object().get(obj)) {
-      refuse(session, message, 400, "bad_payload",
+      refuse(session, message, chat, 400, "bad_payload",
              "room.join takes a JSON object {\"room\":...,\"uid\":...}");
       return;
     }
@@ -72,7 +76,7 @@ void nano_room_join(Session& session, const ClientMessage& message, NanoChat& ch
   }
   if (uid.empty()) uid = session.uid().empty() ? std::to_string(session.id()) : std::string(session.uid());
   if (uid.size() > NanoConns::kUidBytesMax) {
-    refuse(session, message, 400, "bad_uid", "uid over 128 bytes");
+    refuse(session, message, chat, 400, "bad_uid", "uid over 128 bytes");
     return;
   }
   // The members before the joiner, as Nano's chat example lists them (docs/nano.md: what "members"
@@ -80,7 +84,7 @@ void nano_room_join(Session& session, const ClientMessage& message, NanoChat& ch
   const std::string members = nano.members_json(conn, room);
   const JoinRefusal refused = nano.join_as_client(session, conn, room);
   if (refused != JoinRefusal::none) {
-    refuse(session, message, join_refusal_status(refused), join_refusal_code(refused), "room.join refused");
+    refuse(session, message, chat, join_refusal_status(refused), join_refusal_code(refused), "room.join refused");
     return;
   }
   nano.name(conn, uid, room);
@@ -105,7 +109,7 @@ void nano_room_join(Session& session, const ClientMessage& message, NanoChat& ch
 void nano_room_message(Session& session, const ClientMessage& message, NanoChat& chat) {
   const std::string room(chat.conns.chat_room(chat.conn));
   if (room.empty() || !session.in_room(room)) {
-    refuse(session, message, 400, "not_in_room", "room.join first");
+    refuse(session, message, chat, 400, "not_in_room", "room.join first");
     return;
   }
   std::string item;
@@ -115,7 +119,7 @@ void nano_room_message(Session& session, const ClientMessage& message, NanoChat&
   json.end_object().end_array();
   const PublishOutcome published = chat.conns.publish(room, item);
   if (published.error != PublishError::none) {
-    refuse(session, message, publish_error_status(published.error), publish_error_text(published.error),
+    refuse(session, message, chat, publish_error_status(published.error), publish_error_text(published.error),
            "room.message not published");
     return;
   }

@@ -25,6 +25,7 @@ constexpr Limit kWatched[] = {
     {Counter::token_refused, "upgrades refused: connect token (401)"},
     {Counter::origin_refused, "upgrades refused: origin not allowed (403)"},
     {Counter::api_unauthorized, "push API requests refused: api_token (401)"},
+    {Counter::nano_notifies_dropped, "Nano notifies dropped (refused; a notify has no answer)"},
 };
 
 }  // namespace

@@ -1,7 +1,8 @@
-// Limits hit (slow consumers cut, frames dropped, 503s, 429s, refused upgrades and API requests),
-// summarised per shard in one log line: the first as soon as the shard's periodic check sees it, then
-// at most one per limits::kLimitLogNs with the counts in between. The counts come from the shard's
-// stats block, so the events themselves cost nothing extra: an overload never becomes a line per event.
+// Limits hit (slow consumers cut, frames dropped, 503s, 429s, refused upgrades and API requests, Nano
+// notifies dropped), summarised per shard in one log line: the first as soon as the shard's periodic
+// check sees it, then at most one per limits::kLimitLogNs with the counts in between. The counts come
+// from the shard's stats block, so the events themselves cost nothing extra: an overload never becomes
+// a line per event.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +23,7 @@ class LimitLog {
   void report(int64_t now_ns);
 
  private:
-  static constexpr size_t kLimits = 9;
+  static constexpr size_t kLimits = 10;
   bool take(bool log, int64_t now_ns);
 
   const ShardStats& stats_;

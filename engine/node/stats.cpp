@@ -70,6 +70,7 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"presenceTimeouts", "presence queries answered 503 because a shard did not answer in time", false},
     {"presenceEvents", "presence event items (join/leave) published into the ring", false},
     {"presenceEventsRefused", "presence event items the ring refused (full, or cluster down)", false},
+    {"nanoNotifiesDropped", "Pomelo notifies refused, which have no response to carry the error", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

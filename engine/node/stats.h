@@ -66,6 +66,8 @@ enum class Counter : uint16_t {
   presence_timeouts,       // of those: a shard did not answer within presence_timeout_ms (503)
   presence_events,         // presence_events: join/leave event items published into the ring
   presence_events_refused, // presence_events: events the ring refused (full, or cluster down)
+  nano_notifies_dropped,   // Pomelo notifies refused (no handler, not in a room, not JSON, publish refused):
+                           // a notify has no response to carry the error
   kCount
 };
 

@@ -1,10 +1,12 @@
 """Case group 6 (Autobahn 6.x), UTF-8: a text message must be valid UTF-8 as a whole (RFC 3629: no
 overlong forms, no surrogates, nothing above U+10FFFF, no truncated or stray bytes), else the
 connection fails with 1007. Valid text passes however it is cut into fragments, even inside a
-character; invalid text fails however it is cut. Observed through commands: a PING command carrying the
-text in a string field gets a PONG; a JOIN of a room with a multi-byte name receives that room's push."""
+character; invalid text fails however it is cut, and it fails fast (Autobahn 6.4): as soon as the bytes
+received cannot begin valid UTF-8, before the rest of the message is sent. Observed through commands: a
+PING command carrying the text in a string field gets a PONG; a JOIN of a room with a multi-byte name
+receives that room's push."""
 
-from wsclient import OP_CONT, OP_TEXT, ConformanceCase, build_frame, main
+from wsclient import OP_CONT, OP_PING, OP_PONG, OP_TEXT, ConformanceCase, build_frame, main
 
 
 def command_with(text):
@@ -66,6 +68,11 @@ INVALID = {
 # The sequences split at every byte boundary (and just around them): one of each kind.
 SPLIT_INVALID = ("overlong '/' 3 bytes", "overlong '/' 4 bytes", "surrogate U+D800", "surrogate pair U+D83D U+DE00",
                  "U+110000", "5-byte form", "truncated 4-byte", "stray continuation 80")
+
+# Invalid sequences for the fail-fast cases: each is followed by more of the command in the same
+# fragment, so the truncated ones become invalid at the byte after them.
+FAIL_FAST = ("overlong '/' 2 bytes", "overlong U+FFFF in 4 bytes", "surrogate U+D800",
+             "surrogate pair U+D83D U+DE00", "U+110000", "FF", "stray continuation 80", "truncated 3-byte")
 
 
 class Utf8(ConformanceCase):
@@ -189,6 +196,66 @@ class Utf8(ConformanceCase):
         ws = self.connect()
         ws.send_text(b'{"type":"JOIN","data":{"room":"k\xed\xa0\x80"}}')
         self.expect_fail(ws, 1007)
+
+    # ---- fail fast (Autobahn 6.4) ----
+    # Each case sends a message only up to (and a little past) its first invalid byte and never the
+    # rest, then waits for the close: a server that checks UTF-8 only once the message is complete
+    # sends nothing, and the wait ends after WAIT_S with a failure.
+
+    def test_6_14_fail_fast_invalid_first_fragment(self):
+        for name in FAIL_FAST:
+            with self.subTest(name):
+                ws = self.connect()
+                ws.send_frame(OP_TEXT, command_with(INVALID[name]), fin=False)
+                self.expect_fail(ws, 1007)
+                ws.close_socket()
+
+    def test_6_15_fail_fast_invalid_middle_fragment(self):
+        # Autobahn 6.4.1 and 6.4.2: a valid fragment, then one with an invalid code point (at its start
+        # or after valid text); the final fragment is never sent.
+        for second in (b"\xf4\x90\x80\x80", b"edited\xf4\x90\x80\x80"):
+            with self.subTest(second=second):
+                ws = self.connect()
+                ws.send_frame(OP_TEXT, "κόσμε".encode(), fin=False)
+                ws.send_frame(OP_CONT, second, fin=False)
+                self.expect_fail(ws, 1007)
+                ws.close_socket()
+
+    def test_6_16_fail_fast_inside_one_frame(self):
+        # Autobahn 6.4.3 and 6.4.4: one unfragmented frame announcing its whole length, of which only
+        # the bytes up to the invalid code point are sent.
+        rest = b"x" * 64
+        for head in (b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90", b"\xf4\x90"):
+            with self.subTest(head=head):
+                ws = self.connect()
+                frame = build_frame(OP_TEXT, head + rest)
+                ws.send_raw(frame[:len(frame) - len(rest)])
+                self.expect_fail(ws, 1007)
+                ws.close_socket()
+
+    def test_6_17_fail_fast_invalid_character_cut_between_fragments(self):
+        # Each first fragment ends with a lead byte that is fine on its own; the second fragment's
+        # first byte makes it an overlong, a surrogate or a code point above U+10FFFF.
+        for first, second in ((b"a\xe0", b"\x80b"), (b"a\xed", b"\xa0\x80"), (b"a\xf4", b"\x90\x80\x80"),
+                              (b"a\xf0\x9f", b"\x98z")):
+            with self.subTest(first=first, second=second):
+                ws = self.connect()
+                ws.send_frame(OP_TEXT, first, fin=False)
+                ws.send_frame(OP_CONT, second, fin=False)
+                self.expect_fail(ws, 1007)
+                ws.close_socket()
+
+    def test_6_18_cut_character_in_a_fragment_is_not_an_error(self):
+        # The other side of failing fast: a fragment that ends inside a character is waited on. A ping
+        # between the fragments is answered, and the message completes.
+        ws = self.connect()
+        payload = command_with(VALID["emoji"])
+        cut = payload.index(VALID["emoji"]) + 2
+        ws.send_frame(OP_TEXT, payload[:cut], fin=False)
+        ws.send_frame(OP_PING, b"still there")
+        self.expect_frame(ws, OP_PONG, b"still there")
+        ws.send_frame(OP_CONT, payload[cut:], fin=True)
+        self.expect_pong_command(ws)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 // WebSocket frames fed to the frame parser in pieces (the first input byte chooses the piece size, so
 // every split point gets explored), then every complete text message through the go-push command
 // parser. Invariants: the parser's assembly buffer never exceeds the message limit (plus one frame
-// header), nothing is delivered after a close or an error, delivered text is valid UTF-8.
+// header), nothing is delivered after a close or an error, delivered text is valid UTF-8, and the
+// callbacks are the same when the frames are fed whole as when they are fed in pieces (so UTF-8 checked
+// piece by piece, across fragments and feeds, decides as the whole message would).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -22,9 +24,18 @@ constexpr size_t kMaxMessage = 4096;
 
 struct Sink {
   simdjson::dom::parser* parser;
+  std::string* trace;  // every callback, appended: what two parses of the same bytes must agree on
   bool ended = false;
+  void record(char kind, uint16_t code, std::span<const uint8_t> bytes) {
+    *trace += kind;
+    trace->append(reinterpret_cast<const char*>(&code), sizeof code);
+    const uint32_t n = static_cast<uint32_t>(bytes.size());
+    trace->append(reinterpret_cast<const char*>(&n), sizeof n);
+    trace->append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
   void on_message(ringcast::ws::Opcode op, std::span<uint8_t> payload) {
     RC_ASSERT(!ended);
+    record('m', static_cast<uint16_t>(op), payload);
     RC_ASSERT(payload.size() <= kMaxMessage);
     if (op == ringcast::ws::Opcode::text) {
       RC_ASSERT(ringcast::utf8_valid(payload.data(), payload.size()));
@@ -34,11 +45,13 @@ struct Sink {
   }
   void on_control(ringcast::ws::Opcode op, std::span<uint8_t> payload) {
     RC_ASSERT(!ended);
+    record('c', static_cast<uint16_t>(op), payload);
     RC_ASSERT(payload.size() <= ringcast::ws::kMaxControlPayloadBytes);
     if (op == ringcast::ws::Opcode::close) ended = true;
   }
-  void on_error(uint16_t code, std::string_view) {
+  void on_error(uint16_t code, std::string_view reason) {
     RC_ASSERT(!ended);
+    record('e', code, std::span(reinterpret_cast<const uint8_t*>(reason.data()), reason.size()));
     RC_ASSERT(code == 1002 || code == 1007 || code == 1009 || code == 1011);
     ended = true;
   }
@@ -64,13 +77,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // Without a valid head the rest is still parsed as frames: the parser must cope with anything.
   std::vector<uint8_t> bytes(input.begin() + static_cast<std::ptrdiff_t>(offset), input.end());
+  std::vector<uint8_t> whole = bytes;  // parsing unmasks in place: a second copy for the second parse
+  std::string in_pieces;
   ringcast::ws::FrameParser frames;
-  Sink sink{&parser};
+  Sink sink{&parser, &in_pieces};
   for (size_t at = 0; at < bytes.size(); at += piece) {
     const size_t n = std::min(piece, bytes.size() - at);
     const auto status = frames.feed(bytes.data() + at, n, kMaxMessage, sink);
     RC_ASSERT(frames.buffered_bytes() <= kMaxMessage + 2 * ringcast::ws::kMaxControlPayloadBytes + 64);
     if (status != ringcast::ws::ParseStatus::ok) break;
   }
+  std::string at_once;
+  ringcast::ws::FrameParser frames_at_once;
+  Sink sink_at_once{&parser, &at_once};
+  frames_at_once.feed(whole.data(), whole.size(), kMaxMessage, sink_at_once);
+  RC_ASSERT(in_pieces == at_once);
   return 0;
 }

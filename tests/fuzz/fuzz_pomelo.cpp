@@ -2,7 +2,9 @@
 // client sent. Every packet decoded is re-encoded to the same bytes; every data packet's message is
 // decoded with a fixed dictionary, re-encoded and decoded again to the same fields (and to the same
 // bytes when the input was canonical); every handshake body is checked against simdjson's own reading
-// (user_json is the "user" value, as text from the body); every kick reason makes valid JSON.
+// (user_json is the "user" value, as text from the body), again after CESU-8 repair; every payload
+// repaired as a web client's text is valid UTF-8 and repairs to itself; every kick reason makes valid
+// JSON.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -33,6 +35,10 @@ const RouteDict& fuzz_dict() {
     return d;
   }();
   return dict;
+}
+
+bool utf8(std::string_view text) {
+  return ringcast::utf8_valid(reinterpret_cast<const uint8_t*>(text.data()), text.size());
 }
 
 bool inside(std::string_view part, std::string_view whole) {
@@ -68,6 +74,18 @@ void check_message(std::string_view body) {
   RC_ASSERT(append_data_packet(packet, m, dict) == MessageError::none);
   RC_ASSERT(packet.size() == kPacketHeaderBytes + encoded.size());
   RC_ASSERT(std::string_view(packet).substr(kPacketHeaderBytes) == encoded);
+
+  // The payload repaired as a web client's text: valid UTF-8 out, at most 3 bytes per byte in (an
+  // invalid byte becomes U+FFFD); valid input kept where it was; repairing again changes nothing.
+  Message repaired = m;
+  std::string scratch;
+  const ringcast::Utf8Repair repair = repair_client_payload(repaired, scratch);
+  RC_ASSERT(utf8(repaired.payload) && repaired.payload.size() <= 3 * m.payload.size());
+  RC_ASSERT((repair == ringcast::Utf8Repair::none) == utf8(m.payload));
+  RC_ASSERT(repair != ringcast::Utf8Repair::none || repaired.payload.data() == m.payload.data());
+  RC_ASSERT(repaired.route.data() == m.route.data() && repaired.type == m.type && repaired.id == m.id);
+  std::string scratch_again;
+  RC_ASSERT(ringcast::repair_cesu8(repaired.payload, scratch_again).repair == ringcast::Utf8Repair::none);
 }
 
 void check_handshake(std::string_view body) {
@@ -147,9 +165,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case PacketType::data:
         check_message(p.body);
         break;
-      case PacketType::handshake:
+      case PacketType::handshake: {
         check_handshake(p.body);
+        // As a connection reads a web client's handshake: repaired first (engine/codec/pomelo.h).
+        std::string scratch;
+        const ringcast::RepairedText repaired = ringcast::repair_cesu8(p.body, scratch);
+        if (repaired.repair != ringcast::Utf8Repair::none) check_handshake(repaired.text);
         break;
+      }
       case PacketType::kick:
         check_kick(p.body);
         break;

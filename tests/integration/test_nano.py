@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import Server, collect_items, join, ping, ws_connect  # noqa: E402
-from nano_client import NanoClient, nano_connect  # noqa: E402
+from nano_client import NanoClient, WebHeartbeatClient, cesu8, nano_connect  # noqa: E402
 import pomelo  # noqa: E402
 
 
@@ -102,9 +102,15 @@ class HeartbeatTest(unittest.IsolatedAsyncioTestCase):
 
             beater = asyncio.ensure_future(keep_beating())
             answering = asyncio.ensure_future(answer_beats())
-            # The silent client gets the server's heartbeats, then a kick at 2x the interval.
+            # The silent client gets the server's heartbeats, then a kick at 3x the interval after its
+            # last bytes (the ack), give or take a 100 ms tick.
+            loop = asyncio.get_running_loop()
+            silent_since = loop.time()
             kicks, close_code, reason = await silent.closed(timeout=10)
-            self.assertGreaterEqual(silent.heartbeats, 1)
+            silent_for = loop.time() - silent_since
+            self.assertGreaterEqual(silent_for, 2.8)
+            self.assertLess(silent_for, 5.0)
+            self.assertGreaterEqual(silent.heartbeats, 2)
             self.assertEqual(kicks, ["heartbeat timeout"])
             self.assertEqual((close_code, reason), (1001, "heartbeat timeout"))
             await beater
@@ -118,6 +124,29 @@ class HeartbeatTest(unittest.IsolatedAsyncioTestCase):
             stats = await server.astats()
             self.assertGreaterEqual(stats["heartbeatTimeouts"], 1, stats)
             await active.close()
+
+
+    async def test_web_client_heartbeat_timer_stays_connected(self):
+        # Pomelo's and Nano's web clients beat only from their own timer and ignore the server
+        # heartbeats that arrive while it is pending, so an idle one may beat only every 2 intervals
+        # (tests/lib/nano_client.py, WebHeartbeatClient). Held idle for 12 intervals of 1 s, such
+        # clients are neither kicked nor left without a server heartbeat for their 2 s timeout.
+        with Server("--nano-heartbeat-s", 1, threads=2) as server:
+            clients = [WebHeartbeatClient(await nano_connect(nano_url(server))) for _ in range(3)]
+            await asyncio.gather(*(c.run(12.0) for c in clients))
+            for i, c in enumerate(clients):
+                sent_gaps = [round(b - a, 2) for a, b in zip(c.sent_at, c.sent_at[1:])]
+                what = f"client {i}: sent every {sent_gaps}, ignored {c.ignored} of {len(c.server_beats_at)}"
+                kicks = [e[1] for e in c.client.events if e[0] == "kick"]
+                self.assertEqual(kicks, [], what)
+                self.assertIsNone(c.client.ws.close_code, what)
+                self.assertFalse(c.gave_up, what)
+                self.assertGreaterEqual(len(c.sent_at), 4, what)
+                self.assertGreaterEqual(len(c.server_beats_at), 10, what)
+                c.stop()
+                self.assertEqual((await c.client.request("room.join", {"room": "idle"}))["code"], 0, what)
+                await c.client.close()
+            self.assertEqual((await server.astats())["heartbeatTimeouts"], 0)
 
 
 class ChatTest(unittest.IsolatedAsyncioTestCase):
@@ -199,6 +228,77 @@ class ChatTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(await ann.push("onMessage"), {"content": "bye"})
             await ann.close()
             await carl.close()
+            await gopush.close()
+
+    async def test_cesu8_text_from_web_clients(self):
+        # Web clients write an emoji as two CESU-8 surrogate halves (ed a0 bd ed b8 80 for U+1F600):
+        # the server joins them into the real character (f0 9f 98 80) before parsing or forwarding, so
+        # Pomelo and go-push members get it intact; a lone half becomes U+FFFD.
+        with Server(threads=1) as server:
+            gopush = await ws_connect(server.ws_url)
+            await join(gopush, "emoji")
+            ann = await nano_connect(nano_url(server))
+            # The handshake's user object and room.join's payload are CESU-8 too.
+            bob = await NanoClient.connect(nano_url(server))
+            await bob.send(pomelo.encode_packet(
+                pomelo.HANDSHAKE, cesu8(json.dumps({"sys": {"type": "js-websocket", "version": "0.0.1"},
+                                                    "user": {"name": "bob \U0001F600"}}, ensure_ascii=False))))
+            self.assertEqual((await bob.next("handshake"))[1]["code"], 200)
+            for client, uid in ((ann, "ann"), (bob, "bob \U0001F600")):
+                msg_id, packet = client.session.request(
+                    "room.join", cesu8(json.dumps({"room": "emoji", "uid": uid}, ensure_ascii=False)))
+                await client.send(packet)
+                self.assertEqual((await client.next("response", msg_id=msg_id))[2].json()["code"], 0)
+            self.assertEqual(await bob.push("onMembers"), {"members": ["ann"]})
+            items, _ = await collect_items(gopush, 2)
+            self.assertEqual(items[1]["data"]["uid"], "bob \U0001F600")
+
+            def chat(text):
+                return cesu8(json.dumps({"name": "bob", "content": text}, ensure_ascii=False))
+
+            emoji = "hi \U0001F600!"
+            self.assertIn(b"\xed\xa0\xbd\xed\xb8\x80", chat(emoji))
+            cases = [("notify", emoji, emoji), ("request", emoji, emoji),
+                     ("notify", "lone \ud83d high", "lone \ufffd high"),
+                     ("request", "lone \ude00 low", "lone \ufffd low"),
+                     ("notify", "low \ude00\ud83d then high", "low \ufffd\ufffd then high")]
+            for kind, sent, delivered in cases:
+                if kind == "notify":
+                    await bob.send(bob.session.notify("room.message", chat(sent)))
+                else:
+                    msg_id, packet = bob.session.request("room.message", chat(sent))
+                    await bob.send(packet)
+                    self.assertEqual((await bob.next("response", msg_id=msg_id))[2].json(), {"code": 0})
+                for client in (ann, bob):
+                    event = await client.next("push", route="onMessage")
+                    self.assertEqual(event[2].json(), {"name": "bob", "content": delivered}, (kind, sent))
+                    self.assertIn(delivered.encode(), event[2].payload)  # UTF-8, not escaped or CESU-8
+                items, _ = await collect_items(gopush, 1)
+                self.assertEqual(items, [{"route": "onMessage", "data": {"name": "bob", "content": delivered}}],
+                                 (kind, sent))
+
+            # What is still refused: a request gets its error, a notify is counted as dropped (and
+            # summarised in the shard's limits line); the connection stays.
+            before = (await server.astats())["nanoNotifiesDropped"]
+            msg_id, packet = bob.session.request("room.message", b"{not json")
+            await bob.send(packet)
+            answer = (await bob.next("response", msg_id=msg_id))[2].json()
+            self.assertEqual(answer["code"], 400, answer)
+            await bob.send(bob.session.notify("room.message", b"{not json"))
+            await bob.send(bob.session.notify("no.such.route", b"{}"))
+            carl = await nano_connect(nano_url(server))
+            await carl.send(carl.session.notify("room.message", b'{"content":"not in a room"}'))
+            await server.await_stat("nanoNotifiesDropped", lambda v: v == before + 3)
+            self.assertEqual((await bob.request("room.join", {"room": "emoji"}))["code"], 0)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while "Nano notifies dropped" not in server.log() and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            self.assertRegex(server.log(), r"limits hit: .*\d+ Nano notifies dropped")
+            metrics = await asyncio.to_thread(server.api, "GET", "/metrics")
+            self.assertIn("ringcast_nano_notifies_dropped_total", str(metrics))
+            for client in (ann, bob, carl):
+                await client.close()
             await gopush.close()
 
     async def test_go_push_recovery_in_a_room_with_pomelo_members(self):

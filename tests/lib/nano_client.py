@@ -102,3 +102,93 @@ async def nano_connect(url, user=None):
     response = await client.handshake(user)
     assert response["code"] == 200, response
     return client
+
+
+def cesu8(text):
+    """`text` as Pomelo's and Nano's web clients write strings (Protocol.strencode): each UTF-16 code
+    unit on its own as 1 to 3 bytes, so a character beyond U+FFFF becomes two 3-byte surrogate halves
+    (CESU-8). Lone surrogates in `text` (Python allows them) are written the same way."""
+    out = bytearray()
+    units = text.encode("utf-16-be", "surrogatepass")
+    for i in range(0, len(units), 2):
+        u = int.from_bytes(units[i:i + 2], "big")
+        if u < 0x80:
+            out.append(u)
+        elif u < 0x800:
+            out += bytes([0xC0 | u >> 6, 0x80 | u & 0x3F])
+        else:
+            out += bytes([0xE0 | u >> 12, 0x80 | (u >> 6) & 0x3F, 0x80 | u & 0x3F])
+    return bytes(out)
+
+
+class WebHeartbeatClient:
+    """A NanoClient whose heartbeats behave as those of Pomelo's and Nano's web clients: it never sends
+    one on its own initiative, only from one timer.
+      - A server heartbeat arrives: the client clears its "server is gone" timeout; then, if its send
+        timer is pending, it ignores the heartbeat; otherwise it starts the send timer (interval S).
+      - The send timer fires: the send timer is no longer pending; the client sends a heartbeat and
+        starts the timeout (2 S): if no server heartbeat arrives by then, it gives up on the server.
+    So server heartbeats that arrive just before the send timer fires are lost, and an idle client can
+    end up beating only every 2 S. run() reads the connection for a while, playing that part."""
+
+    def __init__(self, client):
+        self.client = client
+        self.interval_s = client.session.heartbeat_s
+        self.send_timer = None
+        self.timeout_timer = None
+        self.sent_at = []          # loop times of the heartbeats it sent
+        self.server_beats_at = []  # loop times of the server heartbeats it received
+        self.ignored = 0           # server heartbeats that found the send timer pending
+        self.gave_up = False       # its own timeout fired: it would have disconnected
+        self._sends = []
+
+    def _on_server_heartbeat(self, loop):
+        self.server_beats_at.append(loop.time())
+        if self.timeout_timer is not None:
+            self.timeout_timer.cancel()
+            self.timeout_timer = None
+        if self.send_timer is not None:
+            self.ignored += 1
+            return
+        self.send_timer = loop.call_later(self.interval_s, self._send_heartbeat, loop)
+
+    def _send_heartbeat(self, loop):
+        self.send_timer = None
+        self.sent_at.append(loop.time())
+        self._sends.append(asyncio.ensure_future(self.client.send(pomelo.HEARTBEAT_PACKET)))
+        self.timeout_timer = loop.call_later(2 * self.interval_s, self._give_up)
+
+    def _give_up(self):
+        self.timeout_timer = None
+        self.gave_up = True
+
+    def _take_heartbeats(self, loop):
+        events = self.client.events
+        for e in [e for e in events if e[0] == "heartbeat"]:
+            events.remove(e)
+            self._on_server_heartbeat(loop)
+
+    async def run(self, seconds):
+        """Plays the timers for `seconds` (the events other than heartbeats stay in client.events);
+        returns early when the connection closes."""
+        import websockets
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        self._take_heartbeats(loop)  # one may have come with the handshake
+        try:
+            while (left := end - loop.time()) > 0:
+                try:
+                    await self.client._receive(left)
+                except asyncio.TimeoutError:
+                    break
+                self._take_heartbeats(loop)
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        await asyncio.gather(*self._sends, return_exceptions=True)  # a send into a closed connection
+        self._sends.clear()
+
+    def stop(self):
+        for timer in (self.send_timer, self.timeout_timer):
+            if timer is not None:
+                timer.cancel()
+        self.send_timer = self.timeout_timer = None

@@ -1,6 +1,8 @@
 // Unit tests for engine/frame: RFC 6455 section 5.7 vectors, every protocol error with its close code,
-// every split point of multi-frame streams, the encoders, unmasking against a byte-wise reference and
-// a seeded random round trip through encode_client_frame and FrameParser.
+// every split point of multi-frame streams, UTF-8 checked as it arrives (every cut of a character
+// across fragments and feeds; invalid text fails at its first bad byte), the encoders, unmasking
+// against a byte-wise reference and a seeded random round trip through encode_client_frame and
+// FrameParser.
 #include "engine/codec/frame.h"
 
 #include <gtest/gtest.h>
@@ -508,6 +510,217 @@ TEST(FrameUtf8, CharacterSplitAcrossFragments) {
   expect_error(
       concat({client_frame(Opcode::text, {'a', 0xE2}, false), client_frame(Opcode::continuation, {0x82})}),
       close_code::invalid_payload);
+}
+
+// --- UTF-8, incremental: every split point, and failing fast ---
+
+// A text message cut into fragments at the given payload offsets (ascending), each with its own mask
+// key; `at[i]` is where payload byte i lies in the stream.
+struct Fragmented {
+  Bytes stream;
+  std::vector<size_t> at;
+};
+
+Fragmented fragmented(Opcode op, const Bytes& payload, const std::vector<size_t>& cuts) {
+  Fragmented out;
+  std::vector<size_t> bounds = {0};
+  bounds.insert(bounds.end(), cuts.begin(), cuts.end());
+  bounds.push_back(payload.size());
+  for (size_t f = 0; f + 1 < bounds.size(); ++f) {
+    const Bytes piece(payload.begin() + static_cast<std::ptrdiff_t>(bounds[f]),
+                      payload.begin() + static_cast<std::ptrdiff_t>(bounds[f + 1]));
+    const bool fin = f + 2 == bounds.size();
+    const Bytes frame =
+        client_frame(f == 0 ? op : Opcode::continuation, piece, fin, 0x5a3c0f01u + uint32_t(f));
+    const size_t header = frame.size() - piece.size();
+    for (size_t i = 0; i < piece.size(); ++i) out.at.push_back(out.stream.size() + header + i);
+    out.stream.insert(out.stream.end(), frame.begin(), frame.end());
+  }
+  return out;
+}
+
+// Every way to cut n payload bytes into up to three fragments (empty fragments included).
+std::vector<std::vector<size_t>> fragmentations(size_t n) {
+  std::vector<std::vector<size_t>> out = {{}};
+  for (size_t a = 0; a <= n; ++a) {
+    out.push_back({a});
+    for (size_t b = a; b <= n; ++b) out.push_back({a, b});
+  }
+  return out;
+}
+
+// Feeds the stream one byte per feed() and returns the index of the byte whose feed reported the
+// error (the stream's size if none did); the error must be 1007.
+size_t failing_byte(const Bytes& stream) {
+  Bytes copy = stream;
+  FrameParser parser;
+  Recorder sink;
+  for (size_t i = 0; i < copy.size(); ++i) {
+    if (parser.feed(copy.data() + i, 1, kNoLimit, sink) == ParseStatus::failed) {
+      EXPECT_FALSE(sink.events.empty());
+      if (!sink.events.empty()) {
+        EXPECT_EQ(sink.events.back().kind, Event::error);
+        EXPECT_EQ(sink.events.back().code, close_code::invalid_payload);
+      }
+      return i;
+    }
+  }
+  return copy.size();
+}
+
+TEST(FrameUtf8Split, EveryCharacterCutAtEveryPointAcrossFragmentsAndFeeds) {
+  const std::vector<Bytes> characters = {
+      {0xC2, 0x80},
+      {0xC3, 0xA9},
+      {0xDF, 0xBF},  // 2 bytes
+      {0xE0, 0xA0, 0x80},
+      {0xE2, 0x82, 0xAC},
+      {0xED, 0x9F, 0xBF},
+      {0xEF, 0xBF, 0xBF},  // 3 bytes
+      {0xF0, 0x90, 0x80, 0x80},
+      {0xF0, 0x9D, 0x84, 0x9E},
+      {0xF4, 0x8F, 0xBF, 0xBF},  // 4 bytes
+  };
+  for (const Bytes& c : characters) {
+    const Bytes text = concat({{'a'}, c, {'b'}});
+    for (const auto& cuts : fragmentations(text.size())) {
+      const Fragmented f = fragmented(Opcode::text, text, cuts);
+      const Trace t = parse_whole(f.stream);
+      ASSERT_EQ(t.events, std::vector<Event>{msg(Opcode::text, text)}) << ::testing::PrintToString(cuts);
+      // Every feed() split of the stream, every pair of splits, one byte at a time.
+      expect_split_invariant(f.stream);
+    }
+  }
+}
+
+TEST(FrameUtf8Split, CutCharacterWaitsAcrossControlFrames) {
+  // The state of a cut character survives a ping and a pong between the fragments.
+  const Bytes stream =
+      concat({client_frame(Opcode::text, {'a', 0xF0, 0x9F}, false), client_frame(Opcode::ping, bytes_of("p")),
+              client_frame(Opcode::continuation, {0x98}, false), client_frame(Opcode::pong, {}),
+              client_frame(Opcode::continuation, {0x80, 'z'}, true)});
+  EXPECT_EQ(parse_whole(stream).events,
+            (std::vector<Event>{ctl(Opcode::ping, bytes_of("p")), ctl(Opcode::pong, {}),
+                                msg(Opcode::text, {'a', 0xF0, 0x9F, 0x98, 0x80, 'z'})}));
+  expect_split_invariant(stream);
+}
+
+TEST(FrameUtf8Split, EachMessageStartsAfresh) {
+  // A binary message in between is not checked and does not disturb the next text message.
+  const Bytes stream = concat({
+      client_frame(Opcode::text, {0xE2, 0x82}, false),
+      client_frame(Opcode::continuation, {0xAC}, true),
+      client_frame(Opcode::binary, {0xE2}, false),
+      client_frame(Opcode::continuation, {0xFF}, true),
+      client_frame(Opcode::text, {'o', 0xC3}, false),
+      client_frame(Opcode::continuation, {0xA9}, true),
+  });
+  EXPECT_EQ(parse_whole(stream).events,
+            (std::vector<Event>{msg(Opcode::text, {0xE2, 0x82, 0xAC}), msg(Opcode::binary, {0xE2, 0xFF}),
+                                msg(Opcode::text, {'o', 0xC3, 0xA9})}));
+  expect_split_invariant(stream);
+}
+
+struct BadSequence {
+  Bytes bytes;
+  size_t first_bad;  // the byte after which no continuation can make the text valid
+};
+
+const std::vector<BadSequence>& bad_sequences() {
+  static const std::vector<BadSequence> all = {
+      {{0xC0, 0xAF}, 0},                          // overlong '/': C0 never starts a character
+      {{0xC1, 0xBF}, 0},                          // overlong U+007F
+      {{0xE0, 0x80, 0xAF}, 1},                    // overlong, 3 bytes: E0 needs A0..BF next
+      {{0xE0, 0x9F, 0xBF}, 1},                    // overlong U+07FF
+      {{0xF0, 0x80, 0x80, 0xAF}, 1},              // overlong, 4 bytes: F0 needs 90..BF next
+      {{0xF0, 0x8F, 0xBF, 0xBF}, 1},              // overlong U+FFFF
+      {{0xED, 0xA0, 0x80}, 1},                    // surrogate U+D800: ED needs 80..9F next
+      {{0xED, 0xBF, 0xBF}, 1},                    // surrogate U+DFFF
+      {{0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80}, 1},  // a CESU-8 surrogate pair
+      {{0xF4, 0x90, 0x80, 0x80}, 1},              // U+110000: F4 needs 80..8F next
+      {{0xF5, 0x80, 0x80, 0x80}, 0},
+      {{0xF8, 0x88, 0x80, 0x80, 0x80}, 0},  // 5-byte form
+      {{0xFE}, 0},
+      {{0xFF}, 0},
+      {{0x80}, 0},                   // stray continuation
+      {{0xE2, 'a', 0x82}, 1},        // lead byte, then ASCII
+      {{0xF0, 0x9F, 0x98, 'x'}, 3},  // a 4-byte character cut by ASCII
+      {{0xC3, 0xA9, 0x80}, 2},       // a continuation too many
+  };
+  return all;
+}
+
+TEST(FrameUtf8FailFast, ErrorComesWithTheFirstBadByte) {
+  // Wherever the fragments are cut, the error is reported by the feed() of the first byte that makes
+  // the text invalid, never later: not at the end of its fragment, not at the end of the message.
+  for (const BadSequence& bad : bad_sequences()) {
+    const Bytes text = concat({bytes_of("ab"), bad.bytes, bytes_of("cd")});
+    for (const auto& cuts : fragmentations(text.size())) {
+      const Fragmented f = fragmented(Opcode::text, text, cuts);
+      ASSERT_EQ(failing_byte(f.stream), f.at[2 + bad.first_bad])
+          << ::testing::PrintToString(bad.bytes) << " cut " << ::testing::PrintToString(cuts);
+      // And the same single error however the stream is split.
+      expect_error(f.stream, close_code::invalid_payload);
+    }
+  }
+}
+
+TEST(FrameUtf8FailFast, InvalidFirstFragmentFailsBeforeTheRestIsSent) {
+  // Autobahn 6.4: the client sends a fragment with invalid UTF-8 and holds the rest back.
+  for (const BadSequence& bad : bad_sequences()) {
+    const Bytes text = concat({bytes_of("{\"s\":\""), bad.bytes, bytes_of("\"}")});
+    expect_error(client_frame(Opcode::text, text, /*fin=*/false), close_code::invalid_payload);
+  }
+  // A valid first fragment, an invalid second one, no third.
+  expect_error(
+      concat({client_frame(Opcode::text, bytes_of("\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"), false),
+              client_frame(Opcode::continuation, {0xF4, 0x90, 0x80, 0x80}, false)}),
+      close_code::invalid_payload);
+  // An invalid character cut between two fragments: E0 is fine alone, E0 80 is not.
+  expect_error(concat({client_frame(Opcode::text, {'a', 0xE0}, false),
+                       client_frame(Opcode::continuation, {0x80, 'b'}, false)}),
+               close_code::invalid_payload);
+}
+
+TEST(FrameUtf8FailFast, UnfragmentedFrameFailsBeforeItsPayloadHasArrived) {
+  // One frame announcing 200 bytes, of which only the first 20 (holding a surrogate) arrive.
+  Bytes payload(200, 'x');
+  payload[10] = 0xED;
+  payload[11] = 0xA0;
+  payload[12] = 0x80;
+  const Bytes frame = client_frame(Opcode::text, payload);
+  const size_t header = frame.size() - payload.size();
+  expect_error(Bytes(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(header + 20)),
+               close_code::invalid_payload);
+  EXPECT_EQ(failing_byte(frame), header + 11);
+  // Its assembly buffer was released when it failed (parse_cut checks buffered_bytes() == 0).
+}
+
+TEST(FrameUtf8FailFast, CharacterCutByTheEndOfTheMessage) {
+  // A cut character is fine at the end of a fragment but not at the end of the message: the error
+  // comes with the last byte of the final frame, however the message was fragmented.
+  for (const Bytes& cut : {Bytes{0xC3}, Bytes{0xE2, 0x82}, Bytes{0xF0, 0x9F, 0x98}, Bytes{0xF4}}) {
+    const Bytes text = concat({bytes_of("ab"), cut});
+    for (const auto& cuts : fragmentations(text.size())) {
+      const Fragmented f = fragmented(Opcode::text, text, cuts);
+      ASSERT_EQ(failing_byte(f.stream), f.stream.size() - 1) << ::testing::PrintToString(cuts);
+      expect_error(f.stream, close_code::invalid_payload);
+    }
+  }
+  // The final fragment empty, the character cut by the one before it.
+  expect_error(
+      concat({client_frame(Opcode::text, {'a', 0xE2, 0x82}, false), client_frame(Opcode::continuation, {})}),
+      close_code::invalid_payload);
+}
+
+TEST(FrameUtf8FailFast, BinaryIsNeverChecked) {
+  for (const BadSequence& bad : bad_sequences()) {
+    for (const auto& cuts : fragmentations(bad.bytes.size())) {
+      const Fragmented f = fragmented(Opcode::binary, bad.bytes, cuts);
+      ASSERT_EQ(parse_whole(f.stream).events, std::vector<Event>{msg(Opcode::binary, bad.bytes)});
+      ASSERT_EQ(failing_byte(f.stream), f.stream.size());
+    }
+  }
 }
 
 // --- close frames ---

@@ -1,7 +1,8 @@
 // Unit tests for engine/pomelo: the Nano/Pomelo codec. Expected bytes are written out by hand from the
 // format (docs/nano.md), never produced by the encoder under test: packet headers and their edges,
 // every split point of a buffer, varint edges, every message type with plain and compressed routes,
-// the route dictionary, the handshake JSON both ways, the kick body, and encode/decode round trips.
+// the route dictionary, the handshake JSON both ways, the kick body, encode/decode round trips, and the
+// repair of CESU-8 text from web clients (bytes made by a copy of their Protocol.strencode).
 #include "engine/codec/pomelo.h"
 
 #include <gtest/gtest.h>
@@ -838,6 +839,105 @@ TEST(PomeloHandshake, ErrorJson) {
   out.clear();
   append_handshake_error(out, handshake_code::unsupported_version);
   EXPECT_EQ(out, R"({"code":501})");
+}
+
+// ---- Text from web clients (CESU-8) ----
+
+// Protocol.strencode of Pomelo's and Nano's JS clients, one UTF-16 code unit at a time (its three
+// branches: <= 0x7F, <= 0x7FF, else three bytes): the bytes a web client sends for a JS string.
+std::string strencode(std::u16string_view s) {
+  std::string out;
+  for (const char16_t unit : s) {
+    const uint32_t u = unit;
+    if (u <= 0x7F) {
+      out += static_cast<char>(u);
+    } else if (u <= 0x7FF) {
+      out += static_cast<char>(0xC0 | u >> 6);
+      out += static_cast<char>(0x80 | (u & 0x3F));
+    } else {
+      out += static_cast<char>(0xE0 | u >> 12);
+      out += static_cast<char>(0x80 | (u & 0xFC0) >> 6);
+      out += static_cast<char>(0x80 | (u & 0x3F));
+    }
+  }
+  return out;
+}
+
+bool inside(std::string_view part, std::string_view whole) {
+  return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
+}
+
+TEST(PomeloClientText, StrencodeIsCesu8) {
+  EXPECT_EQ(strencode(u"\U0001F600"), B({0xED, 0xA0, 0xBD, 0xED, 0xB8, 0x80}));
+  EXPECT_EQ(strencode(u"a\u00E9\u20AC"), "a\xC3\xA9\xE2\x82\xAC");  // below U+10000 it is UTF-8
+}
+
+TEST(PomeloClientText, EmojiInANotifyPayloadIsJoined) {
+  // What Nano's chat client sends for room.message with content "hi 😀".
+  const std::string payload = strencode(u"{\"name\":\"ann\",\"content\":\"hi \U0001F600\"}");
+  const std::string body = B({0x02, 0x0c}) + "room.message" + payload;
+  Message msg;
+  ASSERT_EQ(decode_message(body, chat_dict(), msg), MessageError::none);
+  ASSERT_EQ(msg.payload, payload);
+  std::string scratch;
+  EXPECT_EQ(repair_client_payload(msg, scratch), Utf8Repair::joined);
+  EXPECT_EQ(msg.payload, "{\"name\":\"ann\",\"content\":\"hi \xF0\x9F\x98\x80\"}");
+  EXPECT_EQ(msg.payload.data(), scratch.data());
+  EXPECT_EQ(msg.route, "room.message");
+  EXPECT_TRUE(inside(msg.route, body));  // the route is left where it was
+  // Now it is JSON simdjson takes, and valid text for any WebSocket client a room forwards it to.
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_FALSE(parser.parse(msg.payload.data(), msg.payload.size()).get(doc));
+  std::string_view content;
+  ASSERT_FALSE(doc["content"].get_string().get(content));
+  EXPECT_EQ(content, "hi \xF0\x9F\x98\x80");
+}
+
+TEST(PomeloClientText, ValidPayloadIsNotCopied) {
+  const std::string body = B({0x01, 0x07, 0x00, 0x01}) + "{\"room\":\"\xD0\xBA\xF0\x9F\x98\x80\"}";
+  Message msg;
+  ASSERT_EQ(decode_message(body, chat_dict(), msg), MessageError::none);
+  const std::string_view before = msg.payload;
+  std::string scratch = "untouched";
+  EXPECT_EQ(repair_client_payload(msg, scratch), Utf8Repair::none);
+  EXPECT_EQ(msg.payload.data(), before.data());
+  EXPECT_EQ(msg.payload.size(), before.size());
+  EXPECT_EQ(scratch, "untouched");
+}
+
+TEST(PomeloClientText, LoneHalvesAndBadBytesBecomeReplacements) {
+  // A lone high half (a JS string cut in the middle of a pair), a lone low half, and a byte that is
+  // no UTF-8 at all; a pair next to them is still joined.
+  const std::string payload = strencode(u"[\"\xD83D\",\"\xDE00\",\"\U0001F389\"]") + "\xFF";
+  const std::string body = B({0x02, 0x01}) + "r" + payload;
+  Message msg;
+  ASSERT_EQ(decode_message(body, chat_dict(), msg), MessageError::none);
+  std::string scratch;
+  EXPECT_EQ(repair_client_payload(msg, scratch), Utf8Repair::replaced);
+  EXPECT_EQ(msg.payload, "[\"\xEF\xBF\xBD\",\"\xEF\xBF\xBD\",\"\xF0\x9F\x8E\x89\"]\xEF\xBF\xBD");
+}
+
+TEST(PomeloClientText, RouteIsNotRepaired) {
+  // A route is looked up, not shown: one that is not UTF-8 stays refused, CESU-8 included.
+  const std::string body = B({0x02, 0x06}) + strencode(u"\U0001F600") + "{}";
+  Message msg;
+  EXPECT_EQ(decode_message(body, chat_dict(), msg), MessageError::route_not_utf8);
+}
+
+TEST(PomeloClientText, HandshakeBodyIsRepairedBeforeParsing) {
+  const std::string body = strencode(
+      u"{\"sys\":{\"type\":\"js-websocket\",\"version\":\"0.0.1\",\"rsa\":{}},\"user\":{\"name\":"
+      u"\"ann\U0001F600\"}}");
+  simdjson::dom::parser parser;
+  EXPECT_EQ(parse(parser, body).error, HandshakeError::malformed_json);  // as sent: not UTF-8
+  std::string scratch;
+  const RepairedText repaired = repair_cesu8(body, scratch);
+  ASSERT_EQ(repaired.repair, Utf8Repair::joined);
+  const ParsedHandshake p = parse(parser, repaired.text);
+  EXPECT_EQ(p.error, HandshakeError::none);
+  EXPECT_EQ(p.type, "js-websocket");
+  EXPECT_EQ(p.user, "{\"name\":\"ann\xF0\x9F\x98\x80\"}");
 }
 
 TEST(PomeloKick, BodyIsEscaped) {
