@@ -145,7 +145,11 @@ class LoadToolTest(unittest.TestCase):
             self.assertEqual(d["expected"], connections * items)
             self.assertEqual(d["received"], connections * items)
             self.assertEqual((d["missing"], d["duplicates"], d["out_of_order"]), (0, 0, 0))
-            self.assertGreater(r["reconnects"], connections // 3 * 5, r)  # 30 connections, ~10 drops each
+            # 30 connections drop, nominally every ~150 items of 1,500 (~10 times each). How many
+            # times they really do depends on how fast each resume completes: a slow one (ASan on a
+            # loaded machine: p90 ~0.7 s) gets its replay in a few large frames, each of which may end
+            # a cycle. So the floor is "several each", not the nominal figure.
+            self.assertGreaterEqual(r["reconnects"], connections // 3 * 2, r)
             self.assertEqual(r["resumed"], r["reconnects"], r)
             self.assertEqual(r["recovered"], 2 * r["reconnects"], r)  # both rooms, each time
             self.assertEqual(r["not_recovered"], 0, r)
