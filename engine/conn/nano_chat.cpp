@@ -84,7 +84,8 @@ void nano_room_join(Session& session, const ClientMessage& message, NanoChat& ch
   const std::string members = nano.members_json(conn, room);
   const JoinRefusal refused = nano.join_as_client(session, conn, room);
   if (refused != JoinRefusal::none) {
-    refuse(session, message, chat, join_refusal_status(refused), join_refusal_code(refused), "room.join refused");
+    refuse(session, message, chat, join_refusal_status(refused), join_refusal_code(refused),
+           "room.join refused");
     return;
   }
   nano.name(conn, uid, room);
