@@ -1,12 +1,13 @@
 // The client protocol through the npm `ws` client (what many browsers' and Node backends' code
-// looks like on the wire): permessage-deflate offered and declined, JOIN/PUSH, PING, WebSocket-level
+// looks like on the wire): permessage-deflate offered and declined (--compression false; it is
+// accepted by default, see node_deflate.mjs), JOIN/PUSH, PING, WebSocket-level
 // ping/pong, fragmented client messages, large pushes (64-bit length), close codes 1007 and 1001.
 import {
   WebSocket, assert, assertDeepEqual, assertEqual, cmd, collectItems, connect, join, nextJson, ping, run, test,
   withServer,
 } from '../lib/harness.mjs';
 
-test('join, push, receive; extension offer declined', () => withServer([], { threads: 2 }, async (server) => {
+test('join, push, receive; extension offer declined', () => withServer(['--compression', 'false'], { threads: 2 }, async (server) => {
   const ws = await connect(server.wsUrl, { perMessageDeflate: true });
   assertEqual(ws.extensions, '', 'no extension negotiated');
   await join(ws, 'n1');
