@@ -19,14 +19,15 @@
 #include <vector>
 
 #include "engine/base/clock.h"
-#include "engine/config.h"
-#include "engine/settings.h"
-#include "engine/codec/frame.h"
 #include "engine/base/log.h"
 #include "engine/broadcast/publish.h"
-#include "engine/shard/shard.h"
+#include "engine/codec/deflate.h"
+#include "engine/codec/frame.h"
+#include "engine/config.h"
 #include "engine/node/shm.h"
 #include "engine/node/stats.h"
+#include "engine/settings.h"
+#include "engine/shard/shard.h"
 #include "engine/shard/sim_io.h"
 
 namespace ringcast {
@@ -101,7 +102,8 @@ struct Client {
   bool saw_close = false;
   uint16_t close_code = 0;
   bool saw_eof = false;
-  int http_status = 0;  // the answer to the upgrade
+  int http_status = 0;   // the answer to the upgrade
+  bool deflate = false;  // offers permessage-deflate (every third client): compressed commands and pushes
   uint64_t gaps = 0;
   uint64_t items = 0;
 };
@@ -121,7 +123,8 @@ struct ApiPublisher {
 
 struct Totals {
   uint64_t seeds = 0, clients = 0, items_received = 0, published = 0, ring_full = 0, slow_cuts = 0,
-           refused = 0, fault_cuts = 0, sim_turns = 0, api_pushes = 0;
+           refused = 0, fault_cuts = 0, sim_turns = 0, api_pushes = 0, compressed_frames = 0,
+           commands_inflated = 0;
   uint64_t digest = 0;
 };
 
@@ -197,6 +200,8 @@ class Simulation {
   simdjson::dom::parser json_;
   uint64_t ring_full_ = 0;
   uint64_t turns_ = 0;
+  deflate::Deflater deflater_{6};  // the deflate clients' (no context takeover: one serves them all)
+  deflate::Inflater inflater_;
   uint64_t digest_ = 1469598103934665603ull;  // FNV-1a of every byte clients read: equal runs, equal digests
 };
 
@@ -215,6 +220,7 @@ void Simulation::choose_config() {
   const size_t rings[] = {64 * 1024, 256 * 1024, 1024 * 1024};
   c.ring_bytes = rings[rng().below(3)];
   c.api_body_bytes_max = 4096;
+  c.compression_min_bytes = 64;  // most merged frames, and some single items, go compressed
   c.recv_buffer_bytes = rng().chance(500) ? 512 : 4096;
   c.recv_buffer_count = rng().chance(500) ? 16 : 64;
   c.close_timeout_ms = static_cast<uint32_t>(rng().between(100, 2000));
@@ -330,10 +336,16 @@ void Simulation::connect_client() {
   const size_t capacity = rng().between(1024, 64 * 1024);
   c.socket = net_.connect(listener, capacity);
   c.next_ping_ns = net_.now_ns + static_cast<int64_t>(rng().between(500, 5000)) * kMs;
-  static const char kRequest[] =
+  static constexpr std::string_view kRequest =
       "GET /connect HTTP/1.1\r\nHost: sim\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  net_.socket(c.socket).to_server.write(kRequest, sizeof(kRequest) - 1);
+  static constexpr std::string_view kDeflateRequest =
+      "GET /connect HTTP/1.1\r\nHost: sim\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+      "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+  c.deflate = c.id % 3 == 1;  // (not drawn from the generator: the other clients' runs stay as they were)
+  const std::string_view request = c.deflate ? kDeflateRequest : kRequest;
+  net_.socket(c.socket).to_server.write(request.data(), request.size());
 }
 
 void Simulation::send_frame(Client& c, ws::Opcode op, std::string_view payload) {
@@ -353,17 +365,31 @@ void Simulation::send_command(Client& c, const std::string& json, Marker marker)
     std::fprintf(stderr, "sim: turn %llu client %u sends %s\n", static_cast<unsigned long long>(turns_), c.id,
                  json.c_str());
   if (s.to_server.eof || s.reset) return;
-  if (json.size() > 8 && rng().chance(100)) {
+  // A deflate client compresses its commands (RSV1 on the message's first frame only).
+  std::string compressed;
+  if (c.deflate && !deflater_.compress(json, compressed)) fail("the simulation's deflater failed");
+  const std::string& body = c.deflate ? compressed : json;
+  const uint8_t rsv1 = c.deflate ? 0x40 : 0x00;
+  if (body.size() > 8 && rng().chance(100)) {
     // A fragmented message, with a WebSocket ping between the fragments (RFC 6455 5.4 allows it).
-    const size_t cut = rng().between(1, json.size() - 1);
-    std::string out(json.size() + 64, '\0');
+    const size_t cut = rng().between(1, body.size() - 1);
+    std::string out(body.size() + 64, '\0');
     auto* p = reinterpret_cast<uint8_t*>(out.data());
-    const auto* j = reinterpret_cast<const uint8_t*>(json.data());
+    const auto* j = reinterpret_cast<const uint8_t*>(body.data());
     size_t n =
         ws::encode_client_frame(p, ws::Opcode::text, {j, cut}, static_cast<uint32_t>(rng().next()), false);
+    p[0] |= rsv1;
     n += ws::encode_client_frame(p + n, ws::Opcode::ping, {j, 0}, static_cast<uint32_t>(rng().next()));
-    n += ws::encode_client_frame(p + n, ws::Opcode::continuation, {j + cut, json.size() - cut},
+    n += ws::encode_client_frame(p + n, ws::Opcode::continuation, {j + cut, body.size() - cut},
                                  static_cast<uint32_t>(rng().next()));
+    s.to_server.write(out.data(), n);
+  } else if (c.deflate) {
+    std::string out(body.size() + 14, '\0');
+    auto* p = reinterpret_cast<uint8_t*>(out.data());
+    const size_t n = ws::encode_client_frame(p, ws::Opcode::text,
+                                             {reinterpret_cast<const uint8_t*>(body.data()), body.size()},
+                                             static_cast<uint32_t>(rng().next()));
+    p[0] |= rsv1;
     s.to_server.write(out.data(), n);
   } else {
     send_frame(c, ws::Opcode::text, json);
@@ -467,6 +493,13 @@ void Simulation::client_parse(Client& c) {
     }
     if (c.in.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == std::string::npos)
       fail(where(c) + "101 without the right Sec-WebSocket-Accept");
+    const bool agreed =
+        c.in.substr(0, end + 2)
+            .find(
+                "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                "client_no_context_takeover\r\n") != std::string::npos;
+    if (agreed != c.deflate)
+      fail(where(c) + (c.deflate ? "permessage-deflate declined" : "an extension not offered"));
     c.in.erase(0, end + 4);
     c.state = c.state == ClientState::handshake ? ClientState::open : c.state;
     c.rooms.emplace(kAllRoom, RoomRun{true, true, {}});
@@ -481,7 +514,11 @@ void Simulation::client_parse(Client& c) {
     const size_t have = c.in.size() - at;
     if (!(p[0] & 0x80)) fail(where(c) + "a fragmented server frame");
     if (p[1] & 0x80) fail(where(c) + "a masked server frame");
+    if (p[0] & 0x30) fail(where(c) + "RSV2 or RSV3 set");
+    const bool compressed = (p[0] & 0x40) != 0;
+    if (compressed && !c.deflate) fail(where(c) + "a compressed frame to a client that did not agree to it");
     const auto op = static_cast<ws::Opcode>(p[0] & 0x0F);
+    if (compressed && op != ws::Opcode::text) fail(where(c) + "RSV1 on a frame that is not a text message");
     uint64_t len = p[1] & 0x7F;
     size_t header = 2;
     if (len == 126) {
@@ -495,8 +532,14 @@ void Simulation::client_parse(Client& c) {
       header = 10;
     }
     if (have < header + len) break;
-    const std::string_view payload(c.in.data() + at + header, len);
+    std::string_view payload(c.in.data() + at + header, len);
     at += header + len;
+    if (compressed) {
+      if (inflater_.inflate(reinterpret_cast<const uint8_t*>(payload.data()), payload.size(), 64u << 20) !=
+          deflate::InflateResult::ok)
+        fail(where(c) + "a compressed frame that does not inflate");
+      payload = {reinterpret_cast<const char*>(inflater_.output()), inflater_.output_size()};
+    }
     if (c.saw_close) fail(where(c) + "a frame after the server's close frame");
     switch (op) {
       case ws::Opcode::text:
@@ -841,6 +884,8 @@ void Simulation::run(Totals& totals) {
     totals.fault_cuts += net_.socket(static_cast<uint32_t>(i)).fault_cut;
   totals.sim_turns += turns_;
   totals.api_pushes += api_pushes_;
+  totals.compressed_frames += static_cast<uint64_t>(t.get(Counter::deflate_frames));
+  totals.commands_inflated += static_cast<uint64_t>(t.get(Counter::inflate_messages));
   totals.digest = (totals.digest ^ digest_) * 1099511628211ull;
   if (verbose_)
     std::fprintf(stderr, "sim: seed=%llu digest=%016llx\n", static_cast<unsigned long long>(seed_),
@@ -921,14 +966,17 @@ int main_impl(int argc, char** argv) {
       "sim: %llu seeds passed (first %llu): %llu clients, %llu items published, %llu received, %llu "
       "publishes "
       "refused (ring full), %llu slow-consumer cuts, %llu connections refused (shard full), %llu injected "
-      "send failures, %llu pushes through the API, %llu turns, digest %016llx\n",
+      "send failures, %llu pushes through the API, %llu compressed frames built, %llu compressed commands, "
+      "%llu turns, digest %016llx\n",
       static_cast<unsigned long long>(totals.seeds), static_cast<unsigned long long>(first),
       static_cast<unsigned long long>(totals.clients), static_cast<unsigned long long>(totals.published),
       static_cast<unsigned long long>(totals.items_received),
       static_cast<unsigned long long>(totals.ring_full), static_cast<unsigned long long>(totals.slow_cuts),
       static_cast<unsigned long long>(totals.refused), static_cast<unsigned long long>(totals.fault_cuts),
-      static_cast<unsigned long long>(totals.api_pushes), static_cast<unsigned long long>(totals.sim_turns),
-      static_cast<unsigned long long>(totals.digest));
+      static_cast<unsigned long long>(totals.api_pushes),
+      static_cast<unsigned long long>(totals.compressed_frames),
+      static_cast<unsigned long long>(totals.commands_inflated),
+      static_cast<unsigned long long>(totals.sim_turns), static_cast<unsigned long long>(totals.digest));
   return 0;
 }
 
