@@ -1,7 +1,9 @@
 """A raw-socket WebSocket client for the conformance suite. Real clients refuse to send malformed
 frames, so this one builds every frame by hand: any flags, opcode, declared length, length encoding and
-mask, sent whole or in chunks with pauses so that the server sees every split point. It also holds the
-suite's shared test base (one ringcast per test class) and the go-push command helpers."""
+mask, sent whole or in chunks with pauses so that the server sees every split point. It can offer
+extensions and compress or inflate messages as permessage-deflate (RFC 7692) does, with zlib's raw
+DEFLATE. It also holds the suite's shared test base (one ringcast per test class) and the go-push
+command helpers."""
 
 import itertools
 import json
@@ -12,6 +14,7 @@ import struct
 import sys
 import time
 import unittest
+import zlib
 from base64 import b64encode
 from hashlib import sha1
 
@@ -34,6 +37,10 @@ CLOSE_TIMEOUT_MS = int(os.environ.get("RINGCAST_CONFORMANCE_CLOSE_TIMEOUT_MS", s
 
 PING_COMMAND = b'{"type":"PING","data":{}}'
 PONG_COMMAND = {"type": "PONG", "data": {}}
+
+# RFC 7692 7.2.1: a compressed message is the DEFLATE data flushed with an empty stored block, whose
+# four trailing bytes are removed by the sender and appended again by the receiver.
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
 
 
 class Closed(Exception):
@@ -90,6 +97,56 @@ def close_payload(code=None, reason=b""):
     return struct.pack(">H", code) + reason
 
 
+def deflate(payload, level=6, compressor=None):
+    """The permessage-deflate payload of one message: raw DEFLATE (15-bit window), flushed with
+    Z_SYNC_FLUSH, its trailing 00 00 ff ff removed. A fresh compressor per message unless one is
+    given (keeping its context refers back to earlier messages)."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    if compressor is None:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    assert data.endswith(DEFLATE_TAIL), data[-8:]
+    return data[:-len(DEFLATE_TAIL)]
+
+
+def inflate(data, max_length=0):
+    """The message a permessage-deflate payload holds, inflated from an empty window."""
+    out = zlib.decompressobj(-15)
+    return out.decompress(data + DEFLATE_TAIL, max_length)
+
+
+def build_compressed(opcode, payload, level=6, cuts=(), rsv=4, compressor=None, data=None):
+    """Bytes of one compressed message (see WSClient.send_compressed); data: already compressed
+    bytes to frame instead of deflating payload."""
+    if data is None:
+        data = deflate(payload, level, compressor)
+    bounds = [0, *sorted(cuts), len(data)]
+    frames = []
+    for i in range(len(bounds) - 1):
+        last = i == len(bounds) - 2
+        frames.append(build_frame(opcode if i == 0 else OP_CONT, data[bounds[i]:bounds[i + 1]], fin=last,
+                                  rsv=rsv if i == 0 else 0))
+    return b"".join(frames)
+
+
+def parse_extensions(value):
+    """A Sec-WebSocket-Extensions value as [(name, {param: value or None})], in order."""
+    if value is None:
+        return []
+    result = []
+    for offer in value.split(","):
+        parts = [p.strip() for p in offer.split(";")]
+        params = {}
+        for p in parts[1:]:
+            name, eq, v = p.partition("=")
+            if name.strip() in params:
+                raise AssertionError(f"parameter {name.strip()!r} repeated in {value!r}")
+            params[name.strip()] = v.strip().strip('"') if eq else None
+        result.append((parts[0], params))
+    return result
+
+
 class Frame:
     def __init__(self, fin, rsv, opcode, payload):
         self.fin, self.rsv, self.opcode, self.payload = fin, rsv, opcode, payload
@@ -107,23 +164,32 @@ class Frame:
 
 
 class WSClient:
-    def __init__(self, port, host="127.0.0.1", path="/connect", timeout=WAIT_S, early=b"", request_sizes=None):
+    def __init__(self, port, host="127.0.0.1", path="/connect", timeout=WAIT_S, early=b"", request_sizes=None,
+                 extensions=None):
         """Connects and upgrades. early: frame bytes sent in the same write as the upgrade request
         (the server must not lose them); request_sizes: send request + early in pieces (see
-        send_chunks) instead of one write."""
+        send_chunks) instead of one write; extensions: the value of a Sec-WebSocket-Extensions
+        header to offer, or a list of values sent as that many headers."""
         self.sock = harness.raw_connect(port, host, timeout)
         self.sock.settimeout(timeout)
         self.buf = bytearray()
         self.send_refused = False  # a send found the connection closed by the server
-        self.handshake(host, port, path, early, request_sizes)
+        self.response_head = ""
+        self.extensions = None  # the 101's Sec-WebSocket-Extensions (several headers joined by ", ")
+        self.handshake(host, port, path, early, request_sizes, extensions)
 
     # ---- connection ----
 
-    def handshake(self, host, port, path, early=b"", request_sizes=None):
+    def handshake(self, host, port, path, early=b"", request_sizes=None, extensions=None):
         key = b64encode(os.urandom(16))
+        if extensions is None:
+            extensions = []
+        elif isinstance(extensions, str):
+            extensions = [extensions]
+        offers = "".join(f"Sec-WebSocket-Extensions: {value}\r\n" for value in extensions)
         request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key.decode()}\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+                   f"Sec-WebSocket-Version: 13\r\n{offers}\r\n").encode()
         if request_sizes is None:
             self.sock.sendall(request + early)
         else:
@@ -136,10 +202,14 @@ class WSClient:
         lines = head.split("\r\n")
         if not lines[0].startswith("HTTP/1.1 101"):
             raise AssertionError(f"handshake refused: {head!r}")
-        headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
+        fields = [(k.strip().lower(), v.strip()) for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)]
+        headers = dict(fields)
         expected = b64encode(sha1(key + _GUID).digest()).decode()
         if headers.get("sec-websocket-accept") != expected:
             raise AssertionError(f"bad Sec-WebSocket-Accept in {head!r}")
+        self.response_head = head
+        answers = [v for k, v in fields if k == "sec-websocket-extensions"]
+        self.extensions = ", ".join(answers) if answers else None
 
     def close_socket(self):
         try:
@@ -206,6 +276,13 @@ class WSClient:
     def send_close(self, code=None, reason=b"", **kw):
         self.send_frame(OP_CLOSE, close_payload(code, reason), **kw)
 
+    def send_compressed(self, opcode, payload, level=6, cuts=(), rsv=4, compressor=None):
+        """Sends one message compressed as permessage-deflate: RSV1 (rsv) on its first frame only,
+        the compressed bytes cut into fragments at the offsets in `cuts`. Returns the bytes sent."""
+        data = build_compressed(opcode, payload, level=level, cuts=cuts, rsv=rsv, compressor=compressor)
+        self.send_raw(data)
+        return data
+
     # ---- receiving ----
 
     def recv_frame(self):
@@ -237,6 +314,24 @@ class WSClient:
         payload = bytes(self.buf[header:header + length])
         del self.buf[:header + length]
         return Frame(bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, payload)
+
+    def recv_message(self):
+        """Reads one whole server message (control frames are not expected in between) as
+        (opcode, rsv of its first frame, payload); a payload sent with RSV1 is inflated first, from an
+        empty window, as a server without context takeover compresses each message."""
+        first = self.recv_frame()
+        parts = [first.payload]
+        fin = first.fin
+        while not fin:
+            frame = self.recv_frame()
+            if frame.opcode != OP_CONT or frame.rsv:
+                raise AssertionError(f"expected a plain continuation frame, got {frame!r}")
+            parts.append(frame.payload)
+            fin = frame.fin
+        payload = b"".join(parts)
+        if first.rsv & 4:
+            payload = inflate(payload)
+        return first.opcode, first.rsv, payload
 
     def recv_eof(self, allow_reset=True):
         """Waits for the server to end the TCP connection; fails if it sends anything first or does
