@@ -138,6 +138,16 @@ Connections
                               raw: only read (the peer subscribes by URL); joined = upgraded.
                               Every message is then itself one item (default gopush)
   --heartbeat S               gopush PING period in seconds, 0 = off (default 20)
+  --deflate                   offer permessage-deflate (RFC 7692) in every upgrade request:
+                              "permessage-deflate; server_no_context_takeover;
+                              client_no_context_takeover; client_max_window_bits". A server that
+                              agrees must include server_no_context_takeover (one inflater per
+                              worker process then serves every connection); one that agrees without
+                              it, or answers an extension not offered, fails the handshake. Frames
+                              with RSV1 are inflated, then counted like plain ones; connections whose
+                              server declined get plain frames. Reported: connections that
+                              negotiated, payload bytes on the wire vs inflated. Without --deflate an
+                              RSV1 frame is a protocol error, as RFC 6455 has it
   --connect-timeout S         give up waiting for all connections to join after S seconds; the
                               stragglers count as failed (default 60)
 
@@ -183,6 +193,10 @@ Output
                               time (utime+stime, all threads) is reported for the measured window
                               (end of the hold -> every item delivered), next to this tool's own
                               workers and publisher, with their anonymous RSS at the end of the hold
+                              and this tool's CPU in % of one core (near 100%: the client, not the
+                              server, was the limit)
+  The summary also gives wire bytes per delivered item: the bytes of the frames (headers included)
+  of the messages that carried load items, over the items received; with --deflate, compressed.
   A progress line goes to stderr (rewritten in place on a terminal, one line per second
   otherwise); the summary goes to stdout. Exit status: 0 clean run, 1 loss, duplicates, failures or
   errors seen, 2 bad options, 130 interrupted.
@@ -261,6 +275,10 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
     }
     if (name == "--reconnect-abrupt") {
       o.reconnect_abrupt = true;
+      continue;
+    }
+    if (name == "--deflate") {
+      o.deflate = true;
       continue;
     }
     if (!has_value) {

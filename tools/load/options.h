@@ -46,6 +46,7 @@ struct Options {
 
   Protocol protocol = Protocol::gopush;
   double heartbeat_s = 20;
+  bool deflate = false;  // offer permessage-deflate in the upgrade request
 
   Endpoint publish;
   std::string publish_body = "room={room}&items=[{item}]";
