@@ -170,6 +170,12 @@ Publishing
   --duration S                stop after S seconds (with --publish-count: whichever comes first;
                               with neither, nothing is published)
   --payload BYTES             size of one item's JSON text, padding included (default 64)
+  --payload-kind padding|danmaku
+                              padding: the item ends in a string of 'x' (--payload bytes in all);
+                              danmaku: in a chat object {"uid","name","text","color","ts"} of
+                              50-300 bytes (mostly short; Chinese, English, emoji), drawn from the
+                              room and seq, so every run publishes the same texts; --payload is
+                              then ignored (default padding)
   --publish-target rooms|also round robin over the K rooms, or only the also-room (default rooms)
   --publish-conns C           HTTP/1.1 keep-alive connections; room r always goes over connection
                               r % C, so per-room order is the publish order (default 4)
@@ -340,6 +346,13 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
     } else if (name == "--payload") {
       if (!parse_u32(value, o.payload_bytes) || o.payload_bytes > kPayloadBytesMax)
         return bad("expected bytes <= 1048576");
+    } else if (name == "--payload-kind") {
+      if (value == "padding")
+        o.payload_kind = PayloadKind::padding;
+      else if (value == "danmaku")
+        o.payload_kind = PayloadKind::danmaku;
+      else
+        return bad("expected padding or danmaku");
     } else if (name == "--publish-target") {
       if (value == "rooms")
         o.publish_target = PublishTarget::rooms;

@@ -400,6 +400,7 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.key("publish_count").number(o.publish_count);
   j.key("duration_s").number(o.duration_s);
   j.key("payload_bytes").number(o.payload_bytes);
+  j.key("payload_kind").string(o.payload_kind == PayloadKind::danmaku ? "danmaku" : "padding");
   j.key("publish_target").string(o.publish_target == PublishTarget::rooms ? "rooms" : "also");
   j.key("publish_conns").number(o.publish_conns);
   j.key("pipeline").number(o.pipeline);
