@@ -83,11 +83,15 @@ fi
 server_bin=$build/tools/ringcast
 load_bin=$build/tools/load/ringcast-load
 [ -x "$server_bin" ] && [ -x "$load_bin" ] || die "no $server_bin or $load_bin: --build must be a built meson directory"
-"$load_bin" --help | grep -q -- '--deflate' || die "$load_bin has no --deflate: build this branch's tools/load"
+# The help texts are read whole first: `grep -q` on a pipe would stop the writer (SIGPIPE) and,
+# under pipefail, fail the check it just passed.
+load_help=$("$load_bin" --help 2>&1 || true)
+grep -q -- '--deflate' <<<"$load_help" || die "$load_bin has no --deflate: build this branch's tools/load"
 if wants ringcast; then
   # The comparison is meaningless without the flag, and an unknown flag would only show as a server
   # that does not start: say so before anything runs.
-  "$server_bin" --help 2>&1 | grep -q -- '--compression ' ||
+  server_help=$("$server_bin" --help 2>&1 || true)
+  grep -q -- '--compression ' <<<"$server_help" ||
     die "$server_bin has no --compression flag (no permessage-deflate in this engine): give --build DIR of a build of the engine branch with it, or --servers uws-shared,uws-off"
 fi
 uws_bin=""
