@@ -24,6 +24,7 @@ struct CountingSink {
     ++messages;
     bytes += payload.size();
   }
+  void on_compressed(Opcode, std::span<uint8_t>) { std::abort(); }
   void on_control(Opcode, std::span<uint8_t>) {}
   void on_error(uint16_t, std::string_view) { std::abort(); }
 };

@@ -13,8 +13,8 @@ namespace ringcast {
 
 struct Endpoint {
   std::string host;
-  uint16_t port = 0;     // 0: let the kernel pick (tests); the chosen port is logged
-  bool enabled = true;   // "none" disables a listener (e.g. an API-only or push-only node)
+  uint16_t port = 0;    // 0: let the kernel pick (tests); the chosen port is logged
+  bool enabled = true;  // "none" disables a listener (e.g. an API-only or push-only node)
 };
 
 struct Hooks;
@@ -28,15 +28,15 @@ struct Config {
   uint32_t workers = 0;  // worker processes under a supervisor; 0 means a single process
 
   // Client protocol limits.
-  size_t max_message_bytes = 64 * 1024;       // assembled client message (go-push has none) -> 1009
-  size_t handshake_bytes_max = 8 * 1024;      // upgrade request head -> 431
-  uint32_t handshake_timeout_ms = 5000;       // whole upgrade request must arrive in this time -> 408
-  uint32_t heartbeat_timeout_ms = 60000;      // silence from a client longer than this closes it
-  uint32_t close_timeout_ms = 2000;           // wait for the peer's close frame after ours
-  uint32_t rooms_per_conn_max = 5;            // go-push maxJoinRoom
+  size_t max_message_bytes = 64 * 1024;   // assembled client message (go-push has none) -> 1009
+  size_t handshake_bytes_max = 8 * 1024;  // upgrade request head -> 431
+  uint32_t handshake_timeout_ms = 5000;   // whole upgrade request must arrive in this time -> 408
+  uint32_t heartbeat_timeout_ms = 60000;  // silence from a client longer than this closes it
+  uint32_t close_timeout_ms = 2000;       // wait for the peer's close frame after ours
+  uint32_t rooms_per_conn_max = 5;        // go-push maxJoinRoom
   size_t room_name_bytes_max = 128;
-  uint32_t conns_per_shard_max = 0;           // beyond: 503 and close; 0: what the open-files limit allows
-  std::string room_name_charset = "utf8";     // utf8 (no control characters) or ascii (0x21..0x7E)
+  uint32_t conns_per_shard_max = 0;        // beyond: 503 and close; 0: what the open-files limit allows
+  std::string room_name_charset = "utf8";  // utf8 (no control characters) or ascii (0x21..0x7E)
 
   // Coalescing (go-push's merger). 0 ms: only what one loop iteration drains together is merged,
   // which adds no latency; a window trades latency for fewer, larger frames.
@@ -45,8 +45,14 @@ struct Config {
   size_t merge_frame_bytes_max = 256 * 1024;  // a coalesced frame is cut before it grows past this
 
   // Sending.
-  size_t out_queue_bytes_max = 4 * 1024 * 1024;        // backlog beyond this: slow consumer, 1008
-  size_t send_bytes_per_iteration_max = 256 * 1024;    // fairness cap per connection per loop turn
+  size_t out_queue_bytes_max = 4 * 1024 * 1024;      // backlog beyond this: slow consumer, 1008
+  size_t send_bytes_per_iteration_max = 256 * 1024;  // fairness cap per connection per loop turn
+
+  // permessage-deflate (RFC 7692, docs/protocol.md): a frame for many members is compressed once per
+  // shard and shared by every member that agreed to it; replies to one connection stay plain.
+  bool compression = true;             // accept clients' permessage-deflate offers
+  size_t compression_min_bytes = 128;  // smaller payloads go plain (RSV1 clear): deflate does not pay
+  uint32_t compression_level = 6;      // zlib level 1 (fastest) .. 9 (smallest)
 
   // The broadcast ring (shared memory): capacity in bytes, a power of two.
   size_t ring_bytes = 64 * 1024 * 1024;
@@ -54,28 +60,28 @@ struct Config {
   // Recovery (JOIN with `since`): the ring doubles as history. A client is replayed what it missed in
   // a room only if all of it is still in the ring, at most this many items, none older than the TTL;
   // otherwise it is told {"recovered":false} and refetches.
-  uint32_t history_items_max = 10000;         // per JOIN; 0 turns recovery off (always recovered:false)
-  uint32_t history_ttl_ms = 300000;           // 0: as long as the ring holds it
+  uint32_t history_items_max = 10000;  // per JOIN; 0 turns recovery off (always recovered:false)
+  uint32_t history_ttl_ms = 300000;    // 0: as long as the ring holds it
 
   // Push API.
-  size_t api_body_bytes_max = 1024 * 1024;    // -> 413
-  size_t api_head_bytes_max = 8 * 1024;       // -> 431
-  uint32_t api_idle_timeout_ms = 60000;       // keep-alive connection with nothing to do
-  uint32_t api_conns_per_shard_max = 256;     // open API connections per shard -> 503 and close
+  size_t api_body_bytes_max = 1024 * 1024;  // -> 413
+  size_t api_head_bytes_max = 8 * 1024;     // -> 431
+  uint32_t api_idle_timeout_ms = 60000;     // keep-alive connection with nothing to do
+  uint32_t api_conns_per_shard_max = 256;   // open API connections per shard -> 503 and close
 
   // Access control (docs/security.md). Secrets are given directly or, better (not visible in ps or
   // in a config file others may read), as a file holding them, read by parse_command_line (a program
   // embedding the engine sets api_token and token_secret itself).
-  std::string api_token;            // non-empty: the push API wants "Authorization: Bearer <it>" -> 401
+  std::string api_token;  // non-empty: the push API wants "Authorization: Bearer <it>" -> 401
   std::string api_token_file;
-  bool metrics_public = false;      // with api_token: GET /metrics and /stats answer without it
-  std::string allowed_origins;      // comma-separated browser Origins allowed to upgrade -> 403; empty: any
-  std::string token_secret;         // non-empty: an upgrade needs an HS256 connect token -> 401
+  bool metrics_public = false;  // with api_token: GET /metrics and /stats answer without it
+  std::string allowed_origins;  // comma-separated browser Origins allowed to upgrade -> 403; empty: any
+  std::string token_secret;     // non-empty: an upgrade needs an HS256 connect token -> 401
   std::string token_secret_file;
 
   // Receive buffers (a provided-buffer ring per shard; connections own no read buffer).
   uint32_t recv_buffer_bytes = 4096;
-  uint32_t recv_buffer_count = 1024;          // a power of two
+  uint32_t recv_buffer_count = 1024;  // a power of two
 
   // Shutdown: how long SIGTERM waits for close handshakes and API answers.
   uint32_t shutdown_drain_ms = 3000;
@@ -87,9 +93,9 @@ struct Config {
   // limited in size and rate: a token bucket per connection and one per shard (the overall bound,
   // which opening more connections does not raise).
   bool demo = false;
-  uint32_t demo_text_bytes_max = 280;         // one comment's text -> 400 beyond
-  uint32_t demo_publish_per_s = 5;            // per connection: sustained comments/s (burst: 2x)
-  uint32_t demo_shard_publish_per_s = 50;     // per shard, all connections together
+  uint32_t demo_text_bytes_max = 280;      // one comment's text -> 400 beyond
+  uint32_t demo_publish_per_s = 5;         // per connection: sustained comments/s (burst: 2x)
+  uint32_t demo_shard_publish_per_s = 50;  // per shard, all connections together
 
   // Rooms with members on the node, all shards (and workers) together: the size of the node-wide
   // room table (room_table.h) that the NATS bridge subscribes from and roomCount is read from. A JOIN
@@ -100,8 +106,8 @@ struct Config {
   // token ("uid", else "sub") or, when user_bind_command is on, with {"type":"BIND"}; a BIND is then
   // trusted as the client says it, so leave it off where user ids must be proven (use tokens).
   bool user_bind_command = false;
-  size_t user_id_bytes_max = 128;             // longest user id (BIND, token, POST /push/user)
-  uint32_t presence_timeout_ms = 1000;        // GET /rooms...: wait this long for every shard (503 beyond)
+  size_t user_id_bytes_max = 128;       // longest user id (BIND, token, POST /push/user)
+  uint32_t presence_timeout_ms = 1000;  // GET /rooms...: wait this long for every shard (503 beyond)
   // JOIN, LEAVE and closes push a presence event item to the room's members (every shard and node).
   // Off by default: a connect storm into one room would cost members x joins deliveries.
   bool presence_events = false;
@@ -111,17 +117,17 @@ struct Config {
   // it has members in. While NATS is unreachable the push API answers 503.
   std::string nats;
   std::string nats_subject_prefix = "ringcast";
-  uint32_t node_id = 0;                       // 0: a random id at start (logged)
-  uint32_t nats_reconnect_wait_ms = 100;      // first retry after NATS is lost; doubles per round...
-  uint32_t nats_reconnect_wait_max_ms = 2000; // ...up to this (plus jitter)
+  uint32_t node_id = 0;                        // 0: a random id at start (logged)
+  uint32_t nats_reconnect_wait_ms = 100;       // first retry after NATS is lost; doubles per round...
+  uint32_t nats_reconnect_wait_max_ms = 2000;  // ...up to this (plus jitter)
 
   // Nano/Pomelo clients (docs/nano.md): a second WebSocket path on the client port speaking Pomelo's
   // binary packets. "" or "none" turns it off. The route dictionary (codes 1..N in this order) is sent
   // at the handshake; pushes from the API reach Pomelo clients as `nano_push_route`.
   std::string nano_path = "/nano";
-  uint32_t nano_heartbeat_s = 30;             // heartbeat interval told to clients; silent 3x this -> kick
+  uint32_t nano_heartbeat_s = 30;  // heartbeat interval told to clients; silent 3x this -> kick
   std::string nano_routes = "room.join,room.message,onMembers,onNewUser,onMessage,onPush";
-  std::string nano_push_route = "onPush";     // route of a push carrying a PUSH's data object
+  std::string nano_push_route = "onPush";  // route of a push carrying a PUSH's data object
 
   // Not a setting: the embedding application's hooks (hooks.h), set by Engine::start(); none in the
   // server.

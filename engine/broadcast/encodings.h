@@ -1,8 +1,10 @@
 // Encodings: the forms in which a frame the fan-out emits can reach a connection. The ring holds one
 // format, the go-push PUSH frame (WebSocket text); a connection whose protocol wants another form (a
 // Pomelo push for Nano clients) gets that frame encoded once per shard, on its first member that needs
-// it, and every other member of that encoding references the same bytes. A connection's encoding is
-// a field of its record, set by its protocol when it is ready for pushes.
+// it, and every other member of that encoding references the same bytes. Compression
+// (permessage-deflate) is one more encoding of each: the frame deflated once, from an empty window,
+// for every member that agreed to it, with no compressor state per connection. A connection's
+// encoding is a field of its record, set by its protocol when it is ready for pushes.
 #pragma once
 
 #include <cstdint>
@@ -12,21 +14,34 @@
 #include "engine/base/ids.h"
 #include "engine/base/json.h"
 #include "engine/broadcast/frames.h"
+#include "engine/codec/deflate.h"
 #include "engine/codec/pomelo.h"
 
 namespace ringcast {
 
 enum class Encoding : uint8_t {
-  none,     // gets no pushes (not upgraded, not past its protocol's handshake, or not a client)
-  ws_text,  // the PUSH frame as the ring holds it (go-push)
-  pomelo,   // the PUSH as Pomelo push packets in a binary frame (Nano/Pomelo)
+  none,            // gets no pushes (not upgraded, not past its protocol's handshake, or not a client)
+  ws_text,         // the PUSH frame as the ring holds it (go-push)
+  pomelo,          // the PUSH as Pomelo push packets in a binary frame (Nano/Pomelo)
+  ws_deflate,      // ws_text compressed (RSV1), for go-push clients that agreed to permessage-deflate
+  pomelo_deflate,  // pomelo compressed, for Nano/Pomelo clients that agreed to it
 };
-constexpr size_t kEncodings = 3;
+constexpr size_t kEncodings = 5;
+
+struct ShardStats;
+
+// How frames are compressed for the deflate encodings (engine/config.h).
+struct CompressionOptions {
+  uint32_t level = 6;
+  size_t min_bytes = 128;  // smaller payloads stay plain: the deflate encoding is then the plain frame
+};
 
 class Encodings {
  public:
-  // `routes` and `push_route` are the Nano route dictionary and push route (they outlive this).
-  Encodings(Frames& frames, const pomelo::RouteDict& routes, std::string_view push_route);
+  // `routes` and `push_route` are the Nano route dictionary and push route (they outlive this);
+  // `stats` (may be null) counts what compression did.
+  Encodings(Frames& frames, const pomelo::RouteDict& routes, std::string_view push_route,
+            CompressionOptions compression = {}, ShardStats* stats = nullptr);
   ~Encodings() { end_fanout(); }
   Encodings(const Encodings&) = delete;
   Encodings& operator=(const Encodings&) = delete;
@@ -53,17 +68,24 @@ class Encodings {
   void start(FrameId push);
   FrameId build(FrameId push, Encoding encoding);
   FrameId build_pomelo(const Frame& push);
+  // The compressed form of a plain frame (a text or binary message), or the plain frame itself when
+  // compressing does not pay (small, or no smaller).
+  FrameId build_deflate(FrameId plain);
 
   Frames& frames_;
   const pomelo::RouteDict& routes_;
   std::string_view push_route_;
   FrameId source_ = kNil;
-  FrameId encoded_[kEncodings] = {kNil, kNil, kNil};
+  CompressionOptions compression_;
+  ShardStats* stats_;
+  deflate::Deflater deflater_;
+  FrameId encoded_[kEncodings] = {kNil, kNil, kNil, kNil, kNil};
   bool built_[kEncodings] = {};
   // The Pomelo encoding has its own parser: it runs inside a delivery, which a go-push JOIN with
   // `since` reaches while its command's views still point into the command parser.
   simdjson::dom::parser parser_;
-  std::string out_;  // scratch: packets being built
+  std::string out_;         // scratch: packets being built
+  std::string compressed_;  // scratch: a payload being compressed
 };
 
 }  // namespace ringcast

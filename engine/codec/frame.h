@@ -95,6 +95,9 @@ enum class ParseStatus : uint8_t {
 //        text already UTF-8 validated; payload unmasked; valid only during the call
 //   void on_control(Opcode op, std::span<uint8_t> payload);   // ping, pong or (valid) close; the
 //        close payload is code + reason as received, already checked
+//   void on_compressed(Opcode op, std::span<uint8_t> payload);  // complete message whose first frame
+//        had RSV1 (permessage-deflate, only once allow_compressed() was called): payload unmasked,
+//        still compressed, its UTF-8 not checked (the sink inflates, then checks)
 //   void on_error(uint16_t close_code, std::string_view reason);  // then the parser stops. Invalid
 //        UTF-8 in a text message is reported (1007) by the feed() that brings its first bad byte,
 //        before the rest of the message arrives (Autobahn's "fail fast" cases, 6.4)
@@ -122,6 +125,11 @@ class FrameParser {
   // Frees the assembly buffer (also done by the destructor).
   void release();
 
+  // permessage-deflate was agreed: RSV1 on the first frame of a data message marks it compressed
+  // (RFC 7692 6); elsewhere it stays a protocol error.
+  void allow_compressed() { compressed_allowed_ = true; }
+  bool compressed_allowed() const { return compressed_allowed_; }
+
   // Heap bytes held right now (for memory accounting and tests).
   size_t buffered_bytes() const;
   bool failed() const { return state_ == State::failed; }
@@ -147,6 +155,12 @@ class FrameParser {
   // False when malloc fails.
   static bool append(Spill*& spill, const uint8_t* bytes, size_t n, size_t capacity_limit);
 
+  // The limit on a message's bytes as they arrive. A compressed message is bounded by its inflated
+  // size (the sink checks that); its compressed form may exceed the limit by what DEFLATE adds to
+  // incompressible data (5 bytes per 64 KiB stored block), so it gets that much more here.
+  size_t message_limit(size_t max_message_bytes) const {
+    return message_compressed_ ? max_message_bytes + max_message_bytes / 256 + 64 : max_message_bytes;
+  }
   ParseStatus status() const {
     return state_ == State::closed   ? ParseStatus::closed
            : state_ == State::failed ? ParseStatus::failed
@@ -175,6 +189,8 @@ class FrameParser {
   Opcode message_op_ = Opcode::continuation;  // text/binary of the current (or last) data message
   bool frame_fin_ = false;
   bool in_message_ = false;  // a fragmented data message is in progress
+  bool compressed_allowed_ = false;
+  bool message_compressed_ = false;  // the current (or last) data message had RSV1
   State state_ = State::header;
   Utf8Stream text_utf8_;  // the text message's bytes seen so far, when it arrives in pieces
 };

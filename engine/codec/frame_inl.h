@@ -71,7 +71,8 @@ ParseStatus FrameParser::feed(uint8_t* data, size_t len, size_t max_message_byte
     // and handed over without a copy; everything else goes through a spill buffer.
     const size_t avail = static_cast<size_t>(end - p);
     const bool control = is_control(frame_op_);
-    const bool text = !control && message_op_ == Opcode::text;
+    // (A compressed text message's UTF-8 is checked once it is inflated.)
+    const bool text = !control && message_op_ == Opcode::text && !message_compressed_;
     if (payload_left_ == frame_len_ && avail >= frame_len_ &&
         (control || (frame_fin_ && spill_size(message_) == 0))) {
       const size_t n = static_cast<size_t>(frame_len_);
@@ -99,8 +100,9 @@ ParseStatus FrameParser::feed(uint8_t* data, size_t len, size_t max_message_byte
     Spill*& spill = control ? control_ : message_;
     // A final frame's total is known, so the buffer never grows past it; a non-final fragment may be
     // followed by more, bounded only by the message limit (already checked against this frame).
-    const size_t capacity_limit =
-        (control || frame_fin_) ? spill_size(spill) + static_cast<size_t>(payload_left_) : max_message_bytes;
+    const size_t capacity_limit = (control || frame_fin_)
+                                      ? spill_size(spill) + static_cast<size_t>(payload_left_)
+                                      : message_limit(max_message_bytes);
     if (!append(spill, p, n, capacity_limit)) {
       fail(close_code::internal_error, "out of memory", sink);
       return status();
@@ -117,12 +119,19 @@ ParseStatus FrameParser::feed(uint8_t* data, size_t len, size_t max_message_byte
 // the bytes were split.
 template <class Sink>
 bool FrameParser::check_prefix(uint8_t byte0, uint8_t byte1, Sink& sink) {
-  if ((byte0 & 0x70) != 0) {
+  const uint8_t op = byte0 & 0x0F;
+  const bool fin = (byte0 & 0x80) != 0;
+  // RSV1 means "compressed" once permessage-deflate was agreed, and only on a message's first frame
+  // (RFC 7692 6.1); RSV2 and RSV3 belong to no extension we speak.
+  if ((byte0 & 0x30) != 0 || ((byte0 & 0x40) != 0 && !compressed_allowed_)) {
     fail(close_code::protocol_error, "reserved bits set", sink);
     return false;
   }
-  const uint8_t op = byte0 & 0x0F;
-  const bool fin = (byte0 & 0x80) != 0;
+  if ((byte0 & 0x40) != 0 && (op == 0x0 || (op & 0x08) != 0)) {
+    fail(close_code::protocol_error, op == 0x0 ? "RSV1 on a continuation frame" : "RSV1 on a control frame",
+         sink);
+    return false;
+  }
   switch (op) {
     case 0x0:
       if (!in_message_) {
@@ -192,11 +201,13 @@ bool FrameParser::begin_frame(const uint8_t* header, size_t max_message_bytes, S
   frame_fin_ = (header[0] & 0x80) != 0;
   if (frame_op_ == Opcode::text || frame_op_ == Opcode::binary) {
     message_op_ = frame_op_;  // continuations and the end of the message refer to it
+    message_compressed_ = (header[0] & 0x40) != 0;
     text_utf8_.reset();
   }
   if (!frame_detail::is_control(frame_op_)) {
+    const size_t limit = message_limit(max_message_bytes);
     const size_t assembled = frame_op_ == Opcode::continuation ? spill_size(message_) : 0;
-    if (assembled > max_message_bytes || len > max_message_bytes - assembled) {
+    if (assembled > limit || len > limit - assembled) {
       fail(close_code::message_too_big, "message too big", sink);
       return false;
     }
@@ -227,11 +238,15 @@ bool FrameParser::finish_frame(uint8_t* payload, size_t len, Sink& sink) {
   }
   in_message_ = false;
   // Every byte was checked on arrival; what is left is a character cut by the end of the message.
-  if (message_op_ == Opcode::text && !text_utf8_.complete()) {
-    fail(close_code::invalid_payload, frame_detail::kTextNotUtf8, sink);
-    return false;
+  if (message_compressed_) {
+    sink.on_compressed(message_op_, std::span<uint8_t>(payload, len));
+  } else {
+    if (message_op_ == Opcode::text && !text_utf8_.complete()) {
+      fail(close_code::invalid_payload, frame_detail::kTextNotUtf8, sink);
+      return false;
+    }
+    sink.on_message(message_op_, std::span<uint8_t>(payload, len));
   }
-  sink.on_message(message_op_, std::span<uint8_t>(payload, len));
   std::free(message_);  // the message was delivered from here, or it is null (in place)
   message_ = nullptr;
   return true;

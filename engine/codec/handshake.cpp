@@ -68,17 +68,19 @@ std::string accept_key(std::string_view key) {
   return base64_encode(digest);
 }
 
-std::string build_switching_protocols(std::string_view key) {
+std::string build_switching_protocols(std::string_view key, std::string_view extra_headers) {
   constexpr std::string_view kHead =
       "HTTP/1.1 101 Switching Protocols\r\n"
       "Upgrade: websocket\r\n"
       "Connection: Upgrade\r\n"
       "Sec-WebSocket-Accept: ";
   std::string out;
-  out.reserve(kHead.size() + 28 + 4);
+  out.reserve(kHead.size() + 28 + 4 + extra_headers.size());
   out.append(kHead);
   out.append(accept_key(key));
-  out.append("\r\n\r\n");
+  out.append("\r\n");
+  out.append(extra_headers);
+  out.append("\r\n");
   return out;
 }
 

@@ -30,8 +30,9 @@ UpgradeCheck check_upgrade(const http::Request& req);
 // Sec-WebSocket-Accept for a key: base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")).
 std::string accept_key(std::string_view key);
 
-// "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection and Sec-WebSocket-Accept.
-std::string build_switching_protocols(std::string_view key);
+// "HTTP/1.1 101 Switching Protocols" with Upgrade, Connection and Sec-WebSocket-Accept, and
+// `extra_headers` verbatim (each line ending in CRLF: the agreed Sec-WebSocket-Extensions).
+std::string build_switching_protocols(std::string_view key, std::string_view extra_headers = {});
 
 // An error answer that closes the connection: http::append_error plus "Sec-WebSocket-Version: 13"
 // and "Upgrade: websocket" for 426, "Allow: GET" for 405, "WWW-Authenticate: Bearer" for 401.

@@ -23,7 +23,7 @@ GoPushConns::GoPushConns(const Config& config, ShardStats& stats, Conns& conns, 
 }
 
 void GoPushConns::open(Conn& c, uint32_t id) {
-  c.encoding = Encoding::ws_text;
+  c.encoding = c.parser.compressed_allowed() ? Encoding::ws_deflate : Encoding::ws_text;
   conns_.arm_ms(id, config_.heartbeat_timeout_ms);
 }
 

@@ -20,6 +20,7 @@ HttpConns::HttpConns(const HttpConnSetup& setup)
   policy_.allowed_origins = &setup.settings->allowed_origins;
   policy_.token_secret = config_.token_secret;
   policy_.user_id_bytes_max = config_.user_id_bytes_max;
+  policy_.compression = config_.compression;
   demo_.ring = setup.ring;
   demo_.publisher = setup.publisher;
   demo_.stats = setup.stats;
@@ -101,9 +102,16 @@ Upgraded HttpConns::upgrade(Conn& c, uint32_t id, UpgradeDecision& decision, siz
     }
     c.grant = grant;
   }
-  if (!sender_.write_now(c, id, handshake::build_switching_protocols(decision.key))) {
+  if (!sender_.write_now(
+          c, id,
+          handshake::build_switching_protocols(decision.key, deflate::response_header(decision.deflate)))) {
     conns_.terminate(c, id);
     return {};
+  }
+  if (decision.deflate.on) {
+    // The parser accepts RSV1 from now on; the protocol picks the deflate encoding for pushes.
+    c.parser.allow_compressed();
+    stats_.add(Counter::deflate_negotiated);
   }
   c.phase = Phase::open;
   c.protocol = decision.route == UpgradeRoute::nano ? Protocol::nano : Protocol::go_push;

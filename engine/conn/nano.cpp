@@ -146,7 +146,7 @@ bool NanoConns::handle_packet(Conn& c, uint32_t id, const pomelo::Packet& packet
         // interval after the ack instead of two. Then one every interval, so a client that expects
         // ours within 2 intervals of its own always has one. Pushes reach it from now on.
         s->stage = Stage::ready;
-        c.encoding = Encoding::pomelo;
+        c.encoding = c.parser.compressed_allowed() ? Encoding::pomelo_deflate : Encoding::pomelo;
         sender_.queue(c, id, heartbeat_frame_);
         s->heartbeat_due_tick = conns_.now_tick() + limits::ticks_for_ms(1000ull * heartbeat_s_);
         rearm(c, id, *s);

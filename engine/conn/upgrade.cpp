@@ -63,6 +63,7 @@ UpgradeDecision decide_upgrade(const http::Request& req, const UpgradePolicy& po
   }
   d.route = nano ? UpgradeRoute::nano : UpgradeRoute::go_push;
   d.key = check.key;
+  if (policy.compression) d.deflate = deflate::negotiate(req);
   return d;
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/codec/deflate.h"
 #include "engine/codec/http.h"
 #include "engine/codec/token.h"
 
@@ -22,6 +23,7 @@ struct UpgradePolicy {
   const std::vector<std::string>* allowed_origins = nullptr;  // empty: any
   std::string_view token_secret;                              // empty: no connect token needed
   size_t user_id_bytes_max = 128;
+  bool compression = true;  // permessage-deflate offers are considered
 };
 
 enum class UpgradeRoute : uint8_t { go_push, nano, demo, refused };
@@ -46,6 +48,7 @@ struct UpgradeDecision {
   std::string reason;    // a refusal's text (the JSON error body)
   std::string_view key;  // Sec-WebSocket-Key of an upgrade
   TokenGrant grant;      // the connect token's rooms (empty: any room) and user (empty: none)
+  deflate::Agreement deflate;  // permessage-deflate, as agreed from the offers
 };
 
 // `token_storage` holds a percent-decoded token query parameter (the grant is copied out of it).

@@ -1,6 +1,7 @@
 // RFC 6455 on an open connection, for every WebSocket protocol alike: the bytes a recv delivered go
 // through the frame parser (codec/frame.h); complete messages go to the protocol's handler; pings are
-// answered, the close handshake is run, and a parser error becomes its close code (counted). The
+// answered, the close handshake is run, and a parser error becomes its close code (counted). A
+// compressed message (permessage-deflate) is inflated here, so handlers only ever see plain ones. The
 // handler is a template argument, so a message costs no virtual call.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "engine/broadcast/sender.h"
+#include "engine/codec/deflate.h"
 #include "engine/codec/frame.h"
 #include "engine/config.h"
 #include "engine/conn/conns.h"
@@ -48,17 +50,28 @@ class WebSocket {
       if (c.close_sent || c.phase == Phase::dead) return;  // closing: the rest is ignored
       handler->on_message(c, id, op, payload);
     }
+    void on_compressed(ws::Opcode op, std::span<uint8_t> payload) {
+      Conn& c = ws->conns_[id];
+      if (c.close_sent || c.phase == Phase::dead) return;
+      std::span<uint8_t> plain;
+      if (ws->inflate(id, op, payload, plain)) handler->on_message(c, id, op, plain);
+    }
     void on_control(ws::Opcode op, std::span<uint8_t> payload) { ws->on_control(id, op, payload); }
     void on_error(uint16_t code, std::string_view reason) { ws->on_error(id, code, reason); }
   };
 
   void on_control(uint32_t id, ws::Opcode op, std::span<uint8_t> payload);
   void on_error(uint32_t id, uint16_t code, std::string_view reason);
+  // Inflates a compressed message into `plain` (valid until the next one). False when the connection
+  // was failed for it: 1009 over max_message_bytes, 1007 for a corrupt stream or a text that is not
+  // UTF-8, 1011 when zlib has no memory.
+  bool inflate(uint32_t id, ws::Opcode op, std::span<uint8_t> compressed, std::span<uint8_t>& plain);
 
   Conns& conns_;
   Sender& sender_;
   ShardStats& stats_;
   const Config& config_;
+  deflate::Inflater inflater_;
 };
 
 }  // namespace ringcast

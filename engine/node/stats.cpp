@@ -71,6 +71,15 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"presenceEvents", "presence event items (join/leave) published into the ring", false},
     {"presenceEventsRefused", "presence event items the ring refused (full, or cluster down)", false},
     {"nanoNotifiesDropped", "Pomelo notifies refused, which have no response to carry the error", false},
+    {"deflateNegotiated", "upgrades that agreed on permessage-deflate", false},
+    {"deflateFrames", "compressed frames built, once per shard per frame", false},
+    {"deflateBytesIn", "payload bytes of compressed frames before compression", false},
+    {"deflateBytesOut", "payload bytes of compressed frames after compression", false},
+    {"deflateSkipped", "frames sent plain to deflate members (under compression_min_bytes, or no smaller)",
+     false},
+    {"inflateMessages", "compressed client messages inflated", false},
+    {"inflateBytesIn", "bytes of compressed client messages as received", false},
+    {"inflateBytesOut", "bytes of compressed client messages once inflated", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.
@@ -89,12 +98,15 @@ std::string snake(const char* camel) {
 
 }  // namespace
 
-const char* counter_name(Counter c) { return kInfo[static_cast<size_t>(c)].name; }
+const char* counter_name(Counter c) {
+  return kInfo[static_cast<size_t>(c)].name;
+}
 
 StatsTotals sum_stats(const ShardStats* shards, uint32_t count) {
   StatsTotals t;
   for (uint32_t s = 0; s < count; ++s)
-    for (size_t i = 0; i < kCounterCount; ++i) t.values[i] += shards[s].values[i].load(std::memory_order_relaxed);
+    for (size_t i = 0; i < kCounterCount; ++i)
+      t.values[i] += shards[s].values[i].load(std::memory_order_relaxed);
   return t;
 }
 
@@ -187,7 +199,8 @@ void header(std::string& out, const std::string& name, const char* type, const c
 
 }  // namespace
 
-std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Ring& ring, const NodeView& node) {
+std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Ring& ring,
+                             const NodeView& node) {
   std::string out;
   for (size_t i = 0; i < kCounterCount; ++i) {
     std::string name = "ringcast_" + snake(kInfo[i].name) + (kInfo[i].gauge ? "" : "_total");
@@ -225,8 +238,9 @@ std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Rin
              std::to_string(cumulative) + "\n";
     }
     const int64_t sum_ns = shards[s].latency_sum_ns.load(std::memory_order_relaxed);
-    out += "ringcast_publish_flush_latency_seconds_sum{" + shard + "} " + std::to_string(sum_ns / 1000000000) +
-           "." + std::to_string(1000000000 + sum_ns % 1000000000).substr(1) + "\n";
+    out += "ringcast_publish_flush_latency_seconds_sum{" + shard + "} " +
+           std::to_string(sum_ns / 1000000000) + "." +
+           std::to_string(1000000000 + sum_ns % 1000000000).substr(1) + "\n";
     out += "ringcast_publish_flush_latency_seconds_count{" + shard + "} " + std::to_string(cumulative) + "\n";
   }
 
@@ -261,7 +275,8 @@ std::string stats_prometheus(const ShardStats* shards, uint32_t count, const Rin
            std::to_string(active && head_pos > held ? head_pos - held : 0) + "\n";
   }
   if (node.rooms) {
-    header(out, "ringcast_room_count", "gauge", "rooms with members on the node (exact, all shards together)");
+    header(out, "ringcast_room_count", "gauge",
+           "rooms with members on the node (exact, all shards together)");
     out += "ringcast_room_count " + std::to_string(node.rooms->live()) + "\n";
     header(out, "ringcast_rooms_refused_total", "counter", "JOINs refused because rooms_max rooms were live");
     out += "ringcast_rooms_refused_total " + std::to_string(node.rooms->refused()) + "\n";

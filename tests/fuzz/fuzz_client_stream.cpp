@@ -13,6 +13,7 @@
 
 #include "engine/base/check.h"
 #include "engine/codec/command.h"
+#include "engine/codec/deflate.h"
 #include "engine/codec/frame.h"
 #include "engine/codec/handshake.h"
 #include "engine/codec/http.h"
@@ -43,6 +44,12 @@ struct Sink {
       ringcast::parse_command(*parser, payload.data(), payload.size(), cmd);
     }
   }
+  // Only reached with permessage-deflate allowed; the inflate path has its own target (fuzz_deflate).
+  void on_compressed(ringcast::ws::Opcode op, std::span<uint8_t> payload) {
+    RC_ASSERT(!ended);
+    record('z', static_cast<uint16_t>(op), payload);
+    RC_ASSERT(payload.size() <= kMaxMessage + kMaxMessage / 256 + 64);
+  }
   void on_control(ringcast::ws::Opcode op, std::span<uint8_t> payload) {
     RC_ASSERT(!ended);
     record('c', static_cast<uint16_t>(op), payload);
@@ -70,10 +77,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   limits.body_bytes_max = 0;
   std::string scratch;
   size_t offset = 0;
+  bool compressed = false;  // the head agreed on permessage-deflate: RSV1 marks compressed messages
   const auto res = ringcast::http::parse_request(input, limits, req, scratch);
   if (res.status == ringcast::http::ParseStatus::complete) {
     if (!ringcast::handshake::check_upgrade(req).ok) return 0;
     offset = res.consumed;
+    compressed = ringcast::deflate::negotiate(req).on;
+    RC_ASSERT(compressed == !ringcast::deflate::response_header(ringcast::deflate::negotiate(req)).empty());
   }
   // Without a valid head the rest is still parsed as frames: the parser must cope with anything.
   std::vector<uint8_t> bytes(input.begin() + static_cast<std::ptrdiff_t>(offset), input.end());
@@ -81,6 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string in_pieces;
   ringcast::ws::FrameParser frames;
   Sink sink{&parser, &in_pieces};
+  if (compressed) frames.allow_compressed();
   for (size_t at = 0; at < bytes.size(); at += piece) {
     const size_t n = std::min(piece, bytes.size() - at);
     const auto status = frames.feed(bytes.data() + at, n, kMaxMessage, sink);
@@ -90,6 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string at_once;
   ringcast::ws::FrameParser frames_at_once;
   Sink sink_at_once{&parser, &at_once};
+  if (compressed) frames_at_once.allow_compressed();
   frames_at_once.feed(whole.data(), whole.size(), kMaxMessage, sink_at_once);
   RC_ASSERT(in_pieces == at_once);
   return 0;

@@ -10,7 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include "engine/codec/deflate.h"
 #include "engine/codec/frame.h"
+#include "engine/node/stats.h"
 
 namespace ringcast {
 namespace {
@@ -89,6 +91,104 @@ TEST_F(EncodingsTest, AFrameThatIsNotAPushHasNoPomeloForm) {
   EXPECT_EQ(encodings.encode(other, Encoding::pomelo), kNil);
   encodings.end_fanout();
   frames_.unref(other);
+  EXPECT_EQ(frames_.frames_live(), 0u);
+}
+
+// The payload of an unmasked server frame (header of 2, 4 or 10 bytes).
+std::string_view payload_of(const Frame& f) {
+  const uint8_t len7 = f.data[1] & 0x7F;
+  const size_t header = len7 < 126 ? 2 : len7 == 126 ? 4 : 10;
+  return {reinterpret_cast<const char*>(f.data) + header, f.len - header};
+}
+
+std::string inflated(std::string_view compressed) {
+  deflate::Inflater in;
+  EXPECT_EQ(in.inflate(reinterpret_cast<const uint8_t*>(compressed.data()), compressed.size(), 1 << 20),
+            deflate::InflateResult::ok);
+  return std::string(reinterpret_cast<const char*>(in.output()), in.output_size());
+}
+
+std::string chat_push(int items) {
+  std::string s = R"({"type":"PUSH","data":{"items":[)";
+  for (int i = 0; i < items; ++i) {
+    if (i) s += ',';
+    s += R"({"uid":)" + std::to_string(1000 + i) + R"(,"name":"viewer)" + std::to_string(i) +
+         R"(","text":"what a goal, replay please","color":16777215})";
+  }
+  return s + R"(],"seq":42}})";
+}
+
+TEST_F(EncodingsTest, DeflateIsBuiltOncePerFrameWithRsv1AndInflatesToThePlainFrame) {
+  ShardStats stats{};
+  Encodings encodings(frames_, dict_, "onPush", CompressionOptions{6, 128}, &stats);
+  const std::string text = chat_push(20);
+  const FrameId push = text_frame(text, 20);
+  frames_.ref(push);
+  const FrameId z = encodings.encode(push, Encoding::ws_deflate);
+  ASSERT_NE(z, kNil);
+  ASSERT_NE(z, push);
+  EXPECT_EQ(encodings.encode(push, Encoding::ws_deflate), z);  // every member shares it
+  const Frame& f = frames_.frame(z);
+  EXPECT_EQ(f.data[0], 0x80 | 0x40 | static_cast<uint8_t>(ws::Opcode::text));  // FIN, RSV1, text
+  EXPECT_EQ(f.items, 20u);
+  EXPECT_TRUE(f.push);
+  EXPECT_EQ(inflated(payload_of(f)), text);
+  EXPECT_LT(f.len * 3, frames_.frame(push).len);  // chat items compress well over 3x
+  EXPECT_EQ(stats.get(Counter::deflate_frames), 1);
+  EXPECT_EQ(stats.get(Counter::deflate_bytes_in), static_cast<int64_t>(text.size()));
+  EXPECT_EQ(stats.get(Counter::deflate_bytes_out), static_cast<int64_t>(payload_of(f).size()));
+  frames_.ref(z);  // a deflate member's queue holds it
+  encodings.end_fanout();
+  frames_.unref(z);
+  frames_.unref(push);
+  EXPECT_EQ(frames_.frames_live(), 0u);
+}
+
+TEST_F(EncodingsTest, SmallFramesGoPlainToDeflateMembers) {
+  ShardStats stats{};
+  Encodings encodings(frames_, dict_, "onPush", CompressionOptions{6, 128}, &stats);
+  const FrameId push = text_frame(R"({"type":"PUSH","data":{"items":["hi"],"seq":1}})", 1);
+  frames_.ref(push);
+  EXPECT_EQ(encodings.encode(push, Encoding::ws_deflate), push);
+  EXPECT_EQ(stats.get(Counter::deflate_skipped), 1);
+  EXPECT_EQ(stats.get(Counter::deflate_frames), 0);
+  // Above the size but incompressible: plain too (deflate would make it longer).
+  // 300 pseudo-random letters and digits: over the size, but they barely compress.
+  constexpr std::string_view kChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string noise = R"({"type":"PUSH","data":{"items":[")";
+  uint32_t x = 12345;
+  for (int i = 0; i < 300; ++i) {
+    x = x * 1103515245 + 12345;
+    noise += kChars[(x >> 16) % kChars.size()];
+  }
+  noise += R"("],"seq":2}})";
+  const FrameId random = text_frame(noise, 1);
+  frames_.ref(random);
+  const FrameId z = encodings.encode(random, Encoding::ws_deflate);
+  // Whichever way it went, a deflate member never gets more bytes than the plain frame.
+  EXPECT_LE(frames_.frame(z).len, frames_.frame(random).len);
+  EXPECT_EQ(stats.get(Counter::deflate_skipped) + stats.get(Counter::deflate_frames), 2);
+  encodings.end_fanout();
+  frames_.unref(push);
+  frames_.unref(random);
+  EXPECT_EQ(frames_.frames_live(), 0u);
+}
+
+TEST_F(EncodingsTest, PomeloDeflateCompressesThePomeloFrameSharedWithPlainMembers) {
+  ShardStats stats{};
+  Encodings encodings(frames_, dict_, "onPush", CompressionOptions{6, 64}, &stats);
+  const FrameId push = text_frame(chat_push(5), 5);
+  frames_.ref(push);
+  const FrameId zp = encodings.encode(push, Encoding::pomelo_deflate);
+  const FrameId p = encodings.encode(push, Encoding::pomelo);
+  ASSERT_NE(zp, kNil);
+  ASSERT_NE(p, kNil);
+  EXPECT_NE(zp, p);
+  EXPECT_EQ(frames_.frames_live(), 3u);  // the PUSH, its Pomelo form, and that compressed: once each
+  EXPECT_EQ(frames_.frame(zp).data[0], 0x80 | 0x40 | static_cast<uint8_t>(ws::Opcode::binary));
+  EXPECT_EQ(inflated(payload_of(frames_.frame(zp))), std::string(payload_of(frames_.frame(p))));
+  encodings.end_fanout();
+  frames_.unref(push);
   EXPECT_EQ(frames_.frames_live(), 0u);
 }
 

@@ -33,7 +33,7 @@ Bytes concat(std::initializer_list<Bytes> parts) {
 
 // One callback as the sink saw it; the trace of a parse is the list of these plus the final status.
 struct Event {
-  enum Kind { message, control, error } kind;
+  enum Kind { message, control, error, compressed } kind;
   uint8_t op_or_none;
   uint16_t code;
   Bytes payload;  // the payload, or the reason for an error
@@ -42,7 +42,7 @@ struct Event {
 };
 
 std::ostream& operator<<(std::ostream& os, const Event& e) {
-  static const char* const kinds[] = {"message", "control", "error"};
+  static const char* const kinds[] = {"message", "control", "error", "compressed"};
   os << kinds[e.kind] << " op=" << int(e.op_or_none) << " code=" << e.code << " len=" << e.payload.size();
   return os;
 }
@@ -54,6 +54,9 @@ struct Recorder {
   void on_message(Opcode op, std::span<uint8_t> payload) {
     events.push_back({Event::message, static_cast<uint8_t>(op), 0, Bytes(payload.begin(), payload.end())});
     message_data.push_back(payload.data());
+  }
+  void on_compressed(Opcode op, std::span<uint8_t> payload) {
+    events.push_back({Event::compressed, static_cast<uint8_t>(op), 0, Bytes(payload.begin(), payload.end())});
   }
   void on_control(Opcode op, std::span<uint8_t> payload) {
     events.push_back({Event::control, static_cast<uint8_t>(op), 0, Bytes(payload.begin(), payload.end())});
