@@ -3,8 +3,11 @@
 // it is sent as one text message to every socket of the room (the plain loop of ws's README, with
 // permessage-deflate off, as ringcast and nchan have it). One process, one thread: pin it with
 // taskset to give it the same core budget as the others.
+// --deflate turns permessage-deflate on, every message compressed (threshold 0) and no context kept
+// on the server's side (server_no_context_takeover), which ringcast-load --deflate requires; ws
+// still compresses each message once per socket.
 //
-//   node node_ws_server.mjs [--port 18080] [--host 127.0.0.1]
+//   node node_ws_server.mjs [--port 18080] [--host 127.0.0.1] [--deflate]
 import http from 'node:http';
 import { WebSocketServer } from 'ws';
 
@@ -15,6 +18,9 @@ const option = (name, fallback) => {
 };
 const port = Number(option('--port', '18080'));
 const host = option('--host', '127.0.0.1');
+const perMessageDeflate = args.includes('--deflate')
+  ? { threshold: 0, serverNoContextTakeover: true, clientNoContextTakeover: true }
+  : false;
 
 const rooms = new Map(); // room name -> Set of sockets
 const roomOf = (url, prefix) => {
@@ -48,7 +54,7 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 60000;
 
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false });
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate, clientTracking: false });
 server.on('upgrade', (req, socket, head) => {
   const room = roomOf(req.url, '/sub/');
   if (room === null) {
@@ -68,6 +74,7 @@ server.on('upgrade', (req, socket, head) => {
 });
 
 server.listen({ port, host, backlog: 65535 }, () => {
-  console.error(`node ws peer: ws://${host}:${port}/sub/<room>, POST http://${host}:${port}/pub/<room>`);
+  console.error(`node ws peer: ws://${host}:${port}/sub/<room>, POST http://${host}:${port}/pub/<room>` +
+    (perMessageDeflate ? ', permessage-deflate on' : ''));
 });
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => process.exit(0));

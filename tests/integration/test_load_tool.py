@@ -3,7 +3,10 @@ addresses delivers exactly what the plan says (the test computes the expected co
 with stalled readers is reported as loss with the server's 1008 closes, and the progress line and
 the JSON summary are produced, and connections that drop and resume mid-stream (--reconnect-every)
 end with every item exactly once, through the server's replay (and report loss when it cannot
-replay). No timing assertions: the figures depend on the machine."""
+replay). --deflate: against ringcast (which may agree or decline) and against python3-websockets
+with permessage-deflate, whose messages come in three frames (compressed, and plain), every item is
+counted after inflating; answers the tool cannot take fail the handshake with their reason. No timing
+assertions: the figures depend on the machine."""
 
 import json
 import os
@@ -15,16 +18,22 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import Server  # noqa: E402
 
+DEFLATE_PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "deflate_peer.py")
+
 LOAD_BIN = os.environ.get("RINGCAST_LOAD_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tools", "load", "ringcast-load")
 
 
 def run_load(server, *args, timeout=60):
     """Runs ringcast-load against server; returns (exit code, stdout, stderr, parsed JSON summary)."""
+    return run_load_urls(["--url", server.ws_url, "--publish-url", server.api_url + "/push/room"], *args,
+                         timeout=timeout)
+
+
+def run_load_urls(urls, *args, timeout=60):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "summary.json")
-        cmd = [LOAD_BIN, "--url", server.ws_url, "--publish-url", server.api_url + "/push/room",
-               "--json", path, "--timeout", "50", *[str(a) for a in args]]
+        cmd = [LOAD_BIN, *urls, "--json", path, "--timeout", "50", *[str(a) for a in args]]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         summary = None
         if os.path.exists(path):
@@ -205,6 +214,85 @@ class LoadToolTest(unittest.TestCase):
             p = subprocess.run([LOAD_BIN, *args], capture_output=True, text=True, timeout=10)
             self.assertEqual(p.returncode, 2, args)
             self.assertIn("--help", p.stderr)
+
+
+class DeflatePeer:
+    """tests/lib/deflate_peer.py in a subprocess (see there for the modes)."""
+
+    def __init__(self, mode, extension=""):
+        self.proc = subprocess.Popen([sys.executable, DEFLATE_PEER, mode, extension], stdout=subprocess.PIPE,
+                                     text=True)
+        words = self.proc.stdout.readline().split()
+        if len(words) != 3 or words[0] != "ports":
+            self.proc.kill()
+            raise AssertionError("deflate_peer.py did not start")
+        self.urls = ["--url", "ws://127.0.0.1:%s/" % words[1], "--publish-url",
+                     "http://127.0.0.1:%s/push" % words[2], "--protocol", "raw", "--publish-body", "{item}"]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+class DeflateTest(unittest.TestCase):
+    def test_deflate_against_ringcast(self):
+        # ringcast with permessage-deflate agrees (and compresses the larger PUSH frames), one without
+        # declines: either way every item arrives and the run is clean.
+        connections, items = 100, 300
+        with Server(threads=2) as server:
+            code, out, err, s = run_load(
+                server, "--connections", connections, "--deflate", "--payload-kind", "danmaku",
+                "--publish-body", '{"room":"{room}","items":[{item}]}', "--publish-content-type",
+                "application/json", "--publish-count", items, "--publish-rate", 1000)
+            self.assertEqual(code, 0, out + err)
+            self.assertIn(s["deflate"]["connections"], (0, connections), s["deflate"])
+            self.assertEqual(s["delivery"]["received"], connections * items)
+            self.assertGreater(s["delivery"]["wire_bytes_per_item"], 50)
+            self.assertIn("deflate    ", out)
+
+    def test_compressed_fragmented_messages_from_another_server(self):
+        connections, items = 30, 200
+        with DeflatePeer("fragments") as peer:
+            code, out, err, s = run_load_urls(peer.urls, "--connections", connections, "--deflate",
+                                              "--payload-kind", "danmaku", "--publish-count", items,
+                                              "--publish-rate", 2000, "--publish-conns", 1)
+            self.assertEqual(code, 0, out + err)
+            d = s["deflate"]
+            self.assertEqual(d["connections"], connections)
+            self.assertEqual(d["compressed_messages"], connections * items)
+            self.assertEqual(s["delivery"]["received"], connections * items)
+            # Three data frames a message at least (websockets 10 ends an iterable with an empty one).
+            self.assertGreaterEqual(s["delivery"]["frames"], 3 * connections * items)
+            self.assertNotEqual(d["payload_wire_bytes"], d["payload_inflated_bytes"])
+
+    def test_plain_fragmented_messages(self):
+        connections, items = 30, 200
+        with DeflatePeer("plain") as peer:
+            code, out, err, s = run_load_urls(peer.urls, "--connections", connections, "--deflate",
+                                              "--publish-count", items, "--publish-rate", 2000,
+                                              "--publish-conns", 1)
+            self.assertEqual(code, 0, out + err)
+            self.assertEqual(s["deflate"]["connections"], 0)
+            self.assertEqual(s["deflate"]["compressed_messages"], 0)
+            self.assertEqual(s["delivery"]["received"], connections * items)
+            self.assertEqual(s["deflate"]["payload_wire_bytes"], s["deflate"]["payload_inflated_bytes"])
+
+    def test_answers_the_tool_cannot_take_fail_the_handshake(self):
+        for extension, deflate, reason in (
+                ("permessage-deflate", True, "without server_no_context_takeover"),
+                ("permessage-deflate; server_no_context_takeover; server_max_window_bits=7", True, "bad parameter"),
+                ("x-webkit-deflate-frame", True, "not offered"),
+                ("permessage-deflate; server_no_context_takeover", False, "not offered")):
+            with DeflatePeer("answer", extension) as peer:
+                code, out, err, s = run_load_urls(peer.urls, "--connections", 3, "--connect-timeout", 5,
+                                                  *(["--deflate"] if deflate else []))
+                self.assertEqual(code, 1, out + err)
+                self.assertEqual(s["connect"]["failed"], 3)
+                self.assertIn(reason, s["connect"]["first_error"], extension)
 
 
 if __name__ == "__main__":

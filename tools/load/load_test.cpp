@@ -4,6 +4,7 @@
 // latency histogram.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -292,6 +293,40 @@ TEST(Items, WriterPadsToPayloadAndScansBack) {
     EXPECT_EQ(parsed.seq, 123456u);
     EXPECT_EQ(parsed.t_ns, 987654321012ull);
   }
+}
+
+TEST(Items, DanmakuIsSizedDeterministicAndScansBack) {
+  size_t shortest = 1000, longest = 0, short_ones = 0;
+  constexpr uint32_t kCount = 2000;
+  for (uint32_t seq = 1; seq <= kCount; ++seq) {
+    std::string item;
+    append_danmaku_item(item, 3, seq, 987654321012ull);
+    std::string again;
+    append_danmaku_item(again, 3, seq, 987654321012ull);
+    EXPECT_EQ(item, again);
+    Item parsed;
+    const char* end = item.data() + item.size();
+    ASSERT_EQ(parse_item(item.data(), end, parsed), end) << item;
+    EXPECT_EQ(parsed.seq, seq);
+    // The chat object is the fourth element: from its '{' to the item's closing ']'.
+    const size_t open = item.find('{');
+    ASSERT_NE(open, std::string::npos);
+    EXPECT_EQ(skip_json_value(item.data() + open, end), end - 1) << item;
+    const size_t object_bytes = item.size() - 1 - open;
+    shortest = std::min(shortest, object_bytes);
+    longest = std::max(longest, object_bytes);
+    if (object_bytes <= 100) ++short_ones;
+    EXPECT_EQ(item.find_first_of("&+%=\\"), std::string::npos) << item;
+  }
+  EXPECT_GE(shortest, 50u);
+  EXPECT_LE(longest, 300u);
+  EXPECT_GT(longest, 250u);
+  EXPECT_GT(short_ones, kCount / 2);
+  std::string other_room;
+  append_danmaku_item(other_room, 4, 1, 987654321012ull);
+  std::string first;
+  append_danmaku_item(first, 3, 1, 987654321012ull);
+  EXPECT_NE(other_room.substr(other_room.find('{')), first.substr(first.find('{')));
 }
 
 TEST(Histogram, BucketsCoverValuesWithinOnePercent) {

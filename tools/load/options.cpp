@@ -138,6 +138,16 @@ Connections
                               raw: only read (the peer subscribes by URL); joined = upgraded.
                               Every message is then itself one item (default gopush)
   --heartbeat S               gopush PING period in seconds, 0 = off (default 20)
+  --deflate                   offer permessage-deflate (RFC 7692) in every upgrade request:
+                              "permessage-deflate; server_no_context_takeover;
+                              client_no_context_takeover; client_max_window_bits". A server that
+                              agrees must include server_no_context_takeover (one inflater per
+                              worker process then serves every connection); one that agrees without
+                              it, or answers an extension not offered, fails the handshake. Frames
+                              with RSV1 are inflated, then counted like plain ones; connections whose
+                              server declined get plain frames. Reported: connections that
+                              negotiated, payload bytes on the wire vs inflated. Without --deflate an
+                              RSV1 frame is a protocol error, as RFC 6455 has it
   --connect-timeout S         give up waiting for all connections to join after S seconds; the
                               stragglers count as failed (default 60)
 
@@ -160,6 +170,12 @@ Publishing
   --duration S                stop after S seconds (with --publish-count: whichever comes first;
                               with neither, nothing is published)
   --payload BYTES             size of one item's JSON text, padding included (default 64)
+  --payload-kind padding|danmaku
+                              padding: the item ends in a string of 'x' (--payload bytes in all);
+                              danmaku: in a chat object {"uid","name","text","color","ts"} of
+                              50-300 bytes (mostly short; Chinese, English, emoji), drawn from the
+                              room and seq, so every run publishes the same texts; --payload is
+                              then ignored (default padding)
   --publish-target rooms|also round robin over the K rooms, or only the also-room (default rooms)
   --publish-conns C           HTTP/1.1 keep-alive connections; room r always goes over connection
                               r % C, so per-room order is the publish order (default 4)
@@ -183,6 +199,10 @@ Output
                               time (utime+stime, all threads) is reported for the measured window
                               (end of the hold -> every item delivered), next to this tool's own
                               workers and publisher, with their anonymous RSS at the end of the hold
+                              and this tool's CPU in % of one core (near 100%: the client, not the
+                              server, was the limit)
+  The summary also gives wire bytes per delivered item: the bytes of the frames (headers included)
+  of the messages that carried load items, over the items received; with --deflate, compressed.
   A progress line goes to stderr (rewritten in place on a terminal, one line per second
   otherwise); the summary goes to stdout. Exit status: 0 clean run, 1 loss, duplicates, failures or
   errors seen, 2 bad options, 130 interrupted.
@@ -263,6 +283,10 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
       o.reconnect_abrupt = true;
       continue;
     }
+    if (name == "--deflate") {
+      o.deflate = true;
+      continue;
+    }
     if (!has_value) {
       if (i + 1 >= argc) {
         error = name + " needs a value";
@@ -322,6 +346,13 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
     } else if (name == "--payload") {
       if (!parse_u32(value, o.payload_bytes) || o.payload_bytes > kPayloadBytesMax)
         return bad("expected bytes <= 1048576");
+    } else if (name == "--payload-kind") {
+      if (value == "padding")
+        o.payload_kind = PayloadKind::padding;
+      else if (value == "danmaku")
+        o.payload_kind = PayloadKind::danmaku;
+      else
+        return bad("expected padding or danmaku");
     } else if (name == "--publish-target") {
       if (value == "rooms")
         o.publish_target = PublishTarget::rooms;

@@ -12,6 +12,9 @@ namespace ringcast::load {
 
 enum class Protocol : uint8_t { gopush, raw };
 enum class PublishTarget : uint8_t { rooms, also };
+// What fills an item after its numbers: 'x' padding to --payload bytes, or a chat message
+// (danmaku: uid, name, text, color, ts; 50-300 bytes, drawn from the room and seq).
+enum class PayloadKind : uint8_t { padding, danmaku };
 
 // A loopback endpoint with a path that may hold the {room} placeholder.
 struct Endpoint {
@@ -46,6 +49,7 @@ struct Options {
 
   Protocol protocol = Protocol::gopush;
   double heartbeat_s = 20;
+  bool deflate = false;  // offer permessage-deflate in the upgrade request
 
   Endpoint publish;
   std::string publish_body = "room={room}&items=[{item}]";
@@ -54,6 +58,7 @@ struct Options {
   uint64_t publish_count = 0;  // 0 = no count limit
   double duration_s = 0;       // 0 = no time limit
   uint32_t payload_bytes = 64;
+  PayloadKind payload_kind = PayloadKind::padding;
   PublishTarget publish_target = PublishTarget::rooms;
   uint32_t publish_conns = 4;
   uint32_t pipeline = 16;

@@ -133,6 +133,8 @@ void Publisher::build_request(PubConn& c, uint32_t room, uint64_t seq) {
       body_ += p.text;
     else if (p.kind == Piece::room)
       body_ += room_names_[room];
+    else if (o_.payload_kind == PayloadKind::danmaku)
+      append_danmaku_item(body_, room, seq, t_ns);
     else
       append_item(body_, room, seq, t_ns, o_.payload_bytes);
   }
@@ -347,6 +349,150 @@ void append_item(std::string& out, uint32_t room_index, uint64_t seq, uint64_t t
   const size_t fixed = out.size() - start + 2;  // what is written so far plus the closing "]
   if (payload_bytes > fixed) out.append(payload_bytes - fixed, 'x');
   out += "\"]";
+}
+
+namespace {
+
+// Chat as it scrolls over a live stream: short reactions, repeated laughter, a few longer lines, in
+// the mix of scripts a big room sees. The words are what deflate finds again within a message.
+constexpr std::string_view kDanmakuNames[] = {
+    "小明同学",     "阿狸不是狐狸", "今天也要加油鸭", "momo",        "kiki_2233",  "路人甲",
+    "夜猫子",       "StreamFan99",  "奶茶三分糖",     "一只咸鱼",    "Lucky_Cat",  "不吃香菜",
+    "宇宙无敌可爱", "zzz",          "老王",           "晚风",        "DanmakuBot", "猫猫头",
+    "青柠",         "heyyy",        "绿茶",           "xX_gamer_Xx", "小透明",     "早睡早起",
+};
+constexpr std::string_view kDanmakuPhrases[] = {
+    "哈哈哈哈哈",
+    "666",
+    "awsl",
+    "前方高能",
+    "太强了",
+    "下次一定",
+    "这也太好笑了吧",
+    "爷青回",
+    "泪目",
+    "名场面",
+    "打卡",
+    "来了来了",
+    "主播加油",
+    "yyds",
+    "wwwww",
+    "2333333",
+    "好家伙",
+    "妙啊",
+    "可爱",
+    "绝了",
+    "草",
+    "？？？",
+    "牛啊",
+    "这波操作可以",
+    "第一次来",
+    "弹幕护体",
+    "全体起立",
+    "好听",
+    "再来一遍",
+    "gg",
+    "nice",
+    "LOL",
+    "lmao this is great",
+    "first time here",
+    "hello from Berlin",
+    "so cute",
+    "let's go",
+    "W",
+    "clip it",
+    "no way",
+    "😂",
+    "👍",
+    "🔥🔥🔥",
+    "❤️",
+    "这是什么神仙操作",
+    "刚来，发生了什么",
+    "主播今天状态不错",
+    "建议改成",
+    "有没有人一起",
+    "笑死我了",
+    "关注了",
+    "这个BGM叫什么",
+    "前排",
+    "火钳刘明",
+    "考古",
+    "已三连",
+    "点赞",
+    "高能预警",
+    "I can't believe it",
+    "what did I just watch",
+    "again again",
+    "主播晚上好",
+    "大家好",
+    "这就是实力",
+    "稳住",
+};
+constexpr uint32_t kDanmakuColors[] = {16777215, 16777215, 16777215, 16777215, 16777215,
+                                       16777215, 16646914, 16740868, 6737151,  65280};
+constexpr size_t kDanmakuBytesMin = 50;
+constexpr size_t kDanmakuBytesMax = 300;
+constexpr char kDanmakuFill[] = "!~.?6";
+
+uint64_t next_draw(uint64_t& state) {
+  state += 0x9E3779B97F4A7C15ull;
+  uint64_t x = state;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+template <class T, size_t N>
+const T& pick(const T (&list)[N], uint64_t& state) {
+  return list[next_draw(state) % N];
+}
+
+}  // namespace
+
+void append_danmaku_item(std::string& out, uint32_t room_index, uint64_t seq, uint64_t t_ns) {
+  uint64_t state = (uint64_t{room_index} << 40) ^ seq;
+  out += '[';
+  append_uint(out, room_index);
+  out += ',';
+  append_uint(out, seq);
+  out += ',';
+  append_uint(out, t_ns);
+  out += ',';
+  const size_t start = out.size();
+  // Most chat lines are short: 60% up to 100 bytes, 30% up to 180, the rest up to 300.
+  const uint64_t band = next_draw(state) % 10;
+  const size_t low = band < 6 ? kDanmakuBytesMin : band < 9 ? 100 : 180;
+  const size_t high = band < 6 ? 100 : band < 9 ? 180 : kDanmakuBytesMax;
+  const size_t target = low + next_draw(state) % (high - low + 1);
+  out += R"({"uid":)";
+  append_uint(out, 10000 + next_draw(state) % 400000000);
+  out += R"(,"name":")";
+  out += pick(kDanmakuNames, state);
+  out += R"(","text":")";
+  const size_t text_start = out.size();
+  // The object's tail: ","color":C,"ts":S} is at most 40 bytes.
+  constexpr size_t kTailBytesMax = 40;
+  while (true) {
+    const std::string_view phrase = pick(kDanmakuPhrases, state);
+    if (out.size() - start + phrase.size() + kTailBytesMax > target && out.size() > text_start) break;
+    out += phrase;
+    if (next_draw(state) % 3 == 0) out += ' ';
+  }
+  out += R"(","color":)";
+  append_uint(out, pick(kDanmakuColors, state));
+  out += R"(,"ts":)";
+  // A millisecond clock that moves with seq: near-equal numbers, as a real feed has them.
+  append_uint(out, 1764633600000ull + seq * 37 + next_draw(state) % 1000);
+  // Short of the drawn size (the phrases are coarse): the text ends in a run of one character, as
+  // chat does ("!!!!", "666666").
+  const size_t closing = 1;
+  const size_t now = out.size() - start + closing;
+  if (now < target) {
+    const char fill = kDanmakuFill[next_draw(state) % (sizeof kDanmakuFill - 1)];
+    out.insert(out.find(R"(","color":)", text_start), target - now, fill);
+  }
+  out += '}';
+  out += ']';
 }
 
 int run_publisher(const Options& options, const Shared& shared) {

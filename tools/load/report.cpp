@@ -103,6 +103,11 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
     s.foreign += b.foreign_items.get();
     s.frames += b.frames.get();
     s.bytes += b.bytes.get();
+    s.payload_wire_bytes += b.payload_wire_bytes.get();
+    s.payload_inflated_bytes += b.payload_inflated_bytes.get();
+    s.item_message_wire_bytes += b.item_message_wire_bytes.get();
+    s.compressed_messages += b.compressed_messages.get();
+    s.deflate_connections += b.deflate_connections.get();
     s.stalled += b.stalled.get();
     s.reconnects += b.reconnects.get();
     s.resumed += b.resumed.get();
@@ -133,6 +138,8 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
   if (s.close_eof) s.close_codes["no_close_frame"] = s.close_eof;
   if (s.close_error) s.close_codes["socket_error"] = s.close_error;
   if (s.joined) s.bytes_per_connection = static_cast<double>(rss_delta) / static_cast<double>(s.joined);
+  if (s.received)
+    s.wire_bytes_per_item = static_cast<double>(s.item_message_wire_bytes) / static_cast<double>(s.received);
 
   s.connect_seconds = seconds_between(seen.start_ns, last_join_ns ? last_join_ns : seen.connect_phase_end_ns);
   if (s.connect_seconds > 0) s.connect_per_second = static_cast<double>(s.joined) / s.connect_seconds;
@@ -209,6 +216,8 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
     s.cpu_watched_s = seen.cpu_end.watched_s - seen.cpu_start.watched_s;
     s.cpu_workers_s = seen.cpu_end.workers_s - seen.cpu_start.workers_s;
     s.cpu_publisher_s = seen.cpu_end.publisher_s - seen.cpu_start.publisher_s;
+    if (s.cpu_window_s > 0)
+      s.cpu_client_percent = 100 * (s.cpu_workers_s + s.cpu_publisher_s) / s.cpu_window_s;
     if (seen.cpu_end.core_busy_s.size() == seen.cpu_start.core_busy_s.size())
       for (size_t c = 0; c < seen.cpu_end.core_busy_s.size(); ++c)
         s.cpu_core_busy_s.push_back(seen.cpu_end.core_busy_s[c] - seen.cpu_start.core_busy_s[c]);
@@ -299,6 +308,11 @@ void print_summary(const Options& o, const Summary& s) {
                 s.frames, count_text(static_cast<double>(s.bytes)).c_str());
     if (s.foreign) std::printf("; %" PRIu64 " foreign items", s.foreign);
     std::printf("\n");
+    std::printf(
+        "  wire       %.1f bytes per delivered item (frames of the messages that carried items, headers "
+        "included); message payloads %s bytes on the wire, %s inflated\n",
+        s.wire_bytes_per_item, count_text(static_cast<double>(s.payload_wire_bytes)).c_str(),
+        count_text(static_cast<double>(s.payload_inflated_bytes)).c_str());
     if (s.latency_count) {
       std::printf("  latency    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n", ms_text(s.p50_ms).c_str(),
                   ms_text(s.p90_ms).c_str(), ms_text(s.p99_ms).c_str(), ms_text(s.p999_ms).c_str(),
@@ -312,9 +326,20 @@ void print_summary(const Options& o, const Summary& s) {
         std::printf("  broadcast  median time to the last connection: %s\n", ms_text(s.broadcast_median_ms).c_str());
     }
   }
+  if (o.deflate) {
+    const double ratio = s.payload_wire_bytes ? static_cast<double>(s.payload_inflated_bytes) /
+                                                    static_cast<double>(s.payload_wire_bytes)
+                                              : 0;
+    std::printf("  deflate    %" PRIu64 "/%" PRIu64 " connections negotiated permessage-deflate; %" PRIu64
+                " compressed messages; payloads inflate %.2fx\n",
+                s.deflate_connections, s.joined, s.compressed_messages, ratio);
+  }
   if (s.cpu_window_s > 0)
-    std::printf("  cpu        over %.2f s: watched %.2f s, workers %.2f s, publisher %.2f s\n", s.cpu_window_s,
-                s.cpu_watched_s, s.cpu_workers_s, s.cpu_publisher_s);
+    std::printf(
+        "  cpu        over %.2f s: watched %.2f s, workers %.2f s, publisher %.2f s; client %.0f%% of a "
+        "core%s\n",
+        s.cpu_window_s, s.cpu_watched_s, s.cpu_workers_s, s.cpu_publisher_s, s.cpu_client_percent,
+        s.cpu_client_percent >= 90 ? " (with one core for the client, the client was the limit)" : "");
   std::printf("  closes     %" PRIu64 " unexpected", s.unexpected_closes);
   for (const auto& [code, n] : s.close_codes) std::printf(", %s: %" PRIu64, code.c_str(), n);
   if (s.protocol_errors) std::printf("; %" PRIu64 " protocol errors", s.protocol_errors);
@@ -367,6 +392,7 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.key("also_room").string(o.also_room);
   j.key("protocol").string(o.protocol == Protocol::gopush ? "gopush" : "raw");
   j.key("heartbeat_s").number(o.heartbeat_s);
+  j.key("deflate").boolean(o.deflate);
   j.key("publish_url").string(o.publish.url);
   j.key("publish_body").string(o.publish_body);
   j.key("publish_content_type").string(o.publish_content_type);
@@ -374,6 +400,7 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.key("publish_count").number(o.publish_count);
   j.key("duration_s").number(o.duration_s);
   j.key("payload_bytes").number(o.payload_bytes);
+  j.key("payload_kind").string(o.payload_kind == PayloadKind::danmaku ? "danmaku" : "padding");
   j.key("publish_target").string(o.publish_target == PublishTarget::rooms ? "rooms" : "also");
   j.key("publish_conns").number(o.publish_conns);
   j.key("pipeline").number(o.pipeline);
@@ -435,6 +462,10 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.key("items_per_second_publishing").number(s.items_per_second_publishing);
   j.key("frames").number(s.frames);
   j.key("bytes").number(s.bytes);
+  j.key("payload_wire_bytes").number(s.payload_wire_bytes);
+  j.key("payload_inflated_bytes").number(s.payload_inflated_bytes);
+  j.key("item_message_wire_bytes").number(s.item_message_wire_bytes);
+  j.key("wire_bytes_per_item").number(s.wire_bytes_per_item);
   j.key("stalled_connections").number(s.stalled);
   j.key("drain_timed_out").boolean(s.drain_timed_out);
   j.end_object();
@@ -484,6 +515,14 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
     j.end_object();
   }
 
+  j.key("deflate").begin_object();
+  j.key("offered").boolean(o.deflate);
+  j.key("connections").number(s.deflate_connections);
+  j.key("compressed_messages").number(s.compressed_messages);
+  j.key("payload_wire_bytes").number(s.payload_wire_bytes);
+  j.key("payload_inflated_bytes").number(s.payload_inflated_bytes);
+  j.end_object();
+
   j.key("closes").begin_object();
   j.key("unexpected").number(s.unexpected_closes);
   j.key("protocol_errors").number(s.protocol_errors);
@@ -498,6 +537,7 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.key("watched_s").number(s.cpu_watched_s);
   j.key("client_workers_s").number(s.cpu_workers_s);
   j.key("publisher_s").number(s.cpu_publisher_s);
+  j.key("client_percent").number(s.cpu_client_percent);
   j.key("core_busy_s").begin_array();
   for (double v : s.cpu_core_busy_s) j.number(v);
   j.end_array();

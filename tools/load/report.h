@@ -59,6 +59,11 @@ struct Summary {
   // delivery
   uint64_t expected = 0, received = 0, missing = 0, duplicates = 0, out_of_order = 0, foreign = 0;
   uint64_t frames = 0, bytes = 0, stalled = 0;
+  // wire vs inflated (see WorkerBlock); wire bytes per delivered item is the figure to compare runs
+  // with and without compression by
+  uint64_t payload_wire_bytes = 0, payload_inflated_bytes = 0, item_message_wire_bytes = 0;
+  uint64_t compressed_messages = 0, deflate_connections = 0;
+  double wire_bytes_per_item = 0;
   double items_per_second = 0, items_per_second_publishing = 0;
   // latency (ms)
   uint64_t latency_count = 0;
@@ -79,6 +84,9 @@ struct Summary {
   std::string first_close_error;
   // CPU over the measured window (see CpuSample); watched = the processes given with --watch-pids
   double cpu_window_s = 0, cpu_watched_s = 0, cpu_workers_s = 0, cpu_publisher_s = 0;
+  // this tool's CPU (workers + publisher) over the window, in % of one core: near 100 with the
+  // client on one core, the run measured the client, not the server
+  double cpu_client_percent = 0;
   std::vector<double> cpu_core_busy_s;  // per CPU over the window (see CpuSample::core_busy_s)
   uint64_t watched_rss_anon_bytes = 0;
   // memory of the workers

@@ -78,6 +78,7 @@ bool parse_frame_head(const uint8_t* data, size_t len, FrameHead& head) {
     for (uint32_t i = 0; i < length_bytes; ++i) payload = (payload << 8) | data[2 + i];
   }
   head.opcode = data[0] & 0x0F;
+  head.rsv = data[0] & (kRsv1 | kRsv2 | kRsv3);
   head.fin = (data[0] & 0x80) != 0;
   head.masked = masked;
   head.header_bytes = header_bytes;

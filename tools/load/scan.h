@@ -13,8 +13,14 @@ namespace ringcast::load {
 
 // ---- WebSocket frames from the server (RFC 6455: unmasked) ----
 
+// The RSV bits of a frame's first byte; RSV1 marks a compressed message (RFC 7692 §6).
+constexpr uint8_t kRsv1 = 0x40;
+constexpr uint8_t kRsv2 = 0x20;
+constexpr uint8_t kRsv3 = 0x10;
+
 struct FrameHead {
   uint8_t opcode = 0;
+  uint8_t rsv = 0;  // kRsv1 | kRsv2 | kRsv3 as set in the frame
   bool fin = false;
   bool masked = false;  // a server must not mask: the caller treats it as a protocol error
   uint32_t header_bytes = 0;

@@ -101,7 +101,15 @@ struct alignas(64) WorkerBlock {
   Counter gap_missing;
   Counter foreign_items;  // not load items, or for a room this connection is not in
   Counter frames;
-  Counter bytes;
+  Counter bytes;  // everything read from the sockets, the 101 heads included
+  // Per message (text or binary, all its frames): payload bytes as they came and after inflating
+  // (the same for a plain message), and the frames' bytes, headers included, of the messages that
+  // carried load items (the wire cost of a delivery).
+  Counter payload_wire_bytes;
+  Counter payload_inflated_bytes;
+  Counter item_message_wire_bytes;
+  Counter compressed_messages;  // RSV1 messages inflated (--deflate)
+  Counter deflate_connections;  // connections whose upgrade agreed on permessage-deflate
   Counter first_receive_ns;
   Counter last_receive_ns;
   Counter max_latency_ns;

@@ -1,6 +1,8 @@
 // The worker's event loop (see worker.h). A connection is 24 bytes in a slab and owns no buffer while
 // idle: reads land in the ring's provided buffers (multishot recv) and are scanned in place; only a
-// frame (or the 101 head) split across reads is copied aside, into a heap block freed once whole.
+// frame (or the 101 head) split across reads is copied aside, into a heap block freed once whole, and
+// a fragmented message is joined in a side table until its last frame. A compressed message
+// (--deflate) is inflated by the worker's one inflater into its buffer and scanned there.
 #include "tools/load/worker.h"
 
 #include <arpa/inet.h>
@@ -18,10 +20,12 @@
 #include <cstring>
 #include <deque>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/codec/frame.h"
 #include "engine/codec/handshake.h"
+#include "tools/load/deflate.h"
 #include "tools/load/scan.h"
 
 namespace ringcast::load {
@@ -42,6 +46,8 @@ constexpr uint16_t kBufferGroup = 0;
 constexpr uint32_t kHandshakesInFlightMax = 512;
 constexpr size_t kUpgradeHeadBytesMax = 4096;
 constexpr uint64_t kFrameBytesMax = 64ull << 20;
+// A fragmented message joined, and a compressed one inflated, may not grow past this either.
+constexpr uint64_t kMessageBytesMax = kFrameBytesMax;
 // A stalled connection (--stall-after) reads through a tiny window, so the server's backlog for it
 // grows at once instead of filling megabytes of kernel buffers first.
 constexpr int kStallReceiveBufferBytes = 4096;
@@ -76,6 +82,8 @@ constexpr uint8_t kWasJoined = 4;
 constexpr uint8_t kStallDesignated = 8;
 constexpr uint8_t kStalled = 16;
 constexpr uint8_t kReconnects = 32;  // designated by --reconnect-every / --reconnect-one-in
+constexpr uint8_t kDeflate = 64;     // this connection's upgrade agreed on permessage-deflate
+constexpr uint8_t kInMessage = 128;  // a fragmented message is being joined (Worker::partial_)
 
 constexpr size_t kEpochBytes = 16;
 
@@ -112,6 +120,14 @@ struct Conn {
   Spill* spill = nullptr;  // a frame or the 101 head split across reads
 };
 static_assert(sizeof(Conn) <= 24, "an idle connection must stay small");
+
+// A message that arrived in several frames, joined until its last one (ringcast never fragments;
+// other servers may, for large messages). RSV1 is on the first frame only, so it is kept here.
+struct PartialMessage {
+  std::vector<uint8_t> payload;
+  uint64_t wire_bytes = 0;  // headers and payloads of its frames
+  bool compressed = false;
+};
 
 bool in_handshake(State s) {
   return s == State::connecting || s == State::upgrading || s == State::joining;
@@ -164,7 +180,10 @@ class Worker {
   void on_bytes(uint32_t j, uint8_t* data, size_t len);
   size_t consume_upgrade(uint32_t j, uint8_t* data, size_t len);
   void handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload);
-  void on_message(uint32_t j, std::string_view message);
+  void on_data_frame(uint32_t j, const FrameHead& head, uint8_t* payload);
+  void deliver_message(uint32_t j, const uint8_t* payload, size_t len, bool compressed, uint64_t wire_bytes);
+  uint64_t on_message(uint32_t j, std::string_view message);
+  void forget_receive_state(uint32_t j);
   void on_item(uint32_t j, const Item& item);
   void on_close_frame(uint32_t j, const uint8_t* payload, size_t len);
   void reply(uint32_t j, ws::Opcode op, const uint8_t* payload, size_t len);
@@ -199,6 +218,8 @@ class Worker {
   std::vector<int> closes_;  // fds closed only after the next submit (a queued SQE may name them)
   std::vector<uint32_t> stalled_;
   std::vector<Resume> resume_;  // per connection with --reconnect-every, else empty
+  std::unordered_map<uint32_t, PartialMessage> partial_;  // connections with kInMessage
+  MessageInflater inflater_{kMessageBytesMax};
   // --reconnect-pause: dropped connections waiting to connect again, due times in order (one pause
   // for all, so a FIFO is sorted).
   std::deque<std::pair<uint64_t, uint32_t>> paused_;
@@ -392,12 +413,15 @@ void Worker::on_connect(uint32_t j, int res) {
   const uint32_t own_room = own_rooms_ > 0 ? i % own_rooms_ : 0;
   const std::string room = own_rooms_ > 0 ? o_.room_name(own_room) : o_.also_room;
   const std::string path = ep.path(room);
+  const std::string extensions =
+      o_.deflate ? "Sec-WebSocket-Extensions: " + std::string(kDeflateOffer) + "\r\n" : std::string();
   len = static_cast<size_t>(std::snprintf(out, sizeof out,
                                           "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                                           "Connection: Upgrade\r\nSec-WebSocket-Key: %.*s\r\n"
-                                          "Sec-WebSocket-Version: 13\r\n\r\n",
+                                          "Sec-WebSocket-Version: 13\r\n%s\r\n",
                                           path.c_str(), ep.host_header.c_str(),
-                                          static_cast<int>(kWebSocketKey.size()), kWebSocketKey.data()));
+                                          static_cast<int>(kWebSocketKey.size()), kWebSocketKey.data(),
+                                          extensions.c_str()));
   if (len >= sizeof out) {
     fail(j, "upgrade request longer than " + std::to_string(sizeof out) + " bytes");
     return;
@@ -456,7 +480,7 @@ void Worker::fail(uint32_t j, const std::string& why) {
       // none is armed), then a new connect after the pause. The resume time keeps its origin.
       block_.reconnect_retries.add();
       if (in_handshake(c.state)) --handshakes_in_flight_;
-      free_spill(c.spill);
+      forget_receive_state(j);
       c.state = State::leaving;
       if (c.flags & kRecvArmed)
         shutdown(c.fd, SHUT_RDWR);
@@ -504,7 +528,7 @@ void Worker::drop(uint32_t j) {
   r.drop_ns = now_;
   ++r.cycle;
   c.state = State::leaving;
-  free_spill(c.spill);
+  forget_receive_state(j);
   if (o_.reconnect_abrupt) {
     // The recv is cancelled; its last completion resets the connection (finish_drop).
     if (c.flags & kRecvArmed) {
@@ -609,7 +633,7 @@ void Worker::end_conn(uint32_t j, State terminal) {
   Conn& c = conns_[j];
   if (in_handshake(c.state)) --handshakes_in_flight_;
   c.state = terminal;
-  free_spill(c.spill);
+  forget_receive_state(j);
   if (c.fd < 0) return;
   if (c.flags & kRecvArmed) {
     // The multishot recv holds the socket: shutting it down ends the recv, whose last completion
@@ -619,6 +643,13 @@ void Worker::end_conn(uint32_t j, State terminal) {
     closes_.push_back(c.fd);
     c.fd = -1;
   }
+}
+
+void Worker::forget_receive_state(uint32_t j) {
+  Conn& c = conns_[j];
+  free_spill(c.spill);
+  if (c.flags & kInMessage) partial_.erase(j);
+  c.flags &= static_cast<uint8_t>(~(kInMessage | kDeflate));
 }
 
 void Worker::lost(uint32_t j, const std::string& why, bool eof) {
@@ -748,7 +779,18 @@ size_t Worker::consume_upgrade(uint32_t j, uint8_t* data, size_t len) {
     fail(j, "upgrade refused: " + std::string(status_line));
     return len;
   }
+  bool deflate = false;
+  std::string why;
+  if (!check_extension_answer(head, o_.deflate, deflate, why)) {
+    fail(j, "upgrade: " + why);
+    return len;
+  }
   free_spill(c.spill);
+  if (deflate) {
+    c.flags |= kDeflate;
+    // Counted once per connection: a reconnect negotiates again but is the same connection here.
+    if (!(c.flags & kWasJoined)) block_.deflate_connections.add();
+  }
   if (o_.protocol == Protocol::gopush) {
     c.state = State::joining;  // joined once the PONG to the PING sent after the JOINs arrives
   } else {
@@ -760,13 +802,12 @@ size_t Worker::consume_upgrade(uint32_t j, uint8_t* data, size_t len) {
 void Worker::handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload) {
   block_.frames.add();
   if (head.masked) return protocol_error(j, "masked frame from the server");
-  if (!head.fin || head.opcode == 0) return protocol_error(j, "fragmented message (not supported)");
+  if (head.rsv & (kRsv2 | kRsv3)) return protocol_error(j, "RSV2 or RSV3 set (no extension defines them)");
   const size_t len = static_cast<size_t>(head.payload_bytes);
+  if (head.opcode < 0x8) return on_data_frame(j, head, payload);
+  if (head.rsv & kRsv1) return protocol_error(j, "RSV1 set on a control frame");
+  if (!head.fin) return protocol_error(j, "fragmented control frame");
   switch (head.opcode) {
-    case 0x1:
-    case 0x2:
-      on_message(j, {reinterpret_cast<const char*>(payload), len});
-      return;
     case 0x8:
       on_close_frame(j, payload, len);
       return;
@@ -781,7 +822,62 @@ void Worker::handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload) {
   }
 }
 
-void Worker::on_message(uint32_t j, std::string_view message) {
+// Text, binary and continuation frames: a whole message goes on at once, read in place; the frames
+// of a fragmented one are joined first.
+void Worker::on_data_frame(uint32_t j, const FrameHead& head, uint8_t* payload) {
+  Conn& c = conns_[j];
+  const size_t len = static_cast<size_t>(head.payload_bytes);
+  const bool rsv1 = head.rsv & kRsv1;
+  if (head.opcode == 0x1 || head.opcode == 0x2) {
+    if (c.flags & kInMessage)
+      return protocol_error(j, "a new message before the last frame of a fragmented one");
+    if (rsv1 && !(c.flags & kDeflate))
+      return protocol_error(j, "RSV1 set on a connection that did not negotiate permessage-deflate");
+    if (head.fin) return deliver_message(j, payload, len, rsv1, head.total_bytes());
+    PartialMessage& m = partial_[j];
+    m.payload.assign(payload, payload + len);
+    m.wire_bytes = head.total_bytes();
+    m.compressed = rsv1;
+    c.flags |= kInMessage;
+    return;
+  }
+  if (head.opcode != 0x0) return protocol_error(j, "unknown opcode");
+  if (!(c.flags & kInMessage)) return protocol_error(j, "continuation frame outside a fragmented message");
+  if (rsv1) return protocol_error(j, "RSV1 set on a continuation frame");
+  PartialMessage& m = partial_[j];
+  if (m.payload.size() + len > kMessageBytesMax)
+    return protocol_error(j, "fragmented message larger than 64 MiB");
+  m.payload.insert(m.payload.end(), payload, payload + len);
+  m.wire_bytes += head.total_bytes();
+  if (!head.fin) return;
+  PartialMessage whole = std::move(m);
+  partial_.erase(j);
+  c.flags &= static_cast<uint8_t>(~kInMessage);
+  deliver_message(j, whole.payload.data(), whole.payload.size(), whole.compressed, whole.wire_bytes);
+}
+
+void Worker::deliver_message(uint32_t j, const uint8_t* payload, size_t len, bool compressed,
+                             uint64_t wire_bytes) {
+  std::string_view message(reinterpret_cast<const char*>(payload), len);
+  if (compressed) {
+    block_.compressed_messages.add();
+    switch (inflater_.inflate_message(payload, len, message)) {
+      case InflateStatus::ok:
+        break;
+      case InflateStatus::corrupt:
+        return protocol_error(j, "corrupt permessage-deflate data");
+      case InflateStatus::too_large:
+        return protocol_error(j, "compressed message inflates to more than 64 MiB");
+    }
+  }
+  block_.payload_wire_bytes.add(len);
+  block_.payload_inflated_bytes.add(message.size());
+  const uint64_t items = on_message(j, message);
+  if (items) block_.item_message_wire_bytes.add(wire_bytes);
+}
+
+// Returns the load items the message carried.
+uint64_t Worker::on_message(uint32_t j, std::string_view message) {
   Conn& c = conns_[j];
   if (o_.protocol == Protocol::raw) {
     // A raw peer sends every published item as its own message.
@@ -789,21 +885,22 @@ void Worker::on_message(uint32_t j, std::string_view message) {
     Item item;
     const char* after = parse_item(p, message.data() + message.size(), item);
     if (after != nullptr &&
-        detail::skip_ws(after, message.data() + message.size()) == message.data() + message.size())
+        detail::skip_ws(after, message.data() + message.size()) == message.data() + message.size()) {
       on_item(j, item);
-    else
-      block_.foreign_items.add();
-    return;
+      return 1;
+    }
+    block_.foreign_items.add();
+    return 0;
   }
   if (c.state == State::joining && message_type_is(message, "PONG")) {
     mark_joined(j);
-    return;
+    return 0;
   }
   if (c.flags & kReconnects) {
     Joined joined;
     if (parse_joined(message, joined)) {
       on_joined(j, joined);
-      return;
+      return 0;
     }
   }
   const ScanCounts counts = scan_push_message(message, [&](const Item& item) { on_item(j, item); });
@@ -814,6 +911,7 @@ void Worker::on_message(uint32_t j, std::string_view message) {
     parse_push_tail(counts.after, message.data() + message.size(), tail);
     on_push_position(j, tail, counts.items);
   }
+  return counts.items;
 }
 
 void Worker::on_item(uint32_t j, const Item& item) {
