@@ -100,6 +100,19 @@ async def until_marker(receive, marker):
             got.append(item)
 
 
+async def join_past_announcements(ws, room):
+    """JOIN and a PING barrier, as harness.join, except that PUSH frames may come before the PONG: the
+    Nano member's onNewUser announcement, which a merge window delays until after these members
+    joined. Whatever they carry comes before the start marker, so it is dropped here."""
+    await ws.send(command("JOIN", room=room))
+    await ws.send(PING)
+    while True:
+        msg = await recv_json(ws)
+        if msg == {"type": "PONG", "data": {}}:
+            return
+        push_items(msg)
+
+
 def gopush_receiver(ws):
     async def receive():
         return push_items(await recv_json(ws, 30))
@@ -133,7 +146,7 @@ class DeliveryTest(unittest.IsolatedAsyncioTestCase):
             for ws in plain:
                 self.assertEqual(negotiated(ws), [])
             for ws in deflated + plain:
-                await join(ws, ROOM)  # JOIN and PING compressed by websockets on the deflate ones
+                await join_past_announcements(ws, ROOM)  # JOIN and PING compressed on the deflate ones
             receivers = [gopush_receiver(ws) for ws in deflated + plain] + [nano_receiver(nano)]
             before = await server.astats()
             for key in ("deflateNegotiated", "deflateFrames", "deflateBytesIn", "deflateBytesOut",
