@@ -8,12 +8,14 @@
 # ratios) into --out (default results/deflate-<date>/).
 #
 #   bench/deflate.sh [--connections N] [--rates "R R ..."] [--seconds S] [--reps N] [--servers LIST]
-#                    [--build DIR] [--uws-src DIR] [--out DIR] [--note TEXT]
+#                    [--merge-window-ms MS] [--build DIR] [--uws-src DIR] [--out DIR] [--note TEXT]
 #
 # Servers (for --servers): ringcast-off (--compression false: it declines the offer, plain frames),
 # ringcast-on (--compression true: each PUSH frame compressed once per shard, shared by every member),
 # uws-shared (uWS SHARED_COMPRESSOR: it still deflates once per subscriber), uws-off (no compression).
-# Default: all four. ringcast runs with the default merging (window 0), --threads 1.
+# Default: all four. ringcast runs with --threads 1 and --merge-window-ms MS (default 0: only what one
+# loop iteration drains together is merged; go-push's maxMergerDelay is the same setting). uWS has no
+# merging: every publish is its own message, whatever the window.
 # Figures per server and rate (medians of the reps): deliveries/s, wire bytes per delivered item
 # (frames of the messages that carried items, headers included), server CPU-seconds per 10^6
 # deliveries, client CPU in % of its core (near 100%: the point measured the client), publishes/s
@@ -34,6 +36,7 @@ rates="200"
 seconds=5
 reps=3
 servers="ringcast-off ringcast-on uws-shared uws-off"
+merge_window_ms=0
 build=""
 uws_src="$root/../shared/peers/uws"
 out=""
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
     --seconds) seconds=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --servers) servers=${2//,/ }; shift 2 ;;
+    --merge-window-ms) merge_window_ms=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --uws-src) uws_src=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
@@ -115,7 +119,7 @@ ws_port=18777; api_port=18799; uws_port=18380
   echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
   echo "  \"host\": {\"cpus\": $ncpu, \"kernel\": \"$(uname -r)\", \"memory_kib\": $(awk '/MemTotal/ {print $2}' /proc/meminfo)},"
   echo "  \"server_cpu\": $server_cpu, \"client_cpu\": $client_cpu, \"connections\": $connections, \"reps\": $reps,"
-  echo "  \"rates\": \"$rates\", \"seconds\": $seconds, \"servers\": \"$servers\","
+  echo "  \"rates\": \"$rates\", \"seconds\": $seconds, \"servers\": \"$servers\", \"merge_window_ms\": $merge_window_ms,"
   echo "  \"loadavg_at_start\": \"$(cut -d' ' -f1-3 /proc/loadavg)\","
   echo "  \"note\": $(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$note"),"
   echo "  \"git\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +changes)\","
@@ -153,7 +157,7 @@ start_server() {  # start_server NAME
       local compression=false
       [ "$name" = ringcast-on ] && compression=true
       taskset -c "$server_cpu" "$server_bin" --threads 1 --listen "127.0.0.1:$ws_port" --api "127.0.0.1:$api_port" \
-        --heartbeat-timeout-ms 600000 --log-level warn --compression "$compression" >> "$slog" 2>&1 &
+        --heartbeat-timeout-ms 600000 --log-level warn --compression "$compression" --merge-window-ms "$merge_window_ms" >> "$slog" 2>&1 &
       server_pid=$!
       wait_for curl -sf "http://127.0.0.1:$api_port/health" || { log "$name did not start:"; tail -5 "$slog" >&2; return 1; }
       url_args=(--url "ws://127.0.0.1:$ws_port/connect" --publish-url "http://127.0.0.1:$api_port/push/room"

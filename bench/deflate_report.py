@@ -92,8 +92,9 @@ def main(out):
     lines = ["# permessage-deflate: ringcast vs uWebSockets", "",
              "%s connections in one room, all offering permessage-deflate (ringcast-load --deflate), danmaku "
              "items (50-300 byte JSON chat objects), %s s of publishing per run; server on core %s, client on "
-             "core %s; medians of %s reps. Host: %s CPUs, kernel %s; git %s.%s" % (
-                 host["connections"], host["seconds"], host["server_cpu"], host["client_cpu"], host["reps"],
+             "core %s; ringcast merge window %s ms; medians of %s reps. Host: %s CPUs, kernel %s; git %s.%s" % (
+                 host["connections"], host["seconds"], host["server_cpu"], host["client_cpu"],
+                 host.get("merge_window_ms", 0), host["reps"],
                  host["host"]["cpus"], host["host"]["kernel"], host["git"],
                  (" Note: " + host["note"]) if host.get("note") else ""),
              "",

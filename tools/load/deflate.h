@@ -42,8 +42,12 @@ class MessageInflater {
 
   // Inflates one whole message's payload (its frames' payloads joined) from an empty window, with the
   // 00 00 ff ff tail the sender removed (RFC 7692 §7.2.2) added back. `out` stays valid until the
-  // next call.
+  // next call. A payload equal to the last one that inflated is answered from that result without
+  // inflating again (the server sends one compressed frame to every member of a room).
   InflateStatus inflate_message(const uint8_t* payload, size_t len, std::string_view& out);
+
+  // Messages answered from the last result.
+  uint64_t reused() const { return reused_; }
 
  private:
   InflateStatus run(const uint8_t* in, size_t len, bool& stream_end);
@@ -51,6 +55,9 @@ class MessageInflater {
   z_stream_s* stream_ = nullptr;
   std::vector<char> out_;
   size_t out_len_ = 0;
+  std::vector<uint8_t> last_in_;  // the payload `out_` was inflated from, when last_ok_
+  bool last_ok_ = false;
+  uint64_t reused_ = 0;
   const size_t message_bytes_max_;
 };
 

@@ -68,6 +68,28 @@ TEST(Inflate, EveryMessageStartsFromAnEmptyWindow) {
   EXPECT_EQ(inflate_bytes(inflater, {0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}), "Hello");
 }
 
+TEST(Inflate, TheSamePayloadAgainIsAnsweredWithoutInflating) {
+  MessageInflater inflater(1 << 20);
+  const std::vector<uint8_t> hello = {0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00};
+  EXPECT_EQ(inflate_bytes(inflater, hello), "Hello");
+  EXPECT_EQ(inflater.reused(), 0u);
+  EXPECT_EQ(inflate_bytes(inflater, hello), "Hello");
+  EXPECT_EQ(inflater.reused(), 1u);
+  // The same length with one bit off is inflated (and is corrupt), not taken for the last payload.
+  inflate_bytes(inflater, {0xc2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, InflateStatus::corrupt);
+  EXPECT_EQ(inflate_bytes(inflater, hello), "Hello");
+  EXPECT_EQ(inflater.reused(), 1u);
+  // Another payload of the same text (a stored block) is its own message.
+  EXPECT_EQ(inflate_bytes(inflater, {0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00}), "Hello");
+  EXPECT_EQ(inflate_bytes(inflater, {0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}), "Hello");
+  EXPECT_EQ(inflater.reused(), 1u);
+  // A payload that was too large is not remembered either.
+  MessageInflater small(3);
+  inflate_bytes(small, hello, InflateStatus::too_large);
+  inflate_bytes(small, hello, InflateStatus::too_large);
+  EXPECT_EQ(small.reused(), 0u);
+}
+
 TEST(Inflate, CorruptInput) {
   MessageInflater inflater(1 << 20);
   inflate_bytes(inflater, {0xff, 0xff, 0xff}, InflateStatus::corrupt);  // block type 11 is reserved
