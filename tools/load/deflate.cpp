@@ -187,23 +187,36 @@ InflateStatus MessageInflater::run(const uint8_t* in, size_t len, bool& stream_e
 
 InflateStatus MessageInflater::inflate_message(const uint8_t* payload, size_t len, std::string_view& out) {
   // Every message inflates from an empty window, so the same payload bytes always give the same
-  // message: a frame the server sent to many of this worker's connections is inflated once.
-  if (last_ok_ && len == last_in_.size() && (len == 0 || std::memcmp(payload, last_in_.data(), len) == 0)) {
-    ++reused_;
-    out = {out_.data(), out_len_};
-    return InflateStatus::ok;
+  // message: a frame the server sent to many of this worker's connections is inflated once. A few
+  // recent ones are kept, since connections that lag by different amounts interleave them.
+  ++tick_;
+  for (Recent& r : recent_) {
+    if (r.used != 0 && r.in.size() == len && (len == 0 || std::memcmp(payload, r.in.data(), len) == 0)) {
+      r.used = tick_;
+      ++reused_;
+      out = {r.out.data(), r.out_len};
+      return InflateStatus::ok;
+    }
   }
-  last_ok_ = false;
   inflateReset(stream_);
   out_len_ = 0;
   bool stream_end = false;
   InflateStatus status = run(payload, len, stream_end);
   if (status == InflateStatus::ok && !stream_end) status = run(kTail, sizeof kTail, stream_end);
-  out = {out_.data(), status == InflateStatus::ok ? out_len_ : 0};
-  if (status == InflateStatus::ok) {
-    last_in_.assign(payload, payload + len);
-    last_ok_ = true;
+  if (status != InflateStatus::ok) {
+    out = {out_.data(), 0};
+    return status;
   }
+  // The least recently used entry takes the result (its buffer becomes the next scratch buffer).
+  Recent* victim = &recent_[0];
+  for (Recent& r : recent_)
+    if (r.used < victim->used) victim = &r;
+  victim->in.assign(payload, payload + len);
+  victim->out.swap(out_);
+  victim->out_len = out_len_;
+  victim->used = tick_;
+  if (out_.empty()) out_.resize(std::min(kOutStartBytes, message_bytes_max_ + 1));
+  out = {victim->out.data(), victim->out_len};
   return status;
 }
 

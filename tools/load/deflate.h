@@ -42,8 +42,8 @@ class MessageInflater {
 
   // Inflates one whole message's payload (its frames' payloads joined) from an empty window, with the
   // 00 00 ff ff tail the sender removed (RFC 7692 §7.2.2) added back. `out` stays valid until the
-  // next call. A payload equal to the last one that inflated is answered from that result without
-  // inflating again (the server sends one compressed frame to every member of a room).
+  // next call. A payload equal to one of the last few that inflated is answered from that result
+  // without inflating again (the server sends one compressed frame to every member of a room).
   InflateStatus inflate_message(const uint8_t* payload, size_t len, std::string_view& out);
 
   // Messages answered from the last result.
@@ -55,8 +55,16 @@ class MessageInflater {
   z_stream_s* stream_ = nullptr;
   std::vector<char> out_;
   size_t out_len_ = 0;
-  std::vector<uint8_t> last_in_;  // the payload `out_` was inflated from, when last_ok_
-  bool last_ok_ = false;
+  // Recently inflated payloads and their messages (used == 0: empty).
+  struct Recent {
+    std::vector<uint8_t> in;
+    std::vector<char> out;
+    size_t out_len = 0;
+    uint64_t used = 0;
+  };
+  static constexpr size_t kRecent = 8;
+  Recent recent_[kRecent];
+  uint64_t tick_ = 0;
   uint64_t reused_ = 0;
   const size_t message_bytes_max_;
 };

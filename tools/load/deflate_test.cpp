@@ -75,14 +75,30 @@ TEST(Inflate, TheSamePayloadAgainIsAnsweredWithoutInflating) {
   EXPECT_EQ(inflater.reused(), 0u);
   EXPECT_EQ(inflate_bytes(inflater, hello), "Hello");
   EXPECT_EQ(inflater.reused(), 1u);
-  // The same length with one bit off is inflated (and is corrupt), not taken for the last payload.
+  // The same length with one bit off is inflated (and is corrupt), not taken for a remembered
+  // payload; a failed message leaves the remembered ones as they were.
   inflate_bytes(inflater, {0xc2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}, InflateStatus::corrupt);
+  EXPECT_EQ(inflater.reused(), 1u);
   EXPECT_EQ(inflate_bytes(inflater, hello), "Hello");
-  EXPECT_EQ(inflater.reused(), 1u);
+  EXPECT_EQ(inflater.reused(), 2u);
   // Another payload of the same text (a stored block) is its own message.
-  EXPECT_EQ(inflate_bytes(inflater, {0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00}), "Hello");
+  const std::vector<uint8_t> stored = {0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00};
+  EXPECT_EQ(inflate_bytes(inflater, stored), "Hello");
   EXPECT_EQ(inflate_bytes(inflater, {0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}), "Hello");
-  EXPECT_EQ(inflater.reused(), 1u);
+  EXPECT_EQ(inflater.reused(), 2u);
+  // Connections that lag by different amounts interleave frames: a few recent payloads are kept, so
+  // hello and the stored block again are both answered without inflating.
+  EXPECT_EQ(inflate_bytes(inflater, hello), "Hello");
+  EXPECT_EQ(inflate_bytes(inflater, stored), "Hello");
+  EXPECT_EQ(inflater.reused(), 4u);
+  // Once more distinct payloads than it keeps have passed, the oldest is inflated again.
+  for (uint8_t i = 0; i < 16; ++i) {
+    const std::vector<uint8_t> other = {0x00, 0x01, 0x00, 0xfe, 0xff, static_cast<uint8_t>('a' + i)};
+    EXPECT_EQ(inflate_bytes(inflater, other), std::string(1, static_cast<char>('a' + i)));
+  }
+  EXPECT_EQ(inflater.reused(), 4u);
+  EXPECT_EQ(inflate_bytes(inflater, hello), "Hello");
+  EXPECT_EQ(inflater.reused(), 4u);
   // A payload that was too large is not remembered either.
   MessageInflater small(3);
   inflate_bytes(small, hello, InflateStatus::too_large);

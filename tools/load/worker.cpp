@@ -3,7 +3,7 @@
 // frame (or the 101 head) split across reads is copied aside, into a heap block freed once whole, and
 // a fragmented message is joined in a side table until its last frame. A compressed message
 // (--deflate) is inflated by the worker's one inflater into its buffer and scanned there; the same compressed
-// payload again (the server's one frame for every member) reuses the last inflated message.
+// payload again (the server's one frame for every member) reuses a recent inflated message.
 #include "tools/load/worker.h"
 
 #include <arpa/inet.h>
