@@ -37,20 +37,21 @@ Encodings::Encodings(Frames& frames, const pomelo::RouteDict& routes, std::strin
       deflater_(static_cast<int>(compression.level)) {}
 
 void Encodings::start(FrameId push) {
-  end_fanout();
-  source_ = push;
+  if (push >= forms_.size()) forms_.resize(static_cast<size_t>(push) + 1);
+  forms_[push].started = true;
+  started_.push_back(push);
   frames_.ref(push);
 }
 
 void Encodings::end_fanout() {
-  if (source_ == kNil) return;
-  for (size_t e = 0; e < kEncodings; ++e) {
-    if (built_[e] && encoded_[e] != kNil) frames_.unref(encoded_[e]);
-    encoded_[e] = kNil;
-    built_[e] = false;
+  for (const FrameId push : started_) {
+    Forms& f = forms_[push];
+    for (size_t e = 0; e < kEncodings; ++e)
+      if ((f.built & (1u << e)) && f.encoded[e] != kNil) frames_.unref(f.encoded[e]);
+    f = Forms{};
+    frames_.unref(push);
   }
-  frames_.unref(source_);
-  source_ = kNil;
+  started_.clear();
 }
 
 FrameId Encodings::build(FrameId push, Encoding encoding) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/base/ids.h"
 #include "engine/base/json.h"
@@ -48,23 +49,34 @@ class Encodings {
 
   // The frame a member of `encoding` gets for the PUSH frame `push`, or kNil when it gets nothing.
   // Built on first need and kept, with references held on both frames (so `push`'s id cannot be
-  // reused meanwhile), until end_fanout() or until another frame is asked for.
+  // reused meanwhile), until end_fanout(). Kept per frame: the fan-out hands a member all of a room's
+  // frames of a drain before the next member, so several frames' encodings are in use at once.
   FrameId encode(FrameId push, Encoding encoding) {
     if (encoding == Encoding::ws_text) return push;
     if (encoding == Encoding::none) return kNil;
-    if (push != source_) start(push);
+    if (push >= forms_.size() || !forms_[push].started) start(push);
     const size_t e = static_cast<size_t>(encoding);
-    if (!built_[e]) {
-      encoded_[e] = build(push, encoding);
-      built_[e] = true;
-      if (encoded_[e] != kNil) frames_.ref(encoded_[e]);
+    if (!(forms_[push].built & (1u << e))) {
+      const FrameId encoded = build(push, encoding);
+      Forms& f = forms_[push];  // (after build: a Pomelo-deflate build encodes the Pomelo form first)
+      f.encoded[e] = encoded;
+      f.built |= static_cast<uint8_t>(1u << e);
+      if (encoded != kNil) frames_.ref(encoded);
     }
-    return encoded_[e];
+    return forms_[push].encoded[e];
   }
   // Lets the kept frames go: called after each fan-out phase of the loop.
   void end_fanout();
 
  private:
+  // The encodings built for one source frame in this fan-out phase.
+  struct Forms {
+    FrameId encoded[kEncodings] = {kNil, kNil, kNil, kNil, kNil};
+    uint8_t built = 0;  // bit e: encoded[e] was built (kNil included: nothing to send in that form)
+    bool started = false;
+  };
+  static_assert(kEncodings <= 8, "one bit per encoding in Forms::built");
+
   void start(FrameId push);
   FrameId build(FrameId push, Encoding encoding);
   FrameId build_pomelo(const Frame& push);
@@ -75,12 +87,11 @@ class Encodings {
   Frames& frames_;
   const pomelo::RouteDict& routes_;
   std::string_view push_route_;
-  FrameId source_ = kNil;
+  std::vector<Forms> forms_;      // indexed by source frame id
+  std::vector<FrameId> started_;  // the source frames with forms in this fan-out phase
   CompressionOptions compression_;
   ShardStats* stats_;
   deflate::Deflater deflater_;
-  FrameId encoded_[kEncodings] = {kNil, kNil, kNil, kNil, kNil};
-  bool built_[kEncodings] = {};
   // The Pomelo encoding has its own parser: it runs inside a delivery, which a go-push JOIN with
   // `since` reaches while its command's views still point into the command parser.
   simdjson::dom::parser parser_;

@@ -1,7 +1,9 @@
 // Fan-out: a shard drains the broadcast ring, groups the entries by room, turns each room's group into
 // one PUSH frame (the entry's own frame in the ring when there is one entry, else a frame coalesced
 // once for the shard) and hands a reference to that frame to every local member. With a merge window
-// (go-push's maxMergerDelay) a room's group waits up to the window before it is emitted.
+// (go-push's maxMergerDelay) a room's group waits up to the window before it is emitted. A room whose
+// drain made several frames (groups cut at their caps) hands them to each member together, member by
+// member, so each member's record and queue are touched once per drain rather than once per frame.
 #pragma once
 
 #include <algorithm>
@@ -40,9 +42,9 @@ class Fanout {
   }
   void detach() { ring_.detach(slot_); }
 
-  // Drains committed entries (up to the per-drain cap) and fans them out. `deliver(conn, frame)` queues
-  // the frame on a connection; it must not change room membership (cuts are deferred by the caller).
-  // Returns the number of entries drained.
+  // Drains committed entries (up to the per-drain cap) and fans them out. `deliver(conn, frames, n)`
+  // queues n frames, in order, on a connection; it must not change room membership (cuts are deferred
+  // by the caller). Returns the number of entries drained.
   template <class Deliver>
   uint32_t drain(int64_t now_ns, Deliver& deliver);
 
@@ -112,6 +114,15 @@ class Fanout {
 
   template <class Deliver>
   void emit(RoomId id, Deliver& deliver);
+  // The room's batch as one frame (the batch is emptied).
+  FrameId make_frame(RoomBatch& b);
+  // The batch is cut (at its item or byte cap) in the middle of a drain: its frame waits, in the
+  // room's sealed chain, for the end of the drain.
+  void seal(RoomId id);
+  // Hands the frames to every member of the room, member by member, then lets go of the frames
+  // nobody took.
+  template <class Deliver>
+  void deliver_frames(Room& r, const FrameId* frames, uint32_t n, Deliver& deliver);
   // A push to one connection id: the entry's own frame, now, if the connection is this shard's and
   // still open (Deliver::resolve_conn says). Not coalesced with the room batches of the same drain.
   template <class Deliver>
@@ -130,6 +141,12 @@ class Fanout {
   uint32_t epoch_ = kNil;  // this drain's epoch, opened on first need
   std::vector<RoomId> touched_;
   std::deque<Window> windows_;
+  struct Sealed {
+    FrameId frame;
+    uint32_t next;
+  };
+  std::vector<Sealed> sealed_;        // this drain's sealed frames, chained per room
+  std::vector<FrameId> room_frames_;  // one room's frames of this drain, in order
 };
 
 // ---- implementation ----
@@ -155,18 +172,18 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
     }
     if (id != kNil) {
       RoomBatch& b = rooms_.room(id).batch;
-      if (!b.entries.empty() && (b.items + e->item_count > limits_.batch_items_max ||
-                                 coalesced_frame_bytes(b, *e) > limits_.frame_bytes_max)) {
-        emit(id, deliver);
-      }
-      b.entries.push_back(e);
-      b.items += e->item_count;
-      b.bytes += e->items_len + 1;
       if (!b.listed) {
         b.listed = true;
         touched_.push_back(id);
       }
-      if (b.items >= limits_.batch_items_max) emit(id, deliver);
+      if (!b.entries.empty() && (b.items + e->item_count > limits_.batch_items_max ||
+                                 coalesced_frame_bytes(b, *e) > limits_.frame_bytes_max)) {
+        seal(id);
+      }
+      b.entries.push_back(e);
+      b.items += e->item_count;
+      b.bytes += e->items_len + 1;
+      if (b.items >= limits_.batch_items_max) seal(id);
     }
     pos_ += e->size;
     ++seq_;
@@ -175,18 +192,26 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
   stats_->add(Counter::entries_consumed, drained);
   for (RoomId id : touched_) {
     Room& r = rooms_.room(id);
-    r.batch.listed = false;
-    if (r.batch.entries.empty()) continue;
-    if (limits_.merge_window_ns == 0) {
-      emit(id, deliver);
-    } else if (r.batch.epoch == kNil) {
-      // A new batch: it keeps its entries in the ring until its window ends.
-      r.batch.epoch = drain_epoch();
-      frames_.epoch_ref(r.batch.epoch);
-      windows_.push_back(Window{now_ns + limits_.merge_window_ns, id, r.generation, r.batch.serial});
+    RoomBatch& b = r.batch;
+    b.listed = false;
+    room_frames_.clear();
+    for (uint32_t s = b.sealed_first; s != kNil; s = sealed_[s].next) room_frames_.push_back(sealed_[s].frame);
+    b.sealed_first = b.sealed_last = kNil;
+    if (!b.entries.empty()) {
+      if (limits_.merge_window_ns == 0) {
+        room_frames_.push_back(make_frame(b));
+      } else if (b.epoch == kNil) {
+        // A new batch: it keeps its entries in the ring until its window ends.
+        b.epoch = drain_epoch();
+        frames_.epoch_ref(b.epoch);
+        windows_.push_back(Window{now_ns + limits_.merge_window_ns, id, r.generation, b.serial});
+      }
     }
+    if (!room_frames_.empty())
+      deliver_frames(r, room_frames_.data(), static_cast<uint32_t>(room_frames_.size()), deliver);
   }
   touched_.clear();
+  sealed_.clear();
   return drained;
 }
 
@@ -210,7 +235,11 @@ void Fanout::flush_all(Deliver& deliver) {
 template <class Deliver>
 void Fanout::emit(RoomId id, Deliver& deliver) {
   Room& r = rooms_.room(id);
-  RoomBatch& b = r.batch;
+  const FrameId frame = make_frame(r.batch);
+  deliver_frames(r, &frame, 1, deliver);
+}
+
+inline FrameId Fanout::make_frame(RoomBatch& b) {
   FrameId frame;
   if (b.entries.size() == 1) {
     const RingEntry* e = b.entries.front();
@@ -222,8 +251,27 @@ void Fanout::emit(RoomId id, Deliver& deliver) {
     stats_->add(Counter::frames_built);
   }
   clear_batch(b);
-  for (uint32_t conn : r.members) deliver(conn, frame);
-  frames_.release_if_unused(frame);
+  return frame;
+}
+
+inline void Fanout::seal(RoomId id) {
+  RoomBatch& b = rooms_.room(id).batch;
+  const uint32_t s = static_cast<uint32_t>(sealed_.size());
+  sealed_.push_back(Sealed{make_frame(b), kNil});
+  if (b.sealed_last == kNil)
+    b.sealed_first = s;
+  else
+    sealed_[b.sealed_last].next = s;
+  b.sealed_last = s;
+}
+
+template <class Deliver>
+void Fanout::deliver_frames(Room& r, const FrameId* frames, uint32_t n, Deliver& deliver) {
+  // Held while the members take them: a frame every member so far got in another encoding must not
+  // be freed (and its id reused) before the next member asks for it.
+  for (uint32_t i = 0; i < n; ++i) frames_.ref(frames[i]);
+  for (uint32_t conn : r.members) deliver(conn, frames, n);
+  for (uint32_t i = 0; i < n; ++i) frames_.unref(frames[i]);
 }
 
 template <class Deliver>
@@ -233,7 +281,7 @@ void Fanout::deliver_to_conn(const RingEntry& e, Deliver& deliver) {
     if (conn == kNil) return;
     const FrameId frame =
         frames_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
-    deliver(conn, frame);
+    deliver(conn, &frame, 1);
     frames_.release_if_unused(frame);
   }
 }

@@ -1,5 +1,5 @@
-// Send queues, frames and ring epochs. Nodes and frames come from free lists inside vectors, so a
-// steady stream of pushes allocates nothing per message per subscriber.
+// Send queues, frames and ring epochs. Queue chunks and frames come from free lists inside vectors, so
+// a steady stream of pushes allocates nothing per message per subscriber.
 #include "engine/broadcast/frames.h"
 
 #include <cstdlib>
@@ -8,7 +8,7 @@ namespace ringcast {
 
 Frames::Frames(uint32_t first_epoch) : epoch_base_(first_epoch) {
   frames_.reserve(1024);
-  nodes_.reserve(4096);
+  chunks_.reserve(1024);
 }
 
 Frames::~Frames() {
@@ -114,29 +114,40 @@ uint64_t Frames::oldest_held(uint64_t fallback) {
   return epochs_.empty() ? fallback : epochs_.front().start_pos;
 }
 
-void Frames::free_node(uint32_t id) {
-  nodes_[id].next = node_free_;
-  node_free_ = id;
+void Frames::pop_head(OutQueue& q) {
+  Chunk& h = chunks_[q.head];
+  unref(h.frames[h.begin++]);
+  if (h.begin < h.end) return;
+  const uint32_t emptied = q.head;
+  q.head = h.next;
+  if (q.head == kNil) q.tail = kNil;
+  free_chunk(emptied);
 }
 
 int Frames::gather(OutQueue& q, iovec* iov, int max_iov, size_t max_bytes, size_t& total_bytes,
                    int64_t* publish_ns) {
-  RC_ASSERT(q.inflight_nodes == 0 && max_iov > 0);
+  RC_ASSERT(q.inflight_frames == 0 && max_iov > 0);
   int count = 0;
   total_bytes = 0;
   uint32_t offset = q.head_offset;
-  for (uint32_t n = q.head; n != kNil && count < max_iov; n = nodes_[n].next) {
-    const Frame& f = frames_[nodes_[n].frame];
-    size_t len = f.len - offset;
-    if (count > 0 && total_bytes + len > max_bytes) break;
-    iov[count].iov_base = const_cast<uint8_t*>(f.data + offset);
-    iov[count].iov_len = len;
-    if (publish_ns) publish_ns[count] = offset == 0 && f.push ? f.publish_ns : 0;
-    total_bytes += len;
-    ++count;
-    offset = 0;
+  for (uint32_t chunk = q.head; chunk != kNil && count < max_iov; chunk = chunks_[chunk].next) {
+    const Chunk& c = chunks_[chunk];
+    for (uint32_t i = c.begin; i < c.end && count < max_iov; ++i) {
+      const Frame& f = frames_[c.frames[i]];
+      const size_t len = f.len - offset;
+      if (count > 0 && total_bytes + len > max_bytes) {
+        q.inflight_frames = static_cast<uint16_t>(count);
+        return count;
+      }
+      iov[count].iov_base = const_cast<uint8_t*>(f.data + offset);
+      iov[count].iov_len = len;
+      if (publish_ns) publish_ns[count] = offset == 0 && f.push ? f.publish_ns : 0;
+      total_bytes += len;
+      ++count;
+      offset = 0;
+    }
   }
-  q.inflight_nodes = static_cast<uint16_t>(count);
+  q.inflight_frames = static_cast<uint16_t>(count);
   return count;
 }
 
@@ -145,73 +156,91 @@ uint32_t Frames::complete(OutQueue& q, size_t sent) {
   uint32_t push_frames = 0;
   q.bytes -= static_cast<uint32_t>(sent);
   while (q.head != kNil) {
-    Frame& f = frames_[nodes_[q.head].frame];
-    size_t left = f.len - q.head_offset;
+    const Chunk& h = chunks_[q.head];
+    const Frame& f = frames_[h.frames[h.begin]];
+    const size_t left = f.len - q.head_offset;
     if (sent < left) {
       q.head_offset += static_cast<uint32_t>(sent);
       break;
     }
     sent -= left;
     push_frames += f.push ? 1 : 0;
-    uint32_t node = q.head;
-    q.head = nodes_[node].next;
     q.head_offset = 0;
-    unref(nodes_[node].frame);
-    free_node(node);
+    pop_head(q);
   }
-  if (q.head == kNil) q.tail = kNil;
-  q.inflight_nodes = 0;
+  q.inflight_frames = 0;
   return push_frames;
 }
 
 uint32_t Frames::drop_unsent(OutQueue& q, bool pushes_only) {
-  // Keep the nodes a send in flight covers (the kernel is reading their bytes) and a head frame that
-  // is partly sent already (the peer has its first bytes; the rest must follow).
-  uint32_t keep = q.inflight_nodes;
+  // Keep the frames a send in flight covers (the kernel is reading their bytes) and a head frame that
+  // is partly sent already (the peer has its first bytes; the rest must follow). Of the rest, keep the
+  // replies when pushes_only: they are moved up, in order, over the dropped frames' places.
+  uint32_t keep = q.inflight_frames;
   if (keep == 0 && q.head_offset > 0) keep = 1;
-  uint32_t n = q.head;
-  uint32_t last_kept = kNil;
-  for (uint32_t i = 0; i < keep && n != kNil; ++i) {
-    last_kept = n;
-    n = nodes_[n].next;
-  }
   uint32_t dropped = 0;
-  while (n != kNil) {
-    const uint32_t next = nodes_[n].next;
-    const Frame& f = frames_[nodes_[n].frame];
-    if (pushes_only && !f.push) {
-      if (last_kept == kNil)
-        q.head = n;
-      else
-        nodes_[last_kept].next = n;
-      last_kept = n;
-    } else {
-      q.bytes -= f.len;
-      dropped += f.push ? 1 : 0;
-      unref(nodes_[n].frame);
-      free_node(n);
+  uint32_t write_chunk = kNil;  // where the next kept frame goes (after the last kept one)
+  uint32_t write_at = 0;
+  uint32_t kept = 0;
+  for (uint32_t chunk = q.head; chunk != kNil; chunk = chunks_[chunk].next) {
+    Chunk& c = chunks_[chunk];
+    for (uint32_t i = c.begin; i < c.end; ++i) {
+      const FrameId id = c.frames[i];
+      const Frame& f = frames_[id];
+      const bool keep_this = kept < keep || (pushes_only && !f.push);
+      if (!keep_this) {
+        q.bytes -= f.len;
+        dropped += f.push ? 1 : 0;
+        unref(id);
+        continue;
+      }
+      ++kept;
+      if (write_chunk == kNil) {
+        write_chunk = q.head;
+        write_at = chunks_[q.head].begin;
+      } else if (write_at == kChunkFrames) {
+        write_chunk = chunks_[write_chunk].next;
+        write_at = 0;
+      }
+      // (The write position never passes the read position: it trails it over the same chunks.)
+      chunks_[write_chunk].frames[write_at++] = id;
     }
-    n = next;
   }
-  if (last_kept == kNil) {
+  if (write_chunk == kNil) {
+    for (uint32_t chunk = q.head; chunk != kNil;) {
+      const uint32_t next = chunks_[chunk].next;
+      free_chunk(chunk);
+      chunk = next;
+    }
     q.head = q.tail = kNil;
     q.head_offset = 0;
     q.bytes = 0;
-  } else {
-    nodes_[last_kept].next = kNil;
-    q.tail = last_kept;
+    return dropped;
   }
+  // Every chunk after the write position is emptied; the write chunk's frames end there.
+  Chunk& w = chunks_[write_chunk];
+  for (uint32_t chunk = w.next; chunk != kNil;) {
+    const uint32_t next = chunks_[chunk].next;
+    free_chunk(chunk);
+    chunk = next;
+  }
+  w.end = static_cast<uint16_t>(write_at);
+  w.next = kNil;
+  q.tail = write_chunk;
   return dropped;
 }
 
 uint32_t Frames::clear(OutQueue& q) {
   uint32_t dropped = 0;
-  for (uint32_t n = q.head; n != kNil;) {
-    const uint32_t next = nodes_[n].next;
-    dropped += frames_[nodes_[n].frame].push ? 1 : 0;
-    unref(nodes_[n].frame);
-    free_node(n);
-    n = next;
+  for (uint32_t chunk = q.head; chunk != kNil;) {
+    Chunk& c = chunks_[chunk];
+    for (uint32_t i = c.begin; i < c.end; ++i) {
+      dropped += frames_[c.frames[i]].push ? 1 : 0;
+      unref(c.frames[i]);
+    }
+    const uint32_t next = c.next;
+    free_chunk(chunk);
+    chunk = next;
   }
   q = OutQueue{};
   return dropped;

@@ -1,8 +1,8 @@
 // Per-shard send queues. A Frame is bytes some connections must receive: a ring entry's frame
 // (referenced in place: zero copy), a PUSH frame coalesced from several entries (built once per shard
-// per room), or a small reply (pong, close, HTTP answer). Each connection's OutQueue is a linked list
-// of references to frames; gather() turns its head into an iovec for one send, complete() retires what
-// the kernel took. Frames that point into the ring pin it through "epochs" (see below), which is how
+// per room), or a small reply (pong, close, HTTP answer). Each connection's OutQueue is a list of
+// chunks of references to frames; gather() turns its head into an iovec for one send, complete() retires
+// what the kernel took. Frames that point into the ring pin it through "epochs" (see below), which is how
 // the shard knows the oldest ring position it still needs. No I/O here: the Sender (sender.h) does the
 // sending.
 #pragma once
@@ -34,13 +34,17 @@ struct Frame {
   int64_t publish_ns = 0;  // PUSH: when its oldest ring entry was published (latency metric); 0: unknown
 };
 
-// What the kernel must see of one connection's queue, and what is in flight.
+// What the kernel must see of one connection's queue, and what is in flight. The references live in
+// chunks of kChunkFrames (one cache line each), so queueing, gathering and retiring a run of frames
+// touches one line per chunk rather than one scattered node per frame: with one frame per item (no
+// coalescing) a connection's sends carry many small frames, and walking a node per frame was a cache
+// miss per frame per member. A queue holds no chunk while it is empty.
 struct OutQueue {
-  uint32_t head = kNil;  // queue node ids
+  uint32_t head = kNil;  // chunk ids; the head chunk always holds at least one frame
   uint32_t tail = kNil;
-  uint32_t bytes = 0;           // queued bytes not yet sent (the slow-consumer measure)
-  uint32_t head_offset = 0;     // bytes of the head frame already sent
-  uint16_t inflight_nodes = 0;  // nodes covered by the send in flight (0: none in flight)
+  uint32_t bytes = 0;            // queued bytes not yet sent (the slow-consumer measure)
+  uint32_t head_offset = 0;      // bytes of the head frame already sent
+  uint16_t inflight_frames = 0;  // frames covered by the send in flight (0: none in flight)
   bool empty() const { return head == kNil; }
 };
 
@@ -80,22 +84,24 @@ class Frames {
 
   // --- queues ---
   // Appends a reference to the frame; returns the queue's byte count afterwards. (Inline: the
-  // fan-out calls it once per member.)
+  // fan-out calls it once per member per frame.)
   uint32_t enqueue(OutQueue& q, FrameId id) {
     Frame& f = frames_[id];
     ++f.refs;
-    const uint32_t node = new_node(id);
     if (q.tail == kNil) {
-      q.head = q.tail = node;
-    } else {
-      nodes_[q.tail].next = node;
-      q.tail = node;
+      q.head = q.tail = new_chunk();
+    } else if (chunks_[q.tail].end == kChunkFrames) {
+      const uint32_t chunk = new_chunk();
+      chunks_[q.tail].next = chunk;
+      q.tail = chunk;
     }
+    Chunk& t = chunks_[q.tail];
+    t.frames[t.end++] = id;
     q.bytes += f.len;
     return q.bytes;
   }
   // Fills iov with the queue's head (from head_offset), at most max_iov entries and about max_bytes
-  // (the first frame always goes whole). Marks those nodes in flight; returns the iov count.
+  // (the first frame always goes whole). Marks those frames in flight; returns the iov count.
   // With `publish_ns` (max_iov entries) it also tells, per iov, the publish time of a PUSH frame whose
   // first byte that iov carries (0 otherwise), so the caller can measure publish -> flush latency
   // once per frame per connection without a second walk of the queue.
@@ -114,36 +120,55 @@ class Frames {
   // The epoch pinned by the frame at the head of the queue (kNil for frames outside the ring), and
   // the oldest live epoch: together they find the connections that hold the ring back.
   uint32_t head_epoch(const OutQueue& q) const {
-    return q.head == kNil ? kNil : frames_[nodes_[q.head].frame].epoch;
+    if (q.head == kNil) return kNil;
+    const Chunk& h = chunks_[q.head];
+    return frames_[h.frames[h.begin]].epoch;
   }
   uint32_t oldest_epoch() const { return epochs_.empty() ? kNil : epoch_base_; }
 
   size_t frames_live() const { return frames_live_; }
   size_t epochs_live() const { return epochs_.size(); }
+  // Chunks held by queues (for tests: an empty queue holds none).
+  size_t chunks_live() const { return chunks_live_; }
+
+  static constexpr uint32_t kChunkFrames = 6;
 
  private:
-  struct Node {
-    FrameId frame;
+  // Frames [begin, end) of a chunk are queued; a chunk is freed as soon as it has none left.
+  struct alignas(32) Chunk {
+    FrameId frames[kChunkFrames];
     uint32_t next;
+    uint16_t begin;
+    uint16_t end;
   };
+  static_assert(sizeof(Chunk) == 32, "a chunk is half a cache line");
   struct Epoch {
     uint64_t start_pos;
     uint32_t refs;
   };
 
-  uint32_t new_node(FrameId frame) {
+  uint32_t new_chunk() {
     uint32_t id;
-    if (node_free_ != kNil) {
-      id = node_free_;
-      node_free_ = nodes_[id].next;
+    if (chunk_free_ != kNil) {
+      id = chunk_free_;
+      chunk_free_ = chunks_[id].next;
     } else {
-      id = static_cast<uint32_t>(nodes_.size());
-      nodes_.emplace_back();
+      id = static_cast<uint32_t>(chunks_.size());
+      chunks_.emplace_back();
     }
-    nodes_[id] = Node{frame, kNil};
+    Chunk& c = chunks_[id];
+    c.next = kNil;
+    c.begin = c.end = 0;
+    ++chunks_live_;
     return id;
   }
-  void free_node(uint32_t id);
+  void free_chunk(uint32_t id) {
+    chunks_[id].next = chunk_free_;
+    chunk_free_ = id;
+    --chunks_live_;
+  }
+  // Retires the head frame of a non-empty queue (its reference dropped, an emptied chunk freed).
+  void pop_head(OutQueue& q);
   FrameId new_frame();
   FrameId new_frame(const uint8_t* data, uint32_t len, uint32_t items, bool push, int64_t publish_ns);
   void free_frame(FrameId id);
@@ -151,8 +176,9 @@ class Frames {
   std::vector<Frame> frames_;
   FrameId frame_free_ = kNil;
   size_t frames_live_ = 0;
-  std::vector<Node> nodes_;
-  uint32_t node_free_ = kNil;
+  std::vector<Chunk> chunks_;
+  uint32_t chunk_free_ = kNil;
+  size_t chunks_live_ = 0;
   std::deque<Epoch> epochs_;
   uint32_t epoch_base_ = 0;  // absolute number of epochs_.front()
 };

@@ -29,6 +29,10 @@ struct RoomBatch {
   uint32_t epoch = kNil;      // ring epoch pinned while entries wait (window mode)
   uint32_t serial = 0;        // bumped at every emit, so a stale window timer is recognised
   bool listed = false;        // in the fan-out's list of rooms touched by the current drain
+  // Frames sealed during the current drain (batches cut at their item or byte cap), delivered with
+  // the rest of the room's frames when the drain ends: a chain in the fan-out's sealed list.
+  uint32_t sealed_first = kNil;
+  uint32_t sealed_last = kNil;
 };
 
 struct Room {

@@ -19,16 +19,19 @@ class Delivery {
   Delivery(Conns& conns, Sender& sender, Encodings& encodings, ShardStats& stats)
       : conns_(conns), sender_(sender), encodings_(encodings), stats_(stats) {}
 
-  void operator()(uint32_t id, FrameId frame) {
+  // The member's share of a drain: n frames of one room, in order.
+  void operator()(uint32_t id, const FrameId* frames, uint32_t n) {
     Conn& c = conns_[id];
-    if (c.cut) {
-      stats_.add(Counter::frames_dropped);
-      stats_.add(Counter::frames_dropped_slow);
-      return;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (c.cut) {
+        stats_.add(Counter::frames_dropped, n - i);
+        stats_.add(Counter::frames_dropped_slow, n - i);
+        return;
+      }
+      const FrameId encoded = encodings_.encode(frames[i], c.encoding);
+      if (encoded == kNil) continue;
+      if (!sender_.push(c, id, encoded)) conns_.cut(c, id);
     }
-    const FrameId encoded = encodings_.encode(frame, c.encoding);
-    if (encoded == kNil) return;
-    if (!sender_.push(c, id, encoded)) conns_.cut(c, id);
   }
   uint32_t resolve_conn(std::string_view conn_id) const { return conns_.resolve(conn_id); }
   // The fan-out phase is over: encodings kept for its frames go.

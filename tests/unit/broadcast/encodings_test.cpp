@@ -67,19 +67,44 @@ TEST_F(EncodingsTest, PomeloIsBuiltOncePerFrameAndReleasedAfterTheFanout) {
   EXPECT_EQ(frames_.frames_live(), before);
 }
 
-TEST_F(EncodingsTest, ANewFrameLetsThePreviousEncodingGo) {
+// The fan-out hands each member all of a room's frames of a drain before the next member, so the
+// forms of several frames are asked for in turn: each is built once and kept until the fan-out ends.
+TEST_F(EncodingsTest, SeveralFramesKeepTheirFormsUntilTheFanoutEnds) {
   Encodings encodings(frames_, dict_, "onPush");
   const FrameId a = text_frame(R"({"type":"PUSH","data":{"items":["a"],"seq":1}})", 1);
   frames_.ref(a);
-  ASSERT_NE(encodings.encode(a, Encoding::pomelo), kNil);
-  EXPECT_EQ(frames_.frames_live(), 2u);
   const FrameId b = text_frame(R"({"type":"PUSH","data":{"items":["b"],"seq":2}})", 1);
   frames_.ref(b);
-  ASSERT_NE(encodings.encode(b, Encoding::pomelo), kNil);
-  EXPECT_EQ(frames_.frames_live(), 3u);  // a, b and b's encoding: a's encoding had no member
-  encodings.end_fanout();
+  const FrameId pa = encodings.encode(a, Encoding::pomelo);
+  const FrameId pb = encodings.encode(b, Encoding::pomelo);
+  ASSERT_NE(pa, kNil);
+  ASSERT_NE(pb, kNil);
+  EXPECT_NE(pa, pb);
+  EXPECT_EQ(frames_.frames_live(), 4u);  // a, b and their Pomelo forms
+  for (int member = 0; member < 3; ++member) {  // the next members: nothing built again
+    EXPECT_EQ(encodings.encode(a, Encoding::pomelo), pa);
+    EXPECT_EQ(encodings.encode(b, Encoding::pomelo), pb);
+  }
+  EXPECT_EQ(frames_.frames_live(), 4u);
+  // The sources are held too: a source no queue took stays until the fan-out ends, so its id is not
+  // reused for another frame while members may still ask for its forms.
   frames_.unref(a);
+  EXPECT_EQ(frames_.frames_live(), 4u);
+  EXPECT_EQ(encodings.encode(a, Encoding::pomelo), pa);
+  encodings.end_fanout();
+  EXPECT_EQ(frames_.frames_live(), 1u);  // b: its queue reference
   frames_.unref(b);
+  EXPECT_EQ(frames_.frames_live(), 0u);
+  // After the fan-out a new frame on a recycled id starts with no forms.
+  const FrameId c = text_frame(R"({"type":"PUSH","data":{"items":["c"],"seq":3}})", 1);
+  frames_.ref(c);
+  const FrameId pc = encodings.encode(c, Encoding::pomelo);
+  ASSERT_NE(pc, kNil);
+  const Frame& f = frames_.frame(pc);
+  const std::string_view bytes(reinterpret_cast<const char*>(f.data), f.len);
+  EXPECT_NE(bytes.find("\"c\""), std::string_view::npos) << "c's own form, not a or b's";
+  encodings.end_fanout();
+  frames_.unref(c);
   EXPECT_EQ(frames_.frames_live(), 0u);
 }
 

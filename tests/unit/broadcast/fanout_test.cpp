@@ -47,12 +47,14 @@ struct Recorder {
   Frames* frames;
   std::map<uint32_t, OutQueue>* queues;
   std::vector<Delivery> log;
-  void operator()(uint32_t conn, FrameId frame) {
-    const Frame& f = frames->frame(frame);
-    PushParts parts = parse_push_frame(f.data, f.len);
-    log.push_back({conn, frame, f.data, parts.items, parts.room, parts.seq,
-                   std::string(reinterpret_cast<const char*>(f.data), f.len)});
-    frames->enqueue((*queues)[conn], frame);
+  void operator()(uint32_t conn, const FrameId* ids, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+      const Frame& f = frames->frame(ids[i]);
+      PushParts parts = parse_push_frame(f.data, f.len);
+      log.push_back({conn, ids[i], f.data, parts.items, parts.room, parts.seq,
+                     std::string(reinterpret_cast<const char*>(f.data), f.len)});
+      frames->enqueue((*queues)[conn], ids[i]);
+    }
   }
 };
 
@@ -251,6 +253,37 @@ TEST_F(FanoutTest, BatchItemsMaxCuts) {
   publish("r", "[12]");
   EXPECT_EQ(drain(), 2u);
   EXPECT_EQ(frames_logged(), (std::vector<std::string>{push_frame("10,11"), push_frame("12")}));
+}
+
+// One frame per item (merge_batch_items_max 1): a room's frames of one drain reach each member
+// together, member by member, in order; each member's queue has them all, and a member in two rooms
+// gets each room's frames in that room's order.
+TEST_F(FanoutTest, ARoomsFramesOfADrainGoMemberByMember) {
+  limits_.batch_items_max = 1;
+  start();
+  join(1, "r");
+  join(2, "r");
+  join(2, "s");
+  join(3, "s");
+  publish("r", "[1]");
+  publish("s", "[2]");
+  publish("r", "[3]");
+  publish("s", "[4]");
+  publish("r", "[5]");
+  EXPECT_EQ(drain(), 5u);
+  std::vector<std::pair<uint32_t, std::string>> got;
+  for (const Delivery& d : recorder_.log) got.push_back({d.conn, d.bytes});
+  using P = std::pair<uint32_t, std::string>;
+  EXPECT_EQ(got, (std::vector<P>{P{1, push_frame("1")}, P{1, push_frame("3")}, P{1, push_frame("5")},
+                                 P{2, push_frame("1")}, P{2, push_frame("3")}, P{2, push_frame("5")},
+                                 P{2, push_frame("2")}, P{2, push_frame("4")}, P{3, push_frame("2")},
+                                 P{3, push_frame("4")}}));
+  // Zero copy still: every member's frame of an item is the entry's frame in the ring, the same bytes.
+  EXPECT_EQ(recorder_.log[0].data, recorder_.log[3].data);
+  EXPECT_EQ(stats_.get(Counter::frames_built), 0);
+  EXPECT_EQ(queues_[2].bytes, recorder_.log[3].raw.size() + recorder_.log[4].raw.size() +
+                                  recorder_.log[5].raw.size() + recorder_.log[6].raw.size() +
+                                  recorder_.log[7].raw.size());
 }
 
 TEST_F(FanoutTest, FrameBytesMaxCuts) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -96,7 +97,7 @@ TEST(Frames, GatherThreeFramesWhole) {
   size_t total = 0;
   ASSERT_EQ(t.frames.gather(t.q, iov, 8, 1 << 20, total), 3);
   EXPECT_EQ(total, 15u);
-  EXPECT_EQ(t.q.inflight_nodes, 3u);
+  EXPECT_EQ(t.q.inflight_frames, 3u);
   EXPECT_EQ(iov[0].iov_base, t.frames.frame(t.a).data) << "references, not copies";
   EXPECT_EQ(iov[2].iov_base, kC.data());
   EXPECT_EQ(iov_bytes(iov, 3), kAll);
@@ -105,7 +106,7 @@ TEST(Frames, GatherThreeFramesWhole) {
   EXPECT_EQ(t.q.bytes, 0u);
   EXPECT_EQ(t.q.tail, kNil);
   EXPECT_EQ(t.q.head_offset, 0u);
-  EXPECT_EQ(t.q.inflight_nodes, 0u);
+  EXPECT_EQ(t.q.inflight_frames, 0u);
   EXPECT_EQ(t.frames.frames_live(), 1u) << "only the permanent frame is left";
 }
 
@@ -119,7 +120,7 @@ TEST(Frames, ShortSendAtEveryOffset) {
     const uint32_t pushes_first = t.frames.complete(t.q, first);
     EXPECT_EQ(pushes_first, first >= 5 ? 1u : 0u) << first;
     EXPECT_EQ(t.q.bytes, kAll.size() - first);
-    EXPECT_EQ(t.q.inflight_nodes, 0u);
+    EXPECT_EQ(t.q.inflight_frames, 0u);
     if (first == kAll.size()) {
       EXPECT_TRUE(t.q.empty());
       continue;
@@ -173,7 +174,7 @@ TEST(Frames, IovecCap) {
   size_t total = 0;
   ASSERT_EQ(t.frames.gather(t.q, iov, 2, 1 << 20, total), 2);
   EXPECT_EQ(total, 12u);
-  EXPECT_EQ(t.q.inflight_nodes, 2u);
+  EXPECT_EQ(t.q.inflight_frames, 2u);
   EXPECT_EQ(t.frames.complete(t.q, 12), 1u);
   ASSERT_EQ(t.frames.gather(t.q, iov, 2, 1 << 20, total), 1);
   EXPECT_EQ(iov_bytes(iov, 1), kC);
@@ -234,7 +235,7 @@ TEST(Frames, DropUnsentKeepsInflightNodes) {
   EXPECT_EQ(t.frames.drop_unsent(t.q), 1u);
   EXPECT_EQ(t.frames.frames_live(), 3u) << "D freed, the permanent C stays";
   EXPECT_EQ(t.q.bytes, 11u);
-  EXPECT_EQ(t.q.inflight_nodes, 2u);
+  EXPECT_EQ(t.q.inflight_frames, 2u);
   EXPECT_EQ(t.q.head_offset, 1u);
   EXPECT_FALSE(t.q.empty());
   // The send finishes short: the rest of B remains, and is sendable.
@@ -444,7 +445,7 @@ TEST(Frames, EpochNumbersSkipNilAtTheWrap) {
   EXPECT_EQ(held.oldest_held(99), 99u);
 }
 
-// A steady stream of frames through one queue reuses nodes and frames instead of growing.
+// A steady stream of frames through one queue reuses chunks and frames instead of growing.
 TEST(Frames, SteadyStateReusesSlots) {
   Frames frames;
   OutQueue q;
@@ -461,6 +462,7 @@ TEST(Frames, SteadyStateReusesSlots) {
     }
   }
   EXPECT_EQ(frames.frames_live(), 0u);
+  EXPECT_EQ(frames.chunks_live(), 0u) << "an empty queue holds no chunk";
 }
 
 // gather() tells the publish time of each PUSH frame whose first byte a send carries (the latency
@@ -482,6 +484,71 @@ TEST(Frames, GatherReportsPublishTimesOfFramesStarting) {
   ASSERT_EQ(frames.gather(q, iov, 4, 1 << 20, total, published), 1);
   EXPECT_EQ(published[0], 0) << "counted when its first byte went";
   EXPECT_EQ(frames.complete(q, total), 1u);
+}
+
+// Queues longer than a chunk: frames are gathered, retired and dropped across chunk boundaries in
+// order, whatever the sizes of the sends and of the drops, and every chunk is given back.
+TEST(Frames, RunsAcrossChunks) {
+  constexpr int kIov = 64;
+  const uint32_t n = Frames::kChunkFrames * 3 + 5;
+  for (uint32_t first_send = 0; first_send <= n; first_send += 3) {
+    for (int mode = 0; mode < 3; ++mode) {  // then: 0 send the rest, 1 drop pushes, 2 drop everything
+      Frames frames;
+      OutQueue q;
+      std::string expect;
+      uint32_t pushes = 0;
+      for (uint32_t i = 0; i < n; ++i) {
+        const std::string bytes(1, static_cast<char>('a' + i % 26));
+        const bool push = i % 3 != 0;
+        frames.enqueue(q, frames.owned_frame(owned_copy(bytes), 1, push ? 1 : 0, push));
+        expect += bytes;
+        pushes += push ? 1 : 0;
+      }
+      iovec iov[kIov];
+      size_t total = 0;
+      std::string got;
+      uint32_t sent_pushes = 0;
+      // A first send of first_send frames (capped by bytes), completed in full, and one more in flight.
+      if (first_send > 0) {
+        const int k = frames.gather(q, iov, kIov, first_send, total);
+        ASSERT_EQ(static_cast<uint32_t>(k), std::min<uint32_t>(first_send, n));
+        got += iov_bytes(iov, k);
+        sent_pushes += frames.complete(q, total);
+      }
+      if (q.empty()) continue;
+      const int inflight = frames.gather(q, iov, 2, 1 << 20, total);
+      const std::string inflight_bytes = iov_bytes(iov, inflight);
+      uint32_t dropped = 0;
+      if (mode > 0) dropped = frames.drop_unsent(q, mode == 1);
+      got += inflight_bytes;
+      sent_pushes += frames.complete(q, total);
+      while (!q.empty()) {
+        const int k = frames.gather(q, iov, 5, 1 << 20, total);
+        got += iov_bytes(iov, k);
+        sent_pushes += frames.complete(q, total);
+      }
+      if (mode == 0) {
+        EXPECT_EQ(got, expect);
+        EXPECT_EQ(sent_pushes, pushes);
+      } else {
+        // What went is a prefix (sent and in flight), then, for a pushes-only drop, the replies after it.
+        EXPECT_EQ(got.substr(0, first_send + inflight), expect.substr(0, first_send + inflight));
+        std::string replies;
+        for (uint32_t i = first_send + inflight; i < n; ++i)
+          if (i % 3 == 0) replies += expect[i];
+        EXPECT_EQ(got.substr(first_send + inflight), mode == 1 ? replies : std::string());
+        EXPECT_EQ(sent_pushes + dropped, pushes);
+      }
+      EXPECT_EQ(q.bytes, 0u);
+      EXPECT_EQ(frames.frames_live(), 0u);
+      EXPECT_EQ(frames.chunks_live(), 0u);
+      // The queue takes frames again after it emptied.
+      frames.enqueue(q, frames.owned_frame(owned_copy("z"), 1, 1, true));
+      frames.gather(q, iov, 4, 1 << 20, total);
+      EXPECT_EQ(frames.complete(q, total), 1u);
+      EXPECT_EQ(frames.chunks_live(), 0u);
+    }
+  }
 }
 
 }  // namespace
