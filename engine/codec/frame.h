@@ -3,6 +3,7 @@
 // messages and control frames back through a sink; the encoder writes unmasked server frame headers.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -159,8 +160,11 @@ class FrameParser {
   // size (the sink checks that); its compressed form may exceed the limit by what DEFLATE adds to
   // incompressible data (5 bytes per 64 KiB stored block), so it gets that much more here.
   size_t message_limit(size_t max_message_bytes) const {
-    return message_compressed_ ? max_message_bytes + max_message_bytes / 256 + 64 : max_message_bytes;
+    const size_t limit =
+        message_compressed_ ? max_message_bytes + max_message_bytes / 256 + 64 : max_message_bytes;
+    return std::min(limit, kMessageLimitMax);
   }
+  static constexpr size_t kMessageLimitMax = UINT32_MAX;
   ParseStatus status() const {
     return state_ == State::closed   ? ParseStatus::closed
            : state_ == State::failed ? ParseStatus::failed
@@ -179,8 +183,10 @@ class FrameParser {
 
   Spill* message_ = nullptr;   // fragmented or split data message being assembled
   Spill* control_ = nullptr;   // split control frame being assembled (<= 125 bytes)
-  uint64_t payload_left_ = 0;  // bytes of the current frame's payload still to come
-  uint64_t frame_len_ = 0;     // payload length of the current frame
+  // 32 bits: a data frame's length is refused above the message limit (kMessageLimitMax at most) and
+  // a control frame's above 125 before either is stored.
+  uint32_t payload_left_ = 0;  // bytes of the current frame's payload still to come
+  uint32_t frame_len_ = 0;     // payload length of the current frame
   uint8_t mask_[4] = {0, 0, 0, 0};
   uint8_t mask_offset_ = 0;  // bytes of the current payload already unmasked, mod 4
   uint8_t header_[14];       // a frame header that arrived split
@@ -195,8 +201,8 @@ class FrameParser {
   Utf8Stream text_utf8_;  // the text message's bytes seen so far, when it arrives in pieces
 };
 
-// One parser lives in every connection; keep it to a cache line.
-static_assert(sizeof(FrameParser) <= 64, "FrameParser must stay within one cache line");
+// One parser lives in every connection (a million per process): keep it from growing unnoticed.
+static_assert(sizeof(FrameParser) <= 56, "FrameParser grew: every connection record grows with it");
 
 }  // namespace ringcast::ws
 

@@ -88,7 +88,7 @@ ParseStatus FrameParser::feed(uint8_t* data, size_t len, size_t max_message_byte
       if (!finish_frame(payload, n, sink)) return status();
       continue;
     }
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(avail, payload_left_));
+    const size_t n = std::min<size_t>(avail, payload_left_);
     unmask(p, n, mask_, mask_offset_);
     mask_offset_ = static_cast<uint8_t>((mask_offset_ + n) & 3);
     // A text message in pieces is checked piece by piece, so a peer sending invalid UTF-8 is failed
@@ -108,7 +108,7 @@ ParseStatus FrameParser::feed(uint8_t* data, size_t len, size_t max_message_byte
       return status();
     }
     p += n;
-    payload_left_ -= n;
+    payload_left_ -= static_cast<uint32_t>(n);
     if (payload_left_ > 0) return ParseStatus::ok;  // the buffer ended inside the payload
     if (!finish_frame(spill == nullptr ? nullptr : spill->data, spill_size(spill), sink)) return status();
   }
@@ -214,8 +214,8 @@ bool FrameParser::begin_frame(const uint8_t* header, size_t max_message_bytes, S
   }
   std::memcpy(mask_, rest, 4);
   mask_offset_ = 0;
-  frame_len_ = len;
-  payload_left_ = len;
+  frame_len_ = static_cast<uint32_t>(len);  // (at most kMessageLimitMax, or 125: checked above)
+  payload_left_ = static_cast<uint32_t>(len);
   state_ = State::payload;
   return true;
 }

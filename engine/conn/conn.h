@@ -83,7 +83,7 @@ struct Conn {
 };
 
 // A record per connection, a million per process: keep it from growing unnoticed.
-static_assert(sizeof(Conn) <= 120, "Conn grew: find spare bits before adding bytes");
+static_assert(sizeof(Conn) <= 112, "Conn grew: find spare bits before adding bytes");
 
 // Fixed-size records in chunks, so ids stay valid and records never move as the slab grows. Chunk
 // memory comes from mmap and a record is constructed only when handed out, lowest ids first, so the
