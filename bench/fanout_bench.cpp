@@ -97,7 +97,7 @@ void BM_FanoutFlush(benchmark::State& state) {
       benchmark::Counter(deliveries, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.counters["member_deliveries/s"] = benchmark::Counter(deliveries, benchmark::Counter::kIsRate);
   state.counters["items/s"] = benchmark::Counter(deliveries * entries, benchmark::Counter::kIsRate);
-  state.SetLabel(entries == 1            ? "1 entry/drain (ring frame)"
+  state.SetLabel(entries == 1           ? "1 entry/drain (ring frame)"
                  : batch_items_max == 1 ? std::to_string(entries) + " entries/drain (a frame each)"
                                         : std::to_string(entries) + " entries/drain (coalesced)");
   if (shard.frames.frames_live() != 0) state.SkipWithError("frames leaked");

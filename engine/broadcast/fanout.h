@@ -195,7 +195,8 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
     RoomBatch& b = r.batch;
     b.listed = false;
     room_frames_.clear();
-    for (uint32_t s = b.sealed_first; s != kNil; s = sealed_[s].next) room_frames_.push_back(sealed_[s].frame);
+    for (uint32_t s = b.sealed_first; s != kNil; s = sealed_[s].next)
+      room_frames_.push_back(sealed_[s].frame);
     b.sealed_first = b.sealed_last = kNil;
     if (!b.entries.empty()) {
       if (limits_.merge_window_ns == 0) {

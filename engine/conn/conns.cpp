@@ -67,6 +67,14 @@ void Conns::arm_recv(Conn& c, uint32_t id) {
   io_.recv_multishot(c.fd, user_data(Op::recv, c.generation, id));
 }
 
+bool Conns::unread_input(Conn& c, uint32_t id) {
+  if (!c.recv_armed) {
+    arm_recv(c, id);
+    return true;
+  }
+  return io_.unread_bytes(c.fd) > 0;
+}
+
 void Conns::leave(Conn& c, uint32_t id) {
   if (!is_websocket(c.protocol) || (c.phase != Phase::open && c.phase != Phase::close_wait)) return;
   if (c.close_sent) return;  // left when the close was queued

@@ -76,6 +76,10 @@ class Conns {
   uint32_t admit(Protocol protocol, int fd);
   // Re-arms the connection's multishot recv (the kernel ended it).
   void arm_recv(Conn& c, uint32_t id);
+  // The peer's bytes wait on our side: its recv is not in the kernel, or the kernel holds bytes we have
+  // not read (a burst took every provided buffer, or they came after this turn's last look). A deadline
+  // then measures our backlog, not the peer.
+  bool unread_input(Conn& c, uint32_t id);
 
   // ---- timers ----
   void arm_ms(uint32_t id, uint32_t ms) { timers_.arm(id, now_tick_ + limits::ticks_for_ms(ms)); }

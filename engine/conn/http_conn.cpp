@@ -159,6 +159,14 @@ void HttpConns::on_timer(Conn& c, uint32_t id) {
     conns_.end(c, id);
     return;
   }
+  if (conns_.unread_input(c, id)) {
+    // The request (or more of it) has arrived and waits for us: in a connect storm the shard falls
+    // behind (every provided buffer taken, turns far apart), and its own backlog must not turn into
+    // 408s. The deadline moves on; a client that really trickles its request has nothing unread.
+    stats_.add(Counter::handshake_deadlines_deferred);
+    conns_.arm_ms(id, config_.handshake_timeout_ms);
+    return;
+  }
   stats_.add(Counter::handshake_timeouts);
   refuse(c, id, 408, "upgrade request not complete in time");
 }

@@ -80,6 +80,8 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"inflateMessages", "compressed client messages inflated", false},
     {"inflateBytesIn", "bytes of compressed client messages as received", false},
     {"inflateBytesOut", "bytes of compressed client messages once inflated", false},
+    {"handshakeDeadlinesDeferred",
+     "handshake deadlines moved on because the client's bytes were waiting unread on our side", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

@@ -76,6 +76,7 @@ enum class Counter : uint16_t {
   inflate_messages,         // compressed client messages inflated
   inflate_bytes_in,         // their bytes as received
   inflate_bytes_out,        // ... and inflated
+  handshake_deadlines_deferred,  // handshake deadlines moved on: the request sat unread on our side
   kCount
 };
 

@@ -225,6 +225,11 @@ void SimIo::set_nodelay(int fd) {
   socket_of(fd, "setsockopt");
 }
 
+int SimIo::unread_bytes(int fd) {
+  SimSocket* s = socket_of(fd, "unread_bytes");
+  return s ? static_cast<int>(s->to_server.size()) : 0;
+}
+
 void SimIo::shutdown(int fd, int how) {
   SimNet::FdEntry* entry = net_->fd_entry(fd);
   if (entry && entry->kind == SimNet::FdKind::listener) {

@@ -166,6 +166,7 @@ class SimIo {
   ssize_t send_now(int fd, const void* data, size_t len);
   void set_nodelay(int fd);
   void shutdown(int fd, int how);
+  int unread_bytes(int fd);
   void close(int fd);
   int accept_now(int listen_fd);
   int64_t now_ns() const { return net_->now_ns; }

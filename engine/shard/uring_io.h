@@ -8,6 +8,7 @@
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,6 +67,11 @@ class UringIo {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
   static void shutdown(int fd, int how) { ::shutdown(fd, how); }
+  // Bytes the kernel holds for the socket that nobody has read yet (0 on error).
+  static int unread_bytes(int fd) {
+    int n = 0;
+    return ::ioctl(fd, FIONREAD, &n) == 0 ? n : 0;
+  }
   static void close(int fd) { ::close(fd); }
   // A connection the kernel has completed on a listener but nobody accepted yet, or -1; never blocks
   // (used once, when the shard stops accepting).

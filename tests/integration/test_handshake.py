@@ -3,7 +3,9 @@ handshake timeout, oversized heads, and frames sent in the same write as the upg
 
 import json
 import os
+import signal
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -136,6 +138,40 @@ class HandshakeTest(unittest.TestCase):
         self.assertEqual(code, 1002)
         ws.close()
 
+
+
+class HandshakeBacklogTest(unittest.TestCase):
+    """A connect storm: the server falls behind (here: stopped, with few receive buffers) while the
+    clients' requests sit unread on its side. Its own backlog must not turn into 408s: every request that
+    arrived in time is upgraded, and only a client that sent nothing is refused."""
+
+    def test_requests_waiting_unread_are_not_timed_out(self):
+        with Server("--handshake-timeout-ms", 300, "--recv-buffer-count", 16, "--recv-buffer-bytes", 512,
+                    threads=1) as server:
+            clients = [HttpConn(server.ws_port, timeout=20) for _ in range(64)]
+            silent = HttpConn(server.ws_port, timeout=20)
+            try:
+                # Accepted: their deadlines run from here.
+                server.wait_stat("connsAccepted", lambda n: n >= len(clients) + 1)
+                server.signal(signal.SIGSTOP)
+                try:
+                    for c in clients:
+                        c.send(upgrade_request())
+                    # Past the deadline while stopped; once it runs on, 16 buffers take 16 requests a turn.
+                    time.sleep(1.0)
+                finally:
+                    server.signal(signal.SIGCONT)
+                for c in clients:
+                    r = c.read_response()
+                    self.assertEqual(r.status, 101, r)
+                # A client that sent nothing is still refused when its deadline passes.
+                self.assertEqual(silent.read_response().status, 408)
+                stats = server.stats()
+                self.assertEqual(stats["handshakeTimeouts"], 1)
+                self.assertGreater(stats["handshakeDeadlinesDeferred"], 0)
+            finally:
+                for c in clients + [silent]:
+                    c.close()
 
 if __name__ == "__main__":
     unittest.main()

@@ -80,7 +80,7 @@ TEST_F(EncodingsTest, SeveralFramesKeepTheirFormsUntilTheFanoutEnds) {
   ASSERT_NE(pa, kNil);
   ASSERT_NE(pb, kNil);
   EXPECT_NE(pa, pb);
-  EXPECT_EQ(frames_.frames_live(), 4u);  // a, b and their Pomelo forms
+  EXPECT_EQ(frames_.frames_live(), 4u);         // a, b and their Pomelo forms
   for (int member = 0; member < 3; ++member) {  // the next members: nothing built again
     EXPECT_EQ(encodings.encode(a, Encoding::pomelo), pa);
     EXPECT_EQ(encodings.encode(b, Encoding::pomelo), pb);
