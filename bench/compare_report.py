@@ -113,6 +113,9 @@ def point_figures(d):
             "client_cpu_s_per_million": per_million(cpu.get("client_workers_s", 0), received),
             "server_core_busy": cpu.get("watched_s", 0) / window if window else None,
             "client_core_busy": cpu.get("client_workers_s", 0) / window if window else None,
+            # ringcast-load's own CPU (workers and publisher) in % of a core: at 90% or more the point
+            # measured the client rather than the server.
+            "client_percent": cpu.get("client_percent"),
             "publish_per_s": d.get("publish", {}).get("per_second"),
         })
     # Whole-core busy time from /proc/stat over the same window (softirq and ksoftirqd included,
@@ -428,7 +431,8 @@ def main():
         ("server CPU-s/10⁶", lambda a: fmt(a.get("server_cpu_s_per_million"))),
         ("client CPU-s/10⁶", lambda a: fmt(a.get("client_cpu_s_per_million"))),
         ("server core busy", lambda a: fmt(a.get("server_core_busy"), 2)),
-        ("client core busy", lambda a: fmt(a.get("client_core_busy"), 2)),
+        ("client core busy", lambda a: fmt(a.get("client_core_busy"), 2) +
+         (" (client-bound)" if (a.get("client_percent") or 0) >= 90 else "")),
         ("publish/s reached", lambda a: fmt(a.get("publish_per_s"))),
         ("items/frame", lambda a: fmt(a.get("items_per_frame"), 3)),
         ("items/send", lambda a: fmt(a.get("items_per_send"), 3)),
