@@ -169,7 +169,7 @@ declare -A done_at=()  # perframe, rooms5: the rate a server saturated at in thi
   echo "  \"command\": $(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$command_line"),"
   echo "  \"perframe_rates\": \"$perframe_rates\", \"perframe_sizes\": \"$perframe_sizes\", \"perframe_seconds\": $perframe_seconds,"
   echo "  \"rooms5_rates\": \"$rooms5_rates\", \"raw_frames\": $raw_frames,"
-  echo "  \"uws\": \"$(grep -o 'uWebSockets at [0-9a-f]*' "$uws_src/../README.md" 2>/dev/null | head -1 | cut -c17-28)\","
+  echo "  \"uws\": \"$(grep -o 'uWebSockets at [0-9a-f]*' "$uws_src/../README.md" 2>/dev/null | head -1 | cut -c16-27)\","
   echo "  \"versions\": {\"node\": \"$(node --version)\", \"ws\": \"$(node -p "require('$root/bench/peers/node_modules/ws/package.json').version")\","
   echo "               \"nginx\": \"$(nginx -v 2>&1 | sed 's/.*\///')\", \"nchan\": \"$(dpkg-query -W -f='${Version}' libnginx-mod-nchan)\"}"
   echo "}"

@@ -96,7 +96,7 @@ enum class Phase : uint32_t { connect, warmup, measure, finish };
 // parent. The histogram and the per-connection figures are written once, at the end.
 struct alignas(64) WorkerSlot {
   std::atomic<uint64_t> connected, failed, warmed, items, warmup_items, foreign, messages, other_messages,
-      item_messages, bytes, closed, malformed, last_item_ns;
+      item_messages, bytes, closed, malformed, first_item_ns, last_item_ns;
   std::atomic<uint32_t> done;
   uint64_t connections_complete, per_conn_min, per_conn_max;
   uint64_t latency_us[histogram::kBuckets];
@@ -104,7 +104,8 @@ struct alignas(64) WorkerSlot {
 };
 
 struct alignas(64) PublisherSlot {
-  std::atomic<uint64_t> requests_ok, requests_failed, warmup_requests, items_issued, first_ns, last_ns;
+  std::atomic<uint64_t> requests_ok, requests_failed, warmup_requests, items_issued, first_ns, last_ns,
+      last_issue_ns;
   std::atomic<uint32_t> done;
   char error[192];
 };
@@ -370,8 +371,8 @@ class Worker {
   std::vector<std::string> join_frames_;
   // Local totals, stored into the slot after each epoll turn.
   uint64_t connected_ = 0, failed_ = 0, warmed_ = 0, items_ = 0, warmup_items_ = 0, foreign_ = 0,
-           messages_ = 0, other_messages_ = 0, bytes_ = 0, closed_ = 0, malformed_ = 0, last_item_ns_ = 0,
-           item_messages_ = 0;
+           messages_ = 0, other_messages_ = 0, bytes_ = 0, closed_ = 0, malformed_ = 0, first_item_ns_ = 0,
+           last_item_ns_ = 0, item_messages_ = 0;
 };
 
 void Worker::fail(const char* what) {
@@ -633,6 +634,7 @@ void Worker::on_item(Conn& c, const Item& item) {
   ++items_;
   const uint64_t latency_us = now_ > item.t_ns ? (now_ - item.t_ns) / 1000 : 0;
   ++slot_.latency_us[histogram::bucket_of(latency_us)];
+  if (first_item_ns_ == 0) first_item_ns_ = now_;
   last_item_ns_ = now_;
 }
 
@@ -697,6 +699,7 @@ void Worker::publish_counters() {
   slot_.bytes.store(bytes_, r);
   slot_.closed.store(closed_, r);
   slot_.malformed.store(malformed_, r);
+  slot_.first_item_ns.store(first_item_ns_, r);
   slot_.last_item_ns.store(last_item_ns_, r);
   slot_.items.store(items_, std::memory_order_release);  // last: the parent's completion test reads it
 }
@@ -904,7 +907,9 @@ void Publisher::run() {
       while (now < stop_ns && seq <= due) {
         PubConn* c = least_loaded();
         if (c == nullptr) break;  // every connection has --pipeline requests waiting: the server lags
-        request(*c, Item{seq, now_ns(), room}, room);
+        const uint64_t t = now_ns();
+        request(*c, Item{seq, t, room}, room);
+        slot_.last_issue_ns.store(t, std::memory_order_relaxed);
         if (++room == rooms) {
           room = 0;
           ++seq;
@@ -979,7 +984,8 @@ struct CpuSample {
 
 struct Totals {
   uint64_t connected = 0, failed = 0, warmed = 0, items = 0, warmup_items = 0, foreign = 0, messages = 0,
-           other_messages = 0, item_messages = 0, bytes = 0, closed = 0, malformed = 0, last_item_ns = 0;
+           other_messages = 0, item_messages = 0, bytes = 0, closed = 0, malformed = 0, first_item_ns = 0,
+           last_item_ns = 0;
 };
 
 class Parent {
@@ -1017,6 +1023,8 @@ Totals Parent::totals() const {
     t.closed += s.closed.load();
     t.malformed += s.malformed.load();
     t.last_item_ns = std::max<uint64_t>(t.last_item_ns, s.last_item_ns.load());
+    const uint64_t first = s.first_item_ns.load();
+    if (first != 0 && (t.first_item_ns == 0 || first < t.first_item_ns)) t.first_item_ns = first;
   }
   return t;
 }
@@ -1172,7 +1180,15 @@ void Parent::write_summary(const CpuSample& a, const CpuSample& b, uint64_t conn
   }
   const PublisherSlot& p = s_.publisher;
   const uint64_t go = s_.go_ns.load();
-  const double window_s = go && t.last_item_ns > go ? static_cast<double>(t.last_item_ns - go) / 1e9 : 0;
+  // Deliveries/s over the delivery window, first item received to last: a server that keeps up delivers
+  // over a window as long as the publishing one (both shifted by the latency), one that falls behind
+  // stretches it. From the first publish instead, the latency would count as time not delivering.
+  const double window_s =
+      t.last_item_ns > t.first_item_ns ? static_cast<double>(t.last_item_ns - t.first_item_ns) / 1e9 : 0;
+  const double since_publish_s =
+      go && t.last_item_ns > go ? static_cast<double>(t.last_item_ns - go) / 1e9 : 0;
+  const double publish_window_s =
+      p.last_issue_ns.load() > go && go ? static_cast<double>(p.last_issue_ns.load() - go) / 1e9 : 0;
   const double cpu_window_s = static_cast<double>(b.at_ns - a.at_ns) / 1e9;
   const double workers_s = b.workers_s - a.workers_s, publisher_s = b.publisher_s - a.publisher_s,
                parent_s = b.parent_s - a.parent_s, watched_s = b.watched_s - a.watched_s;
@@ -1225,16 +1241,18 @@ void Parent::write_summary(const CpuSample& a, const CpuSample& b, uint64_t conn
                static_cast<double>(connect_ns) / 1e9);
   std::fprintf(f,
                "\"publish\":{\"requests_ok\":%llu,\"requests_failed\":%llu,\"warmup_requests\":%llu,"
-               "\"items_ok\":%.0f,\"rate_reached\":%.3f},",
+               "\"items_ok\":%.0f,\"rate_reached\":%.3f,\"window_s\":%.4f},",
                static_cast<unsigned long long>(p.requests_ok.load()),
                static_cast<unsigned long long>(p.requests_failed.load()),
-               static_cast<unsigned long long>(p.warmup_requests.load()), items_ok, items_ok / o_.duration_s);
+               static_cast<unsigned long long>(p.warmup_requests.load()), items_ok, items_ok / o_.duration_s,
+               publish_window_s);
   std::fprintf(f,
                "\"delivery\":{\"expected\":%llu,\"received\":%llu,\"missing\":%llu,\"foreign\":%llu,"
                "\"malformed\":%llu,\"messages\":%llu,\"other_messages\":%llu,\"item_messages\":%llu,"
                "\"items_per_message\":%.3f,"
                "\"bytes\":%llu,\"connections_complete\":%llu,\"per_connection_min\":%llu,"
-               "\"per_connection_max\":%llu,\"closed\":%llu,\"window_s\":%.4f,\"per_second\":%.0f},",
+               "\"per_connection_max\":%llu,\"closed\":%llu,\"window_s\":%.4f,\"per_second\":%.0f,"
+               "\"since_first_publish_s\":%.4f,\"per_second_since_first_publish\":%.0f},",
                static_cast<unsigned long long>(expected), static_cast<unsigned long long>(t.items),
                static_cast<unsigned long long>(expected > t.items ? expected - t.items : 0),
                static_cast<unsigned long long>(t.foreign), static_cast<unsigned long long>(t.malformed),
@@ -1244,7 +1262,8 @@ void Parent::write_summary(const CpuSample& a, const CpuSample& b, uint64_t conn
                static_cast<unsigned long long>(t.bytes), static_cast<unsigned long long>(complete),
                static_cast<unsigned long long>(lo == UINT64_MAX ? 0 : lo),
                static_cast<unsigned long long>(hi), static_cast<unsigned long long>(t.closed), window_s,
-               per_s);
+               per_s, since_publish_s,
+               since_publish_s > 0 ? static_cast<double>(t.items) / since_publish_s : 0);
   std::fprintf(f, "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f},", q[0],
                q[1], q[2], q[3], q[4]);
   std::fprintf(f,
