@@ -65,7 +65,7 @@ perframe_rates="25 50 75 100 125 150 200 300 400"
 perframe_sizes="64 512"
 perframe_seconds=4
 perframe_servers="ringcast ringcast-single uws"
-rooms5_rates="10 20 30 40 60 80"
+rooms5_rates="5 10 15 20 30 40 60"
 raw_frames=16
 command_line="bench/compare.sh $*"
 while [ $# -gt 0 ]; do
@@ -417,7 +417,7 @@ for rep in $(seq 1 "$reps"); do
           for mode in perframe merged; do
             merged_flag=(); [ "$mode" = merged ] && merged_flag=(--merged)
             "$raw_bin" --connections "$connections" --bytes "$frame" --frames "$raw_frames" "${merged_flag[@]}" \
-              --rounds 10 --per-proc "$per_proc" --writer-cpus "$server_cpu" --reader-cpus "$client_cpu" \
+              --rounds 3 --per-proc "$per_proc" --writer-cpus "$server_cpu" --reader-cpus "$client_cpu" \
               --json "$out/runs/rawframes-$mode-$size-r$rep.json" > "$out/logs/rawframes-$mode-$size-r$rep.txt" 2>&1 ||
               log "rawcast failed (see logs/rawframes-$mode-$size-r$rep.txt)"
             log "rawframes-$mode-$size-r$rep: $(head -1 "$out/logs/rawframes-$mode-$size-r$rep.txt" | cut -c1-200)"
