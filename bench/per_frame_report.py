@@ -107,6 +107,10 @@ def aggregate(neutral):
             "deliveries_per_server_cpu_s": med([d["delivery"]["received"] / d["cpu"]["watched_s"]
                                                 for d in ok if d["cpu"]["watched_s"] > 0]),
             "client_core_percent": med([d["cpu"]["client_percent"] for d in ok]),
+            # Runnable but waiting for a CPU, in % of the window (/proc/PID/task/*/schedstat): the share of
+            # its core that other work took from the server (or the client).
+            "server_wait_percent": med([d["cpu"].get("watched_wait_percent") for d in ok]),
+            "client_wait_percent": med([d["cpu"].get("client_wait_percent") for d in ok]),
             "missing": sum(d["delivery"]["missing"] for d in ok),
             "problems": sorted({d.get("problem", "") for d in runs if not d.get("clean")} - {""}),
             "dropped": sorted({d["compare"].get("dropped", "") for d in runs} - {""}),
@@ -138,6 +142,13 @@ def sizes_in(points, scenario):
     return sorted({k[2] for k in points if k[0] == scenario})
 
 
+def core_text(busy, wait):
+    """A core's use: busy %, and the % it waited for the core when there is any to speak of."""
+    if busy is None:
+        return "–"
+    return f"{fmt(busy)}%" + (f" (+{fmt(wait, 2)}% waiting)" if wait is not None and wait >= 5 else "")
+
+
 def rate_text(r):
     return f"{r:g}" if r is not None else "–"
 
@@ -163,8 +174,10 @@ def main():
               f"parent) to CPU {host.get('client_cpu', '?')}. {conns} connections, each publish point "
               f"{host.get('perframe_seconds', '?')} s at a fixed rate, {host.get('reps', '?')} repetitions "
               f"with the servers interleaved; figures are medians. Deliveries/s = items received ÷ (last "
-              f"delivery − first publish). CPU is utime+stime from /proc over the measured window, in % of "
-              f"one core: the server's and the client's own. A point is **saturated** when the publishes "
+              f"delivery − first delivery). CPU is utime+stime from /proc over the measured window, in % of "
+              f"one core: the server's and the client's own; \"+N% waiting\": the time the process was "
+              f"runnable but waited for its core (/proc schedstat), i.e. what other work on the machine took "
+              f"from it. A point is **saturated** when the publishes "
               f"were answered for under 95% of the offered rate, deliveries/s fell under 90% of the offered, "
               f"or anything was lost; a server's rates stop rising in a repetition at its first saturated "
               f"point. **client-bound**: the client used ≥ {CLIENT_BOUND_PERCENT}% of its core, so the point "
@@ -201,7 +214,8 @@ def main():
                 note = " (client-bound)" if p and p["client_bound"] else ""
                 md.append(f"| {size} B | {label(s)} | {fmt(p and p['deliveries_per_s'])}{note} | {rate_text(rate)} | "
                           f"{fmt(p and p['p50_ms'])} | {fmt(p and p['p99_ms'])} | "
-                          f"{fmt(p and p['server_core_percent'])}% | {fmt(p and p['client_core_percent'])}% | "
+                          f"{core_text(p and p['server_core_percent'], p and p['server_wait_percent'])} | "
+                          f"{core_text(p and p['client_core_percent'], p and p['client_wait_percent'])} | "
                           f"{rate_text(first_sat)} | {fmt(any_max)} | {fmt(per_cpu)} |")
                 summary["best"].append({"scenario": scenario, "size": size, "server": s, "rate": rate,
                                         "unsaturated_deliveries_per_s": p and p["deliveries_per_s"],
@@ -247,8 +261,10 @@ def main():
                     if p["deliveries_per_s"] and p["offered_deliveries_per_s"] else None)
             md.append(f"| {key[2]} B | {key[3]:g} | {label(key[1])} | {fmt(p['deliveries_per_s'])} | {fmt(frac, 2)} | "
                       f"{fmt(p['p50_ms'])} | {fmt(p['p99_ms'])} | {fmt(p['items_per_message'])} | "
-                      f"{fmt(p['publish_rate_reached'])} | {fmt(p['server_core_percent'])}% | "
-                      f"{fmt(p['client_core_percent'])}% | {fmt(p['deliveries_per_server_cpu_s'])} | "
+                      f"{fmt(p['publish_rate_reached'])} | "
+                      f"{core_text(p['server_core_percent'], p['server_wait_percent'])} | "
+                      f"{core_text(p['client_core_percent'], p['client_wait_percent'])} | "
+                      f"{fmt(p['deliveries_per_server_cpu_s'])} | "
                       f"{p['kept_up']}/{p['reps']} | {'; '.join(notes)} |")
             summary["points"].append({"scenario": key[0], "server": key[1], "size": key[2], "rate": key[3],
                                       **{k: v for k, v in p.items()}})
