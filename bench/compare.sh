@@ -32,9 +32,9 @@
 # Scenarios with the neutral client (ringcast-epoll-load, tools/epoll_load: plain epoll, no code shared
 # with the engine, items counted one by one in merged frames, its own CPU reported):
 # perframe: one room of --connections, items of each --perframe-sizes, published at each of
-# --perframe-rates in turn for --perframe-seconds; a server's rising rates stop in a repetition at the
-# first saturated point (deliveries/s under 90% of the offered, or publishes answered for under 95% of
-# the offered rate, or anything lost). Servers: --perframe-servers (default ringcast, ringcast-single,
+# --perframe-rates in turn for --perframe-seconds; a server's rising rates stop in a repetition after two
+# saturated points in a row (deliveries/s under 90% of the offered, or publishes answered for under 95%
+# of the offered rate, or anything lost; two, as on a shared machine one may be a moment of starvation). Servers: --perframe-servers (default ringcast, ringcast-single,
 # uws). The raw write loop runs beside them, --raw-frames frames per connection per round, one write per
 # frame and merged into one write per connection (the physical limit of batching).
 # rooms5: every connection JOINs 5 rooms and every item is published to all 5 (5 publishes; each
@@ -153,7 +153,7 @@ server_cpu=$(( ncpu > 1 ? ncpu - 1 : 0 ))
 per_proc=$(( connections < 19000 ? connections : 19000 ))
 ws_port=18777; api_port=18799; node_port=18080; nchan_port=18180; uws_port=18380
 uws_topics=""  # rooms5: the uws server is uws_rooms with these topics
-declare -A done_at=()  # perframe, rooms5: the rate a server saturated at in this repetition
+declare -A done_at=()  # perframe, rooms5: "", once or stop (saturation_step)
 
 {
   echo "{"
@@ -375,6 +375,14 @@ print("saturated" if saturated(d) else "kept-up")
 EOF
 }
 
+# saturation_step SERVER VERDICT: done_at[SERVER] goes "" -> once (saturated) -> stop (saturated again
+# at the next rate); a point that kept up resets it.
+saturation_step() {
+  if [ "$2" != saturated ]; then done_at[$1]=""
+  elif [ -z "${done_at[$1]}" ]; then done_at[$1]=once
+  else done_at[$1]=stop; fi
+}
+
 # ---- scenarios ----
 for rep in $(seq 1 "$reps"); do
   for scenario in $scenarios; do
@@ -406,9 +414,9 @@ for rep in $(seq 1 "$reps"); do
           for s in $perframe_servers; do done_at[$s]=""; done
           for rate in $perframe_rates; do
             for s in $perframe_servers; do
-              [ -n "${done_at[$s]}" ] && continue  # saturated at a lower rate in this repetition
+              [ "${done_at[$s]}" = stop ] && continue  # saturated twice in a row in this repetition
               verdict=$(run_neutral perframe "$s" "$size" "$rate" "$rep")
-              [ "$verdict" = saturated ] && done_at[$s]=$rate
+              saturation_step "$s" "$verdict"
             done
           done
           # The raw write loop: the bytes of ringcast's frame for one item of this size, --raw-frames of
@@ -430,11 +438,11 @@ for rep in $(seq 1 "$reps"); do
           for s in $perframe_servers; do
             if [[ $s != ringcast* && $s != uws ]]; then
               [ -z "${done_at[$s]}" ] && log "rooms5: $s has no rooms over one connection; skipped"
-              done_at[$s]=skipped
+              done_at[$s]=stop
             fi
-            [ -n "${done_at[$s]}" ] && continue
+            [ "${done_at[$s]}" = stop ] && continue
             verdict=$(run_neutral rooms5 "$s" 64 "$rate" "$rep")
-            [ "$verdict" = saturated ] && done_at[$s]=$rate
+            saturation_step "$s" "$verdict"
           done
         done
         uws_topics="" ;;

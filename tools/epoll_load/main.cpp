@@ -1233,7 +1233,10 @@ void Parent::write_summary(const CpuSample& a, const CpuSample& b, uint64_t conn
                                : 0;
   const double items_ok = static_cast<double>(p.requests_ok.load()) / static_cast<double>(rooms);
   const double per_s = window_s > 0 ? static_cast<double>(t.items) / window_s : 0;
-  const bool client_bound = client_s * pct >= 90;
+  // Busy or waiting for its core 90% of the window: the client was runnable all the time, so it set the
+  // pace (with the share of the core it got), not the server.
+  const double client_wait_s = b.client_wait_s - a.client_wait_s;
+  const bool client_bound = (client_s + client_wait_s) * pct >= 90;
   const bool clean = problem.empty() && t.items == expected && t.failed == 0 && t.closed == 0 &&
                      t.foreign == 0 && t.malformed == 0 && p.requests_failed.load() == 0;
   double q[5] = {histogram::quantile(hist.data(), 0.5) / 1000, histogram::quantile(hist.data(), 0.9) / 1000,
