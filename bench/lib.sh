@@ -66,6 +66,9 @@ build_uws_peer() {
   [ -x "$src/build.sh" ] || { lib_say "no uWebSockets peer at $src (see ../shared/peers/README.md)"; return 1; }
   ensure_packages g++ make zlib1g-dev
   mkdir -p "$dir"
+  # The build copies the peer's sources into DIR/src: never to be committed, even when --out is inside
+  # the checkout (docs/results/...).
+  echo '*' > "$dir/.gitignore"
   lib_say "building the uWebSockets peer into $dir"
   "$src/build.sh" "$dir" > "$dir/build.log" 2>&1 || { lib_say "uWebSockets build failed (see $dir/build.log)"; return 1; }
   # The same flags as the peer's own build.sh, against the copy of the sources it built in.
