@@ -2,14 +2,19 @@
 counts every item once whether the server sends it alone or merged with others into one PUSH frame
 (the test computes the expected count itself: accepted pushes x connections), over several worker
 processes and source addresses, with connections in several rooms, and its JSON summary says so.
-A server that never subscribes the connections is reported, not waited for forever. No timing
-assertions: the figures depend on the machine."""
+A server that never subscribes the connections is reported, not waited for forever. --format raw
+(the uWebSockets peer's one message per item, raw body POSTs) against a small broadcast server written
+here. No timing assertions: the figures depend on the machine."""
 
+import asyncio
+import base64
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -21,15 +26,75 @@ EPOLL_LOAD_BIN = os.environ.get("RINGCAST_EPOLL_LOAD_BIN") or os.path.join(
 
 def run(server, *args, timeout=120):
     """Runs the client against server; returns (exit code, stdout + stderr, parsed JSON summary)."""
+    return run_urls(["--url", server.ws_url, "--publish-url", server.api_url + "/push/room"], *args,
+                    timeout=timeout)
+
+
+def run_urls(urls, *args, timeout=120):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "summary.json")
-        cmd = [EPOLL_LOAD_BIN, "--url", server.ws_url, "--publish-url", server.api_url + "/push/room",
-               "--json", path, *[str(a) for a in args]]
+        cmd = [EPOLL_LOAD_BIN, *urls, "--json", path, *[str(a) for a in args]]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if not os.path.exists(path):
             raise AssertionError("no JSON summary; exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
         with open(path) as f:
             return p.returncode, p.stdout + p.stderr, json.load(f)
+
+
+class RawBroadcastServer:
+    """The shape of the uWebSockets peer, in a few lines of asyncio: a WebSocket at /ws subscribes the
+    connection; POST /push (keep-alive, pipelined) sends the body to every subscriber as one text
+    message and answers 200. Runs in a thread on a kernel-picked loopback port."""
+
+    def __init__(self):
+        self.port = None
+        self.published = 0
+        self._subscribers = set()
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self):
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=1024))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _serve(self, reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode().split("\r\n")
+                headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)}
+                if lines[0].startswith("GET /ws "):
+                    key = headers["sec-websocket-key"].encode()
+                    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+                    writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                    self._subscribers.add(writer)
+                    await reader.read()  # what the client sends is ignored, as the peer does
+                    return
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                frame = bytes([0x81, len(body)]) if len(body) < 126 else bytes([0x81, 126]) + len(body).to_bytes(2, "big")
+                for w in list(self._subscribers):
+                    w.write(frame + body)
+                self.published += 1
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"ok\":true}")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self._subscribers.discard(writer)
+            writer.close()
 
 
 class EpollLoadTest(unittest.TestCase):
@@ -82,6 +147,16 @@ class EpollLoadTest(unittest.TestCase):
             self.assertEqual(requests, 250)
             self.assertEqual(s["processes"], {"workers": 3, "source_addresses": 2})
             self.assertEqual(s["publish_rooms"], rooms.split(","))
+
+    def test_raw_messages_one_item_each(self):
+        with RawBroadcastServer() as peer:
+            code, out, s = run_urls(["--url", "ws://127.0.0.1:%d/ws" % peer.port, "--format", "raw",
+                                     "--publish-url", "http://127.0.0.1:%d/push" % peer.port],
+                                    "--connections", 50, "--rate", 20, "--duration", 1, "--payload", 200)
+            requests = self.check_clean(code, out, s, 50, 1)
+            self.assertEqual(requests, 20)
+            self.assertEqual(s["delivery"]["items_per_message"], 1)
+            self.assertEqual(peer.published, requests + s["publish"]["warmup_requests"])
 
     def test_unsubscribed_connections_are_reported(self):
         # Nobody JOINs room r: the warm-up items never arrive, and the run says why it stopped.
