@@ -44,7 +44,9 @@
 # Servers (for --servers): ringcast (merge window 0: what one loop turn drains for a room leaves as one
 # frame), ringcast-single (--merge-batch-items-max 1: one frame per item, no coalescing), uws, node, nchan;
 # the burst scenario adds ringcast-window (--merge-window-ms 10). --extra NAME=BINARY adds another
-# ringcast binary (e.g. an older build, for a before/after run) under NAME. --uws-src DIR: the
+# ringcast binary (e.g. an older build, for a before/after run) under NAME, run with
+# --merge-batch-items-max 1 when NAME ends in -single (e.g. --extra new-single=../main/build/tools/ringcast
+# --perframe-servers ringcast-single,new-single,uws for the per-frame path before and after). --uws-src DIR: the
 # uWebSockets peer (default ../shared/peers/uws beside the checkout), built into OUT/uws.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -68,6 +70,7 @@ perframe_servers="ringcast ringcast-single uws"
 rooms5_rates="5 10 15 20 30 40 60"
 raw_frames=16
 command_line="bench/compare.sh $*"
+opt_perframe_rates=""; opt_perframe_sizes=""; opt_perframe_seconds=""; opt_rooms5_rates=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -84,11 +87,11 @@ while [ $# -gt 0 ]; do
     --note) note=$2; shift 2 ;;
     --fifo) prio=(chrt -f 1); shift ;;
     --uws-src) uws_src=$2; shift 2 ;;
-    --perframe-rates) perframe_rates=${2//,/ }; shift 2 ;;
-    --perframe-sizes) perframe_sizes=${2//,/ }; shift 2 ;;
-    --perframe-seconds) perframe_seconds=$2; shift 2 ;;
+    --perframe-rates) opt_perframe_rates=${2//,/ }; shift 2 ;;
+    --perframe-sizes) opt_perframe_sizes=${2//,/ }; shift 2 ;;
+    --perframe-seconds) opt_perframe_seconds=$2; shift 2 ;;
     --perframe-servers) perframe_servers=${2//,/ }; shift 2 ;;
-    --rooms5-rates) rooms5_rates=${2//,/ }; shift 2 ;;
+    --rooms5-rates) opt_rooms5_rates=${2//,/ }; shift 2 ;;
     --raw-frames) raw_frames=$2; shift 2 ;;
     *) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0" >&2; exit 2 ;;
   esac
@@ -116,6 +119,10 @@ fi
 [ -n "$opt_latency_rates" ] && latency_rates=$opt_latency_rates
 [ -n "$opt_size_rate" ] && size_rate=$opt_size_rate
 [ -n "$opt_rooms_rates" ] && rooms_rates=$opt_rooms_rates
+[ -n "$opt_perframe_rates" ] && perframe_rates=$opt_perframe_rates
+[ -n "$opt_perframe_sizes" ] && perframe_sizes=$opt_perframe_sizes
+[ -n "$opt_perframe_seconds" ] && perframe_seconds=$opt_perframe_seconds
+[ -n "$opt_rooms5_rates" ] && rooms5_rates=$opt_rooms5_rates
 
 # ---- what the run needs ----
 wants_server() {  # wants_server NAME: NAME is among the servers some chosen scenario runs
@@ -225,7 +232,7 @@ start_server() {  # start_server NAME
       case "$kind" in
         ringcast-single) extra=(--merge-batch-items-max 1) ;;
         ringcast-window) extra=(--merge-window-ms 10) ;;
-        extra) bin=${extra_bin[$name]} ;;
+        extra) bin=${extra_bin[$name]}; [[ $name == *-single ]] && extra=(--merge-batch-items-max 1) ;;
       esac
       "${prio[@]}" taskset -c "$server_cpu" "$bin" --threads 1 --listen "127.0.0.1:$ws_port" --api "127.0.0.1:$api_port" \
         --heartbeat-timeout-ms 600000 --log-level warn "${extra[@]}" > "$out/logs/server-$name.log" 2>&1 &
