@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""bench/compare.sh's report: reads DIR/runs/*.json (ringcast-load and ringcast-rawcast summaries),
+"""bench/compare.sh's report of its ringcast-load scenarios: reads DIR/runs/*.json (ringcast-load and
+ringcast-rawcast summaries; the neutral client's runs are bench/per_frame_report.py's),
 takes the median of the repetitions of every point, and writes DIR/summary.json, DIR/report.md (key
 figures and the ratios ringcast / each peer and ringcast / the raw baseline) and DIR/*.png (gnuplot).
 
@@ -12,11 +13,12 @@ import statistics
 import subprocess
 import sys
 
-PEERS = ["node", "nchan"]
+PEERS = ["uws", "node", "nchan"]
 LABELS = {
     "ringcast": "ringcast (coalescing on, window 0)",
     "ringcast-single": "ringcast (coalescing off)",
     "ringcast-window": "ringcast (window 10 ms)",
+    "uws": "uWebSockets",
     "node": "node ws",
     "nchan": "nchan",
     "rawcast": "raw write loop",
@@ -35,9 +37,11 @@ def per_million(seconds, items):
 def load_runs(out):
     runs = []
     for path in sorted(glob.glob(os.path.join(out, "runs", "*.json"))):
+        name = os.path.basename(path)[:-5]
+        if name.startswith(("perframe-", "rooms5-", "rawframes-")):
+            continue  # the neutral client's scenarios: bench/per_frame_report.py
         with open(path) as f:
             d = json.load(f)
-        name = os.path.basename(path)[:-5]
         d["_stats_path"] = os.path.join(out, "logs", name + ".stats.json")
         if name.startswith("raw-"):
             _, _, size, rep = name.split("-")
@@ -109,6 +113,9 @@ def point_figures(d):
             "client_cpu_s_per_million": per_million(cpu.get("client_workers_s", 0), received),
             "server_core_busy": cpu.get("watched_s", 0) / window if window else None,
             "client_core_busy": cpu.get("client_workers_s", 0) / window if window else None,
+            # ringcast-load's own CPU (workers and publisher) in % of a core: at 90% or more the point
+            # measured the client rather than the server.
+            "client_percent": cpu.get("client_percent"),
             "publish_per_s": d.get("publish", {}).get("per_second"),
         })
     # Whole-core busy time from /proc/stat over the same window (softirq and ksoftirqd included,
@@ -171,7 +178,7 @@ def params(points, scenario):
 
 
 def servers_in(points, scenario):
-    order = ["ringcast", "ringcast-single", "ringcast-window", "node", "nchan", "rawcast"]
+    order = ["ringcast", "ringcast-single", "ringcast-window", "uws", "node", "nchan", "rawcast"]
     found = {k[1] for k in points if k[0] == scenario}
     return [s for s in order if s in found] + sorted(found - set(order))
 
@@ -279,10 +286,10 @@ def main():
     nrooms = host.get("rooms", 1000)
     rooms_desc = f"{nrooms} rooms of {max(1, conns // nrooms)}"
     ours = [s for s in ["ringcast", "ringcast-single"] if any(k[1] == s for k in points)]
-    extras = sorted({k[1] for k in points} - {"ringcast", "ringcast-single", "ringcast-window", "node", "nchan",
+    extras = sorted({k[1] for k in points} - {"ringcast", "ringcast-single", "ringcast-window", "uws", "node", "nchan",
                                                "rawcast"})
     md = []
-    md.append("# ringcast compared with node `ws`, nchan and the raw TCP write loop\n")
+    md.append("# ringcast compared with uWebSockets, node `ws`, nchan and the raw TCP write loop\n")
     md.append(f"{host.get('date', '')} · {host.get('host', {}).get('cpus', '?')} cores · kernel "
               f"{host.get('host', {}).get('kernel', '?')} · git {host.get('git', '?')} · "
               f"node {host.get('versions', {}).get('node', '?')} + ws {host.get('versions', {}).get('ws', '?')} · "
@@ -313,12 +320,12 @@ def main():
 
     # Ratios table.
     md.append("## Ratios\n")
-    md.append("| metric | ringcast variant | ÷ node ws | ÷ nchan | ÷ raw write loop |")
-    md.append("| --- | --- | --- | --- | --- |")
+    md.append("| metric | ringcast variant | ÷ uWebSockets | ÷ node ws | ÷ nchan | ÷ raw write loop |")
+    md.append("| --- | --- | --- | --- | --- | --- |")
     for size in params(points, "size"):
         for s in ours + extras:
             r = []
-            for peer in ["node", "nchan", "rawcast"]:
+            for peer in ["uws", "node", "nchan", "rawcast"]:
                 a = points.get(("size", s, size))
                 b = points.get(("raw" if peer == "rawcast" else "size", peer, size))
                 r.append(ratio(a and a.get("deliveries_per_s"), b and b.get("deliveries_per_s")))
@@ -327,7 +334,7 @@ def main():
     for size in params(points, "size"):
         for s in ours + extras:
             r = []
-            for peer in ["node", "nchan", "rawcast"]:
+            for peer in ["uws", "node", "nchan", "rawcast"]:
                 a = points.get(("size", s, size))
                 b = points.get(("raw" if peer == "rawcast" else "size", peer, size))
                 r.append(ratio(a and a.get("server_cpu_s_per_million"), b and b.get("server_cpu_s_per_million")))
@@ -336,7 +343,7 @@ def main():
     for p in params(points, "latency"):
         for s in ours + extras:
             r = []
-            for peer in ["node", "nchan"]:
+            for peer in ["uws", "node", "nchan"]:
                 a = points.get(("latency", s, p))
                 b = points.get(("latency", peer, p))
                 r.append(ratio(a and a.get("p99_ms"), b and b.get("p99_ms")))
@@ -345,7 +352,7 @@ def main():
     for p in params(points, "rooms"):
         for s in ours + extras:
             r = []
-            for peer in ["node", "nchan"]:
+            for peer in ["uws", "node", "nchan"]:
                 a = points.get(("rooms", s, p))
                 b = points.get(("rooms", peer, p))
                 r.append(ratio(a and a.get("p99_ms"), b and b.get("p99_ms")))
@@ -353,7 +360,7 @@ def main():
                       f"{label(s)} | " + " | ".join(fmt(v) + "×" if v else "–" for v in r) + " | |")
     a = points.get(("idle", "ringcast", "0"))
     r = []
-    for peer in ["node", "nchan"]:
+    for peer in ["uws", "node", "nchan"]:
         b = points.get(("idle", peer, "0"))
         r.append(ratio(a and a.get("memory_bytes_per_connection"), b and b.get("memory_bytes_per_connection")))
     md.append(f"| user memory per idle connection | {label('ringcast')} | " +
@@ -424,7 +431,8 @@ def main():
         ("server CPU-s/10⁶", lambda a: fmt(a.get("server_cpu_s_per_million"))),
         ("client CPU-s/10⁶", lambda a: fmt(a.get("client_cpu_s_per_million"))),
         ("server core busy", lambda a: fmt(a.get("server_core_busy"), 2)),
-        ("client core busy", lambda a: fmt(a.get("client_core_busy"), 2)),
+        ("client core busy", lambda a: fmt(a.get("client_core_busy"), 2) +
+         (" (client-bound)" if (a.get("client_percent") or 0) >= 90 else "")),
         ("publish/s reached", lambda a: fmt(a.get("publish_per_s"))),
         ("items/frame", lambda a: fmt(a.get("items_per_frame"), 3)),
         ("items/send", lambda a: fmt(a.get("items_per_send"), 3)),

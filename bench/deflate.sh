@@ -59,6 +59,7 @@ done
 [ -n "$out" ] || out="results/deflate-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out/runs" "$out/logs"
 log() { printf '[deflate %s] %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/run.log" >&2; }
+source "$root/bench/lib.sh"
 die() { log "$*"; exit 1; }
 
 wants() {  # wants PREFIX: some server of --servers starts with PREFIX
@@ -68,17 +69,6 @@ wants() {  # wants PREFIX: some server of --servers starts with PREFIX
 }
 
 # ---- what the run needs ----
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-ensure_packages() {
-  local missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing: ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 ensure_packages curl iproute2 python3 g++ make zlib1g-dev util-linux
 if [ -z "$build" ]; then
   tools/dev build
@@ -100,10 +90,7 @@ if wants ringcast; then
 fi
 uws_bin=""
 if wants uws; then
-  [ -x "$uws_src/build.sh" ] || die "no uWebSockets peer at $uws_src (give --uws-src DIR, see ../shared/peers/README.md, or --servers without uws-*)"
-  uws_bin=$out/uws/uws_broadcast
-  log "building the uWebSockets peer into $out/uws"
-  "$uws_src/build.sh" "$out/uws" > "$out/logs/uws-build.log" 2>&1 || die "uWebSockets build failed (see $out/logs/uws-build.log)"
+  build_uws_peer "$uws_src" "$out/uws" || die "no uWebSockets peer (give --uws-src DIR, see ../shared/peers/README.md, or --servers without uws-*)"
 fi
 # A server of 19k connections needs ~19k descriptors: up to the hard limit (20,000 here).
 ulimit -n "$(ulimit -Hn)"

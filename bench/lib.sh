@@ -1,6 +1,6 @@
 # What the bench scripts share (sourced, not run): reading a ringcast's URLs from its start-up line
 # ("serving: clients ws://…, push API http://…, …"), in one place, so a change to that line is
-# followed once.
+# followed once; installing Debian packages; building the uWebSockets peer.
 
 # wait_serving LOG: waits up to 10 s for the line in LOG; sets serving_ws and serving_api (empty ws
 # for an API-only node). Returns 1 when the server did not start.
@@ -27,4 +27,54 @@ stop_ringcast() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
   server_pid=""
   true
+}
+
+# as_root CMD...: runs CMD as root (directly when we are root, else through sudo).
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# lib_say TEXT: the calling script's log function when it has one, else stderr.
+lib_say() { if declare -F log >/dev/null; then log "$*"; else echo "$*" >&2; fi; }
+
+# ensure_packages PKG...: installs the Debian packages that are missing (apt-get). Installing nginx
+# would start the system service, and the benchmarks run their own nginx on their own port: a
+# policy-rc.d that refuses service starts is put in place for the install when there is none.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  lib_say "installing: ${missing[*]}"
+  local policy_made=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 755 /usr/sbin/policy-rc.d
+    policy_made=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ "$policy_made" -eq 1 ]; then as_root rm -f /usr/sbin/policy-rc.d; fi
+}
+
+# build_uws_peer SRC OUT: builds the uWebSockets broadcast peer (../shared/peers/uws beside the
+# checkout, see its README; its sources are never copied into the project) into OUT/uws_broadcast, and
+# bench/peers/uws_rooms.cpp against the same build into OUT/uws_rooms. Sets uws_bin and uws_rooms_bin;
+# returns 1 (with the log in OUT/build.log) when a build fails.
+build_uws_peer() {
+  local src=$1 dir=$2 here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  [ -x "$src/build.sh" ] || { lib_say "no uWebSockets peer at $src (see ../shared/peers/README.md)"; return 1; }
+  ensure_packages g++ make zlib1g-dev
+  mkdir -p "$dir"
+  # The build copies the peer's sources into DIR/src: never to be committed, even when --out is inside
+  # the checkout (docs/results/...).
+  echo '*' > "$dir/.gitignore"
+  lib_say "building the uWebSockets peer into $dir"
+  "$src/build.sh" "$dir" > "$dir/build.log" 2>&1 || { lib_say "uWebSockets build failed (see $dir/build.log)"; return 1; }
+  # The same flags as the peer's own build.sh, against the copy of the sources it built in.
+  g++ -O2 -std=c++20 -DLIBUS_NO_SSL -I"$dir/src/uWebSockets/src" -I"$dir/src/uWebSockets/uSockets/src" \
+    "$here/peers/uws_rooms.cpp" "$dir/src/uWebSockets/uSockets/uSockets.a" -lz -o "$dir/uws_rooms" \
+    >> "$dir/build.log" 2>&1 || { lib_say "uws_rooms build failed (see $dir/build.log)"; return 1; }
+  uws_bin=$dir/uws_broadcast
+  uws_rooms_bin=$dir/uws_rooms
 }

@@ -3,6 +3,10 @@
 // write() loop while reader processes read them back: no WebSocket, no rooms, no queues. The time
 // until the last reader has everything is what the kernel and the loopback device need to move those
 // bytes; a push server's broadcast time is judged as a ratio to it (bench/scale_1m.sh).
+// With --frames K a round is K frames of --bytes to every connection: written frame after frame, one
+// write per frame per connection (what a server without batching does), or with --merged queued per
+// connection and written with one write each (what a server that corks per loop iteration does at
+// best: the physical limit of batching, bench/compare.sh's perframe scenario).
 //
 // Layout: connections come in groups of at most --per-proc; each group is a writer process (listener
 // + accepted sockets) and a reader process (connected sockets, epoll), so each process stays under the
@@ -37,7 +41,9 @@ namespace {
 
 struct Options {
   uint64_t connections = 10000;
-  uint32_t bytes = 128;         // bytes per broadcast (e.g. one WebSocket frame)
+  uint32_t bytes = 128;         // bytes per frame (e.g. one WebSocket frame)
+  uint32_t frames = 1;          // frames per connection per round
+  bool merged = false;          // a round's frames in one write per connection, not one write per frame
   uint32_t rounds = 5;          // broadcasts, one after another; each is timed
   uint32_t per_proc = 9500;     // connections per writer/reader process pair
   uint32_t per_source = 25000;  // connections per source address (127.0.0.2, 127.0.0.3, ...)
@@ -116,12 +122,15 @@ void atomic_max(std::atomic<int64_t>& a, int64_t v) {
 
 void usage() {
   std::puts(
-      "usage: ringcast-rawcast [--connections N] [--bytes B] [--rounds R] [--per-proc N] [--per-source N]\n"
-      "                        [--writer-cpus LIST] [--reader-cpus LIST] [--json FILE]\n"
-      "Writes B bytes to each of N loopback TCP connections with a plain write() loop, R times, and\n"
-      "reports how long each round took until every reader had its bytes (the physical baseline),\n"
-      "and the CPU time writers and readers spent over the rounds. --writer-cpus/--reader-cpus\n"
-      "(e.g. 1 or 0-1) pin the writer and reader processes.");
+      "usage: ringcast-rawcast [--connections N] [--bytes B] [--frames K] [--merged] [--rounds R]\n"
+      "                        [--per-proc N] [--per-source N] [--writer-cpus LIST] [--reader-cpus LIST]\n"
+      "                        [--json FILE]\n"
+      "Writes K frames of B bytes to each of N loopback TCP connections with a plain write() loop, R\n"
+      "times, and reports how long each round took until every reader had its bytes (the physical\n"
+      "baseline), and the CPU time writers and readers spent over the rounds. Without --merged every\n"
+      "frame is its own write (frame after frame, to every connection); with --merged a connection's K\n"
+      "frames go in one write. --writer-cpus/--reader-cpus (e.g. 1 or 0-1) pin the writer and reader\n"
+      "processes.");
 }
 
 // The writer of a group: accepts its connections, then on each round writes the buffer to each.
@@ -136,21 +145,25 @@ void usage() {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     fds.push_back(fd);
   }
-  std::vector<char> buf(o.bytes, 'x');
+  // Merged: the K frames of a round side by side, one write; else one frame, written K times.
+  std::vector<char> buf(static_cast<size_t>(o.bytes) * (o.merged ? o.frames : 1), 'x');
+  const uint32_t passes = o.merged ? 1 : o.frames;
+  auto write_all = [&](int fd) {
+    size_t off = 0;
+    while (off < buf.size()) {
+      ssize_t n = write(fd, buf.data() + off, buf.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        die(shared, "write");
+      }
+      off += static_cast<size_t>(n);
+    }
+  };
   const int64_t cpu_start_us = self_cpu_us();
   for (uint32_t r = 0; r < o.rounds; ++r) {
     while (shared->round.load(std::memory_order_acquire) < static_cast<int32_t>(r)) usleep(50);
-    for (int fd : fds) {
-      size_t off = 0;
-      while (off < buf.size()) {
-        ssize_t n = write(fd, buf.data() + off, buf.size() - off);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          die(shared, "write");
-        }
-        off += static_cast<size_t>(n);
-      }
-    }
+    for (uint32_t pass = 0; pass < passes; ++pass)
+      for (int fd : fds) write_all(fd);
     atomic_max(shared->last_write_ns, now_ns());
     if (r + 1 == o.rounds) shared->writer_cpu_us.fetch_add(self_cpu_us() - cpu_start_us);
     shared->done_writers.fetch_add(1);
@@ -186,6 +199,7 @@ void usage() {
     fds.push_back(fd);
   }
   shared->ready.fetch_add(1);
+  const uint32_t want = o.bytes * o.frames;  // a connection's bytes per round
   std::vector<uint32_t> have(count, 0);
   std::vector<char> buf(64 * 1024);
   std::vector<epoll_event> events(4096);
@@ -201,9 +215,9 @@ void usage() {
         for (;;) {
           ssize_t got = read(fds[i], buf.data(), buf.size());
           if (got <= 0) break;
-          bool was_short = have[i] < o.bytes;
+          bool was_short = have[i] < want;
           have[i] += static_cast<uint32_t>(got);
-          if (was_short && have[i] >= o.bytes) ++complete;
+          if (was_short && have[i] >= want) ++complete;
         }
       }
     }
@@ -235,6 +249,8 @@ int main(int argc, char** argv) {
     };
     if (a == "--connections") o.connections = std::strtoull(next(), nullptr, 10);
     else if (a == "--bytes") o.bytes = static_cast<uint32_t>(std::strtoul(next(), nullptr, 10));
+    else if (a == "--frames") o.frames = static_cast<uint32_t>(std::strtoul(next(), nullptr, 10));
+    else if (a == "--merged") o.merged = true;
     else if (a == "--rounds") o.rounds = static_cast<uint32_t>(std::strtoul(next(), nullptr, 10));
     else if (a == "--per-proc") o.per_proc = static_cast<uint32_t>(std::strtoul(next(), nullptr, 10));
     else if (a == "--per-source") o.per_source = static_cast<uint32_t>(std::strtoul(next(), nullptr, 10));
@@ -256,7 +272,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (o.connections == 0 || o.bytes == 0 || o.rounds == 0 || o.per_proc == 0 || o.per_source == 0) {
+  if (o.connections == 0 || o.bytes == 0 || o.frames == 0 || o.rounds == 0 || o.per_proc == 0 ||
+      o.per_source == 0) {
     std::fprintf(stderr, "rawcast: every count must be positive\n");
     return 2;
   }
@@ -264,6 +281,10 @@ int main(int argc, char** argv) {
   getrlimit(RLIMIT_NOFILE, &lim);
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);
+  if (static_cast<uint64_t>(o.bytes) * o.frames > (1u << 30)) {
+    std::fprintf(stderr, "rawcast: --bytes x --frames must stay under 1 GiB\n");
+    return 2;
+  }
   if (o.per_proc + 64 > lim.rlim_cur) {
     std::fprintf(stderr, "rawcast: --per-proc %u does not fit the open-files limit %llu\n", o.per_proc,
                  static_cast<unsigned long long>(lim.rlim_cur));
@@ -336,11 +357,15 @@ int main(int argc, char** argv) {
   const double reader_cpu_s = static_cast<double>(shared->reader_cpu_us.load()) / 1e6;
   double total_ms = 0;
   for (double v : round_ms) total_ms += v;
-  std::printf("rawcast: %llu connections, %u bytes each, %u rounds: broadcast median %.2f ms (min %.2f, max %.2f), "
-              "write loop median %.2f ms, set-up %.1f s\n",
-              static_cast<unsigned long long>(o.connections), o.bytes, o.rounds, median,
-              *std::min_element(round_ms.begin(), round_ms.end()), *std::max_element(round_ms.begin(), round_ms.end()),
-              percentile(write_ms, 0.5), setup_s);
+  const double frames_per_s =
+      total_ms > 0 ? static_cast<double>(o.connections) * o.frames * o.rounds / (total_ms / 1e3) : 0.0;
+  std::printf(
+      "rawcast: %llu connections, %u frames of %u bytes each (%s), %u rounds: broadcast median %.2f ms "
+      "(min %.2f, max %.2f), write loop median %.2f ms, %.0f frames/s, set-up %.1f s\n",
+      static_cast<unsigned long long>(o.connections), o.frames, o.bytes,
+      o.merged ? "one write per connection" : "one write per frame", o.rounds, median,
+      *std::min_element(round_ms.begin(), round_ms.end()),
+      *std::max_element(round_ms.begin(), round_ms.end()), percentile(write_ms, 0.5), frames_per_s, setup_s);
   std::printf("rawcast: CPU over the rounds: writers %.2f s, readers %.2f s\n", writer_cpu_s, reader_cpu_s);
   if (!o.json.empty()) {
     FILE* f = std::fopen(o.json.c_str(), "w");
@@ -348,15 +373,19 @@ int main(int argc, char** argv) {
       std::perror("rawcast: --json");
       return 1;
     }
-    std::fprintf(f, "{\"connections\":%llu,\"bytes\":%u,\"rounds\":%u,\"processes\":%u,\"broadcast_ms\":[",
-                 static_cast<unsigned long long>(o.connections), o.bytes, o.rounds, 2 * groups);
+    std::fprintf(f,
+                 "{\"connections\":%llu,\"bytes\":%u,\"frames\":%u,\"merged\":%s,\"rounds\":%u,"
+                 "\"processes\":%u,\"broadcast_ms\":[",
+                 static_cast<unsigned long long>(o.connections), o.bytes, o.frames,
+                 o.merged ? "true" : "false", o.rounds, 2 * groups);
     for (size_t i = 0; i < round_ms.size(); ++i) std::fprintf(f, "%s%.3f", i ? "," : "", round_ms[i]);
     std::fprintf(f,
                  "],\"broadcast_ms_median\":%.3f,\"write_ms_median\":%.3f,\"setup_s\":%.2f,"
-                 "\"writes_per_second\":%.0f,\"writer_cpu_s\":%.3f,\"reader_cpu_s\":%.3f}\n",
+                 "\"writes_per_second\":%.0f,\"frames_per_second\":%.0f,\"writer_cpu_s\":%.3f,"
+                 "\"reader_cpu_s\":%.3f}\n",
                  median, percentile(write_ms, 0.5), setup_s,
                  total_ms > 0 ? static_cast<double>(o.connections) * o.rounds / (total_ms / 1e3) : 0.0,
-                 writer_cpu_s, reader_cpu_s);
+                 frames_per_s, writer_cpu_s, reader_cpu_s);
     std::fclose(f);
   }
   return 0;
