@@ -182,6 +182,7 @@ class Worker {
   size_t consume_upgrade(uint32_t j, uint8_t* data, size_t len);
   void handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload);
   void on_data_frame(uint32_t j, const FrameHead& head, uint8_t* payload);
+  void on_sse_chunk(uint32_t j, std::string_view body);
   void deliver_message(uint32_t j, const uint8_t* payload, size_t len, bool compressed, uint64_t wire_bytes);
   uint64_t on_message(uint32_t j, std::string_view message);
   void forget_receive_state(uint32_t j);
@@ -413,7 +414,27 @@ void Worker::on_connect(uint32_t j, int res) {
   size_t len = 0;
   const uint32_t own_room = own_rooms_ > 0 ? i % own_rooms_ : 0;
   const std::string room = own_rooms_ > 0 ? o_.room_name(own_room) : o_.also_room;
-  const std::string path = ep.path(room);
+  std::string path = ep.path(room);
+  if (o_.protocol == Protocol::sse) {
+    // A subscription by URL: the rooms are query parameters, the answer is the stream.
+    if (!ep.has_room) path += std::string(path.find('?') == std::string::npos ? "?" : "&") + "room=" + room;
+    if (has_also_ && own_rooms_ > 0) path += "&room=" + o_.also_room;
+    len = static_cast<size_t>(std::snprintf(out, sizeof out, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+                                            path.c_str(), ep.host_header.c_str()));
+    if (len >= sizeof out) {
+      fail(j, "subscription request longer than " + std::to_string(sizeof out) + " bytes");
+      return;
+    }
+    const ssize_t sent = send(c.fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent != static_cast<ssize_t>(len)) {
+      fail(j, sent < 0 ? std::string("subscription request: ") + std::strerror(errno)
+                       : std::string("subscription request: short send"));
+      return;
+    }
+    c.state = State::upgrading;
+    arm_recv(j);
+    return;
+  }
   const std::string extensions =
       o_.deflate ? "Sec-WebSocket-Extensions: " + std::string(kDeflateOffer) + "\r\n" : std::string();
   len = static_cast<size_t>(std::snprintf(out, sizeof out,
@@ -730,6 +751,14 @@ void Worker::on_bytes(uint32_t j, uint8_t* data, size_t len) {
     len -= used;
   }
   if (len == 0 || c.state == State::upgrading) return;
+  if (o_.protocol == Protocol::sse) {
+    const FeedStatus status = feed_chunks(c.spill, data, len, kFrameBytesMax, [&](std::string_view body) {
+      on_sse_chunk(j, body);
+      return live(c.state);
+    });
+    if (status == FeedStatus::too_large) protocol_error(j, "malformed chunk, or one larger than 64 MiB");
+    return;
+  }
   const FeedStatus status =
       feed_frames(c.spill, data, len, kFrameBytesMax, [&](const FrameHead& head, uint8_t* payload) {
         handle_frame(j, head, payload);
@@ -774,7 +803,7 @@ size_t Worker::consume_upgrade(uint32_t j, uint8_t* data, size_t len) {
     head = {reinterpret_cast<const char*>(p->data), end};
     used = end - old;
   }
-  const bool ok = upgrade_accepted(head, accept_value_);
+  const bool ok = o_.protocol == Protocol::sse ? sse_accepted(head) : upgrade_accepted(head, accept_value_);
   if (!ok) {
     const std::string_view status_line = head.substr(0, std::min(head.find("\r\n"), size_t{100}));
     fail(j, "upgrade refused: " + std::string(status_line));
@@ -792,12 +821,35 @@ size_t Worker::consume_upgrade(uint32_t j, uint8_t* data, size_t len) {
     // Counted once per connection: a reconnect negotiates again but is the same connection here.
     if (!(c.flags & kWasJoined)) block_.deflate_connections.add();
   }
-  if (o_.protocol == Protocol::gopush) {
-    c.state = State::joining;  // joined once the PONG to the PING sent after the JOINs arrives
+  if (o_.protocol == Protocol::gopush || o_.protocol == Protocol::sse) {
+    // gopush: joined once the PONG to the PING sent after the JOINs arrives; sse: once the joined
+    // event of its last room arrives.
+    c.state = State::joining;
   } else {
     mark_joined(j);
   }
   return used;
+}
+
+// One chunk of an SSE stream: an event (push, joined, close), a heartbeat comment, or the last chunk.
+void Worker::on_sse_chunk(uint32_t j, std::string_view body) {
+  SseEvent event;
+  if (body.empty() || !parse_sse_event(body, event)) return;
+  Conn& c = conns_[j];
+  if (event.event == "push") {
+    block_.frames.add();
+    block_.payload_wire_bytes.add(event.data.size());
+    block_.payload_inflated_bytes.add(event.data.size());
+    const uint64_t items = on_message(j, event.data);
+    if (items) block_.item_message_wire_bytes.add(body.size());
+    return;
+  }
+  if (event.event == "joined" && c.state == State::joining) {
+    // The rooms are joined in the order of the query: the also-room (when there is one) comes last.
+    const std::string& last = has_also_ ? o_.also_room : o_.room_name(global(j) % own_rooms_);
+    const std::string key = "\"room\":\"" + last + "\"";
+    if (event.data.find(key) != std::string_view::npos) mark_joined(j);
+  }
 }
 
 void Worker::handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload) {
