@@ -191,9 +191,43 @@ TEST(Sse, ChunksSplitAtEveryPoint) {
   EXPECT_EQ(feed_chunks(spill, reinterpret_cast<uint8_t*>(bad.data()), bad.size(), 1 << 20,
                         [](std::string_view) { return true; }),
             FeedStatus::too_large);
+  bool chunked = false;
   EXPECT_TRUE(sse_accepted(
-      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"));
-  EXPECT_FALSE(sse_accepted("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n"));
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n", chunked));
+  EXPECT_TRUE(chunked);
+  EXPECT_TRUE(
+      sse_accepted("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\r\n", chunked));
+  EXPECT_FALSE(chunked);
+  EXPECT_FALSE(sse_accepted("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n", chunked));
+}
+
+// A plain event stream (nchan's: no chunks) split anywhere gives the same events.
+TEST(Sse, EventsSplitAtEveryPoint) {
+  const std::string stream = ": hi\n\nid: 1:0\ndata: [0,1,5,\"x\"]\n\nid: 1:1\ndata: [0,2,5,\"y\"]\n\n";
+  std::vector<std::string> whole;
+  std::string partial;
+  ASSERT_TRUE(split_sse_events(stream, partial, [&](std::string_view e) {
+    whole.emplace_back(e);
+    return true;
+  }));
+  ASSERT_EQ(whole.size(), 3u);
+  EXPECT_TRUE(partial.empty());
+  SseEvent e;
+  ASSERT_TRUE(parse_sse_event(whole[2], e));
+  EXPECT_EQ(e.event, "message");
+  EXPECT_EQ(e.data, "[0,2,5,\"y\"]");
+  for (size_t a = 0; a <= stream.size(); ++a) {
+    std::vector<std::string> got;
+    std::string part;
+    auto sink = [&](std::string_view ev) {
+      got.emplace_back(ev);
+      return true;
+    };
+    ASSERT_TRUE(split_sse_events(std::string_view(stream).substr(0, a), part, sink));
+    ASSERT_TRUE(split_sse_events(std::string_view(stream).substr(a), part, sink));
+    EXPECT_EQ(got, whole) << a;
+    EXPECT_TRUE(part.empty());
+  }
 }
 
 TEST(Frame, Heads) {

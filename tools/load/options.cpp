@@ -153,10 +153,12 @@ Connections
                               a PING every --heartbeat seconds; joined = PONG received.
                               raw: only read (the peer subscribes by URL); joined = upgraded.
                               Every message is then itself one item.
-                              sse: ringcast's Server-Sent Events (--url http://host:port/sse; the
-                              rooms go in the query, ?room=R, or where {room} is): read the chunked
-                              event stream; joined = the joined event of the last room (default
-                              gopush)
+                              sse: Server-Sent Events (--url http://host:port/sse: ringcast's,
+                              the rooms go in the query, ?room=R, unless {room} is in the path;
+                              nchan's EventSource: http://host:port/es/{room}): read the event
+                              stream, chunked or not; a "push" event's data is a PUSH's data
+                              object, a "message" event's data one raw item; joined = the 200
+                              answer (default gopush)
   --heartbeat S               gopush PING period in seconds, 0 = off (default 20)
   --deflate                   offer permessage-deflate (RFC 7692) in every upgrade request:
                               "permessage-deflate; server_no_context_takeover;

@@ -416,10 +416,10 @@ HttpParse parse_http_response(std::string_view buf, HttpResponse& response) {
   }
 }
 
-bool sse_accepted(std::string_view head) {
+bool sse_accepted(std::string_view head, bool& chunked) {
   if (head.substr(0, 13) != "HTTP/1.1 200 ") return false;
-  return head.find("text/event-stream") != std::string_view::npos &&
-         head.find("chunked") != std::string_view::npos;
+  chunked = head.find("chunked") != std::string_view::npos;
+  return head.find("text/event-stream") != std::string_view::npos;
 }
 
 bool parse_sse_event(std::string_view body, SseEvent& event) {

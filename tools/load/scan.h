@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace ringcast::load {
@@ -145,8 +146,35 @@ bool upgrade_accepted(std::string_view head, std::string_view accept_value);
 
 // ---- ringcast's Server-Sent Events stream (--protocol sse): a chunked body, one event per chunk ----
 
-// True for "HTTP/1.1 200 ..." with a text/event-stream body in chunks.
-bool sse_accepted(std::string_view head);
+// True for "HTTP/1.1 200 ..." with a text/event-stream body; `chunked` says whether it comes in chunks
+// (ringcast: one event per chunk) or as a plain stream until the connection closes (nchan).
+bool sse_accepted(std::string_view head, bool& chunked);
+
+// Splits an event stream into events (each ends with a blank line): calls on_event(std::string_view
+// body) -> bool (false: stop) for each whole one, read in place when `partial` is empty; a trailing
+// incomplete event waits in `partial` for the next bytes. Returns false when the sink stopped.
+template <class Sink>
+bool split_sse_events(std::string_view bytes, std::string& partial, Sink&& on_event) {
+  std::string_view rest = bytes;
+  if (!partial.empty()) {
+    partial.append(bytes);
+    rest = partial;
+  }
+  size_t used = 0;
+  while (true) {
+    const size_t end = rest.find("\n\n", used);
+    if (end == std::string_view::npos) break;
+    const std::string_view event = rest.substr(used, end + 2 - used);
+    used = end + 2;
+    if (!on_event(event)) return false;
+  }
+  if (partial.empty()) {
+    partial.assign(rest.substr(used));
+  } else {
+    partial.erase(0, used);
+  }
+  return true;
+}
 
 // Splits the bytes a read delivered into the chunks of a chunked body: completes a spilled chunk
 // first, calls on_chunk(std::string_view body) -> bool (false: stop) for every whole chunk (the last,
