@@ -7,6 +7,8 @@
 //    resume answered `recovered: true`.
 // 2. The demo page with the transport picker on SSE: the JS client's SSE mode joins, receives a push,
 //    and the page says so.
+// 3. The JS client's fallback: its WebSocket URL answers 404 (as a proxy that breaks upgrades would
+//    fail it), so after fallbackAfter failed opens it switches to SSE and receives pushes there.
 // Exits 77 (SKIP) only when chromium or playwright-core is not installed.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -158,6 +160,36 @@ test('the demo page on SSE: the picker, the JS client, a push', () => withServer
   await page.selectOption('#transport', 'websocket');
   await page.waitForFunction(() => document.body.dataset.transport === 'websocket', null, { timeout: 15000 });
   await server.waitStat('wsOpen', (v) => v === 1);
+  assertEqual(problems.length, 0, problems.join('\n'));
+})));
+
+test('the JS client falls back to SSE when its WebSocket cannot open', () => withServer(['--demo'], { threads: 1 }, (server) => withBrowser(async (context) => {
+  const page = context.pages()[0] || await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await page.goto(`http://127.0.0.1:${server.wsPort}/demo.css`);  // any page of the origin
+  await page.evaluate(async (port) => {
+    const { RingcastClient } = await import('/ringcast.js');
+    window.got = [];
+    window.fallbacks = [];
+    const client = new RingcastClient(`ws://127.0.0.1:${port}/no-websocket-here`, {
+      rooms: ['fb'], sseUrl: `http://127.0.0.1:${port}/sse`, backoff: { initialMs: 50, maxMs: 200 },
+    });
+    client.on('fallback', (e) => window.fallbacks.push(e));
+    client.on('push', (items) => window.got.push(...items));
+    client.on('joined', (j) => { window.joined = j; });
+    window.client = client;
+  }, server.wsPort);
+  await page.waitForFunction(() => window.joined && window.client.transport === 'sse', null, { timeout: 20000 });
+  const fallbacks = await page.evaluate(() => window.fallbacks);
+  assertEqual(fallbacks.length, 1);
+  assertEqual(fallbacks[0].failures, 2);
+  const stats = await server.stats();
+  assertEqual(stats.sseOpen, 1);
+  assertEqual(stats.wsOpen, 0);
+  for (let i = 0; i < 5; i++) assertEqual((await server.pushRoom('fb', [{ i }])).status, 200);
+  await page.waitForFunction(() => window.got.length >= 5, null, { timeout: 15000 });
+  assertDeepEqual(await page.evaluate(() => window.got.map((x) => x.i)), [0, 1, 2, 3, 4]);
   assertEqual(problems.length, 0, problems.join('\n'));
 })));
 
