@@ -128,7 +128,7 @@ export class RingcastClient {
     if (this._rooms.has(room)) return this;
     this._rooms.add(room);
     if (this._transport === 'sse') {
-      if (this._state === 'open' || this._state === 'connecting') this._openStream(room);
+      if (this._state !== 'idle' && this._state !== 'closed') this._openStream(room);
     } else {
       this._send('JOIN', this._joinData(room));
     }

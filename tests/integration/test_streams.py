@@ -336,6 +336,41 @@ class RefusalTest(unittest.TestCase):
             nd.close()
 
 
+class UsersAndConnectionsTest(unittest.TestCase):
+    def test_presence_events_and_a_push_to_the_streams_connection_id(self):
+        # With presence_events a stream gets its own join event, which names its connection id; a
+        # push to that id reaches it (and only it), without an id of its own (not resumable).
+        with Server("--presence-events", threads=2) as server:
+            sse = SseClient(server.ws_port, "/sse?room=p")
+            other = NdjsonClient(server.ws_port, "/stream?room=p")
+            joined_event(sse)
+            self.assertEqual(other.next_message()["type"], "JOINED")
+            me = None
+            while me is None:
+                e = sse.next_event()
+                for item in e["data"].get("items", []) if e["event"] == "push" else []:
+                    if isinstance(item, dict) and item.get("presence") == "join":
+                        me = me or item["conn"]
+            status, body = server.api("POST", "/push/conn", json.dumps({"conn": me, "items": [{"i": 7}]}),
+                                      {"Content-Type": "application/json"})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(server.push_room("p", [{"i": 8}])[0], 200)
+            got = []
+            while len(numbered(got)) < 2:
+                e = sse.next_event()
+                if e["event"] == "push" and numbered(e["data"]["items"]):
+                    got += e["data"]["items"]
+                    self.assertEqual(e["id"] is None, "room" not in e["data"], e)
+            self.assertEqual(numbered(got), [7, 8])
+            # The NDJSON member got the room push only.
+            got, _ = ndjson_items(other, 1)
+            while not numbered(got):
+                got, _ = ndjson_items(other, 1)
+            self.assertEqual(numbered(got), [8])
+            sse.close()
+            other.close()
+
+
 class SlowReaderTest(unittest.TestCase):
     def test_a_slow_sse_reader_is_cut_and_counted_and_the_others_get_everything(self):
         flags = ["--out-queue-bytes-max", "1048576", "--api-body-bytes-max", "65536"]
