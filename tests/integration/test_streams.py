@@ -116,6 +116,9 @@ class MixedRoomTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(stats["sseOpen"], 1)
             self.assertEqual(stats["wsOpen"], 3)
             self.assertEqual(stats["onlineConnections"], stats["wsOpen"] + stats["sseOpen"] + stats["streamOpen"])
+            # Presence counts the stream members with the WebSocket ones.
+            status, body = await asyncio.to_thread(server.api, "GET", "/rooms/mix")
+            self.assertEqual((status, body["members"]), (200, 3 + 1 + (2 if curl else 1)))
 
             # Pushes of 1..3 items, some sent concurrently so that shards coalesce them.
             async def publish(start, stop):
