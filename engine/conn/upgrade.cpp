@@ -1,5 +1,7 @@
 // The client port's decision on a request (see upgrade.h), in the order the checks were always made:
-// the demo's paths, the request's shape, the endpoint, RFC 6455, the node's state, then access.
+// the demo's paths, the request's shape, the endpoint, RFC 6455, the node's state, then access. The
+// HTTP stream paths come first (they are neither the demo's nor upgrades) and have their own order:
+// shape, the node's state, access, then the query.
 #include "engine/conn/upgrade.h"
 
 #include "engine/broadcast/publish.h"
