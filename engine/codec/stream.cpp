@@ -242,7 +242,7 @@ void append_message_chunk(std::string& out, Kind kind, std::string_view event, s
     append_data_line(body, message);
     body += '\n';
   } else {
-    if (id > 0) body += "id: " + std::to_string(id) + "\n";
+    if (id != kNoId) body += "id: " + std::to_string(id) + "\n";
     body += "event: ";
     body += event;
     body += "\ndata: ";

@@ -54,11 +54,14 @@ std::string heartbeat_chunk(Kind kind);
 // not a PUSH message (nothing appended).
 bool append_push_chunk(std::string& out, Kind kind, std::string_view message);
 
+// No `id:` field (append_message_chunk).
+constexpr uint64_t kNoId = UINT64_MAX;
+
 // The chunk of any other go-push message {"type":type,"data":data_json} on `kind`: SSE `event: <event>`
-// (`id: <id>` when id > 0) with data_json as its data, or the whole message for event "message"; NDJSON
-// the message as a line.
+// (and `id: <id>` unless kNoId: 0 is a position too, "before the first item") with data_json as its
+// data, or the whole message for event "message"; NDJSON the message as a line.
 void append_message_chunk(std::string& out, Kind kind, std::string_view event, std::string_view type,
-                          std::string_view data_json, uint64_t id = 0);
+                          std::string_view data_json, uint64_t id = kNoId);
 
 // The seq a PUSH message's data object ends with (`"seq":N}`), and whether it names a room; false when
 // the object does not end that way.

@@ -217,6 +217,25 @@ class ResumeTest(unittest.TestCase):
             self.assertEqual(stats["itemsReplayed"], 30)
             again.close()
 
+    def test_a_drop_before_the_first_push_resumes_from_the_joined_id(self):
+        # On a node that has published nothing, the joined event's id is 0: a browser that loses the
+        # stream before any push still sends Last-Event-ID: 0 and gets what was published meanwhile.
+        with Server(threads=1) as server:
+            sse = SseClient(server.ws_port, "/sse?room=z")
+            first = joined_event(sse)
+            self.assertEqual((first["id"], first["data"]["seq"]), ("0", 0))
+            self.assertEqual(sse.last_event_id, "0")
+            sse.close()
+            server.wait_stat("sseOpen", lambda v: v == 0)
+            for i in range(3):
+                self.assertEqual(server.push_room("z", [{"i": i}])[0], 200)
+            again = SseClient(server.ws_port, "/sse?room=z", headers={"Last-Event-ID": sse.last_event_id})
+            got, events = sse_items(again, 3)
+            self.assertEqual(numbered(got), [0, 1, 2])
+            joined = joined_event(again)
+            self.assertTrue(joined["data"]["recovered"])
+            again.close()
+
     def test_ndjson_since_and_a_position_the_ring_cannot_serve(self):
         with Server(threads=1) as server:
             seqs = [server.push_room("n", [{"i": i}])[1]["seq"] for i in range(5)]

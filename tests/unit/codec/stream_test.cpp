@@ -180,8 +180,11 @@ TEST(StreamMessages, JoinedAndOtherMessages) {
   std::string out;
   append_message_chunk(out, Kind::sse, "joined", "JOINED", R"({"room":"r","seq":5})", 5);
   append_message_chunk(out, Kind::sse, "message", "ERROR", R"({"code":"c"})");
+  append_message_chunk(out, Kind::sse, "joined", "JOINED", R"({"room":"r","seq":0})", 0);
   const std::vector<SseEvent> events = sse_events(dechunk(out));
-  ASSERT_EQ(events.size(), 2u);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_TRUE(events[2].has_id);  // 0: before the first item, still a position to resume from
+  EXPECT_EQ(events[2].id, "0");
   EXPECT_EQ(events[0].id, "5");
   EXPECT_EQ(events[0].event, "joined");
   EXPECT_EQ(events[0].data, R"({"room":"r","seq":5})");
