@@ -115,6 +115,13 @@ void StreamConns::on_timer(Conn& c, uint32_t id) {
 }
 
 void StreamConns::closing(Conn& c, uint32_t id, std::string_view reason) {
+  if (c.encoding == Encoding::none) {
+    // Closed before its 200 went out (an authorize_join hook closed the session): an HTTP answer,
+    // not stream events the client would read as garbage.
+    queue_chunk(c, id,
+                handshake::build_error_response(403, reason.empty() ? "closed by the application" : reason));
+    return;
+  }
   std::string data;
   JsonWriter(data).begin_object().key("reason").string(reason).end_object();
   scratch_.clear();
