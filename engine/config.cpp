@@ -174,6 +174,12 @@ const std::vector<Key>& keys() {
        "Nano/Pomelo route dictionary sent at the handshake, codes 1..N in order, comma-separated"},
       {"nano_push_route", nullptr, Kind::text, 0, 0, member(&Config::nano_push_route),
        "route of the Pomelo push that carries a push API message"},
+      {"sse_path", nullptr, Kind::text, 0, 0, member(&Config::sse_path),
+       "path of the Server-Sent Events subscription (GET ?room=r); none: off"},
+      {"stream_path", nullptr, Kind::text, 0, 0, member(&Config::stream_path),
+       "path of the NDJSON streaming subscription (GET ?room=r); none: off"},
+      {"stream_heartbeat_ms", nullptr, Kind::u32, 100, 3600000, member(&Config::stream_heartbeat_ms),
+       "interval of the heartbeats sent down SSE and NDJSON streams"},
   };
   return k;
 }
@@ -540,6 +546,10 @@ std::string serving_addresses(const Config& config, unsigned client_port, unsign
       config.api.enabled ? "http://" + config.api.host + ":" + std::to_string(api_port) : std::string("none");
   if (config.listen.enabled && nano_enabled(config))
     out += ", Nano/Pomelo ws://" + config.listen.host + ":" + std::to_string(client_port) + config.nano_path;
+  if (config.listen.enabled && path_enabled(config.sse_path))
+    out += ", SSE http://" + config.listen.host + ":" + std::to_string(client_port) + config.sse_path;
+  if (config.listen.enabled && path_enabled(config.stream_path))
+    out += ", NDJSON http://" + config.listen.host + ":" + std::to_string(client_port) + config.stream_path;
   return out;
 }
 

@@ -132,6 +132,15 @@ struct Config {
   std::string nano_routes = "room.join,room.message,onMembers,onNewUser,onMessage,onPush";
   std::string nano_push_route = "onPush";  // route of a push carrying a PUSH's data object
 
+  // One-way HTTP transports on the client port (docs/protocol.md): GET <sse_path>?room=r answers a
+  // Server-Sent Events stream, GET <stream_path>?room=r an NDJSON stream, both chunked, with the
+  // rooms, limits, tokens, Origin checks and recovery of WebSocket members. "" or "none" turns one off.
+  std::string sse_path = "/sse";
+  std::string stream_path = "/stream";
+  // A heartbeat (an SSE comment, an NDJSON HEARTBEAT line) goes down each stream this often, so
+  // proxies and load balancers that close idle connections keep it open.
+  uint32_t stream_heartbeat_ms = 15000;
+
   // Not a setting: the embedding application's hooks (hooks.h), set by Engine::start(); none in the
   // server.
   const Hooks* hooks = nullptr;
@@ -143,6 +152,8 @@ std::string validate(const Config& config);
 
 // True when the Nano/Pomelo path is on (nano_path neither "" nor "none").
 bool nano_enabled(const Config& config);
+// True when an HTTP stream path (sse_path, stream_path) is on: neither "" nor "none".
+bool path_enabled(const std::string& path);
 
 // A comma-separated list (allowed_origins, nano_routes, nats) as trimmed, non-empty entries.
 std::vector<std::string> split_list(std::string_view csv);

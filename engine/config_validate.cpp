@@ -72,10 +72,29 @@ std::string validate_nano(const Config& c) {
   return {};
 }
 
+// The HTTP stream paths: each starts with '/' and names no other endpoint.
+std::string validate_stream_paths(const Config& c) {
+  if (path_enabled(c.sse_path) && c.sse_path[0] != '/') return "'sse_path' must start with '/' (or be none)";
+  if (path_enabled(c.stream_path) && c.stream_path[0] != '/')
+    return "'stream_path' must start with '/' (or be none)";
+  auto taken = [&c](const std::string& path) {
+    return path_enabled(path) && (path == c.ws_path || (nano_enabled(c) && path == c.nano_path));
+  };
+  if (taken(c.sse_path)) return "'sse_path' must differ from 'ws_path' and 'nano_path'";
+  if (taken(c.stream_path)) return "'stream_path' must differ from 'ws_path' and 'nano_path'";
+  if (path_enabled(c.sse_path) && c.sse_path == c.stream_path)
+    return "'sse_path' must differ from 'stream_path'";
+  return {};
+}
+
 }  // namespace
 
 bool nano_enabled(const Config& c) {
   return !c.nano_path.empty() && c.nano_path != "none";
+}
+
+bool path_enabled(const std::string& path) {
+  return !path.empty() && path != "none";
 }
 
 std::string validate(const Config& c) {
@@ -99,6 +118,7 @@ std::string validate(const Config& c) {
   if (!parse_room_charset(c.room_name_charset, charset)) return "'room_name_charset' must be utf8 or ascii";
   if (std::string problem = validate_access(c); !problem.empty()) return problem;
   if (std::string problem = validate_nano(c); !problem.empty()) return problem;
+  if (std::string problem = validate_stream_paths(c); !problem.empty()) return problem;
   return {};
 }
 

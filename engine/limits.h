@@ -36,6 +36,10 @@ constexpr uint32_t kStopGraceMs = 300;
 // --demo: a client-port HTTP connection whose unsent answers pass this stops being read (it pipelines
 // requests without reading the answers).
 constexpr uint32_t kDemoOutBytesMax = 1 << 20;
+// SSE: the reconnection delay told to browsers (the `retry:` field) at the start of every stream. The
+// EventSource default (about 3 s in browsers) is longer than a resume needs; shorter would make a
+// restarted node's whole audience reconnect at once.
+constexpr uint32_t kStreamRetryMs = 2000;
 
 // ---- The send path ----
 // iovec entries in one send (frames of one connection sent together).

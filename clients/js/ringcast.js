@@ -12,7 +12,14 @@
 //   client.on('push', (items) => console.log(items));
 //   client.join('lobby');
 //
-// Events: open {reconnected, attempt} · push (items, message) · message (any parsed server message) ·
+// Server-Sent Events fallback: with `transport: 'auto'` (the default) a client whose WebSocket fails to
+// open `fallbackAfter` times in a row (a proxy that breaks upgrades) switches to the server's SSE
+// endpoint (GET /sse, derived from the WebSocket URL, or `sseUrl`), one EventSource per room: the
+// browser reconnects each by itself and resumes it with Last-Event-ID, which is exact for a stream of
+// one room. `transport: 'sse'` uses SSE from the start. Over SSE the client only receives (join/leave
+// open and close the room's stream; ping() does nothing: the server sends heartbeats).
+//
+// Events: open {reconnected, attempt, transport} · push (items, message) · message (any parsed server message) ·
 // joined {room, seq, epoch, recovered} (after each JOIN with recovery; recovered false: refetch the room) ·
 // pong · close {code, reason, willReconnect, delayMs} · reconnecting {attempt, delayMs} ·
 // error (an Error; err.kind is 'socket', 'server' for an ERROR frame with err.code/err.room, or 'protocol').
@@ -26,7 +33,22 @@ const DEFAULTS = {
   autoConnect: true,
   WebSocket: undefined,    // the implementation; default: globalThis.WebSocket
   random: Math.random,     // injectable for tests
+  transport: 'auto',       // 'auto': WebSocket, SSE when it cannot open; 'websocket'; 'sse'
+  fallbackAfter: 2,        // 'auto': failed WebSocket opens (none ever opened) before switching to SSE
+  sseUrl: undefined,       // default: the WebSocket URL with http(s) and the path /sse
+  EventSource: undefined,  // the implementation; default: globalThis.EventSource
 };
+
+const EVENTSOURCE_CLOSED = 2;
+
+// The SSE endpoint beside a WebSocket URL: ws://h:p/connect -> http://h:p/sse.
+export function sseUrlFor(wsUrl) {
+  const u = new URL(wsUrl);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+  u.pathname = '/sse';
+  u.search = '';
+  return u.toString();
+}
 
 const OPEN = 1;
 
@@ -44,9 +66,17 @@ export class RingcastClient {
     this.url = url;
     this.options = { ...DEFAULTS, ...options, backoff: { ...DEFAULTS.backoff, ...(options.backoff || {}) } };
     this.WebSocketImpl = this.options.WebSocket || globalThis.WebSocket;
-    if (typeof this.WebSocketImpl !== 'function') {
+    this.EventSourceImpl = this.options.EventSource || globalThis.EventSource;
+    this._transport = this.options.transport === 'sse' ? 'sse' : 'websocket';
+    if (this._transport === 'sse' && typeof this.EventSourceImpl !== 'function') {
+      throw new Error('ringcast: no EventSource implementation for transport "sse"');
+    }
+    if (this._transport === 'websocket' && typeof this.WebSocketImpl !== 'function') {
       throw new Error('ringcast: no WebSocket implementation (in Node, pass { WebSocket } from the ws package)');
     }
+    this.sseUrl = this.options.sseUrl || sseUrlFor(url);
+    this._streams = new Map();    // SSE: room -> EventSource
+    this._wsFailures = 0;         // 'auto': WebSocket opens that failed before any succeeded
     this._rooms = new Set(options.rooms || []);
     this._positions = new Map();  // room -> seq of the last item received there (recovery)
     this._epoch = null;           // the server's epoch, from its JOINED answers
@@ -64,6 +94,8 @@ export class RingcastClient {
   get state() { return this._state; }
   get rooms() { return [...this._rooms]; }
   get connected() { return this._state === 'open'; }
+  // 'websocket', or 'sse' (chosen, or fallen back to).
+  get transport() { return this._transport; }
 
   on(event, fn) {
     if (!this._listeners.has(event)) this._listeners.set(event, new Set());
@@ -84,9 +116,9 @@ export class RingcastClient {
 
   // Opens the connection (again, after close()). Does nothing while one is open or being opened.
   connect() {
-    if (this._ws || this._reconnectTimer) return this;
+    if (this._ws || this._reconnectTimer || this._streams.size) return this;
     this._closedByUser = false;
-    this._open();
+    if (this._transport === 'sse') this._openSse(); else this._open();
     return this;
   }
 
@@ -95,14 +127,18 @@ export class RingcastClient {
     if (typeof room !== 'string' || room === '') throw new TypeError('ringcast: room must be a non-empty string');
     if (this._rooms.has(room)) return this;
     this._rooms.add(room);
-    this._send('JOIN', this._joinData(room));
+    if (this._transport === 'sse') {
+      if (this._state !== 'idle' && this._state !== 'closed') this._openStream(room);
+    } else {
+      this._send('JOIN', this._joinData(room));
+    }
     return this;
   }
 
   leave(room) {
     if (!this._rooms.delete(room)) return this;
     this._positions.delete(room);
-    this._send('LEAVE', { room });
+    if (this._transport === 'sse') this._closeStream(room); else this._send('LEAVE', { room });
     return this;
   }
 
@@ -116,7 +152,10 @@ export class RingcastClient {
     this._stopHeartbeat();
     const ws = this._ws;
     this._ws = null;
+    const hadStreams = this._streams.size > 0;
+    for (const room of [...this._streams.keys()]) this._closeStream(room);
     this._state = 'closed';
+    if (hadStreams) this._emit('close', { code, reason, willReconnect: false, delayMs: 0 });
     if (ws) {
       this._detach(ws);
       try { ws.close(code, reason); } catch { /* already closing */ }
@@ -182,27 +221,7 @@ export class RingcastClient {
         this._emit('error', Object.assign(new Error('ringcast: a server message is not JSON'), { kind: 'protocol' }));
         return;
       }
-      this._emit('message', msg);
-      if (!msg || typeof msg !== 'object') return;
-      if (msg.type === 'PUSH') {
-        const d = msg.data || {};
-        const items = Array.isArray(d.items) ? d.items : [];
-        if (typeof d.room === 'string' && Number.isInteger(d.seq) && this._rooms.has(d.room)) {
-          this._positions.set(d.room, d.seq);
-        }
-        this._emit('push', items, msg);
-      } else if (msg.type === 'JOINED') {
-        const d = msg.data || {};
-        if (typeof d.epoch === 'string') this._epoch = d.epoch;
-        if (this._rooms.has(d.room) && Number.isInteger(d.seq)) this._positions.set(d.room, d.seq);
-        this._emit('joined', { room: d.room, seq: d.seq, epoch: d.epoch, recovered: d.recovered === true });
-      } else if (msg.type === 'PONG') {
-        this._emit('pong');
-      } else if (msg.type === 'ERROR') {
-        const d = msg.data || {};
-        this._emit('error', Object.assign(new Error(`ringcast: ${d.code}: ${d.message}`),
-          { kind: 'server', code: d.code, room: d.room }));
-      }
+      this._handle(msg);
     };
     ws.onerror = (event) => {
       const e = event && event.error instanceof Error ? event.error : new Error('ringcast: WebSocket error');
@@ -210,8 +229,141 @@ export class RingcastClient {
     };
     ws.onclose = (event) => {
       if (this._ws !== ws) return;
+      if (!this._connectedOnce) this._wsFailures += 1;
+      if (this.options.transport === 'auto' && !this._connectedOnce &&
+          this._wsFailures >= this.options.fallbackAfter && typeof this.EventSourceImpl === 'function') {
+        // The WebSocket never opened: a proxy or network that breaks upgrades. Plain HTTP may pass.
+        this._ws = null;
+        this._detach(ws);
+        this._transport = 'sse';
+        this._attempt = 0;
+        this._emit('fallback', { transport: 'sse', failures: this._wsFailures });
+        this._openSse();
+        return;
+      }
       this._lost(event && event.code ? event.code : 1006, event && event.reason ? String(event.reason) : '');
     };
+  }
+
+  // A server message, whichever transport carried it.
+  _handle(msg) {
+    this._emit('message', msg);
+    if (!msg || typeof msg !== 'object') return;
+    if (msg.type === 'PUSH') {
+      const d = msg.data || {};
+      const items = Array.isArray(d.items) ? d.items : [];
+      if (typeof d.room === 'string' && Number.isInteger(d.seq) && this._rooms.has(d.room)) {
+        this._positions.set(d.room, d.seq);
+      }
+      this._emit('push', items, msg);
+    } else if (msg.type === 'JOINED') {
+      const d = msg.data || {};
+      if (typeof d.epoch === 'string') this._epoch = d.epoch;
+      if (this._rooms.has(d.room) && Number.isInteger(d.seq)) this._positions.set(d.room, d.seq);
+      this._emit('joined', { room: d.room, seq: d.seq, epoch: d.epoch, recovered: d.recovered === true });
+    } else if (msg.type === 'PONG') {
+      this._emit('pong');
+    } else if (msg.type === 'ERROR') {
+      const d = msg.data || {};
+      this._emit('error', Object.assign(new Error(`ringcast: ${d.code}: ${d.message}`),
+        { kind: 'server', code: d.code, room: d.room }));
+    }
+  }
+
+  // ---- Server-Sent Events ----
+
+  _openSse() {
+    this._state = this._connectedOnce ? 'reconnecting' : 'connecting';
+    if (this._rooms.size === 0) {
+      // Nothing to subscribe to yet: the first join() opens its stream.
+      this._sseOpened();
+      return;
+    }
+    for (const room of this._rooms) this._openStream(room);
+  }
+
+  _sseOpened() {
+    if (this._state === 'open') return;
+    const reconnected = this._connectedOnce;
+    const attempt = this._attempt;
+    this._connectedOnce = true;
+    this._attempt = 0;
+    this._state = 'open';
+    this._emit('open', { reconnected, attempt, transport: 'sse' });
+  }
+
+  // The room's stream URL: with recovery, its last seq (and the epoch) when it has one. A browser's own
+  // reconnect sends Last-Event-ID, which the server prefers to the URL's since.
+  _streamUrl(room) {
+    const u = new URL(this.sseUrl);
+    u.searchParams.append('room', room);
+    const since = this._positions.get(room);
+    if (this.options.recover && since !== undefined) {
+      u.searchParams.set('since', String(since));
+      if (this._epoch) u.searchParams.set('epoch', this._epoch);
+    }
+    return u.toString();
+  }
+
+  // The stream that carries pushes without a room (to everyone, to the user): the first room's; the
+  // others drop them, or they would arrive once per room.
+  _isPrimary(room) {
+    return this._streams.keys().next().value === room;
+  }
+
+  _openStream(room) {
+    if (this._streams.has(room)) return;
+    let es;
+    try {
+      es = new this.EventSourceImpl(this._streamUrl(room));
+    } catch (e) {
+      this._emit('error', Object.assign(e instanceof Error ? e : new Error(String(e)), { kind: 'socket' }));
+      return;
+    }
+    this._streams.set(room, es);
+    const parse = (event) => {
+      try {
+        return JSON.parse(event.data);
+      } catch {
+        this._emit('error', Object.assign(new Error('ringcast: a server event is not JSON'), { kind: 'protocol' }));
+        return null;
+      }
+    };
+    es.onopen = () => this._sseOpened();
+    es.addEventListener('push', (event) => {
+      const data = parse(event);
+      if (!data) return;
+      if (typeof data.room !== 'string' && !this._isPrimary(room)) return;
+      this._handle({ type: 'PUSH', data });
+    });
+    es.addEventListener('joined', (event) => {
+      const data = parse(event);
+      if (data) this._handle({ type: 'JOINED', data });
+    });
+    es.addEventListener('message', (event) => {
+      const msg = parse(event);
+      if (msg) this._handle(msg);
+    });
+    es.onerror = () => {
+      if (es.readyState !== EVENTSOURCE_CLOSED || this._streams.get(room) !== es) return;
+      // The browser gave up on this stream (an HTTP error answer): try again later, from where it was.
+      this._streams.delete(room);
+      if (this._closedByUser || !this.options.reconnect) return;
+      this._attempt += 1;
+      const delayMs = backoffDelay(this._attempt, this.options.backoff, this.options.random);
+      this._emit('reconnecting', { attempt: this._attempt, delayMs, room });
+      setTimeout(() => {
+        if (!this._closedByUser && this._rooms.has(room)) this._openStream(room);
+      }, delayMs);
+    };
+  }
+
+  _closeStream(room) {
+    const es = this._streams.get(room);
+    if (!es) return;
+    this._streams.delete(room);
+    es.onopen = es.onerror = null;
+    es.close();
   }
 
   _detach(ws) {

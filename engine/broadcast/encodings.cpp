@@ -3,11 +3,13 @@
 // either of those with the payload compressed (RFC 7692 7.2.1) and RSV1 set.
 #include "engine/broadcast/encodings.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/base/log.h"
 #include "engine/codec/frame.h"
 #include "engine/codec/nano.h"
+#include "engine/codec/stream.h"
 #include "engine/node/stats.h"
 
 namespace ringcast {
@@ -66,11 +68,28 @@ FrameId Encodings::build(FrameId push, Encoding encoding) {
       const FrameId pomelo = encode(push, Encoding::pomelo);  // built once, shared with plain members
       return pomelo == kNil ? kNil : build_deflate(pomelo);
     }
+    case Encoding::sse:
+    case Encoding::ndjson:
+      return build_stream(f, encoding);
     case Encoding::none:
     case Encoding::ws_text:
       break;
   }
   return kNil;
+}
+
+FrameId Encodings::build_stream(const Frame& f, Encoding encoding) {
+  if (f.len < 2 || (f.data[0] & 0x0F) != static_cast<uint8_t>(ws::Opcode::text)) return kNil;
+  out_.clear();
+  const stream::Kind kind = encoding == Encoding::sse ? stream::Kind::sse : stream::Kind::ndjson;
+  if (!stream::append_push_chunk(out_, kind, server_payload(f))) {
+    LOG_DEBUG("a push could not be encoded for HTTP stream clients");
+    return kNil;
+  }
+  auto* bytes = static_cast<uint8_t*>(std::malloc(out_.size()));
+  RC_ASSERT(bytes != nullptr);
+  std::memcpy(bytes, out_.data(), out_.size());
+  return frames_.owned_frame(bytes, static_cast<uint32_t>(out_.size()), f.items, true, f.publish_ns);
 }
 
 FrameId Encodings::build_pomelo(const Frame& f) {

@@ -3,11 +3,14 @@
 // Pomelo push for Nano clients) gets that frame encoded once per shard, on its first member that needs
 // it, and every other member of that encoding references the same bytes. Compression
 // (permessage-deflate) is one more encoding of each: the frame deflated once, from an empty window,
-// for every member that agreed to it, with no compressor state per connection. A connection's
+// for every member that agreed to it, with no compressor state per connection. The HTTP streams' forms
+// (an SSE event, an NDJSON line, each one HTTP chunk) are two more, built the same way. A connection's
 // encoding is a field of its record, set by its protocol when it is ready for pushes.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,8 +29,10 @@ enum class Encoding : uint8_t {
   pomelo,          // the PUSH as Pomelo push packets in a binary frame (Nano/Pomelo)
   ws_deflate,      // ws_text compressed (RSV1), for go-push clients that agreed to permessage-deflate
   pomelo_deflate,  // pomelo compressed, for Nano/Pomelo clients that agreed to it
+  sse,             // the PUSH as one Server-Sent Event in an HTTP chunk (codec/stream.h)
+  ndjson,          // the PUSH message as one NDJSON line in an HTTP chunk
 };
-constexpr size_t kEncodings = 5;
+constexpr size_t kEncodings = 7;
 
 struct ShardStats;
 
@@ -71,7 +76,8 @@ class Encodings {
  private:
   // The encodings built for one source frame in this fan-out phase.
   struct Forms {
-    FrameId encoded[kEncodings] = {kNil, kNil, kNil, kNil, kNil};
+    Forms() { std::fill(std::begin(encoded), std::end(encoded), kNil); }
+    FrameId encoded[kEncodings];
     uint8_t built = 0;  // bit e: encoded[e] was built (kNil included: nothing to send in that form)
     bool started = false;
   };
@@ -80,6 +86,7 @@ class Encodings {
   void start(FrameId push);
   FrameId build(FrameId push, Encoding encoding);
   FrameId build_pomelo(const Frame& push);
+  FrameId build_stream(const Frame& push, Encoding encoding);
   // The compressed form of a plain frame (a text or binary message), or the plain frame itself when
   // compressing does not pay (small, or no smaller).
   FrameId build_deflate(FrameId plain);

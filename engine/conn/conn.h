@@ -21,14 +21,17 @@ namespace ringcast {
 
 // The protocol of a connection: which handler its bytes, timers and closes go to (the shard
 // dispatches on it once per event and never branches on protocol otherwise). A client-port
-// connection starts as `upgrade` and becomes `go_push` or `nano` at its 101 (or `demo` once it was
-// answered a plain HTTP request); an API-port connection is `api` for its life.
+// connection starts as `upgrade` and becomes `go_push` or `nano` at its 101, `sse` or `ndjson` once its
+// subscription request was answered 200 (or `demo` once it was answered a plain HTTP request); an
+// API-port connection is `api` for its life.
 enum class Protocol : uint8_t {
   upgrade,  // client port: reading the HTTP upgrade request
   demo,     // client port with --demo: a request was answered; kept alive for the next (maybe the upgrade)
   go_push,  // WebSocket on ws_path: go-push JSON commands
   nano,     // WebSocket on nano_path: Pomelo packets
   api,      // push API port: HTTP/1.1 requests
+  sse,      // GET sse_path: a Server-Sent Events stream (chunked), pushes only
+  ndjson,   // GET stream_path: an NDJSON stream (chunked), pushes only
 };
 
 // Client-port connections and API connections have separate budgets (conns_per_shard_max and
@@ -38,6 +41,14 @@ inline bool on_api_port(Protocol p) {
 }
 inline bool is_websocket(Protocol p) {
   return p == Protocol::go_push || p == Protocol::nano;
+}
+// The one-way HTTP transports: a response that never ends, one chunk per event (conn/stream.h).
+inline bool is_http_stream(Protocol p) {
+  return p == Protocol::sse || p == Protocol::ndjson;
+}
+// A client that is in rooms and gets pushes: a WebSocket or an HTTP stream.
+inline bool is_subscriber(Protocol p) {
+  return is_websocket(p) || is_http_stream(p);
 }
 
 enum class Phase : uint8_t {

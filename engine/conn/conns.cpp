@@ -76,7 +76,7 @@ bool Conns::unread_input(Conn& c, uint32_t id) {
 }
 
 void Conns::leave(Conn& c, uint32_t id) {
-  if (!is_websocket(c.protocol) || (c.phase != Phase::open && c.phase != Phase::close_wait)) return;
+  if (!is_subscriber(c.protocol) || (c.phase != Phase::open && c.phase != Phase::close_wait)) return;
   if (c.close_sent) return;  // left when the close was queued
   events_.leaving(events_.listener, c, id);
 }
@@ -93,6 +93,16 @@ void Conns::close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reaso
     sender_.drop_unsent(c, /*pushes_only=*/true,
                         slow_consumer ? DropReason::slow_consumer : DropReason::closing);
   if (!c.close_received) events_.closing(events_.listener, c, id, reason);
+  if (is_http_stream(c.protocol)) {
+    // An HTTP stream has no close handshake: its protocol queued the last event and the final chunk
+    // (closing, above); once they are out our side is shut and we linger. A reader too slow to take
+    // even those is ended by the close timeout.
+    if (code == ws::close_code::going_away && stopping_) stats_.add(Counter::close_going_away);
+    c.phase = Phase::close_wait;
+    arm_ms(id, config_.close_timeout_ms);
+    close_after_answer(c, id);
+    return;
+  }
   char payload[ws::kMaxControlPayloadBytes];
   payload[0] = static_cast<char>(code >> 8);
   payload[1] = static_cast<char>(code & 0xFF);
@@ -199,7 +209,7 @@ uint32_t Conns::resolve(std::string_view text) const {
     return kNil;
   if (!slab_.constructed(cid.slot)) return kNil;
   const Conn& c = (*this)[cid.slot];
-  if ((c.generation & ((1u << kConnIdGenerationBits) - 1)) != cid.generation || !is_websocket(c.protocol) ||
+  if ((c.generation & ((1u << kConnIdGenerationBits) - 1)) != cid.generation || !is_subscriber(c.protocol) ||
       c.phase != Phase::open || c.close_sent)
     return kNil;
   return cid.slot;

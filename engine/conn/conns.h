@@ -28,9 +28,10 @@ namespace ringcast {
 // the lifecycle runs exactly then (connections closing while accepts back off, test_fd_exhaustion).
 struct ConnEvents {
   void* listener = nullptr;
-  // An open WebSocket leaves its rooms: our close frame is queued, or the connection ends.
+  // An open WebSocket or HTTP stream leaves its rooms: our close is queued, or the connection ends.
   void (*leaving)(void* listener, Conn& c, uint32_t id) = nullptr;
-  // A close we start, before its close frame is queued: the protocol's last words (Pomelo's kick).
+  // A close we start, before its close frame is queued: the protocol's last words (Pomelo's kick; an
+  // HTTP stream's close event and final chunk, which are all it gets).
   void (*closing)(void* listener, Conn& c, uint32_t id, std::string_view reason) = nullptr;
   // The record is about to be freed: side tables drop what they hold for it.
   void (*released)(void* listener, Conn& c, uint32_t id) = nullptr;
@@ -93,7 +94,8 @@ class Conns {
   // ---- closes ----
   // Starts the WebSocket close handshake: leaves the rooms, drops the unsent pushes (not at a
   // shutdown's going-away: what was accepted before the stop still goes out), queues the close frame
-  // and waits close_timeout_ms for the peer's.
+  // and waits close_timeout_ms for the peer's. An HTTP stream (SSE, NDJSON) gets its protocol's last
+  // event and final chunk instead (ConnEvents::closing), then lingers.
   void close_ws(Conn& c, uint32_t id, uint16_t code, std::string_view reason, bool slow_consumer = false);
   // An HTTP error answer: nothing more is read from the peer; once the answer is out, linger.
   void answer_and_close(Conn& c, uint32_t id, std::string_view response);
@@ -119,7 +121,7 @@ class Conns {
   // ---- ids (HELLO, BOUND, presence events, POST /push/conn) ----
   uint64_t public_id(const Conn& c, uint32_t id) const;
   std::string id_text(const Conn& c, uint32_t id) const;
-  // The open WebSocket a connection id names, if it is this shard's, else kNil.
+  // The open WebSocket or HTTP stream a connection id names, if it is this shard's, else kNil.
   uint32_t resolve(std::string_view text) const;
 
  private:

@@ -13,8 +13,14 @@ HttpConns::HttpConns(const HttpConnSetup& setup)
       stats_(*setup.stats),
       conns_(*setup.conns),
       sender_(*setup.sender),
-      membership_(*setup.membership) {
+      membership_(*setup.membership),
+      streams_(*setup.streams) {
   policy_.ws_path = config_.ws_path;
+  if (path_enabled(config_.sse_path)) policy_.sse_path = config_.sse_path;
+  if (path_enabled(config_.stream_path)) policy_.stream_path = config_.stream_path;
+  policy_.rooms_per_conn_max = config_.rooms_per_conn_max;
+  policy_.room_name_bytes_max = config_.room_name_bytes_max;
+  policy_.room_charset = setup.settings->publish.room_charset;
   if (setup.settings->nano) policy_.nano_path = config_.nano_path;
   policy_.demo = config_.demo;
   policy_.allowed_origins = &setup.settings->allowed_origins;
@@ -63,6 +69,13 @@ Upgraded HttpConns::on_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len) {
     case UpgradeRoute::go_push:
     case UpgradeRoute::nano:
       return upgrade(c, id, decision, res.consumed, data, len);
+    case UpgradeRoute::sse:
+    case UpgradeRoute::ndjson:
+      subscribe(c, id, decision);
+      return {};
+    case UpgradeRoute::preflight:
+      conns_.answer_and_close(c, id, stream::preflight_response(decision.allow_origin));
+      return {};
     case UpgradeRoute::refused:
       break;
   }
@@ -78,7 +91,13 @@ Upgraded HttpConns::on_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len) {
       stats_.add(Counter::handshakes_failed);
       stats_.add(Counter::token_refused);
       break;
+    case UpgradeRefusal::forbidden_room:
+      stats_.add(Counter::handshakes_failed);
+      stats_.add(Counter::joins_refused);
+      stats_.add(Counter::joins_forbidden);
+      break;
     case UpgradeRefusal::none:
+    case UpgradeRefusal::bad_stream:
     case UpgradeRefusal::body:
     case UpgradeRefusal::not_found:
     case UpgradeRefusal::not_an_upgrade:
@@ -128,6 +147,27 @@ Upgraded HttpConns::upgrade(Conn& c, uint32_t id, UpgradeDecision& decision, siz
     up.rest = {data + consumed, len - consumed};
   }
   return up;
+}
+
+// A subscription to an HTTP stream: the connection keeps the token's room grant (as an upgraded one
+// does) and becomes the stream's. Bytes the client sent behind its request are dropped: it has
+// nothing to say on a one-way stream.
+void HttpConns::subscribe(Conn& c, uint32_t id, const UpgradeDecision& decision) {
+  if (!policy_.token_secret.empty()) {
+    const uint32_t grant = membership_.acquire_grant(decision.grant);
+    if (grant == GrantTable::kFull) {
+      stats_.add(Counter::handshakes_failed);
+      stats_.add(Counter::conns_refused);
+      refuse(c, id, 503, "server full: too many distinct room grants");
+      return;
+    }
+    c.grant = grant;
+  }
+  // (The decision's views point into the request, which may be in inbuf: it goes after the open.)
+  std::string* held = c.inbuf;
+  c.inbuf = nullptr;
+  streams_.open(c, id, decision);
+  delete held;
 }
 
 // --demo: a plain HTTP request on the client port (the page, its files, /demo/*). The connection stays

@@ -2,7 +2,8 @@
 // the upgrade decided (upgrade.h), refused with a JSON error and a linger, answered as a demo request
 // (--demo; the connection stays for the next request), or accepted: the 101 goes out and the
 // connection becomes go_push or nano, with whatever the client sent right behind its request handed
-// back to the shard for the new protocol. Also the handshake deadline, and the demo's rate limits.
+// back to the shard for the new protocol; or a subscription to an HTTP stream, handed to StreamConns
+// (a CORS preflight of one is answered). Also the handshake deadline, and the demo's rate limits.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "engine/config.h"
 #include "engine/conn/conns.h"
 #include "engine/conn/membership.h"
+#include "engine/conn/stream.h"
 #include "engine/conn/upgrade.h"
 #include "engine/node/stats.h"
 #include "engine/routes/demo.h"
@@ -38,6 +40,7 @@ struct HttpConnSetup {
   Conns* conns = nullptr;
   Sender* sender = nullptr;
   Membership* membership = nullptr;
+  StreamConns* streams = nullptr;  // SSE and NDJSON subscriptions are handed to it
   // The demo's (routes/demo.h): what its requests publish through and report.
   Publisher* publisher = nullptr;
   Ring ring;
@@ -64,6 +67,7 @@ class HttpConns {
   Upgraded upgrade(Conn& c, uint32_t id, UpgradeDecision& decision, size_t consumed, uint8_t* data,
                    size_t len);
   Upgraded serve_demo(Conn& c, uint32_t id, const http::Request& req, std::string_view rest);
+  void subscribe(Conn& c, uint32_t id, const UpgradeDecision& decision);
   void refuse(Conn& c, uint32_t id, int status, std::string_view reason);
 
   const Config& config_;
@@ -71,6 +75,7 @@ class HttpConns {
   Conns& conns_;
   Sender& sender_;
   Membership& membership_;
+  StreamConns& streams_;
   UpgradePolicy policy_;
   DemoContext demo_;
   std::unordered_map<uint32_t, TokenBucket> demo_buckets_;  // --demo: per connection id, while it lives

@@ -44,9 +44,20 @@ Membership::Membership(const Config& config, const Settings& settings, ShardStat
   epoch_text_ = epoch;
 }
 
+namespace {
+
+// The gauge of open connections of the connection's transport.
+Counter open_gauge(Protocol protocol) {
+  return protocol == Protocol::sse      ? Counter::sse_open
+         : protocol == Protocol::ndjson ? Counter::stream_open
+                                        : Counter::ws_open;
+}
+
+}  // namespace
+
 void Membership::open(Conn& c, uint32_t id, std::string_view uid) {
   rooms_.join_all_room(id);
-  stats_.add(Counter::ws_open);
+  stats_.add(open_gauge(c.protocol));
   if (!uid.empty()) {
     bind_user(id, uid);
     c.user_from_token = 1;
@@ -63,7 +74,7 @@ void Membership::leave_all(Conn& c, uint32_t id) {
   } else {
     rooms_.leave_all(id);
   }
-  stats_.add(Counter::ws_open, -1);
+  stats_.add(open_gauge(c.protocol), -1);
 }
 
 void Membership::release(Conn& c, uint32_t id) {

@@ -66,7 +66,8 @@ class Membership {
   // Per-connection tables hold ids below `capacity`.
   void reserve(uint32_t capacity) { rooms_.reserve_conns(capacity); }
 
-  // The connection is an open WebSocket now: in the room of everyone (push/all), counted in ws_open,
+  // The connection is an open WebSocket or HTTP stream now (its protocol tag set): in the room of
+  // everyone (push/all), counted in its transport's gauge (ws_open, sse_open, stream_open),
   // bound to `uid` when its connect token named one.
   void open(Conn& c, uint32_t id, std::string_view uid);
   // It leaves every room (closing or ending): presence events unless the node is stopping.

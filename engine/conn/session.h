@@ -50,10 +50,10 @@ class SessionBase : public SessionHost {
  protected:
   SessionBase(Conns& conns, Membership& membership) : conns_(conns), membership_(membership) {}
   ~SessionBase() = default;
-  // The connection is an open WebSocket that is not closing.
+  // The connection is an open WebSocket or HTTP stream that is not closing.
   bool usable(uint32_t conn) const {
     const Conn& c = conns_[conn];
-    return is_websocket(c.protocol) && c.phase == Phase::open && !c.close_sent;
+    return is_subscriber(c.protocol) && c.phase == Phase::open && !c.close_sent;
   }
   Session session(const Conn& c, uint32_t conn, std::string_view type) {
     return make_session(conn, conns_.public_id(c, conn), type);

@@ -82,6 +82,9 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"inflateBytesOut", "bytes of compressed client messages once inflated", false},
     {"handshakeDeadlinesDeferred",
      "handshake deadlines moved on because the client's bytes were waiting unread on our side", false},
+    {"sseOpen", "open Server-Sent Events streams", true},
+    {"streamOpen", "open NDJSON streams", true},
+    {"streamsOpened", "SSE and NDJSON subscriptions answered 200", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.
@@ -163,7 +166,7 @@ std::string stats_json(const StatsTotals& t, const Ring& ring, uint32_t shards, 
   json.begin_object();
   auto field = [&json](const char* name, int64_t v) { json.key(name).number(v); };
   // go-push gateway names, so existing dashboards keep working.
-  field("onlineConnections", t.get(Counter::ws_open));
+  field("onlineConnections", online_connections(t));
   // Exact with the node-wide room table; the per-shard gauges count a room once per shard it is on.
   field("roomCount", node.rooms ? static_cast<int64_t>(node.rooms->live()) : t.get(Counter::rooms));
   field("sendMessageTotal", t.get(Counter::frames_queued));

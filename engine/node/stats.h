@@ -77,6 +77,9 @@ enum class Counter : uint16_t {
   inflate_bytes_in,         // their bytes as received
   inflate_bytes_out,        // ... and inflated
   handshake_deadlines_deferred,  // handshake deadlines moved on: the request sat unread on our side
+  sse_open,                 // gauge: open Server-Sent Events streams (subscribers like WebSockets)
+  stream_open,              // gauge: open NDJSON streams
+  streams_opened,           // SSE and NDJSON subscriptions answered 200
   kCount
 };
 
@@ -126,6 +129,12 @@ struct StatsTotals {
 };
 
 StatsTotals sum_stats(const ShardStats* shards, uint32_t count);
+
+// Open client connections of every transport (go-push's onlineConnections): WebSockets, SSE and
+// NDJSON streams.
+inline int64_t online_connections(const StatsTotals& t) {
+  return t.get(Counter::ws_open) + t.get(Counter::sse_open) + t.get(Counter::stream_open);
+}
 
 // Node-wide values that are not per-shard counters: the room table (the exact roomCount) and the
 // cluster state. Either may be absent (then roomCount is the sum over shards, and no cluster fields).

@@ -235,7 +235,8 @@ int run_workers(Config config) {
         for (uint32_t s = w * threads; s < (w + 1) * threads; ++s) {
           ring.detach(s);
           if (ring.recover_claim(s)) LOG_WARN("shard %u: repaired a publish its worker did not finish", s);
-          shared->stats[s].values[static_cast<size_t>(Counter::ws_open)].store(0, std::memory_order_relaxed);
+          for (Counter gauge : {Counter::ws_open, Counter::sse_open, Counter::stream_open})
+            shared->stats[s].values[static_cast<size_t>(gauge)].store(0, std::memory_order_relaxed);
           shared->stats[s].values[static_cast<size_t>(Counter::rooms)].store(0, std::memory_order_relaxed);
           shared->shard_stop[s].store(0, std::memory_order_relaxed);
         }

@@ -34,13 +34,14 @@ void serve_stats(DemoContext& ctx, std::string& out, bool keep) {
   std::string body;
   JsonWriter json(body);
   json.begin_object();
-  json.key("onlineConnections").number(t.get(Counter::ws_open));
+  json.key("onlineConnections").number(online_connections(t));
   json.key("roomCount").number(t.get(Counter::rooms));
   json.key("published").number(next_seq > 0 ? next_seq - 1 : 0);
   json.key("itemsDelivered").number(t.get(Counter::items_delivered));
   json.key("demoPublishes").number(t.get(Counter::demo_publishes));
   json.key("shards").number(ctx.shard_count);
   json.key("wsPath").string(ctx.config->ws_path);
+  json.key("ssePath").string(path_enabled(ctx.config->sse_path) ? ctx.config->sse_path : std::string());
   // Where the push API listens, for the page's "curl" hint.
   json.key("api").string(ctx.config->api.enabled ? ctx.config->api.host + ":" + std::to_string(ctx.api_port)
                                                  : std::string());

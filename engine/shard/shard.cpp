@@ -58,8 +58,9 @@ Shard::Shard(const ShardSetup& setup)
       gopush_(config_, stats_, conns_, sender_, frames_, membership_),
       nano_(config_, settings_, stats_, conns_, sender_, frames_, membership_, publisher_, setup.ring,
             setup.index),
-      http_(HttpConnSetup{&config_, &settings_, &stats_, &conns_, &sender_, &membership_, &publisher_,
-                          setup.ring, setup.shared->stats, setup.shard_count, setup.api_port}),
+      streams_(config_, stats_, conns_, sender_, frames_, membership_),
+      http_(HttpConnSetup{&config_, &settings_, &stats_, &conns_, &sender_, &membership_, &streams_,
+                          &publisher_, setup.ring, setup.shared->stats, setup.shard_count, setup.api_port}),
       api_(ApiConnSetup{&config_, &stats_, &conns_, &sender_, &rooms_, setup.presence, setup.index,
                         api_context(setup, publisher_)}),
       limit_log_(stats_, setup.index) {
@@ -309,6 +310,10 @@ void Shard::on_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len) {
     case Protocol::api:
       api_.on_bytes(c, id, data, len);
       return;
+    case Protocol::sse:
+    case Protocol::ndjson:
+      streams_.on_bytes(c, id, data, len);
+      return;
   }
 }
 
@@ -370,12 +375,18 @@ void Shard::on_timer(uint32_t id) {
     case Protocol::api:
       api_.on_timer(c, id);
       return;
+    case Protocol::sse:
+    case Protocol::ndjson:
+      streams_.on_timer(c, id);
+      return;
   }
 }
 
 void Shard::closing(Conn& c, uint32_t id, std::string_view reason) {
-  // Pomelo: every close we start is announced by a kick packet carrying the reason.
+  // Pomelo: every close we start is announced by a kick packet carrying the reason; an HTTP stream
+  // ends with its close event and last chunk.
   if (c.protocol == Protocol::nano) nano_.kick(c, id, reason);
+  if (is_http_stream(c.protocol)) streams_.closing(c, id, reason);
 }
 
 void Shard::released(Conn& c, uint32_t id) {

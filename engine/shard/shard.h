@@ -23,6 +23,7 @@
 #include "engine/conn/http_conn.h"
 #include "engine/conn/membership.h"
 #include "engine/conn/nano.h"
+#include "engine/conn/stream.h"
 #include "engine/node/limit_log.h"
 #include "engine/node/presence.h"
 #include "engine/node/room_table.h"
@@ -108,6 +109,7 @@ class Shard final {
   Membership membership_;
   GoPushConns gopush_;
   NanoConns nano_;
+  StreamConns streams_;
   HttpConns http_;
   ApiConns api_;
   LimitLog limit_log_;

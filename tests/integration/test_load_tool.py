@@ -78,6 +78,35 @@ class LoadToolTest(unittest.TestCase):
             stats = server.stats()
             self.assertEqual(stats["itemsAccepted"], items)
 
+    def test_sse_mode_in_rooms_and_an_also_room(self):
+        # --protocol sse: subscriptions by URL (GET /sse?room=r&room=everyone), the chunked event
+        # stream read and checked like WebSocket frames; the server counts them as SSE members.
+        connections, rooms, items = 600, 6, 600
+        with Server(threads=2) as server:
+            code, out, err, s = run_load_urls(
+                ["--url", f"http://127.0.0.1:{server.ws_port}/sse", "--publish-url", server.api_url + "/push/room"],
+                "--protocol", "sse", "--connections", connections, "--per-proc", 300, "--rooms", rooms,
+                "--also-room", "everyone", "--publish-target", "rooms", "--publish-count", items,
+                "--publish-rate", 3000, "--hold", 0)
+            self.assertEqual(code, 0, out + err)
+            self.assertIn("protocol sse", out)
+            expected = (connections // rooms) * items
+            self.assertEqual(s["connect"]["connected"], connections)
+            self.assertEqual(s["delivery"]["expected"], expected)
+            self.assertEqual(s["delivery"]["received"], expected)
+            self.assertEqual((s["delivery"]["missing"], s["delivery"]["duplicates"]), (0, 0))
+            self.assertTrue(s["clean"], s["problems"])
+            stats = server.stats()
+            self.assertEqual(stats["streamsOpened"], connections)
+            self.assertEqual(stats["joins"], 2 * connections)
+        # A --url that is not a subscription (the WebSocket path): every connection fails, clearly.
+        with Server(threads=1) as server:
+            code, out, err, s = run_load_urls(
+                ["--url", f"http://127.0.0.1:{server.ws_port}/connect", "--publish-url", server.api_url + "/push/room"],
+                "--protocol", "sse", "--connections", 5, "--connect-timeout", 10)
+            self.assertNotEqual(code, 0)
+            self.assertEqual(s["connect"]["failed"], 5)
+
     def test_stalled_readers_are_reported_as_loss(self):
         # A tiny per-client backlog: a connection that stops reading is cut (1008) once the kernel's
         # socket buffers (megabytes on loopback) and 64 KiB more are full; 8 MB per connection is

@@ -138,6 +138,98 @@ TEST(Recovery, JoinedMarker) {
   EXPECT_FALSE(parse_joined(R"({"type":"JOINED","data":{"room":"r","seq":1,"recovered":true})", x));  // cut
 }
 
+// --protocol sse: a chunked stream of SSE events, split at every point, gives the same chunks.
+TEST(Sse, ChunksSplitAtEveryPoint) {
+  const std::string stream =
+      "d\r\nretry: 2000\n\n\r\n"
+      "41\r\nid: 7\nevent: joined\ndata: {\"room\":\"r\",\"seq\":7,\"recovered\":true}\n\n\r\n"
+      "3\r\n:\n\n\r\n"
+      "44\r\nid: 9\nevent: push\ndata: {\"items\":[[0,1,5,\"x\"]],\"room\":\"r\",\"seq\":9}\n\n\r\n"
+      "0\r\n\r\n";
+  std::vector<std::string> whole;
+  {
+    Spill* spill = nullptr;
+    std::string copy = stream;
+    ASSERT_EQ(feed_chunks(spill, reinterpret_cast<uint8_t*>(copy.data()), copy.size(), 1 << 20,
+                          [&](std::string_view body) {
+                            whole.emplace_back(body);
+                            return true;
+                          }),
+              FeedStatus::ok);
+    EXPECT_EQ(spill, nullptr);
+  }
+  ASSERT_EQ(whole.size(), 5u);
+  EXPECT_EQ(whole[4], "");  // the last chunk
+  SseEvent e;
+  EXPECT_FALSE(parse_sse_event(whole[0], e));  // retry only
+  EXPECT_FALSE(parse_sse_event(whole[2], e));  // a heartbeat comment
+  ASSERT_TRUE(parse_sse_event(whole[3], e));
+  EXPECT_EQ(e.event, "push");
+  EXPECT_EQ(e.id, "9");
+  std::vector<Item> items = scan(e.data);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].seq, 1u);
+  for (size_t a = 0; a <= stream.size(); ++a) {
+    for (size_t b = a; b <= stream.size(); b += 7) {
+      std::string copy = stream;
+      Spill* spill = nullptr;
+      std::vector<std::string> got;
+      auto sink = [&](std::string_view body) {
+        got.emplace_back(body);
+        return true;
+      };
+      uint8_t* p = reinterpret_cast<uint8_t*>(copy.data());
+      ASSERT_EQ(feed_chunks(spill, p, a, 1 << 20, sink), FeedStatus::ok);
+      ASSERT_EQ(feed_chunks(spill, p + a, b - a, 1 << 20, sink), FeedStatus::ok);
+      ASSERT_EQ(feed_chunks(spill, p + b, copy.size() - b, 1 << 20, sink), FeedStatus::ok);
+      EXPECT_EQ(got, whole) << a << " " << b;
+      EXPECT_EQ(spill, nullptr);
+    }
+  }
+  std::string bad = "zz\r\nx\r\n";
+  Spill* spill = nullptr;
+  EXPECT_EQ(feed_chunks(spill, reinterpret_cast<uint8_t*>(bad.data()), bad.size(), 1 << 20,
+                        [](std::string_view) { return true; }),
+            FeedStatus::too_large);
+  bool chunked = false;
+  EXPECT_TRUE(sse_accepted(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n", chunked));
+  EXPECT_TRUE(chunked);
+  EXPECT_TRUE(
+      sse_accepted("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n\r\n", chunked));
+  EXPECT_FALSE(chunked);
+  EXPECT_FALSE(sse_accepted("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n\r\n", chunked));
+}
+
+// A plain event stream (nchan's: no chunks) split anywhere gives the same events.
+TEST(Sse, EventsSplitAtEveryPoint) {
+  const std::string stream = ": hi\n\nid: 1:0\ndata: [0,1,5,\"x\"]\n\nid: 1:1\ndata: [0,2,5,\"y\"]\n\n";
+  std::vector<std::string> whole;
+  std::string partial;
+  ASSERT_TRUE(split_sse_events(stream, partial, [&](std::string_view e) {
+    whole.emplace_back(e);
+    return true;
+  }));
+  ASSERT_EQ(whole.size(), 3u);
+  EXPECT_TRUE(partial.empty());
+  SseEvent e;
+  ASSERT_TRUE(parse_sse_event(whole[2], e));
+  EXPECT_EQ(e.event, "message");
+  EXPECT_EQ(e.data, "[0,2,5,\"y\"]");
+  for (size_t a = 0; a <= stream.size(); ++a) {
+    std::vector<std::string> got;
+    std::string part;
+    auto sink = [&](std::string_view ev) {
+      got.emplace_back(ev);
+      return true;
+    };
+    ASSERT_TRUE(split_sse_events(std::string_view(stream).substr(0, a), part, sink));
+    ASSERT_TRUE(split_sse_events(std::string_view(stream).substr(a), part, sink));
+    EXPECT_EQ(got, whole) << a;
+    EXPECT_TRUE(part.empty());
+  }
+}
+
 TEST(Frame, Heads) {
   const uint8_t small[] = {0x81, 5};
   FrameHead h;

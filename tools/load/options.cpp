@@ -16,6 +16,22 @@ namespace {
 
 constexpr std::string_view kRoomPlaceholder = "{room}";
 
+}  // namespace
+
+const char* protocol_name(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::gopush:
+      return "gopush";
+    case Protocol::raw:
+      return "raw";
+    case Protocol::sse:
+      return "sse";
+  }
+  return "gopush";
+}
+
+namespace {
+
 bool parse_u64(std::string_view text, uint64_t& out) {
   if (text.empty()) return false;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -133,10 +149,16 @@ Connections
                               A + i / per-source
   --per-source N              connections per source address (default 25000; at most ~28000 ports
                               per source address and server port)
-  --protocol gopush|raw       gopush: send JOIN for each room and a PING right after the upgrade, and
+  --protocol gopush|raw|sse   gopush: send JOIN for each room and a PING right after the upgrade, and
                               a PING every --heartbeat seconds; joined = PONG received.
                               raw: only read (the peer subscribes by URL); joined = upgraded.
-                              Every message is then itself one item (default gopush)
+                              Every message is then itself one item.
+                              sse: Server-Sent Events (--url http://host:port/sse: ringcast's,
+                              the rooms go in the query, ?room=R, unless {room} is in the path;
+                              nchan's EventSource: http://host:port/es/{room}): read the event
+                              stream, chunked or not; a "push" event's data is a PUSH's data
+                              object, a "message" event's data one raw item; joined = the 200
+                              answer (default gopush)
   --heartbeat S               gopush PING period in seconds, 0 = off (default 20)
   --deflate                   offer permessage-deflate (RFC 7692) in every upgrade request:
                               "permessage-deflate; server_no_context_takeover;
@@ -322,8 +344,10 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
         o.protocol = Protocol::gopush;
       else if (value == "raw")
         o.protocol = Protocol::raw;
+      else if (value == "sse")
+        o.protocol = Protocol::sse;
       else
-        return bad("expected gopush or raw");
+        return bad("expected gopush, raw or sse");
     } else if (name == "--heartbeat") {
       if (!parse_seconds(value, o.heartbeat_s)) return bad("expected seconds >= 0");
     } else if (name == "--publish-url") {
@@ -406,11 +430,13 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
 
   // URLs.
   o.urls.clear();
+  const bool sse = o.protocol == Protocol::sse;
+  if (sse && urls == "ws://127.0.0.1:7777/connect") urls = "http://127.0.0.1:7777/sse";
   std::string_view list = urls;
   while (!list.empty()) {
     const size_t comma = list.find(',');
     Endpoint ep;
-    if (!parse_endpoint(list.substr(0, comma), "ws", 80, ep, error)) return false;
+    if (!parse_endpoint(list.substr(0, comma), sse ? "http" : "ws", 80, ep, error)) return false;
     o.urls.push_back(std::move(ep));
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -455,6 +481,10 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
     o.duration_s = 0;
     // One broadcast a second unless told otherwise, so each is timed on its own.
     if (!rate_given) o.publish_rate = o.broadcasts > 1 ? 1 : 0;
+  }
+  if (o.protocol == Protocol::sse && o.deflate) {
+    error = "--deflate is a WebSocket extension: not with --protocol sse";
+    return false;
   }
   if (o.reconnects() && o.protocol != Protocol::gopush) {
     error = "--reconnect-every needs --protocol gopush (resuming is a JOIN with since)";

@@ -10,7 +10,8 @@
 
 namespace ringcast::load {
 
-enum class Protocol : uint8_t { gopush, raw };
+enum class Protocol : uint8_t { gopush, raw, sse };
+const char* protocol_name(Protocol protocol);
 enum class PublishTarget : uint8_t { rooms, also };
 // What fills an item after its numbers: 'x' padding to --payload bytes, or a chat message
 // (danmaku: uid, name, text, color, ts; 50-300 bytes, drawn from the room and seq).

@@ -281,7 +281,7 @@ std::string progress_line(const Options& o, const Shared& shared, const char* ph
 void print_summary(const Options& o, const Summary& s) {
   std::printf(
       "ringcast-load: %u connections over %u worker process(es) and %u source address(es), protocol %s\n",
-      o.connections, s.workers, o.source_addresses(), o.protocol == Protocol::gopush ? "gopush" : "raw");
+      o.connections, s.workers, o.source_addresses(), protocol_name(o.protocol));
   std::printf("  connect    %" PRIu64 "/%" PRIu64 " joined in %.2f s (%.0f/s), failed %" PRIu64 "%s\n",
               s.joined, s.requested, s.connect_seconds, s.connect_per_second, s.failed,
               s.connect_timed_out ? " (connect timeout)" : "");
@@ -390,7 +390,7 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.key("rooms").number(o.rooms);
   j.key("room_prefix").string(o.room_prefix);
   j.key("also_room").string(o.also_room);
-  j.key("protocol").string(o.protocol == Protocol::gopush ? "gopush" : "raw");
+  j.key("protocol").string(protocol_name(o.protocol));
   j.key("heartbeat_s").number(o.heartbeat_s);
   j.key("deflate").boolean(o.deflate);
   j.key("publish_url").string(o.publish.url);

@@ -416,4 +416,77 @@ HttpParse parse_http_response(std::string_view buf, HttpResponse& response) {
   }
 }
 
+bool sse_accepted(std::string_view head, bool& chunked) {
+  if (head.substr(0, 13) != "HTTP/1.1 200 ") return false;
+  chunked = head.find("chunked") != std::string_view::npos;
+  return head.find("text/event-stream") != std::string_view::npos;
+}
+
+bool parse_sse_event(std::string_view body, SseEvent& event) {
+  event = SseEvent{};
+  event.event = "message";
+  bool any = false;
+  while (!body.empty()) {
+    const size_t eol = body.find('\n');
+    const std::string_view line = body.substr(0, eol);
+    body.remove_prefix(eol == std::string_view::npos ? body.size() : eol + 1);
+    if (line.empty() || line[0] == ':') continue;
+    const size_t colon = line.find(':');
+    const std::string_view field = line.substr(0, colon);
+    std::string_view value = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    if (!value.empty() && value[0] == ' ') value.remove_prefix(1);
+    if (field == "id") {
+      event.id = value;
+    } else if (field == "event") {
+      event.event = value;
+    } else if (field == "data") {
+      event.data = value;
+      any = true;
+    }
+  }
+  return any;
+}
+
+namespace detail {
+
+int parse_chunk_head(const uint8_t* data, size_t len, size_t& head_bytes, uint64_t& size) {
+  size = 0;
+  size_t i = 0;
+  for (; i < len; ++i) {
+    const char ch = static_cast<char>(data[i]);
+    int v = -1;
+    if (ch >= '0' && ch <= '9')
+      v = ch - '0';
+    else if (ch >= 'a' && ch <= 'f')
+      v = ch - 'a' + 10;
+    else if (ch >= 'A' && ch <= 'F')
+      v = ch - 'A' + 10;
+    if (v < 0) break;
+    if (i >= 15) return -1;
+    size = size * 16 + static_cast<uint64_t>(v);
+  }
+  if (i == len) return i > 16 ? -1 : 0;
+  if (i == 0) return -1;
+  // Chunk extensions (";name=value") are skipped up to the line's end.
+  for (; i < len && data[i] != '\n'; ++i)
+    if (i > 256) return -1;
+  if (i == len) return 0;
+  if (data[i - 1] != '\r') return -1;
+  head_bytes = i + 1;
+  return 1;
+}
+
+void keep_in_spill(Spill*& spill, const uint8_t* data, size_t len) {
+  const size_t cap = std::max<size_t>(len, 256);
+  auto* s = static_cast<Spill*>(std::malloc(sizeof(Spill) + cap));
+  if (s == nullptr) std::abort();
+  s->len = static_cast<uint32_t>(len);
+  s->need = 0;
+  s->cap = static_cast<uint32_t>(cap);
+  std::memcpy(s->data, data, len);
+  spill = s;
+}
+
+}  // namespace detail
+
 }  // namespace ringcast::load

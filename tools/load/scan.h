@@ -4,9 +4,12 @@
 // room and seq, the JOINED marker), and the HTTP/1.1 response framing the publisher needs.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace ringcast::load {
@@ -141,6 +144,53 @@ size_t http_head_end(std::string_view buf);
 // True for "HTTP/1.1 101 ..." carrying the expected Sec-WebSocket-Accept value.
 bool upgrade_accepted(std::string_view head, std::string_view accept_value);
 
+// ---- ringcast's Server-Sent Events stream (--protocol sse): a chunked body, one event per chunk ----
+
+// True for "HTTP/1.1 200 ..." with a text/event-stream body; `chunked` says whether it comes in chunks
+// (ringcast: one event per chunk) or as a plain stream until the connection closes (nchan).
+bool sse_accepted(std::string_view head, bool& chunked);
+
+// Splits an event stream into events (each ends with a blank line): calls on_event(std::string_view
+// body) -> bool (false: stop) for each whole one, read in place when `partial` is empty; a trailing
+// incomplete event waits in `partial` for the next bytes. Returns false when the sink stopped.
+template <class Sink>
+bool split_sse_events(std::string_view bytes, std::string& partial, Sink&& on_event) {
+  std::string_view rest = bytes;
+  if (!partial.empty()) {
+    partial.append(bytes);
+    rest = partial;
+  }
+  size_t used = 0;
+  while (true) {
+    const size_t end = rest.find("\n\n", used);
+    if (end == std::string_view::npos) break;
+    const std::string_view event = rest.substr(used, end + 2 - used);
+    used = end + 2;
+    if (!on_event(event)) return false;
+  }
+  if (partial.empty()) {
+    partial.assign(rest.substr(used));
+  } else {
+    partial.erase(0, used);
+  }
+  return true;
+}
+
+// Splits the bytes a read delivered into the chunks of a chunked body: completes a spilled chunk
+// first, calls on_chunk(std::string_view body) -> bool (false: stop) for every whole chunk (the last,
+// empty chunk included, as an empty body), read in place where possible, and spills the rest.
+template <class Sink>
+FeedStatus feed_chunks(Spill*& spill, uint8_t* data, size_t len, uint64_t chunk_bytes_max, Sink&& on_chunk);
+
+// One SSE event (WHATWG HTML 9.2.6) as ringcast writes them: `id`, `event` and one `data` line each
+// at most; comments and `retry` are skipped. False when the body holds no event (a heartbeat).
+struct SseEvent {
+  std::string_view id;
+  std::string_view event;  // "message" when absent
+  std::string_view data;
+};
+bool parse_sse_event(std::string_view body, SseEvent& event);
+
 // ---- templates ----
 
 namespace detail {
@@ -149,6 +199,41 @@ inline const char* skip_ws(const char* p, const char* end) {
   while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) ++p;
   return p;
 }
+
+// The head of a chunk ("<hex size>[;ext]\r\n"): 1 with its bytes and the size, 0 when incomplete,
+// -1 when malformed.
+int parse_chunk_head(const uint8_t* data, size_t len, size_t& head_bytes, uint64_t& size);
+// Processes whole chunks at the front of data; returns the bytes used (the rest is incomplete), or
+// sets `status` to stopped/too_large.
+template <class Sink>
+size_t take_chunks(const uint8_t* data, size_t len, uint64_t chunk_bytes_max, FeedStatus& status,
+                   Sink& on_chunk) {
+  size_t used = 0;
+  status = FeedStatus::ok;
+  while (used < len) {
+    size_t head_bytes = 0;
+    uint64_t size = 0;
+    const int head = parse_chunk_head(data + used, len - used, head_bytes, size);
+    if (head < 0 || size > chunk_bytes_max) {
+      status = FeedStatus::too_large;
+      return used;
+    }
+    if (head == 0 || head_bytes + size + 2 > len - used) return used;
+    const char* body = reinterpret_cast<const char*>(data + used + head_bytes);
+    if (body[size] != '\r' || body[size + 1] != '\n') {
+      status = FeedStatus::too_large;
+      return used;
+    }
+    used += head_bytes + size + 2;
+    if (!on_chunk(std::string_view(body, size))) {
+      status = FeedStatus::stopped;
+      return used;
+    }
+  }
+  return used;
+}
+// Keeps `len` bytes in the spill (replacing what it held), growing it as needed.
+void keep_in_spill(Spill*& spill, const uint8_t* data, size_t len);
 
 // Copies an incomplete frame aside (the spill is empty).
 FeedStatus spill_frame(Spill*& spill, const uint8_t* data, size_t len, uint64_t frame_bytes_max);
@@ -186,6 +271,41 @@ FeedStatus feed_frames(Spill*& spill, uint8_t* data, size_t len, uint64_t frame_
     len -= static_cast<size_t>(head.total_bytes());
   }
   return FeedStatus::ok;
+}
+
+template <class Sink>
+FeedStatus feed_chunks(Spill*& spill, uint8_t* data, size_t len, uint64_t chunk_bytes_max, Sink&& on_chunk) {
+  FeedStatus status = FeedStatus::ok;
+  if (spill != nullptr) {
+    // A chunk split across reads: joined in the spill, which then holds only what is still partial.
+    if (spill->len + len > chunk_bytes_max + 64) return FeedStatus::too_large;
+    if (spill->len + len > spill->cap) {
+      const uint32_t cap = static_cast<uint32_t>(std::max<size_t>(spill->len + len, 2 * size_t{spill->cap}));
+      auto* grown = static_cast<Spill*>(std::realloc(spill, sizeof(Spill) + cap));
+      if (grown == nullptr) std::abort();
+      grown->cap = cap;
+      spill = grown;
+    }
+    std::memcpy(spill->data + spill->len, data, len);
+    spill->len += static_cast<uint32_t>(len);
+    // Detached while the sink runs: a sink that ends the connection frees the connection's spill.
+    Spill* held = spill;
+    spill = nullptr;
+    const size_t used = detail::take_chunks(held->data, held->len, chunk_bytes_max, status, on_chunk);
+    if (status != FeedStatus::ok || used == held->len) {
+      free_spill(held);
+      return status;
+    }
+    if (used > 0) {
+      std::memmove(held->data, held->data + used, held->len - used);
+      held->len -= static_cast<uint32_t>(used);
+    }
+    spill = held;
+    return status;
+  }
+  const size_t used = detail::take_chunks(data, len, chunk_bytes_max, status, on_chunk);
+  if (status == FeedStatus::ok && used < len) detail::keep_in_spill(spill, data + used, len - used);
+  return status;
 }
 
 template <class Sink>

@@ -85,6 +85,9 @@ constexpr uint8_t kStalled = 16;
 constexpr uint8_t kReconnects = 32;  // designated by --reconnect-every / --reconnect-one-in
 constexpr uint8_t kDeflate = 64;     // this connection's upgrade agreed on permessage-deflate
 constexpr uint8_t kInMessage = 128;  // a fragmented message is being joined (Worker::partial_)
+// --protocol sse: the event stream comes in chunks. (A WebSocket-only bit reused: --deflate is refused
+// with sse.)
+constexpr uint8_t kSseChunked = kDeflate;
 
 constexpr size_t kEpochBytes = 16;
 
@@ -182,6 +185,9 @@ class Worker {
   size_t consume_upgrade(uint32_t j, uint8_t* data, size_t len);
   void handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload);
   void on_data_frame(uint32_t j, const FrameHead& head, uint8_t* payload);
+  void on_sse_bytes(uint32_t j, std::string_view bytes);
+  void on_sse_event(uint32_t j, std::string_view body);
+  uint64_t on_raw_item(uint32_t j, std::string_view message);
   void deliver_message(uint32_t j, const uint8_t* payload, size_t len, bool compressed, uint64_t wire_bytes);
   uint64_t on_message(uint32_t j, std::string_view message);
   void forget_receive_state(uint32_t j);
@@ -219,6 +225,7 @@ class Worker {
   std::vector<int> closes_;  // fds closed only after the next submit (a queued SQE may name them)
   std::vector<uint32_t> stalled_;
   std::vector<Resume> resume_;  // per connection with --reconnect-every, else empty
+  std::unordered_map<uint32_t, std::string> sse_partial_;  // --protocol sse: an event split across reads
   std::unordered_map<uint32_t, PartialMessage> partial_;  // connections with kInMessage
   MessageInflater inflater_{kMessageBytesMax};
   // --reconnect-pause: dropped connections waiting to connect again, due times in order (one pause
@@ -413,7 +420,28 @@ void Worker::on_connect(uint32_t j, int res) {
   size_t len = 0;
   const uint32_t own_room = own_rooms_ > 0 ? i % own_rooms_ : 0;
   const std::string room = own_rooms_ > 0 ? o_.room_name(own_room) : o_.also_room;
-  const std::string path = ep.path(room);
+  std::string path = ep.path(room);
+  if (o_.protocol == Protocol::sse) {
+    // A subscription by URL: the rooms are query parameters, the answer is the stream.
+    if (!ep.has_room) path += std::string(path.find('?') == std::string::npos ? "?" : "&") + "room=" + room;
+    if (has_also_ && own_rooms_ > 0) path += "&room=" + o_.also_room;
+    len = static_cast<size_t>(
+        std::snprintf(out, sizeof out, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
+                      path.c_str(), ep.host_header.c_str()));
+    if (len >= sizeof out) {
+      fail(j, "subscription request longer than " + std::to_string(sizeof out) + " bytes");
+      return;
+    }
+    const ssize_t sent = send(c.fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent != static_cast<ssize_t>(len)) {
+      fail(j, sent < 0 ? std::string("subscription request: ") + std::strerror(errno)
+                       : std::string("subscription request: short send"));
+      return;
+    }
+    c.state = State::upgrading;
+    arm_recv(j);
+    return;
+  }
   const std::string extensions =
       o_.deflate ? "Sec-WebSocket-Extensions: " + std::string(kDeflateOffer) + "\r\n" : std::string();
   len = static_cast<size_t>(std::snprintf(out, sizeof out,
@@ -650,6 +678,7 @@ void Worker::forget_receive_state(uint32_t j) {
   Conn& c = conns_[j];
   free_spill(c.spill);
   if (c.flags & kInMessage) partial_.erase(j);
+  if (o_.protocol == Protocol::sse) sse_partial_.erase(j);
   c.flags &= static_cast<uint8_t>(~(kInMessage | kDeflate));
 }
 
@@ -730,6 +759,18 @@ void Worker::on_bytes(uint32_t j, uint8_t* data, size_t len) {
     len -= used;
   }
   if (len == 0 || c.state == State::upgrading) return;
+  if (o_.protocol == Protocol::sse) {
+    if (!(c.flags & kSseChunked)) {
+      on_sse_bytes(j, {reinterpret_cast<const char*>(data), len});
+      return;
+    }
+    const FeedStatus status = feed_chunks(c.spill, data, len, kFrameBytesMax, [&](std::string_view body) {
+      on_sse_bytes(j, body);
+      return live(c.state);
+    });
+    if (status == FeedStatus::too_large) protocol_error(j, "malformed chunk, or one larger than 64 MiB");
+    return;
+  }
   const FeedStatus status =
       feed_frames(c.spill, data, len, kFrameBytesMax, [&](const FrameHead& head, uint8_t* payload) {
         handle_frame(j, head, payload);
@@ -774,7 +815,9 @@ size_t Worker::consume_upgrade(uint32_t j, uint8_t* data, size_t len) {
     head = {reinterpret_cast<const char*>(p->data), end};
     used = end - old;
   }
-  const bool ok = upgrade_accepted(head, accept_value_);
+  bool chunked = false;
+  const bool ok =
+      o_.protocol == Protocol::sse ? sse_accepted(head, chunked) : upgrade_accepted(head, accept_value_);
   if (!ok) {
     const std::string_view status_line = head.substr(0, std::min(head.find("\r\n"), size_t{100}));
     fail(j, "upgrade refused: " + std::string(status_line));
@@ -792,12 +835,46 @@ size_t Worker::consume_upgrade(uint32_t j, uint8_t* data, size_t len) {
     // Counted once per connection: a reconnect negotiates again but is the same connection here.
     if (!(c.flags & kWasJoined)) block_.deflate_connections.add();
   }
+  // sse: joined at the 200 (ringcast joins the rooms in the step that sends the head, so a push
+  // published once the head has arrived reaches the connection).
+  if (o_.protocol == Protocol::sse && chunked) c.flags |= kSseChunked;
   if (o_.protocol == Protocol::gopush) {
     c.state = State::joining;  // joined once the PONG to the PING sent after the JOINs arrives
   } else {
     mark_joined(j);
   }
   return used;
+}
+
+// Bytes of an SSE stream (a chunk's body, or what a read brought when the stream is not chunked):
+// split into events, an incomplete one kept aside (ringcast sends whole events per chunk, so only a
+// server that does not, nchan, makes one wait).
+void Worker::on_sse_bytes(uint32_t j, std::string_view bytes) {
+  if (bytes.empty()) return;
+  auto it = sse_partial_.find(j);
+  std::string scratch;
+  std::string& partial = it != sse_partial_.end() ? it->second : scratch;
+  split_sse_events(bytes, partial, [&](std::string_view body) {
+    on_sse_event(j, body);
+    return live(conns_[j].state);
+  });
+  if (!live(conns_[j].state)) return;  // forget_receive_state let the partial go
+  if (it == sse_partial_.end() && !scratch.empty()) sse_partial_[j] = std::move(scratch);
+  if (it != sse_partial_.end() && it->second.empty()) sse_partial_.erase(it);
+}
+
+// One event: a push (ringcast: a PUSH's data object), a message (nchan: the published body, one
+// item); anything else (joined, close) is not counted.
+void Worker::on_sse_event(uint32_t j, std::string_view body) {
+  SseEvent event;
+  if (!parse_sse_event(body, event)) return;
+  const bool push = event.event == "push";
+  if (!push && event.event != "message") return;
+  block_.frames.add();
+  block_.payload_wire_bytes.add(event.data.size());
+  block_.payload_inflated_bytes.add(event.data.size());
+  const uint64_t items = push ? on_message(j, event.data) : on_raw_item(j, event.data);
+  if (items) block_.item_message_wire_bytes.add(body.size());
 }
 
 void Worker::handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload) {
@@ -880,19 +957,7 @@ void Worker::deliver_message(uint32_t j, const uint8_t* payload, size_t len, boo
 // Returns the load items the message carried.
 uint64_t Worker::on_message(uint32_t j, std::string_view message) {
   Conn& c = conns_[j];
-  if (o_.protocol == Protocol::raw) {
-    // A raw peer sends every published item as its own message.
-    const char* p = detail::skip_ws(message.data(), message.data() + message.size());
-    Item item;
-    const char* after = parse_item(p, message.data() + message.size(), item);
-    if (after != nullptr &&
-        detail::skip_ws(after, message.data() + message.size()) == message.data() + message.size()) {
-      on_item(j, item);
-      return 1;
-    }
-    block_.foreign_items.add();
-    return 0;
-  }
+  if (o_.protocol == Protocol::raw) return on_raw_item(j, message);
   if (c.state == State::joining && message_type_is(message, "PONG")) {
     mark_joined(j);
     return 0;
@@ -913,6 +978,20 @@ uint64_t Worker::on_message(uint32_t j, std::string_view message) {
     on_push_position(j, tail, counts.items);
   }
   return counts.items;
+}
+
+// A raw peer sends every published item as its own message.
+uint64_t Worker::on_raw_item(uint32_t j, std::string_view message) {
+  const char* p = detail::skip_ws(message.data(), message.data() + message.size());
+  Item item;
+  const char* after = parse_item(p, message.data() + message.size(), item);
+  if (after != nullptr &&
+      detail::skip_ws(after, message.data() + message.size()) == message.data() + message.size()) {
+    on_item(j, item);
+    return 1;
+  }
+  block_.foreign_items.add();
+  return 0;
 }
 
 void Worker::on_item(uint32_t j, const Item& item) {

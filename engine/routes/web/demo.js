@@ -1,6 +1,7 @@
 // The demo page: joins one room with the ringcast JS client (served from /ringcast.js), flies every
 // pushed item across the stage, lists the recent ones, polls /demo/stats for the counters, and sends
-// comments through POST /demo/publish (rate-limited by the server).
+// comments through POST /demo/publish (rate-limited by the server). The transport picker (?transport=
+// sse) shows the client's Server-Sent Events mode, which it also falls back to when WebSocket fails.
 import { RingcastClient } from '/ringcast.js';
 
 const $ = (id) => document.getElementById(id);
@@ -101,10 +102,27 @@ function switchRoom(next) {
 const info = await fetch('/demo/stats').then((r) => r.json()).catch(() => ({}));
 if (info.api) apiAddress = info.api.replace(/^0\.0\.0\.0:/, `${location.hostname}:`);
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${info.wsPath || '/connect'}`;
-const client = new RingcastClient(wsUrl, { rooms: [room], heartbeatMs: 20000 });
+const wanted = params.get('transport') === 'sse' && info.ssePath ? 'sse' : 'auto';
+const client = new RingcastClient(wsUrl, {
+  rooms: [room], heartbeatMs: 20000, transport: wanted,
+  sseUrl: info.ssePath ? `${location.origin}${info.ssePath}` : undefined,
+});
 window.ringcastClient = client;  // for the console (and the browser test)
+const transportSelect = $('transport');
+transportSelect.value = client.transport;
+transportSelect.disabled = !info.ssePath;
+transportSelect.addEventListener('change', () => {
+  // A new client on the other transport: the page starts again with it.
+  if (transportSelect.value === 'sse') params.set('transport', 'sse'); else params.delete('transport');
+  location.search = `?${params}`;
+});
 
-client.on('open', ({ reconnected }) => setStatus('open', reconnected ? 'reconnected' : 'connected'));
+client.on('open', ({ reconnected, transport }) => {
+  transportSelect.value = client.transport;
+  document.body.dataset.transport = client.transport;
+  const via = transport === 'sse' ? ' (SSE)' : '';
+  setStatus('open', (reconnected ? 'reconnected' : 'connected') + via);
+});
 client.on('reconnecting', ({ delayMs }) => setStatus('reconnecting', `reconnecting in ${(delayMs / 1000).toFixed(1)} s`));
 client.on('close', ({ willReconnect }) => { if (!willReconnect) setStatus('closed', 'closed'); });
 client.on('push', (items) => {

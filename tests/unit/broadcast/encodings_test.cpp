@@ -119,6 +119,44 @@ TEST_F(EncodingsTest, AFrameThatIsNotAPushHasNoPomeloForm) {
   EXPECT_EQ(frames_.frames_live(), 0u);
 }
 
+TEST_F(EncodingsTest, SseAndNdjsonAreBuiltOncePerFrameAsOneChunkEach) {
+  const size_t before = frames_.frames_live();
+  {
+    Encodings encodings(frames_, dict_, "onPush");
+    const std::string_view message = R"({"type":"PUSH","data":{"items":[1,2],"room":"r","seq":7}})";
+    const FrameId push = text_frame(message, 2);
+    frames_.ref(push);
+    const FrameId sse = encodings.encode(push, Encoding::sse);
+    const FrameId ndjson = encodings.encode(push, Encoding::ndjson);
+    ASSERT_NE(sse, kNil);
+    ASSERT_NE(ndjson, kNil);
+    EXPECT_EQ(encodings.encode(push, Encoding::sse), sse);  // every SSE member shares it
+    EXPECT_EQ(encodings.encode(push, Encoding::ndjson), ndjson);
+    const Frame& s = frames_.frame(sse);
+    EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(s.data), s.len),
+              "3c\r\nid: 7\nevent: push\ndata: {\"items\":[1,2],\"room\":\"r\",\"seq\":7}\n\n\r\n");
+    EXPECT_EQ(s.items, 2u);
+    EXPECT_TRUE(s.push);
+    const Frame& n = frames_.frame(ndjson);
+    EXPECT_EQ(std::string_view(reinterpret_cast<const char*>(n.data), n.len),
+              "3a\r\n" + std::string(message) + "\n\r\n");
+    encodings.end_fanout();
+    frames_.unref(push);
+  }
+  EXPECT_EQ(frames_.frames_live(), before);
+}
+
+TEST_F(EncodingsTest, AFrameThatIsNotAPushHasNoStreamForm) {
+  Encodings encodings(frames_, dict_, "onPush");
+  const FrameId other = text_frame(R"({"type":"PONG","data":{}})", 0);
+  frames_.ref(other);
+  EXPECT_EQ(encodings.encode(other, Encoding::sse), kNil);
+  EXPECT_EQ(encodings.encode(other, Encoding::ndjson), kNil);
+  encodings.end_fanout();
+  frames_.unref(other);
+  EXPECT_EQ(frames_.frames_live(), 0u);
+}
+
 // The payload of an unmasked server frame (header of 2, 4 or 10 bytes).
 std::string_view payload_of(const Frame& f) {
   const uint8_t len7 = f.data[1] & 0x7F;

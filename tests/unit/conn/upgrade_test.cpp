@@ -22,6 +22,9 @@ class UpgradeTest : public ::testing::Test {
     policy_.ws_path = "/connect";
     policy_.nano_path = "/nano";
     policy_.allowed_origins = &origins_;
+    policy_.sse_path = "/sse";
+    policy_.stream_path = "/stream";
+    policy_.rooms_per_conn_max = 3;
   }
 
   // Parses `head` (a request head without the final blank line) and decides.
@@ -135,6 +138,67 @@ TEST_F(UpgradeTest, OriginIsCheckedBeforeTheToken) {
   origins_ = {"https://good.example"};
   EXPECT_EQ(decide(upgrade_head("/connect", "Origin: https://evil.example\r\n")).refusal,
             UpgradeRefusal::origin);
+}
+
+// ---- HTTP streams (SSE, NDJSON) ----
+
+TEST_F(UpgradeTest, StreamPathsAreSubscriptionsWithTheirQuery) {
+  UpgradeDecision d = decide("GET /sse?room=a&room=b&since=4 HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_EQ(d.route, UpgradeRoute::sse);
+  EXPECT_EQ(d.stream.rooms, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(d.stream.has_since);
+  EXPECT_EQ(d.stream.since, 4u);
+  d = decide("GET /stream?room=a HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 9\r\n");
+  EXPECT_EQ(d.route, UpgradeRoute::ndjson);
+  EXPECT_EQ(d.stream.since, 9u);
+  // Off: the path is not found (or the demo's, with --demo).
+  policy_.sse_path = {};
+  EXPECT_EQ(decide("GET /sse?room=a HTTP/1.1\r\nHost: x\r\n").status, 404);
+}
+
+TEST_F(UpgradeTest, ABadSubscriptionIsRefusedWithItsStatus) {
+  auto status = [&](const std::string& head) { return decide(head).status; };
+  EXPECT_EQ(status("GET /sse HTTP/1.1\r\nHost: x\r\n"), 400);  // no room
+  EXPECT_EQ(status("GET /sse?room= HTTP/1.1\r\nHost: x\r\n"), 400);
+  EXPECT_EQ(status("GET /sse?room=a%ZZ HTTP/1.1\r\nHost: x\r\n"), 400);
+  EXPECT_EQ(status("GET /sse?room=a&room=b&room=c&room=d HTTP/1.1\r\nHost: x\r\n"), 400);
+  EXPECT_EQ(status("GET /sse?room=a&since=x HTTP/1.1\r\nHost: x\r\n"), 400);
+  EXPECT_EQ(status("GET /stream?room=a%01 HTTP/1.1\r\nHost: x\r\n"), 400);  // a control character
+  EXPECT_EQ(status("POST /sse?room=a HTTP/1.1\r\nHost: x\r\n"), 405);
+  EXPECT_EQ(status("GET /sse?room=a HTTP/1.0\r\nHost: x\r\n"), 505);
+  EXPECT_EQ(decide("GET /sse?room=a HTTP/1.1\r\nHost: x\r\n", /*stopping=*/true).status, 503);
+  const UpgradeDecision d = decide("GET /sse HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_EQ(d.refusal, UpgradeRefusal::bad_stream);
+  EXPECT_EQ(d.reason, "no room: subscribe with ?room=r (repeat for more rooms)");
+}
+
+TEST_F(UpgradeTest, StreamsHaveTheUpgradesAccessAndTheTokensRooms) {
+  origins_ = {"https://good.example"};
+  EXPECT_EQ(decide("GET /sse?room=a HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n").status, 403);
+  UpgradeDecision d = decide("GET /sse?room=a HTTP/1.1\r\nHost: x\r\nOrigin: https://good.example\r\n");
+  EXPECT_EQ(d.route, UpgradeRoute::sse);
+  EXPECT_EQ(d.allow_origin, "https://good.example");  // echoed for CORS
+  policy_.token_secret = kSecret;
+  EXPECT_EQ(decide("GET /sse?room=a HTTP/1.1\r\nHost: x\r\n").status, 401);
+  const std::string token = make_token(R"({"uid":"ann","rooms":["lobby","game-*"]})", kSecret);
+  d = decide("GET /sse?room=lobby&room=game-1&token=" + token + " HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_EQ(d.route, UpgradeRoute::sse);
+  EXPECT_EQ(d.grant.user, "ann");
+  d = decide("GET /stream?room=lobby&room=other HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+             "\r\n");
+  EXPECT_EQ(d.refusal, UpgradeRefusal::forbidden_room);
+  EXPECT_EQ(d.status, 403);
+  // A token with a user may subscribe to no room: its per-user pushes only.
+  EXPECT_EQ(decide("GET /sse?token=" + token + " HTTP/1.1\r\nHost: x\r\n").route, UpgradeRoute::sse);
+}
+
+TEST_F(UpgradeTest, APreflightChecksTheOriginOnly) {
+  origins_ = {"https://good.example"};
+  policy_.token_secret = kSecret;
+  UpgradeDecision d = decide("OPTIONS /stream HTTP/1.1\r\nHost: x\r\nOrigin: https://good.example\r\n");
+  EXPECT_EQ(d.route, UpgradeRoute::preflight);
+  EXPECT_EQ(d.allow_origin, "https://good.example");
+  EXPECT_EQ(decide("OPTIONS /stream HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n").status, 403);
 }
 
 }  // namespace
