@@ -116,6 +116,11 @@ class Fanout {
   // still open (Deliver::resolve_conn says). Not coalesced with the room batches of the same drain.
   template <class Deliver>
   void deliver_to_conn(const RingEntry& e, Deliver& deliver);
+  // JetStream recovery: an entry of a replay for a JOIN of this shard, handed to Deliver::replay with
+  // its frame (kNil for the last entry, which has none). The room's waiting batch goes out first: it
+  // holds items the replay has, and the joining connection must not get them again.
+  template <class Deliver>
+  void deliver_replay(const RingEntry& e, Deliver& deliver);
   FrameId build_coalesced(const RoomBatch& b);
 
   Ring ring_;
@@ -146,6 +151,9 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
                 : e->target == Target::room || e->target == Target::user ? rooms_.find(e->room())
                                                                          : kNil;
     if (e->target == Target::conn) deliver_to_conn(*e, deliver);
+    // JetStream: a staged push is delivered when the stream sends it back with its position.
+    if (e->target == Target::room && (e->flags & kEntryStaged)) id = kNil;
+    if (e->target == Target::replay) deliver_replay(*e, deliver);
     if (id != kNil && rooms_.room(id).members.empty()) {
       // Nobody to send this entry to. A batch still waiting from before the room emptied goes too
       // (only the all-room outlives its last member): a connection that joins later must not get
@@ -235,6 +243,20 @@ void Fanout::deliver_to_conn(const RingEntry& e, Deliver& deliver) {
         frames_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
     deliver(conn, frame);
     frames_.release_if_unused(frame);
+  }
+}
+
+template <class Deliver>
+void Fanout::deliver_replay(const RingEntry& e, Deliver& deliver) {
+  if constexpr (requires { deliver.replay(e, kNil); }) {
+    if (!deliver.replay_wanted(e)) return;
+    const RoomId room = rooms_.find(e.room());
+    if (room != kNil) emit_now(room, deliver);
+    const FrameId frame =
+        e.frame_len ? frames_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns)
+                    : kNil;
+    deliver.replay(e, frame);
+    if (frame != kNil) frames_.release_if_unused(frame);
   }
 }
 
