@@ -149,6 +149,10 @@ class Worker {
   // Set-up.
   bool init(std::string& error);
   uint32_t global(uint32_t j) const { return j * workers_ + index_; }
+  // Which --url a connection uses now: its own, or with --reconnect-move one further per reconnect.
+  uint32_t destination(uint32_t j) const {
+    return global(j) + (o_.reconnect_move && !resume_.empty() ? resume_[j].cycle : 0);
+  }
   io_uring_sqe* sqe();
   void arm_recv(uint32_t j);
 
@@ -385,7 +389,7 @@ void Worker::start_connect(uint32_t j, bool again) {
     return;
   }
   io_uring_sqe* s = sqe();
-  const sockaddr_in& dst = destinations_[i % destinations_.size()];
+  const sockaddr_in& dst = destinations_[destination(j) % destinations_.size()];
   io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&dst), sizeof dst);
   io_uring_sqe_set_data64(s, user_data(Op::connect, j));
   c.state = State::connecting;
@@ -397,7 +401,7 @@ void Worker::on_connect(uint32_t j, int res) {
   Conn& c = conns_[j];
   if (c.state != State::connecting) return;  // given up meanwhile (connect timeout)
   const uint32_t i = global(j);
-  const Endpoint& ep = o_.urls[i % o_.urls.size()];
+  const Endpoint& ep = o_.urls[destination(j) % o_.urls.size()];
   if (res < 0) {
     fail(j, "connect " + ipv4_text(o_.source_base + i / o_.per_source) + " -> " + ep.host_header + ": " +
                 std::strerror(-res));
