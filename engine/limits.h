@@ -76,6 +76,8 @@ constexpr int64_t kJsRequestWaitMs = 2000;        // a direct get or stream requ
 constexpr int64_t kJsProbeEveryMs = 500;          // after a failure: how often the stream is asked again
 constexpr int64_t kJsDuplicateWindowMs = 120000;  // the stream's de-duplication window for message ids
 constexpr int64_t kJsAckTimeoutMaxMs = 20000;     // the largest jetstream_ack_timeout_ms (see the assert)
+constexpr size_t kJsBatchBytesMax = 64 * 1024;    // one room's pushes grouped into one stream message
+constexpr size_t kJsBatchRoomsKept = 4096;        // rooms' empty groups kept between turns
 
 // The relations between them.
 static_assert(kCompletionEntries >= kSubmissionEntries, "completions outnumber submissions (multishot)");

@@ -139,7 +139,7 @@ uint32_t Bridge::forward(uint32_t limit) {
         if (in_flight_.load(std::memory_order_acquire) > 0) break;
         reconnect_hold_.store(false, std::memory_order_release);
       }
-      if (!send_staged(*e)) break;
+      stage(*e);
     } else if (e->target == Target::replay_request) {
       // Copied out and stepped over first: answering may take a while, and must not hold the ring.
       const std::string room(e->room());
@@ -167,6 +167,7 @@ uint32_t Bridge::forward(uint32_t limit) {
     cluster_.cursor_seq.store(seq_, std::memory_order_relaxed);
     cluster_.cursor_pos.store(pos_, std::memory_order_relaxed);
   }
+  if (!staged_.empty()) send_staged();
   // libnats copied what it sends: the bridge holds no ring bytes behind its cursor.
   if (n) setup_.ring.slot(setup_.slot).held_pos.store(pos_, std::memory_order_release);
   return n;

@@ -82,7 +82,8 @@ class Bridge {
   bool history_turn();  // the stream's set-up, probes, publishes to send again, catch-up
   bool setup_stream();
   void probe_stream();
-  bool send_staged(const RingEntry& entry);
+  void stage(const RingEntry& entry);
+  void send_staged();
   void resend_failed();
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* self);
   void receive_history(natsMsg* msg);
@@ -170,6 +171,14 @@ class Bridge {
   std::string message_id_;
   std::string replay_items_;
   std::string live_prefix_;  // <prefix>.l.: the subjects the stream republishes on
+  // A room's staged pushes taken from the ring in one forward() turn: one message to the stream.
+  struct StagedBatch {
+    std::string items;       // the pushes' items, comma-separated (no brackets)
+    uint64_t first_seq = 0;  // the first push's ring sequence: the message id
+    int64_t publish_ns = 0;  // the first push's acceptance: where the ack latency starts
+    uint32_t entries = 0;
+  };
+  std::unordered_map<std::string, StagedBatch> staged_;
 };
 
 }  // namespace ringcast
