@@ -25,16 +25,16 @@ cd "$root"
 
 connections=2000
 rooms=20
-count=30000
+count=50000
 rate=500
 rate_seconds=10
 payload=64
 pipeline=256
 reps=3
 storm_connections=5000
-storm_rate=2000
-storm_seconds=4
-storm_every=100
+storm_rate=500
+storm_seconds=6
+storm_every=60
 out=""
 while [ $# -gt 0 ]; do
   case "$1" in

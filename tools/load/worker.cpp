@@ -597,7 +597,9 @@ void Worker::on_joined(uint32_t j, const Joined& joined) {
   const uint8_t bit = slot < 0 ? 0 : static_cast<uint8_t>(1u << slot);
   if (!(r.pending & bit)) return;  // not a JOINED this connection waits for
   r.pending &= static_cast<uint8_t>(~bit);
-  const bool first_join = !(conns_[j].flags & kWasJoined);
+  // Before any drop it is the connection's first JOIN of the room (its JOINED may come after the PONG
+  // that marked the connection joined: with JetStream the server answers it once the replay is in).
+  const bool first_join = !(conns_[j].flags & kWasJoined) || r.cycle == 0;
   if (!first_join) (joined.recovered ? block_.rooms_recovered : block_.rooms_not_recovered).add();
   if (!joined.epoch.empty() && joined.epoch.size() <= kEpochBytes &&
       joined.epoch != std::string_view(r.epoch, r.epoch_len)) {
