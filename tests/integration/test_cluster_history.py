@@ -448,5 +448,32 @@ class OutageHistoryTest(unittest.IsolatedAsyncioTestCase):
         await moved.ws.close()
 
 
+class StreamUnavailableTest(unittest.IsolatedAsyncioTestCase):
+    """Nodes with JetStream on against a nats-server without JetStream: NATS answers, the stream does
+    not. Room pushes are refused with 503 and a JSON error naming the history (counted), pushes to
+    everyone still go, and a JOIN with since is answered at once, recovered:false."""
+
+    async def test_room_pushes_refused_while_the_stream_does_not_answer(self):
+        if not JETSTREAM:
+            self.skipTest("JetStream off: nothing to refuse")
+        require_nats_server()
+        with NatsServer(cluster=False) as nats:  # no -js
+            with Server(*nats_flags(nats), *history_flags(), threads=2) as node:
+                await node.await_stat("clusterConnected", lambda v: v == 1, timeout=30)
+                stats = await node.astats()
+                self.assertEqual((stats["jsEnabled"], stats["jsHistoryOk"]), (1, 0))
+                status, body = await node.apush_room("r", ["x"])
+                self.assertEqual(status, 503)
+                self.assertIn("cluster history unreachable", body["error"])
+                status, body = await node.apush_all(["y"])
+                self.assertEqual(status, 200, body)
+                self.assertGreaterEqual((await node.astats())["publishRefusedCluster"], 1)
+                ws = GoPushReader(await ws_connect(node.ws_url), "r")
+                await join_since(ws.ws, "r", 5, "0123456789abcdef")
+                replayed, marker = await ws.until_joined()
+                self.assertEqual((replayed, marker["recovered"]), ([], False))
+                await ws.ws.close()
+
+
 if __name__ == "__main__":
     unittest.main()
