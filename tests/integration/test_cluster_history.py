@@ -6,7 +6,8 @@ the nodes' own merge window; while two nodes publish at once; with a Nano member
 on the other nodes receiving the same items in the same order. A nats-server restarted (file
 storage) while a node keeps publishing: every item the API accepted reaches every client on every
 node once, in the same order. A node killed and started again replays from the stream items published
-before it started.
+before it started; so does a node of worker processes (--workers). Nodes whose nats-server has no
+JetStream refuse room pushes with 503.
 
 RINGCAST_TEST_JETSTREAM=0 runs the same plan with JetStream off (today's node-local positions): the
 cross-node recovery must then fail, which shows the test can fail. Nothing is timed: every wait is for a
@@ -357,8 +358,8 @@ class OutageHistoryTest(unittest.IsolatedAsyncioTestCase):
         self.nats.wait_jetstream()
         self.nodes = []
 
-    def node(self, threads=2):
-        node = Server(*nats_flags(self.nats), *history_flags(), threads=threads)
+    def node(self, *extra, threads=2):
+        node = Server(*nats_flags(self.nats), *history_flags(), *extra, threads=threads)
         node.start()
         node.wait_stat("clusterConnected", lambda v: v == 1, timeout=30)
         if JETSTREAM:
@@ -446,6 +447,31 @@ class OutageHistoryTest(unittest.IsolatedAsyncioTestCase):
         if JETSTREAM:
             self.assertGreaterEqual(stats["jsReplaysStream"], 1)
         await moved.ws.close()
+
+
+    async def test_worker_processes_replay(self):
+        # --workers: the bridge is a process of its own and the shards are in two others; the
+        # replay requests and answers cross processes through the shared ring.
+        a, b = self.node(threads=1), self.node("--workers", "2", threads=1)
+        room = "workers"
+        reader = GoPushReader(await ws_connect(a.ws_url), room)
+        await join_since(reader.ws, room, None)
+        await reader.until_joined()
+        for i in range(5):
+            await push_ok(a, room, [i])
+        await reader.read_until(lambda items: len(items) >= 5)
+        since, epoch = reader.seq, reader.epoch
+        await reader.ws.close()
+        for i in range(5, 12):
+            await push_ok(a, room, [i])
+        for _ in range(4):  # several connections: they land on either worker
+            moved = GoPushReader(await ws_connect(b.ws_url), room)
+            moved.seq = since
+            await join_since(moved.ws, room, since, epoch if JETSTREAM else None)
+            replayed, marker = await moved.until_joined()
+            self.assertTrue(marker["recovered"], marker)
+            self.assertEqual(replayed, list(range(5, 12)))
+            await moved.ws.close()
 
 
 class StreamUnavailableTest(unittest.IsolatedAsyncioTestCase):
