@@ -16,6 +16,7 @@ condition, with a generous limit."""
 import asyncio
 import json
 import os
+import signal
 import sys
 import tempfile
 import unittest
@@ -414,6 +415,42 @@ class OutageHistoryTest(unittest.IsolatedAsyncioTestCase):
         self.assertGreater(pub.refused, 0)
         for r in readers:
             await r.ws.close()
+
+    async def test_frozen_server_acks_time_out_and_are_sent_again(self):
+        # SIGSTOP: the connection stays up but nothing is acknowledged. Publishes time out
+        # (jetstream_ack_timeout_ms), the API answers 503 from then on, and once the server runs again
+        # the pushes accepted before are sent again (the same message ids): each reaches every client
+        # once, in the order the API accepted them.
+        if not JETSTREAM:
+            self.skipTest("JetStream off: no acks")
+        b = self.node("--jetstream-ack-timeout-ms", "300")
+        c = self.node()
+        room = "frozen"
+        readers = []
+        for node in (b, c):
+            r = GoPushReader(await ws_connect(node.ws_url), room)
+            await join(r.ws, room)
+            readers.append(r)
+        await warm_up([b], room, readers)
+        pub = Publisher(b, room, "fz")
+        task = asyncio.create_task(pub.run(tolerate_refusals=True))
+        await pub.wait_accepted(10)
+        self.nats.proc.send_signal(signal.SIGSTOP)
+        try:
+            while pub.refused == 0:  # an ack timed out: room pushes are refused now
+                await asyncio.sleep(0.05)
+            await b.await_stat("jsPublishRetries", lambda v: v > 0, timeout=60)
+        finally:
+            self.nats.proc.send_signal(signal.SIGCONT)
+        await b.await_stat("jsHistoryOk", lambda v: v == 1, timeout=60)
+        await pub.wait_accepted(len(pub.accepted) + 10)
+        pub.stopping.set()
+        await task
+        for r in readers:
+            await r.read_until(ends([pub.end]), timeout=120)
+            self.assertEqual(r.items, pub.accepted + [pub.end])
+            await r.ws.close()
+        self.assertEqual((await b.astats())["jsPublishFailed"], 0)
 
     async def test_node_restarted_replays_from_the_stream(self):
         a, c = self.node(), self.node()
