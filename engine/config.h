@@ -124,6 +124,18 @@ struct Config {
   uint32_t nats_reconnect_wait_ms = 100;       // first retry after NATS is lost; doubles per round...
   uint32_t nats_reconnect_wait_max_ms = 2000;  // ...up to this (plus jitter)
 
+  // One history for the cluster (docs/cluster.md, "JetStream"): with `nats`, room items go through a
+  // JetStream stream, which gives every item its cluster-wide position (the PUSH `seq`) and keeps what
+  // any node replays to a client that resumes there. Off: positions are each node's own (its ring).
+  bool jetstream = false;
+  std::string jetstream_storage = "file";        // file or memory (the stream's storage on the servers)
+  uint32_t jetstream_replicas = 1;               // copies of the stream across NATS servers
+  size_t jetstream_max_msgs = 0;                 // stream limits: items kept, all rooms (0: no limit)...
+  size_t jetstream_max_bytes = size_t{1} << 30;  // ...bytes kept (0: no limit); age is history_ttl_ms
+  uint32_t jetstream_ack_timeout_ms = 2000;      // a publish not acknowledged in this time is sent again
+  uint32_t jetstream_replay_timeout_ms = 5000;   // a JOIN with since waits this long for its replay
+  size_t jetstream_window_bytes = 64u << 20;     // recent items per room kept for local replays, all rooms
+
   // Nano/Pomelo clients (docs/nano.md): a second WebSocket path on the client port speaking Pomelo's
   // binary packets. "" or "none" turns it off. The route dictionary (codes 1..N in this order) is sent
   // at the handshake; pushes from the API reach Pomelo clients as `nano_push_route`.

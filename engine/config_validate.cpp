@@ -26,6 +26,11 @@ std::string validate_cluster(const Config& c) {
     return "'nats_subject_prefix' must be tokens of letters, digits, '_' or '-' separated by dots";
   if (c.nats_reconnect_wait_ms > c.nats_reconnect_wait_max_ms)
     return "'nats_reconnect_wait_ms' must not exceed 'nats_reconnect_wait_max_ms'";
+  if (c.jetstream_storage != "file" && c.jetstream_storage != "memory")
+    return "'jetstream_storage' must be file or memory, got '" + c.jetstream_storage + "'";
+  if (c.jetstream && c.nats.empty()) return "'jetstream' needs 'nats' (the stream lives on the NATS servers)";
+  if (c.jetstream && c.history_items_max == 0)
+    return "'jetstream' needs 'history_items_max' above 0 (the stream exists for recovery)";
   if (c.nats.empty()) return {};
   std::string_view rest = c.nats;
   while (!rest.empty()) {

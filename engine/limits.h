@@ -72,6 +72,16 @@ constexpr int kBridgeRingFullWaitMs = 1000;             // an inbound push waits
 constexpr int64_t kBridgeReconcileRetryMs = 1000;       // after a failed subscribe
 constexpr int64_t kBridgeLogEveryMs = 5000;             // repeated failures are logged at most this often
 constexpr int kBridgeMaxPendingMsgs = 65536;            // per subscription in libnats before it drops (counted)
+// JetStream (bridge_history.cpp).
+constexpr int64_t kJsPublishPendingMax = 65536;   // publishes awaiting their ack; beyond, the bridge waits
+constexpr int64_t kJsStallWaitMs = 20;            // one wait for room among those (the entry is tried again)
+constexpr int kJsPublishAttempts = 5;             // sends of one push (ack timeouts, errors) before giving up
+constexpr int64_t kJsRequestWaitMs = 2000;        // a direct get or stream request to the servers
+constexpr int64_t kJsProbeEveryMs = 500;          // after a failure: how often the stream is asked again
+constexpr int64_t kJsDuplicateWindowMs = 120000;  // the stream's de-duplication window for message ids
+constexpr int64_t kJsAckTimeoutMaxMs = 20000;     // the largest jetstream_ack_timeout_ms (see the assert)
+constexpr size_t kJsBatchBytesMax = 64 * 1024;    // one room's pushes grouped into one stream message
+constexpr size_t kJsBatchRoomsKept = 4096;        // rooms' empty groups kept between turns
 
 // The relations between them.
 static_assert(kCompletionEntries >= kSubmissionEntries, "completions outnumber submissions (multishot)");
@@ -80,6 +90,8 @@ static_assert(kPressureCheckNs >= kTickNs && kLimitLogNs > kPressureCheckNs, "th
 static_assert(kStopGraceMs * 1'000'000LL >= kTickNs, "the stop grace must be at least one tick");
 static_assert(kLingerMs * 1'000'000LL >= kTickNs, "the linger must be at least one tick");
 static_assert(kBridgeFinalFlushTimeoutMs >= kBridgeFlushTimeoutMs, "the last flush waits at least as long");
+static_assert(kJsPublishAttempts * kJsAckTimeoutMaxMs < kJsDuplicateWindowMs,
+              "a push sent again is still within the stream's de-duplication window");
 
 // Whole ticks that cover `ms` (rounded up): the one conversion from a configured time to the wheel.
 constexpr uint64_t ticks_for_ms(uint64_t ms) {

@@ -73,11 +73,10 @@ class Fanout {
   uint64_t cursor_seq() const { return seq_; }
 
   // Emits a room's waiting batch now, before its window ends (a recovering member joins: what it
-  // already has must not reach it again from the batch).
+  // already has must not reach it again from the batch), after the frames the current drain sealed for
+  // the room, so the members keep the room's order.
   template <class Deliver>
-  void emit_now(RoomId id, Deliver& deliver) {
-    if (!rooms_.room(id).batch.entries.empty()) emit(id, deliver);
-  }
+  void emit_now(RoomId id, Deliver& deliver);
 
   // A room is being freed: its pending batch has nobody left to go to.
   void drop_batch(RoomId id) { clear_batch(rooms_.room(id).batch); }
@@ -127,6 +126,11 @@ class Fanout {
   // still open (Deliver::resolve_conn says). Not coalesced with the room batches of the same drain.
   template <class Deliver>
   void deliver_to_conn(const RingEntry& e, Deliver& deliver);
+  // JetStream recovery: an entry of a replay for a JOIN of this shard, handed to Deliver::replay with
+  // its frame (kNil for the last entry, which has none). The room's waiting batch goes out first: it
+  // holds items the replay has, and the joining connection must not get them again.
+  template <class Deliver>
+  void deliver_replay(const RingEntry& e, Deliver& deliver);
   FrameId build_coalesced(const RoomBatch& b);
 
   Ring ring_;
@@ -147,6 +151,13 @@ class Fanout {
   };
   std::vector<Sealed> sealed_;        // this drain's sealed frames, chained per room
   std::vector<FrameId> room_frames_;  // one room's frames of this drain, in order
+  std::vector<FrameId> now_frames_;   // one room's frames emitted before the drain ends (emit_now)
+
+  // Moves the room's sealed frames, in order, to the end of `out`.
+  void take_sealed(RoomBatch& b, std::vector<FrameId>& out) {
+    for (uint32_t s = b.sealed_first; s != kNil; s = sealed_[s].next) out.push_back(sealed_[s].frame);
+    b.sealed_first = b.sealed_last = kNil;
+  }
 };
 
 // ---- implementation ----
@@ -163,6 +174,9 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
                 : e->target == Target::room || e->target == Target::user ? rooms_.find(e->room())
                                                                          : kNil;
     if (e->target == Target::conn) deliver_to_conn(*e, deliver);
+    // JetStream: a staged push is delivered when the stream sends it back with its position.
+    if (e->target == Target::room && (e->flags & kEntryStaged)) id = kNil;
+    if (e->target == Target::replay) deliver_replay(*e, deliver);
     if (id != kNil && rooms_.room(id).members.empty()) {
       // Nobody to send this entry to. A batch still waiting from before the room emptied goes too
       // (only the all-room outlives its last member): a connection that joins later must not get
@@ -195,9 +209,7 @@ uint32_t Fanout::drain(int64_t now_ns, Deliver& deliver) {
     RoomBatch& b = r.batch;
     b.listed = false;
     room_frames_.clear();
-    for (uint32_t s = b.sealed_first; s != kNil; s = sealed_[s].next)
-      room_frames_.push_back(sealed_[s].frame);
-    b.sealed_first = b.sealed_last = kNil;
+    take_sealed(b, room_frames_);
     if (!b.entries.empty()) {
       if (limits_.merge_window_ns == 0) {
         room_frames_.push_back(make_frame(b));
@@ -231,6 +243,16 @@ void Fanout::expire_windows(int64_t now_ns, Deliver& deliver) {
 template <class Deliver>
 void Fanout::flush_all(Deliver& deliver) {
   expire_windows(INT64_MAX, deliver);
+}
+
+template <class Deliver>
+void Fanout::emit_now(RoomId id, Deliver& deliver) {
+  Room& r = rooms_.room(id);
+  now_frames_.clear();
+  take_sealed(r.batch, now_frames_);
+  if (!r.batch.entries.empty()) now_frames_.push_back(make_frame(r.batch));
+  if (!now_frames_.empty())
+    deliver_frames(r, now_frames_.data(), static_cast<uint32_t>(now_frames_.size()), deliver);
 }
 
 template <class Deliver>
@@ -284,6 +306,20 @@ void Fanout::deliver_to_conn(const RingEntry& e, Deliver& deliver) {
         frames_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns);
     deliver(conn, &frame, 1);
     frames_.release_if_unused(frame);
+  }
+}
+
+template <class Deliver>
+void Fanout::deliver_replay(const RingEntry& e, Deliver& deliver) {
+  if constexpr (requires { deliver.replay(e, kNil); }) {
+    if (!deliver.replay_wanted(e)) return;
+    const RoomId room = rooms_.find(e.room());
+    if (room != kNil) emit_now(room, deliver);
+    const FrameId frame =
+        e.frame_len ? frames_.ring_frame(e.frame(), e.frame_len, e.item_count, drain_epoch(), e.publish_ns)
+                    : kNil;
+    deliver.replay(e, frame);
+    if (frame != kNil) frames_.release_if_unused(frame);
   }
 }
 

@@ -23,6 +23,7 @@ int publish_error_status(PublishError error) {
       return 413;
     case PublishError::ring_full:
     case PublishError::cluster_down:
+    case PublishError::history_down:
       return 503;
     default:
       return 400;
@@ -53,6 +54,8 @@ std::string_view publish_error_text(PublishError error) {
       return "broadcast ring full: consumers are behind, retry later";
     case PublishError::cluster_down:
       return "cluster unreachable: this node has no NATS connection, retry later";
+    case PublishError::history_down:
+      return "cluster history unreachable: the JetStream stream does not answer, retry later";
     case PublishError::uid_missing:
       return "uid is missing";
     case PublishError::uid_invalid:
@@ -93,6 +96,9 @@ PublishError Publisher::check_address(Target target, std::string_view room) {
       if (!room_name_valid(room, rules_.user_id_bytes_max, RoomCharset::utf8)) return PublishError::uid_invalid;
       address_ = user_room_name(room);
       return PublishError::none;
+    case Target::replay:
+      address_.assign(room);
+      return PublishError::none;
     case Target::conn: {
       ConnId id;
       if (!parse_conn_id(room, id)) return PublishError::conn_invalid;
@@ -111,6 +117,15 @@ PublishOutcome Publisher::publish(Ring& ring, Target target, std::string_view ro
   uint32_t count = 0;
   if ((out.error = validate_items(items_json, count)) != PublishError::none) return out;
   return encode_and_commit(ring, target, address_, minified_, count, origin);
+}
+
+PublishOutcome Publisher::publish_at(Ring& ring, Target target, std::string_view room,
+                                     std::string_view items_json, uint32_t origin, uint64_t position) {
+  PublishOutcome out;
+  if ((out.error = check_address(target, room)) != PublishError::none) return out;
+  uint32_t count = 0;
+  if ((out.error = validate_items(items_json, count)) != PublishError::none) return out;
+  return encode_and_commit(ring, target, address_, minified_, count, origin, position);
 }
 
 PublishOutcome Publisher::publish_json_body(Ring& ring, Target target, std::string_view body) {
@@ -178,13 +193,14 @@ PublishOutcome Publisher::publish_json_body(Ring& ring, Target target, std::stri
 }
 
 PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::string_view room,
-                                            std::string_view minified, uint32_t item_count, uint32_t origin) {
+                                            std::string_view minified, uint32_t item_count, uint32_t origin,
+                                            uint64_t position) {
   PublishOutcome out;
   RC_ASSERT(minified.size() >= 2 && minified.front() == '[' && minified.back() == ']');
   const std::string_view inner = minified.substr(1, minified.size() - 2);
   // The suffix holds the sequence number, known only once claimed: size the entry for the longest one.
   suffix_.clear();
-  append_push_suffix_head(suffix_, target, room);
+  append_push_suffix_head(suffix_, target == Target::replay ? Target::room : target, room);
   const size_t suffix_head = suffix_.size();
   const uint64_t suffix_max = suffix_head + 20 + 2;  // at most 20 digits, then "}}"
   const uint64_t payload_max = kPushPrefix.size() + inner.size() + suffix_max;
@@ -193,10 +209,19 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
     out.error = PublishError::too_large;
     return out;
   }
-  if (cluster_gate_ && cluster_gate_->enabled.load(std::memory_order_relaxed) &&
-      !cluster_gate_->connected.load(std::memory_order_acquire)) {
-    out.error = PublishError::cluster_down;
-    return out;
+  // With JetStream a room push is staged: the stream gives it its position and every node (this one
+  // too) delivers the copy the stream republishes. So it also needs the stream to answer.
+  bool staged = false;
+  if (cluster_gate_ && cluster_gate_->enabled.load(std::memory_order_relaxed)) {
+    staged = target == Target::room && cluster_gate_->jetstream.load(std::memory_order_relaxed);
+    if (!cluster_gate_->connected.load(std::memory_order_acquire)) {
+      out.error = PublishError::cluster_down;
+      return out;
+    }
+    if (staged && !cluster_gate_->history_ok.load(std::memory_order_acquire)) {
+      out.error = PublishError::history_down;
+      return out;
+    }
   }
   const uint32_t size = Ring::entry_bytes(room.size(), frame_max);
   RingClaim claim;
@@ -205,7 +230,7 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
     return out;
   }
   suffix_.resize(suffix_head);
-  append_push_suffix_tail(suffix_, claim.seq);
+  append_push_suffix_tail(suffix_, position ? position : claim.seq);
   const uint64_t payload_len = kPushPrefix.size() + inner.size() + suffix_.size();
   const size_t header_len = ws::server_header_bytes(payload_len);
   RingEntry* e = claim.entry;
@@ -217,7 +242,7 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   e->publish_ns = clock::monotonic_ns();
   e->room_len = static_cast<uint16_t>(room.size());
   e->target = target;
-  e->flags = 0;
+  e->flags = staged ? kEntryStaged : 0;
   e->origin = origin;
   if (!room.empty()) std::memcpy(e + 1, room.data(), room.size());  // push/all: no room, maybe a null data()
   uint8_t* frame = reinterpret_cast<uint8_t*>(e) + e->frame_offset;
@@ -230,6 +255,7 @@ PublishOutcome Publisher::encode_and_commit(Ring& ring, Target target, std::stri
   ring.commit(claim, record_);
   out.seq = claim.seq;
   out.item_count = item_count;
+  out.staged = staged;
   return out;
 }
 

@@ -28,6 +28,7 @@ enum class PublishError : uint8_t {
   too_large,         // the encoded frame would not fit in an entry
   ring_full,         // consumers hold the space: 503, counted, never a silent drop
   cluster_down,      // cluster mode and NATS unreachable: 503, counted, never a silent drop
+  history_down,      // JetStream on and the stream does not answer: 503, counted as cluster_down
   uid_missing,       // push/user without a uid
   uid_invalid,       // not 1..user_id_bytes_max bytes of UTF-8 without control characters
   conn_missing,      // push/conn without a conn
@@ -42,6 +43,7 @@ struct PublishOutcome {
   PublishError error = PublishError::none;
   uint64_t seq = 0;
   uint32_t item_count = 0;
+  bool staged = false;  // JetStream: the stream gives the position (kEntryStaged); `seq` is the ring's
 };
 
 // What every publisher checks a push's address against: the API's, the demo's, the embedding
@@ -58,6 +60,7 @@ class Publisher {
 
   // Producers in worker processes record their claims so a crash mid-publish can be repaired.
   void set_claim_record(ClaimRecord* record) { record_ = record; }
+  ClaimRecord* claim_record() const { return record_; }
   // In cluster mode, publishes from the API and the application are refused while the node cannot
   // reach NATS (other nodes would miss them). The bridge's own publisher has no gate.
   void set_cluster_gate(const ClusterState* cluster) { cluster_gate_ = cluster; }
@@ -68,13 +71,21 @@ class Publisher {
   PublishOutcome publish(Ring& ring, Target target, std::string_view room, std::string_view items_json,
                          uint32_t origin = 0);
 
+  // The NATS bridge with JetStream (docs/cluster.md): a push whose PUSH `seq` is `position`, the
+  // cluster-wide one the stream gave it, instead of the ring's sequence number. Target::replay: items
+  // replayed to one JOIN (`origin` is its ticket); the frame names the room like a room push's.
+  PublishOutcome publish_at(Ring& ring, Target target, std::string_view room, std::string_view items_json,
+                            uint32_t origin, uint64_t position);
+  const ClusterState* cluster_gate() const { return cluster_gate_; }
+
   // A JSON body {"room":"r","items":[...]} (room ignored and optional for Target::all);
   // {"uid":"u","items":[...]} for Target::user, {"conn":"id","items":[...]} for Target::conn.
   PublishOutcome publish_json_body(Ring& ring, Target target, std::string_view body);
 
  private:
-  PublishOutcome encode_and_commit(Ring& ring, Target target, std::string_view room, std::string_view minified,
-                                   uint32_t item_count, uint32_t origin);
+  PublishOutcome encode_and_commit(Ring& ring, Target target, std::string_view room,
+                                   std::string_view minified, uint32_t item_count, uint32_t origin,
+                                   uint64_t position = 0);
   PublishError validate_items(std::string_view items_json, uint32_t& item_count);
 
   // Checks the target's address and sets `address_` to what the entry carries as its room.

@@ -45,6 +45,12 @@ struct RingEntry {
 };
 static_assert(sizeof(RingEntry) == 48);
 
+// RingEntry::flags, whose meaning depends on the target. Target::room, staged: a room push accepted on this
+// node while the cluster's history is JetStream (docs/cluster.md). The NATS bridge sends it to the stream,
+// which gives it its position; it comes back through the bridge with that position, and only that copy is
+// delivered.
+constexpr uint8_t kEntryStaged = 1;
+
 constexpr uint32_t kMaxConsumers = 256;  // shards across all workers of one node
 
 // One per consumer (shard), on its own cache line: written by its shard, read by producers.

@@ -14,7 +14,18 @@ namespace ringcast {
 // skip: an entry whose producer died between claiming and committing it (a worker process crashed);
 // the supervisor commits it as a hole that consumers step over. user: the room is a user's internal
 // room ("\x01" + uid, see users.h); conn: the room is one connection's id (decimal text), node-local.
-enum class Target : uint8_t { all = 0, room = 1, skip = 2, user = 3, conn = 4 };
+// With JetStream (docs/cluster.md), two control entries between a shard and the node's NATS bridge:
+// replay_request (a JOIN with `since` asks for the room's items after it) and replay (the answer:
+// items for one connection, then a last entry with the position the fan-out takes over from).
+enum class Target : uint8_t {
+  all = 0,
+  room = 1,
+  skip = 2,
+  user = 3,
+  conn = 4,
+  replay_request = 5,
+  replay = 6
+};
 
 // The characters a room name may hold (room_name_charset). utf8: any UTF-8 but control characters
 // (C0, DEL and C1), go-push's rooms included; ascii: printable ASCII without space (0x21..0x7E), for

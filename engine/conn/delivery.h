@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "engine/broadcast/encodings.h"
+#include "engine/broadcast/ring.h"
 #include "engine/broadcast/sender.h"
 #include "engine/conn/conns.h"
 #include "engine/node/stats.h"
@@ -37,11 +38,26 @@ class Delivery {
   // The fan-out phase is over: encodings kept for its frames go.
   void end_fanout() { encodings_.end_fanout(); }
 
+  // JetStream recovery (docs/cluster.md): the entries of a replay the NATS bridge answers a JOIN with
+  // go to whoever set the handler (the shard's go-push connections); `wanted` is the cheap check that
+  // the entry is for this shard at all.
+  struct ReplayHandler {
+    bool (*wanted)(void* context, const RingEntry& entry) = nullptr;
+    void (*handle)(void* context, const RingEntry& entry, FrameId frame) = nullptr;
+    void* context = nullptr;
+  };
+  void set_replay_handler(const ReplayHandler& handler) { replay_ = handler; }
+  bool replay_wanted(const RingEntry& entry) const {
+    return replay_.wanted && replay_.wanted(replay_.context, entry);
+  }
+  void replay(const RingEntry& entry, FrameId frame) { replay_.handle(replay_.context, entry, frame); }
+
  private:
   Conns& conns_;
   Sender& sender_;
   Encodings& encodings_;
   ShardStats& stats_;
+  ReplayHandler replay_;
 };
 
 }  // namespace ringcast

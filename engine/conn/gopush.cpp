@@ -110,7 +110,7 @@ void GoPushConns::join(Conn& c, uint32_t id, const Command& cmd) {
     if (outcome.refusal != JoinRefusal::closed) join_refused(c, id, cmd.room, outcome);
     return;
   }
-  if (!resume.settled) return;  // no `since`, or a repeat JOIN
+  if (outcome.pending || !resume.settled) return;  // the replay is on its way; no `since`; a repeat JOIN
   uint32_t replayed = 0;
   for (auto& [bytes, items] : membership_.replay()) {
     auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size()));
@@ -124,6 +124,19 @@ void GoPushConns::join(Conn& c, uint32_t id, const Command& cmd) {
   stats_.add(Counter::items_replayed, replayed);
   send_text(c, id,
             joined_command_json(cmd.room, resume.position, membership_.epoch_text(), resume.recovered));
+}
+
+void GoPushConns::finish_recovery(uint32_t ticket, uint64_t position, bool recovered) {
+  const PendingRecovery* p = membership_.pending_recovery(ticket);
+  if (!p) return;
+  const uint32_t id = p->conn;
+  if (!usable(id) || conns_[id].generation != p->generation) return membership_.drop_recovery(ticket);
+  const std::string room = p->room;
+  const uint32_t replayed = p->replayed;
+  if (!p->since_now) stats_.add(recovered ? Counter::recoveries : Counter::recoveries_failed);
+  stats_.add(Counter::items_replayed, replayed);
+  membership_.finish_recovery(conns_[id], ticket);
+  send_text(conns_[id], id, joined_command_json(room, position, membership_.epoch_text(), recovered));
 }
 
 void GoPushConns::join_refused(Conn& c, uint32_t id, std::string_view room, const JoinOutcome& outcome) {

@@ -43,6 +43,10 @@ class GoPushConns final : public SessionBase {
   }
   void session_error(uint32_t conn, std::string_view code, std::string_view message) override;
 
+  // JetStream recovery: the replay for a JOIN with `since` is in (or its wait timed out): the
+  // connection joins and gets its JOINED marker, `position` the one the fan-out takes over from.
+  void finish_recovery(uint32_t ticket, uint64_t position, bool recovered);
+
  private:
   void join_refused(Conn& c, uint32_t id, std::string_view room, const JoinOutcome& outcome) override;
   void command(Conn& c, uint32_t id, const uint8_t* data, size_t len);

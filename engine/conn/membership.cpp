@@ -6,6 +6,8 @@
 #include "engine/base/clock.h"
 #include "engine/broadcast/history.h"
 #include "engine/codec/json_writer.h"
+#include "engine/node/cluster_state.h"
+#include "engine/node/jetstream.h"
 
 namespace ringcast {
 
@@ -74,6 +76,8 @@ void Membership::leave_all(Conn& c, uint32_t id) {
   } else {
     rooms_.leave_all(id);
   }
+  for (size_t i = pending_.size(); i-- > 0;)
+    if (pending_[i].conn == id) forget_pending(i);
   stats_.add(open_gauge(c.protocol), -1);
 }
 
@@ -95,6 +99,12 @@ JoinOutcome Membership::join(Conn& c, uint32_t id, std::string_view room, Sessio
     return refuse(JoinRefusal::forbidden_room, "the connect token does not grant this room", true);
   }
   if (rooms_.find(room) != kNil && rooms_.is_member(id, rooms_.find(room))) return {};  // a repeat JOIN
+  uint32_t waiting = 0;  // rooms this connection waits to join (JetStream replays)
+  for (const PendingRecovery& p : pending_) {
+    if (p.conn != id) continue;
+    if (p.room == room) return {};  // a repeat JOIN while its replay is on its way
+    ++waiting;
+  }
   if (authorizer && config_.hooks && config_.hooks->authorize_join) {
     hook_reason_.clear();
     if (!config_.hooks->authorize_join(*authorizer, room, hook_reason_)) {
@@ -106,13 +116,21 @@ JoinOutcome Membership::join(Conn& c, uint32_t id, std::string_view room, Sessio
     if (c.phase != Phase::open || c.close_sent)
       return JoinOutcome{JoinRefusal::closed, {}, false};  // the hook closed it
   }
-  if (rooms_.rooms_of(id) >= config_.rooms_per_conn_max)
+  if (rooms_.rooms_of(id) + waiting >= config_.rooms_per_conn_max)
     return refuse(JoinRefusal::too_many_rooms, "rooms_per_conn_max (maxJoinRoom) reached", true);
   // A room new to this shard is registered node-wide first (the cluster subscribes to it); the
   // node's room limit refuses it here, before any state changes.
-  if (rooms_.find(room) == kNil && !room_table_.add(shard_index_, room))
+  if (rooms_.find(room) == kNil && !recovering_room(room) && !room_table_.add(shard_index_, room))
     return refuse(JoinRefusal::too_many_rooms, "rooms_max rooms with members on this node", true);
-  if (resume) {
+  if (resume && jetstream()) {
+    // The bridge answers through the ring; the connection joins when its answer arrives.
+    if (request_replay(id, c, room, *resume)) return JoinOutcome{JoinRefusal::none, {}, false, true};
+    // It cannot be asked (NATS down, the stream not known yet, the ring full): joined now, told so.
+    replay_frames_.clear();
+    resume->settled = true;
+    resume->recovered = false;
+    resume->position = 0;
+  } else if (resume) {
     resume->settled = true;
     resume->recovered = prepare_recovery(room, *resume);
   }
@@ -127,6 +145,12 @@ JoinOutcome Membership::join(Conn& c, uint32_t id, std::string_view room, Sessio
 
 bool Membership::leave(Conn& c, uint32_t id, std::string_view room, bool announce) {
   bool removed = false;
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (pending_[i].conn != id || pending_[i].room != room) continue;
+    forget_pending(i);  // it never joined: no presence event; its replay, if it comes, is dropped
+    stats_.add(Counter::leaves);
+    return true;
+  }
   if (!rooms_.leave(id, room, removed)) return false;
   stats_.add(Counter::leaves);
   if (announce && config_.presence_events) publish_presence_event(c, id, "leave", room, rooms_.user_of(id));
@@ -179,6 +203,96 @@ bool Membership::prepare_recovery(std::string_view room_name, Resume& resume) {
     return false;
   }
   return true;
+}
+
+bool Membership::jetstream() const {
+  const ClusterState* cluster = publisher_.cluster_gate();
+  return cluster && cluster->jetstream.load(std::memory_order_relaxed);
+}
+
+std::string_view Membership::epoch_text() {
+  if (jetstream()) {
+    // The stream's identity, known once the bridge has found the stream (until then the ring's, which
+    // no resume can match: those clients are told recovered:false).
+    const uint64_t epoch = publisher_.cluster_gate()->history_epoch.load(std::memory_order_acquire);
+    if (epoch && epoch != epoch_shown_) {
+      char text[17];
+      std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(epoch));
+      epoch_text_ = text;
+      epoch_shown_ = epoch;
+    }
+  }
+  return epoch_text_;
+}
+
+bool Membership::request_replay(uint32_t id, const Conn& c, std::string_view room, const Resume& resume) {
+  const ClusterState& cluster = *publisher_.cluster_gate();
+  if (!cluster.connected.load(std::memory_order_acquire) ||
+      !cluster.history_epoch.load(std::memory_order_acquire))
+    return false;
+  uint8_t flags = 0;
+  if (resume.since_now) flags |= jetstream::kRequestSinceNow;
+  if (!resume.since_now && !resume.epoch.empty() && resume.epoch != epoch_text())
+    flags |= jetstream::kRequestNoReplay;
+  if (!resume.since_now && config_.history_items_max == 0) flags |= jetstream::kRequestNoReplay;
+  const uint32_t ticket = jetstream::make_ticket(shard_index_, ++ticket_serial_);
+  if (!jetstream::commit_control(ring_, publisher_.claim_record(), Target::replay_request, room, ticket,
+                                 flags, resume.since))
+    return false;
+  PendingRecovery p;
+  p.ticket = ticket;
+  p.conn = id;
+  p.generation = c.generation;
+  p.room.assign(room);
+  p.deadline_ns = conns_.now_ns() + static_cast<int64_t>(config_.jetstream_replay_timeout_ms) * 1000000;
+  p.since_now = resume.since_now;
+  pending_.push_back(std::move(p));
+  return true;
+}
+
+PendingRecovery* Membership::pending_recovery(uint32_t ticket) {
+  for (PendingRecovery& p : pending_)
+    if (p.ticket == ticket) return &p;
+  return nullptr;
+}
+
+void Membership::finish_recovery(Conn& c, uint32_t ticket) {
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (pending_[i].ticket != ticket) continue;
+    const uint32_t id = pending_[i].conn;
+    const std::string room = pending_[i].room;
+    bool created = false;
+    if (rooms_.join(id, room, created)) {
+      stats_.add(Counter::joins);
+      if (created) stats_.add(Counter::rooms);
+      if (config_.presence_events) publish_presence_event(c, id, "join", room, rooms_.user_of(id));
+    }
+    forget_pending(i);
+    return;
+  }
+}
+
+void Membership::drop_recovery(uint32_t ticket) {
+  for (size_t i = 0; i < pending_.size(); ++i)
+    if (pending_[i].ticket == ticket) return forget_pending(i);
+}
+
+void Membership::expired_recoveries(int64_t now_ns, std::vector<uint32_t>& tickets) const {
+  for (const PendingRecovery& p : pending_)
+    if (p.deadline_ns <= now_ns) tickets.push_back(p.ticket);
+}
+
+bool Membership::recovering_room(std::string_view room) const {
+  for (const PendingRecovery& p : pending_)
+    if (p.room == room) return true;
+  return false;
+}
+
+void Membership::forget_pending(size_t index) {
+  const std::string room = std::move(pending_[index].room);
+  pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(index));
+  // The room stays in the node's table while this shard has members or other JOINs waiting for it.
+  if (rooms_.find(room) == kNil && !recovering_room(room)) room_table_.remove(shard_index_, room);
 }
 
 void Membership::bind_user(uint32_t id, std::string_view uid) {

@@ -41,6 +41,20 @@ struct JoinOutcome {
   JoinRefusal refusal = JoinRefusal::none;
   std::string_view message;  // constant text, or the hook's reason (valid until the next JOIN)
   bool names_room = false;   // the answer names the room (forbidden_room, too_many_rooms)
+  bool pending = false;      // JetStream: the replay comes from the NATS bridge; JOINED when it is in
+};
+
+// JetStream (docs/cluster.md): a JOIN with `since` waiting for the NATS bridge's replay. The
+// connection joins the room when the replay's last entry reaches this shard's fan-out, so the replay
+// and the live items meet exactly there.
+struct PendingRecovery {
+  uint32_t ticket = 0;
+  uint32_t conn = 0;
+  uint32_t generation = 0;
+  std::string room;
+  int64_t deadline_ns = 0;  // jetstream_replay_timeout_ms after the JOIN: then recovered:false
+  uint32_t replayed = 0;    // items handed to the connection so far
+  bool since_now = false;   // "since":null: only the position was asked (not counted as a recovery)
 };
 
 // A JOIN that resumes from what the client has (recovery, docs/protocol.md).
@@ -83,10 +97,23 @@ class Membership {
   bool leave(Conn& c, uint32_t id, std::string_view room, bool announce);
   bool in_room(uint32_t id, std::string_view room) const;
 
+  // ---- JetStream recovery ----
+  // The JOIN a replay entry answers (its ticket), or nullptr (it left, closed or timed out).
+  PendingRecovery* pending_recovery(uint32_t ticket);
+  // The replay is in (or the wait is over): the connection joins the room now. The record goes.
+  void finish_recovery(Conn& c, uint32_t ticket);
+  // Drops a pending JOIN whose connection is gone.
+  void drop_recovery(uint32_t ticket);
+  bool recoveries_pending() const { return !pending_.empty(); }
+  // The tickets of JOINs whose wait passed jetstream_replay_timeout_ms.
+  void expired_recoveries(int64_t now_ns, std::vector<uint32_t>& tickets) const;
+  // A room a JOIN waits for stays in the node's room table (the bridge stays subscribed).
+  bool recovering_room(std::string_view room) const;
+
   // The replay collected by the last join() with a Resume: complete PUSH frames and their items.
   std::vector<std::pair<std::string, uint32_t>>& replay() { return replay_frames_; }
-  // The ring's epoch as 16 hex digits (JOINED markers).
-  std::string_view epoch_text() const { return epoch_text_; }
+  // The epoch as 16 hex digits (JOINED markers): the ring's, or with JetStream the stream's.
+  std::string_view epoch_text();
 
   // ---- users ----
   // Binds the connection to a user for per-user push (a connect token's, a BIND, Nano's room.join
@@ -105,6 +132,11 @@ class Membership {
 
  private:
   bool prepare_recovery(std::string_view room, Resume& resume);
+  bool jetstream() const;
+  // JetStream: asks the bridge for the replay; false when it cannot be asked (then the JOIN is
+  // answered at once, recovered:false).
+  bool request_replay(uint32_t id, const Conn& c, std::string_view room, const Resume& resume);
+  void forget_pending(size_t index);
   void publish_presence_event(const Conn& c, uint32_t id, std::string_view event, std::string_view room,
                               std::string_view uid);
 
@@ -123,6 +155,9 @@ class Membership {
   std::unordered_map<uint32_t, std::string> names_;  // unbound connections' names (see uid())
   std::string hook_reason_;
   std::string epoch_text_;
+  uint64_t epoch_shown_ = 0;  // the stream epoch epoch_text_ holds (JetStream)
+  std::vector<PendingRecovery> pending_;
+  uint32_t ticket_serial_ = 0;
   // Recovery: the PUSH frames (complete, with their item counts) replayed to a JOIN with `since`,
   // built before the connection joins and queued after.
   std::vector<std::pair<std::string, uint32_t>> replay_frames_;  // (ReplayFrame, history.h)

@@ -18,7 +18,9 @@
 namespace ringcast {
 namespace {
 
-int64_t monotonic_ms() { return clock::monotonic_ns() / 1'000'000; }
+int64_t monotonic_ms() {
+  return clock::monotonic_ns() / 1'000'000;
+}
 
 std::string connected_url(natsConnection* nc) {
   char url[256] = "";
@@ -41,7 +43,9 @@ Bridge::Bridge(const BridgeSetup& setup)
   publisher_.set_claim_record(&setup.ring.control()->claims[setup.slot]);
 }
 
-Bridge::~Bridge() { shutdown(); }
+Bridge::~Bridge() {
+  shutdown();
+}
 
 bool Bridge::start(std::string& error) {
   // Outbound first: from here on every local push is forwarded (the API refuses them until connected).
@@ -99,7 +103,7 @@ bool Bridge::start(std::string& error) {
     error = std::string("NATS connect: ") + natsStatus_GetText(s);
     return false;
   }
-  return true;
+  return !config_.jetstream || start_history(error);
 }
 
 void Bridge::run() {
@@ -109,12 +113,15 @@ void Bridge::run() {
     busy |= follow_rooms();
     if (reconcile_needed_ && monotonic_ms() >= reconcile_at_ms_) reconcile_all();
     if (slow_consumer_seen_.exchange(false, std::memory_order_relaxed)) count_dropped();
+    if (config_.jetstream) busy |= history_turn();
     if (!busy) sleep();
   }
   // The node is stopping and its shards are gone: what they published last still goes out.
   while (forward(limits::kBridgeForwardBatch) > 0) {
   }
-  if (cluster_.connected.load(std::memory_order_acquire)) natsConnection_FlushTimeout(connection_, limits::kBridgeFinalFlushTimeoutMs);
+  stop_history();
+  if (cluster_.connected.load(std::memory_order_acquire))
+    natsConnection_FlushTimeout(connection_, limits::kBridgeFinalFlushTimeoutMs);
   shutdown();
 }
 
@@ -123,16 +130,44 @@ uint32_t Bridge::forward(uint32_t limit) {
   for (; n < limit; ++n) {
     const RingEntry* e = setup_.ring.peek(pos_, seq_);
     if (!e) break;
-    // Entries from other nodes came in through this bridge: they are never sent back out.
-    // (Pushes to one connection id are node-local: a connection id names a connection of this node.)
-    if (e->origin == 0 && (e->target == Target::room || e->target == Target::all || e->target == Target::user))
+    if (e->target == Target::room && (e->flags & kEntryStaged)) {
+      // JetStream: to the stream, in ring order. While NATS is away it waits here (the API refuses
+      // new pushes meanwhile); after a reconnect it waits until what was in flight is acknowledged
+      // or sent again (an ack timeout), so that older pushes keep their place before newer ones.
+      if (!cluster_.connected.load(std::memory_order_acquire)) break;
+      if (reconnect_hold_.load(std::memory_order_acquire)) {
+        if (in_flight_.load(std::memory_order_acquire) > 0) break;
+        reconnect_hold_.store(false, std::memory_order_release);
+      }
+      stage(*e);
+    } else if (e->target == Target::replay_request) {
+      // Copied out and stepped over first: answering may take a while, and must not hold the ring.
+      const std::string room(e->room());
+      const uint32_t ticket = e->origin;
+      const uint8_t flags = e->flags;
+      const uint64_t since = jetstream::control_value(*e);
+      pos_ += e->size;
+      ++seq_;
+      cluster_.cursor_seq.store(seq_, std::memory_order_relaxed);
+      cluster_.cursor_pos.store(pos_, std::memory_order_relaxed);
+      setup_.ring.slot(setup_.slot).held_pos.store(pos_, std::memory_order_release);
+      answer_replay(room, ticket, flags, since);
+      continue;
+    } else if (e->origin == 0 && !config_.jetstream &&
+               (e->target == Target::room || e->target == Target::all || e->target == Target::user)) {
+      // Entries from other nodes came in through this bridge: they are never sent back out.
+      // (Pushes to one connection id are node-local: a connection id names a connection of this node.)
       send(*e);
+    } else if (e->origin == 0 && (e->target == Target::all || e->target == Target::user)) {
+      send(*e);  // JetStream: push/all and user pushes have no history and keep the plain path
+    }
     pos_ += e->size;
     ++seq_;
     // The cursor a restarted bridge resumes from: at most this one entry goes out twice.
     cluster_.cursor_seq.store(seq_, std::memory_order_relaxed);
     cluster_.cursor_pos.store(pos_, std::memory_order_relaxed);
   }
+  if (!staged_.empty()) send_staged();
   // libnats copied what it sends: the bridge holds no ring bytes behind its cursor.
   if (n) setup_.ring.slot(setup_.slot).held_pos.store(pos_, std::memory_order_release);
   return n;
@@ -141,14 +176,15 @@ uint32_t Bridge::forward(uint32_t limit) {
 void Bridge::send(const RingEntry& entry) {
   message_.clear();
   cluster::encode_entry(message_, entry, node_id_);
-  if (entry.target == Target::room) cluster::room_subject(subject_, config_.nats_subject_prefix, entry.room());
+  if (entry.target == Target::room)
+    cluster::room_subject(subject_, config_.nats_subject_prefix, entry.room());
   const std::string& subject = entry.target == Target::room   ? subject_
                               : entry.target == Target::user ? user_subject_
                                                              : all_subject_;
   // While reconnecting, libnats keeps publishes in its reconnect buffer (8 MiB) and sends them once
   // connected; past that, or on a closed connection, the publish fails: counted, logged.
-  const natsStatus s =
-      natsConnection_Publish(connection_, subject.c_str(), message_.data(), static_cast<int>(message_.size()));
+  const natsStatus s = natsConnection_Publish(connection_, subject.c_str(), message_.data(),
+                                              static_cast<int>(message_.size()));
   if (s == NATS_OK) {
     cluster_.published.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -157,19 +193,27 @@ void Bridge::send(const RingEntry& entry) {
   const int64_t now = monotonic_ms();
   if (now - publish_failure_logged_ms_ >= limits::kBridgeLogEveryMs) {
     publish_failure_logged_ms_ = now;
-    LOG_WARN("cluster: a push could not be forwarded to NATS (%s); delivered on this node only, counted in "
-             "clusterPublishFailed",
-             natsStatus_GetText(s));
+    LOG_WARN(
+        "cluster: a push could not be forwarded to NATS (%s); delivered on this node only, counted in "
+        "clusterPublishFailed",
+        natsStatus_GetText(s));
   }
 }
 
 void Bridge::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* self) {
-  static_cast<Bridge*>(self)->receive(
-      std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
+  auto* bridge = static_cast<Bridge*>(self);
+  const char* subject = natsMsg_GetSubject(msg);
+  if (bridge->config_.jetstream && std::string_view(subject).starts_with(bridge->live_prefix_))
+    bridge->receive_history(msg);
+  else
+    bridge->receive(std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
   natsMsg_Destroy(msg);
 }
 
 void Bridge::receive(std::string_view bytes) {
+  // With JetStream the ring's producer on this side is shared with the bridge's thread (replays).
+  std::unique_lock<std::mutex> lock(history_mu_, std::defer_lock);
+  if (config_.jetstream) lock.lock();
   cluster::Message m;
   const cluster::DecodeError error = cluster::decode(bytes, m);
   if (error != cluster::DecodeError::none || m.origin == 0) {
@@ -238,7 +282,8 @@ void Bridge::reconcile_all() {
     if (!subscriptions_.count(room)) subscribe(room);
   // push/all matters to a node with clients; an API-only node only publishes it.
   if (config_.listen.enabled && !all_subscription_) {
-    const natsStatus s = natsConnection_Subscribe(&all_subscription_, connection_, all_subject_.c_str(), on_message, this);
+    const natsStatus s =
+        natsConnection_Subscribe(&all_subscription_, connection_, all_subject_.c_str(), on_message, this);
     if (s != NATS_OK) {
       all_subscription_ = nullptr;
       reconcile_needed_ = true;
@@ -260,7 +305,10 @@ void Bridge::reconcile_all() {
 }
 
 void Bridge::subscribe(const std::string& room) {
-  cluster::room_subject(subject_, config_.nats_subject_prefix, room);
+  if (config_.jetstream)
+    jetstream::live_room_subject(subject_, config_.nats_subject_prefix, room);  // numbered by the stream
+  else
+    cluster::room_subject(subject_, config_.nats_subject_prefix, room);
   natsSubscription* sub = nullptr;
   const natsStatus s = natsConnection_Subscribe(&sub, connection_, subject_.c_str(), on_message, this);
   if (s != NATS_OK) {
@@ -272,6 +320,7 @@ void Bridge::subscribe(const std::string& room) {
     return;
   }
   subscriptions_.emplace(room, sub);
+  if (config_.jetstream) history_subscribed(room);
 }
 
 void Bridge::unsubscribe(std::unordered_map<std::string, natsSubscription*>::iterator it) {
@@ -279,6 +328,7 @@ void Bridge::unsubscribe(std::unordered_map<std::string, natsSubscription*>::ite
   if (natsSubscription_GetDropped(it->second, &dropped) == NATS_OK) dropped_gone_ += dropped;
   natsSubscription_Unsubscribe(it->second);
   natsSubscription_Destroy(it->second);
+  if (config_.jetstream) history_unsubscribed(it->first);
   subscriptions_.erase(it);
 }
 
@@ -286,7 +336,8 @@ void Bridge::subscriptions_changed() {
   // The gauge counts subscriptions the server has confirmed (a PING round trip after the SUBs), so
   // "subscribed" in /stats means "this node receives that room's pushes" — when connected; while
   // disconnected libnats sends them all again on reconnect.
-  if (cluster_.connected.load(std::memory_order_acquire)) natsConnection_FlushTimeout(connection_, limits::kBridgeFlushTimeoutMs);
+  if (cluster_.connected.load(std::memory_order_acquire))
+    natsConnection_FlushTimeout(connection_, limits::kBridgeFlushTimeoutMs);
   // (The fixed <prefix>.u subscription of user pushes is not counted: the gauge is rooms plus all.)
   cluster_.subscriptions.store(static_cast<int64_t>(subscriptions_.size()) + (all_subscription_ ? 1 : 0),
                                std::memory_order_relaxed);
@@ -305,9 +356,10 @@ void Bridge::count_dropped() {
 void Bridge::sleep() {
   if (!setup_.ring.prepare_to_sleep(setup_.slot, pos_, seq_)) return;
   pollfd p{setup_.wake_fd, POLLIN, 0};
-  const int timeout_ms = reconcile_needed_ ? static_cast<int>(std::clamp<int64_t>(
-                                                 reconcile_at_ms_ - monotonic_ms(), 1, limits::kBridgeIdlePollMs))
-                                           : limits::kBridgeIdlePollMs;
+  const int timeout_ms = reconcile_needed_
+                             ? static_cast<int>(std::clamp<int64_t>(reconcile_at_ms_ - monotonic_ms(), 1,
+                                                                    limits::kBridgeIdlePollMs))
+                             : limits::kBridgeIdlePollMs;
   if (poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN)) {
     uint64_t value = 0;
     [[maybe_unused]] ssize_t n = read(setup_.wake_fd, &value, sizeof(value));
@@ -345,6 +397,14 @@ void Bridge::shutdown() {
   for (int waited_ms = 0; subscriptions_done_.load(std::memory_order_acquire) < closing && waited_ms < 2000;
        ++waited_ms)
     usleep(1000);
+  if (js_) jsCtx_Destroy(js_);
+  js_ = nullptr;
+  if (fetch_js_) jsCtx_Destroy(fetch_js_);
+  fetch_js_ = nullptr;
+  if (fetch_connection_) natsConnection_Destroy(fetch_connection_);
+  fetch_connection_ = nullptr;
+  if (fetch_options_) natsOptions_Destroy(fetch_options_);
+  fetch_options_ = nullptr;
   if (connection_) natsConnection_Destroy(connection_);
   connection_ = nullptr;
   if (options_) natsOptions_Destroy(options_);
@@ -355,6 +415,9 @@ void Bridge::shutdown() {
   // libnats' threads (reader, flusher, delivery, reconnect) hold references to this object's
   // callbacks: wait until they are gone.
   nats_CloseAndWait(limits::kBridgeFinalFlushTimeoutMs);
+  std::lock_guard<std::mutex> lock(resend_mu_);  // (libnats' threads, which add to it, are gone)
+  for (natsMsg* m : resend_) natsMsg_Destroy(m);
+  resend_.clear();
 }
 
 void Bridge::on_subscription_done(void* self) {
@@ -381,6 +444,13 @@ void Bridge::on_reconnected(natsConnection* nc, void* self) {
   auto* bridge = static_cast<Bridge*>(self);
   // libnats has sent every subscription again (and then what it buffered) before calling this.
   bridge->cluster_.reconnects.fetch_add(1, std::memory_order_relaxed);
+  // What the stream numbered meanwhile is fetched for the rooms this node follows (catch_up()).
+  if (bridge->config_.jetstream) {
+    bridge->catch_up_needed_.store(true, std::memory_order_relaxed);
+    bridge->reconnect_hold_.store(true, std::memory_order_release);
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(bridge->setup_.wake_fd, &one, sizeof(one));  // forward again now
+  }
   bridge->cluster_.connected.store(1, std::memory_order_release);
   LOG_INFO("cluster: node %u reconnected to %s", bridge->node_id_, connected_url(nc).c_str());
 }
@@ -394,7 +464,9 @@ void Bridge::on_error(natsConnection*, natsSubscription*, natsStatus err, void* 
   if (err == NATS_SLOW_CONSUMER) {
     // Counted from the subscriptions' dropped counts by the bridge's thread.
     bridge->slow_consumer_seen_.store(true, std::memory_order_relaxed);
-    LOG_WARN("cluster: inbound pushes arrive faster than the ring takes them; libnats drops some (clusterDropped)");
+    LOG_WARN(
+        "cluster: inbound pushes arrive faster than the ring takes them; libnats drops some "
+        "(clusterDropped)");
     return;
   }
   LOG_WARN("cluster: NATS error: %s", natsStatus_GetText(err));

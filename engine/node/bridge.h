@@ -5,25 +5,30 @@
 // push/all when the node has clients) and commits what other nodes publish into the ring with their
 // node id as origin; from there the shards fan it out like any local push. It also keeps the shared
 // `connected` flag the push API answers 503 on.
+// With JetStream (bridge_history.cpp) room pushes go to the cluster's stream instead, come back
+// numbered through the stream's republish, and the bridge answers the shards' replay requests.
 #pragma once
 
 #include <nats/nats.h>
 
 #include <atomic>
 #include <cstdint>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
-#include "engine/config.h"
-#include "engine/settings.h"
 #include "engine/broadcast/publish.h"
 #include "engine/broadcast/ring.h"
 #include "engine/broadcast/users.h"
 #include "engine/codec/cluster_wire.h"
+#include "engine/config.h"
+#include "engine/node/jetstream.h"
 #include "engine/node/room_table.h"
 #include "engine/node/shm.h"
+#include "engine/settings.h"
 
 namespace ringcast {
 
@@ -72,6 +77,35 @@ class Bridge {
   static int64_t reconnect_delay(natsConnection* nc, int attempts, void* self);
   static void on_subscription_done(void* self);
 
+  // ---- JetStream: the cluster's history (bridge_history.cpp) ----
+  bool start_history(std::string& error);
+  bool history_turn();  // the stream's set-up, probes, publishes to send again, catch-up
+  bool setup_stream();
+  void probe_stream();
+  void stage(const RingEntry& entry);
+  void send_staged();
+  void resend_failed();
+  static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* self);
+  void receive_history(natsMsg* msg);
+  bool commit_room_item(const std::string& room, uint32_t origin, uint64_t position, std::string_view items);
+  void append_window(jetstream::RoomWindow& window, uint64_t position, uint64_t previous,
+                     std::string_view items);
+  bool fill_gap(const std::string& room, jetstream::RoomWindow& window, uint64_t upto);
+  bool fetch_items(const std::string& room, uint64_t after, uint64_t upto,
+                   std::vector<jetstream::WindowItem>& out);
+  bool fetch_last(const std::string& room, uint64_t& last);
+  bool start_window(const std::string& room, jetstream::RoomWindow*& window, std::unique_lock<std::mutex>& lock);
+  bool fetch_first_seq(uint64_t& first);
+  void answer_replay(const std::string& room, uint32_t ticket, uint8_t flags, uint64_t since);
+  void commit_replay(const std::string& room, uint32_t ticket,
+                     const std::vector<const jetstream::WindowItem*>& items, uint64_t position,
+                     bool recovered);
+  bool commit_replay_control(const std::string& room, uint32_t ticket, uint8_t flags, uint64_t value);
+  void catch_up();
+  void history_subscribed(const std::string& room);
+  void history_unsubscribed(const std::string& room);
+  void stop_history();
+
   uint32_t forward(uint32_t limit);
   void send(const RingEntry& entry);
   void receive(std::string_view bytes);
@@ -109,6 +143,42 @@ class Bridge {
   Publisher publisher_;
   std::atomic<bool> slow_consumer_seen_{false};
   std::atomic<int> subscriptions_done_{0};  // closed subscriptions libnats has finished with (shutdown)
+
+  // JetStream. The windows and the ring commits of room items are shared by libnats' delivery thread
+  // (live items, gap fills) and the bridge's own (replays, catch-up): one lock, on the control path
+  // of the node's inbound traffic, never on a shard's.
+  jsCtx* js_ = nullptr;  // publishes (acks come on the delivery thread)
+  natsOptions* fetch_options_ = nullptr;
+  natsConnection* fetch_connection_ = nullptr;  // direct gets: requests apart from the delivery thread
+  jsCtx* fetch_js_ = nullptr;
+  std::string stream_;
+  bool stream_ready_ = false;
+  int64_t stream_probe_at_ms_ = 0;
+  std::mutex history_mu_;
+  std::condition_variable window_started_;  // a marker (or an item) started a window
+  std::unordered_map<std::string, jetstream::RoomWindow> windows_;
+  size_t window_bytes_ = 0;
+  std::atomic<bool> catch_up_needed_{false};
+  std::atomic<bool> reconnect_hold_{false};  // after a reconnect: new pushes wait for those in flight
+  std::atomic<int64_t> in_flight_{0};        // publishes sent (or to send again) and not acknowledged
+  int64_t catch_up_at_ms_ = 0;
+  std::mutex resend_mu_;
+  std::vector<natsMsg*> resend_;  // publishes to send again (ack timeout or error)
+  static constexpr uint32_t kSentSlots = 4096;
+  std::atomic<int64_t> sent_ns_[kSentSlots] = {};  // by ring seq: when a staged entry was sent
+  uint64_t ring_epoch_ = 0;
+  std::string history_subject_;
+  std::string message_id_;
+  std::string replay_items_;
+  std::string live_prefix_;  // <prefix>.l.: the subjects the stream republishes on
+  // A room's staged pushes taken from the ring in one forward() turn: one message to the stream.
+  struct StagedBatch {
+    std::string items;       // the pushes' items, comma-separated (no brackets)
+    uint64_t first_seq = 0;  // the first push's ring sequence: the message id
+    int64_t publish_ns = 0;  // the first push's acceptance: where the ack latency starts
+    uint32_t entries = 0;
+  };
+  std::unordered_map<std::string, StagedBatch> staged_;
 };
 
 }  // namespace ringcast

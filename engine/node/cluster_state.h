@@ -31,6 +31,26 @@ struct alignas(64) ClusterState {
   std::atomic<uint64_t> cursor_seq;
   std::atomic<uint32_t> cursor_valid;
 
+  // JetStream (docs/cluster.md): room items go through the stream, which numbers them cluster-wide.
+  std::atomic<uint32_t> jetstream;      // on (config `jetstream`): the API stages room pushes
+  std::atomic<uint32_t> history_ok;     // the stream answers: 0 makes the push API answer 503 too
+  std::atomic<uint64_t> history_epoch;  // the stream's identity (its creation time), 0 until known
+  std::atomic<int64_t> js_acked;        // staged pushes the stream acknowledged
+  std::atomic<int64_t> js_ack_ns_sum;   // publish -> acknowledgement, summed over js_acked
+  std::atomic<int64_t> js_ack_ns_max;
+  std::atomic<int64_t> js_publish_retries;      // publishes sent again after an ack timeout or error
+  std::atomic<int64_t> js_publish_failed;       // given up after every attempt: delivered nowhere (counted)
+  std::atomic<int64_t> js_duplicates;           // items that came again (already committed): skipped
+  std::atomic<int64_t> js_gaps;                 // gaps seen in a room's positions (filled from the stream)
+  std::atomic<int64_t> js_catchup_items;        // items fetched from the stream to fill gaps
+  std::atomic<int64_t> js_catchup_missed;       // gaps the stream could not fill (its limits removed them)
+  std::atomic<int64_t> js_catchup_pending;      // gauge: rooms still to check after a reconnect
+  std::atomic<int64_t> js_replays_window;       // JOINs with since answered from this node's window
+  std::atomic<int64_t> js_replays_stream;       // ... that needed items fetched from the stream
+  std::atomic<int64_t> js_replays_failed;       // ... answered recovered:false (gone, too many, unreachable)
+  std::atomic<int64_t> js_replay_items_stream;  // items fetched from the stream for replays
+  std::atomic<int64_t> js_window_bytes;         // gauge: bytes of the rooms' windows
+
   void clear();
 };
 

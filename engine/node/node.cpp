@@ -116,6 +116,7 @@ bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error
     while (id == 0)
       if (getrandom(&id, sizeof(id), 0) != sizeof(id)) id = static_cast<uint32_t>(getpid()) * 2654435761u;
     state.node_id.store(id, std::memory_order_relaxed);
+    state.jetstream.store(config.jetstream ? 1 : 0, std::memory_order_relaxed);
     state.enabled.store(1, std::memory_order_release);
     bridge_wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (bridge_wake_fd_ < 0) {

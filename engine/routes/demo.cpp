@@ -100,7 +100,8 @@ bool publish_comment(const http::Request& req, DemoContext& ctx, TokenBucket& co
   const PublishOutcome outcome = ctx.publisher->publish(ctx.ring, Target::room, room, items);
   if (outcome.error != PublishError::none) {
     if (outcome.error == PublishError::ring_full) ctx.stats->add(Counter::publish_refused_full);
-    if (outcome.error == PublishError::cluster_down) ctx.stats->add(Counter::publish_refused_cluster);
+    if (outcome.error == PublishError::cluster_down || outcome.error == PublishError::history_down)
+      ctx.stats->add(Counter::publish_refused_cluster);
     http::append_error(out, publish_error_status(outcome.error), publish_error_text(outcome.error), keep);
     return keep;
   }

@@ -70,7 +70,8 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
   }
   if (outcome.error != PublishError::none) {
     if (outcome.error == PublishError::ring_full) ctx.stats->add(Counter::publish_refused_full);
-    if (outcome.error == PublishError::cluster_down) ctx.stats->add(Counter::publish_refused_cluster);
+    if (outcome.error == PublishError::cluster_down || outcome.error == PublishError::history_down)
+      ctx.stats->add(Counter::publish_refused_cluster);
     std::string_view why = publish_error_text(outcome.error);
     if (outcome.error == PublishError::room_invalid) {
       RoomCharset charset = RoomCharset::utf8;
@@ -85,7 +86,10 @@ bool handle_push(const http::Request& req, Target target, ApiContext& ctx, std::
   std::string body;
   JsonWriter json(body);
   json.begin_object().key("ok").boolean(true);
-  json.key("seq").number(outcome.seq).key("items").number(outcome.item_count).end_object();
+  // With JetStream a room push's position comes from the stream after this answer (docs/cluster.md):
+  // the ring's number would mean nothing to clients, so there is none.
+  if (!outcome.staged) json.key("seq").number(outcome.seq);
+  json.key("items").number(outcome.item_count).end_object();
   http::append_response(out, 200, "application/json", body, keep);
   return keep;
 }

@@ -12,6 +12,7 @@
 #include "engine/base/log.h"
 #include "engine/broadcast/users.h"
 #include "engine/limits.h"
+#include "engine/node/jetstream.h"
 
 namespace ringcast {
 namespace {
@@ -68,6 +69,13 @@ Shard::Shard(const ShardSetup& setup)
   publisher_.set_cluster_gate(&setup.shared->cluster);
   room_table_epoch_ = setup_.room_table.resync_epoch();
   rooms_.set_on_room_freed([](void* self, RoomId id) { static_cast<Shard*>(self)->on_room_freed(id); }, this);
+  Delivery::ReplayHandler replay;
+  replay.wanted = [](void* self, const RingEntry& e) { return static_cast<Shard*>(self)->replay_wanted(e); };
+  replay.handle = [](void* self, const RingEntry& e, FrameId frame) {
+    static_cast<Shard*>(self)->on_replay(e, frame);
+  };
+  replay.context = this;
+  delivery_.set_replay_handler(replay);
 }
 
 Shard::~Shard() {
@@ -82,7 +90,38 @@ void Shard::on_room_freed(RoomId id) {
   fanout_.drop_batch(id);
   if (is_user_room(rooms_.room(id).name)) return;  // node-local, not a room (users.h)
   stats_.add(Counter::rooms, -1);
-  setup_.room_table.remove(setup_.index, rooms_.room(id).name);
+  // A JOIN waiting for its replay keeps the room (and the node's subscription to it).
+  if (!membership_.recovering_room(rooms_.room(id).name))
+    setup_.room_table.remove(setup_.index, rooms_.room(id).name);
+}
+
+// JetStream recovery (docs/cluster.md): the bridge's answer to a JOIN with `since` of this shard, in
+// ring order with the room's live items. Its items go to the connection; its last entry joins it.
+bool Shard::replay_wanted(const RingEntry& e) const {
+  return membership_.recoveries_pending() && jetstream::ticket_shard(e.origin) == setup_.index;
+}
+
+void Shard::on_replay(const RingEntry& e, FrameId frame) {
+  PendingRecovery* p = membership_.pending_recovery(e.origin);
+  if (!p) return;  // it left, closed or timed out meanwhile
+  if (!conns_.constructed(p->conn) || conns_[p->conn].generation != p->generation ||
+      conns_[p->conn].phase != Phase::open || conns_[p->conn].close_sent) {
+    membership_.drop_recovery(e.origin);
+    return;
+  }
+  if (frame != kNil) {
+    delivery_(p->conn, frame);
+    p->replayed += e.item_count;
+  }
+  if (e.flags & jetstream::kReplayDone)
+    gopush_.finish_recovery(e.origin, jetstream::control_value(e), !(e.flags & jetstream::kReplayFailed));
+}
+
+// JOINs whose replay did not come in time join now, told recovered:false (the bridge or NATS is down).
+void Shard::expire_recoveries(int64_t now_ns) {
+  expired_.clear();
+  membership_.expired_recoveries(now_ns, expired_);
+  for (uint32_t ticket : expired_) gopush_.finish_recovery(ticket, 0, false);
 }
 
 bool Shard::setup(std::string& error) {
@@ -148,6 +187,7 @@ bool Shard::step() {
   api_.poll_presence();
 
   fanout_.drain(now_ns, delivery_);
+  if (membership_.recoveries_pending()) expire_recoveries(now_ns);
   conns_.apply_cuts();
   fanout_.expire_windows(now_ns, delivery_);
   if (stopping_) fanout_.flush_all(delivery_);

@@ -89,6 +89,9 @@ class Shard final {
   void relieve_ring_pressure();
   void resync_room_table();
   void on_room_freed(RoomId id);
+  bool replay_wanted(const RingEntry& e) const;
+  void on_replay(const RingEntry& e, FrameId frame);
+  void expire_recoveries(int64_t now_ns);
 
   ShardSetup setup_;
   const Config& config_;
@@ -123,6 +126,7 @@ class Shard final {
   int64_t pressure_checked_ns_ = 0;
   bool stopping_ = false;
   int64_t drain_deadline_ns_ = 0;
+  std::vector<uint32_t> expired_;  // scratch: JOINs whose replay wait ended this turn
 };
 
 }  // namespace ringcast

@@ -38,7 +38,12 @@ def free_port():
 class NatsServer:
     """One nats-server. `routes`: cluster ports of servers to route to (a NATS cluster)."""
 
-    def __init__(self, routes=(), cluster=True):
+    def __init__(self, routes=(), cluster=True, jetstream=False, store_dir=None, name=None):
+        """`jetstream`: with -js, keeping the streams in `store_dir` (file storage survives a
+        restart). In a NATS cluster every JetStream server needs its own `name`."""
+        self.jetstream = jetstream
+        self.store_dir = store_dir
+        self.name = name
         self.port = free_port()
         self.cluster_port = free_port() if cluster else None
         self.monitor_port = free_port()
@@ -53,6 +58,10 @@ class NatsServer:
 
     def start(self, timeout=15.0):
         args = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port)]
+        if self.jetstream:
+            args += ["-js", "-sd", self.store_dir]
+        if self.name:
+            args += ["--server_name", self.name]
         if self.cluster_port:
             args += ["--cluster", f"nats://127.0.0.1:{self.cluster_port}", "--cluster_name", "ringcast-test"]
             if self.routes:
@@ -76,6 +85,26 @@ class NatsServer:
         for line in proc.stdout:
             self.log_lines.append(line)
         proc.stdout.close()
+
+    def jetstream_ready(self):
+        """True once this server's JetStream answers (/jsz; in a cluster, once it knows a meta leader)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/jsz", timeout=5) as r:
+                info = json.loads(r.read())
+        except OSError:
+            return False
+        if info.get("disabled"):
+            return False
+        meta = info.get("meta_cluster")
+        return meta is None or bool(meta.get("leader"))
+
+    def wait_jetstream(self, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.jetstream_ready():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"nats-server on {self.port}: JetStream not ready:\n" + "".join(self.log_lines[-20:]))
 
     def routes_up(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/routez", timeout=5) as r:

@@ -259,6 +259,8 @@ Reconnect and resume (ringcast's recovery, docs/protocol.md; gopush only)
                               loss: nothing replayed), items replayed, failed reconnects, and the
                               resume time (drop -> last JOINED of the new connection) p50..max
   --reconnect-one-in E        only every E-th connection reconnects (default 1: all)
+  --reconnect-move            each reconnect goes to the next URL of --url (round robin), so that
+                              a connection resumes on another node of a cluster
   --reconnect-abrupt          reset the TCP connection (SO_LINGER 0) instead of sending a close
                               frame and waiting for the server's close
   --reconnect-pause MS        stay away MS milliseconds between the end of the old connection and
@@ -299,6 +301,10 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
     if (name == "--single-broadcast") {
       o.single_broadcast = true;
       o.broadcasts = 1;
+      continue;
+    }
+    if (name == "--reconnect-move") {
+      o.reconnect_move = true;
       continue;
     }
     if (name == "--reconnect-abrupt") {

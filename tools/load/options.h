@@ -82,6 +82,7 @@ struct Options {
   uint64_t reconnect_every = 0;
   uint32_t reconnect_one_in = 1;
   bool reconnect_abrupt = false;  // reset the TCP connection instead of the WebSocket close handshake
+  bool reconnect_move = false;    // each reconnect goes to the next --url (resumes cross nodes)
   double reconnect_pause_ms = 0;  // time away between the old connection's end and the new connect
 
   // Derived.

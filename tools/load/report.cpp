@@ -414,6 +414,7 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.key("reconnect_every").number(o.reconnect_every);
   j.key("reconnect_one_in").number(o.reconnect_one_in);
   j.key("reconnect_abrupt").boolean(o.reconnect_abrupt);
+  j.key("reconnect_move").boolean(o.reconnect_move);
   j.key("reconnect_pause_ms").number(o.reconnect_pause_ms);
   std::string watched;
   for (int pid : o.watch_pids) {

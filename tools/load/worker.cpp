@@ -152,6 +152,10 @@ class Worker {
   // Set-up.
   bool init(std::string& error);
   uint32_t global(uint32_t j) const { return j * workers_ + index_; }
+  // Which --url a connection uses now: its own, or with --reconnect-move one further per reconnect.
+  uint32_t destination(uint32_t j) const {
+    return global(j) + (o_.reconnect_move && !resume_.empty() ? resume_[j].cycle : 0);
+  }
   io_uring_sqe* sqe();
   void arm_recv(uint32_t j);
 
@@ -392,7 +396,7 @@ void Worker::start_connect(uint32_t j, bool again) {
     return;
   }
   io_uring_sqe* s = sqe();
-  const sockaddr_in& dst = destinations_[i % destinations_.size()];
+  const sockaddr_in& dst = destinations_[destination(j) % destinations_.size()];
   io_uring_prep_connect(s, fd, reinterpret_cast<const sockaddr*>(&dst), sizeof dst);
   io_uring_sqe_set_data64(s, user_data(Op::connect, j));
   c.state = State::connecting;
@@ -404,7 +408,7 @@ void Worker::on_connect(uint32_t j, int res) {
   Conn& c = conns_[j];
   if (c.state != State::connecting) return;  // given up meanwhile (connect timeout)
   const uint32_t i = global(j);
-  const Endpoint& ep = o_.urls[i % o_.urls.size()];
+  const Endpoint& ep = o_.urls[destination(j) % o_.urls.size()];
   if (res < 0) {
     fail(j, "connect " + ipv4_text(o_.source_base + i / o_.per_source) + " -> " + ep.host_header + ": " +
                 std::strerror(-res));
@@ -621,7 +625,9 @@ void Worker::on_joined(uint32_t j, const Joined& joined) {
   const uint8_t bit = slot < 0 ? 0 : static_cast<uint8_t>(1u << slot);
   if (!(r.pending & bit)) return;  // not a JOINED this connection waits for
   r.pending &= static_cast<uint8_t>(~bit);
-  const bool first_join = !(conns_[j].flags & kWasJoined);
+  // Before any drop it is the connection's first JOIN of the room (its JOINED may come after the PONG
+  // that marked the connection joined: with JetStream the server answers it once the replay is in).
+  const bool first_join = !(conns_[j].flags & kWasJoined) || r.cycle == 0;
   if (!first_join) (joined.recovered ? block_.rooms_recovered : block_.rooms_not_recovered).add();
   if (!joined.epoch.empty() && joined.epoch.size() <= kEpochBytes &&
       joined.epoch != std::string_view(r.epoch, r.epoch_len)) {

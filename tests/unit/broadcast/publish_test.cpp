@@ -270,5 +270,52 @@ TEST_F(PublishTest, RingFullIsRefusedAndCounted) {
   EXPECT_EQ(out.seq, 16u);
 }
 
+// With JetStream (docs/cluster.md) a room push is staged: flagged so the shards skip it, answered
+// without a position; refused with history_down while the stream does not answer. Other targets are not
+// staged. publish_at writes the given position as the PUSH seq (the bridge's copy from the stream).
+TEST_F(PublishTest, JetStreamStagesRoomPushes) {
+  ClusterState& cluster = region_.header()->cluster;
+  cluster.enabled.store(1);
+  cluster.connected.store(1);
+  cluster.jetstream.store(1);
+  publisher_.set_cluster_gate(&cluster);
+  cluster.history_ok.store(0);
+  PublishOutcome out = publisher_.publish(ring_, Target::room, "r", "[1]");
+  EXPECT_EQ(out.error, PublishError::history_down);
+  EXPECT_EQ(publish_error_status(out.error), 503);
+  out = publisher_.publish(ring_, Target::all, "", "[2]");  // no history for push/all: not staged
+  EXPECT_EQ(out.error, PublishError::none);
+  EXPECT_FALSE(out.staged);
+  const RingEntry* e = next_entry();
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->flags & kEntryStaged, 0);
+  cluster.history_ok.store(1);
+  out = publisher_.publish(ring_, Target::room, "r", "[3]");
+  EXPECT_EQ(out.error, PublishError::none);
+  EXPECT_TRUE(out.staged);
+  e = next_entry();
+  ASSERT_NE(e, nullptr);
+  EXPECT_NE(e->flags & kEntryStaged, 0);
+  cluster.connected.store(0);
+  EXPECT_EQ(publisher_.publish(ring_, Target::room, "r", "[4]").error, PublishError::cluster_down);
+
+  Publisher bridge{PublishRules{128}};  // the bridge's publisher has no gate and stages nothing
+  out = bridge.publish_at(ring_, Target::room, "r", "[5]", 7, 123456);
+  EXPECT_EQ(out.error, PublishError::none);
+  e = next_entry();
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->flags & kEntryStaged, 0);
+  EXPECT_EQ(e->origin, 7u);
+  const std::string frame(reinterpret_cast<const char*>(e->frame()), e->frame_len);
+  EXPECT_NE(frame.find(R"(],"room":"r","seq":123456}})"), std::string::npos) << frame;
+  out = bridge.publish_at(ring_, Target::replay, "r", "[6]", 9, 42);  // a replay names its room
+  EXPECT_EQ(out.error, PublishError::none);
+  e = next_entry();
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->target, Target::replay);
+  const std::string replay(reinterpret_cast<const char*>(e->frame()), e->frame_len);
+  EXPECT_NE(replay.find(R"([6],"room":"r","seq":42}})"), std::string::npos) << replay;
+}
+
 }  // namespace
 }  // namespace ringcast
