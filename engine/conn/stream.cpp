@@ -99,13 +99,29 @@ void StreamConns::join(Conn& c, uint32_t id, const std::string& room, const stre
   }
   if (query.has_since) stats_.add(resume.recovered ? Counter::recoveries : Counter::recoveries_failed);
   stats_.add(Counter::items_replayed, replayed);
+  joined(c, id, room, resume.position, resume.recovered);
+}
+
+void StreamConns::joined(Conn& c, uint32_t id, std::string_view room, uint64_t position, bool recovered) {
   std::string data;
   JsonWriter json(data);
-  json.begin_object().key("room").string(room).key("seq").number(static_cast<int64_t>(resume.position));
-  json.key("epoch").string(membership_.epoch_text()).key("recovered").boolean(resume.recovered).end_object();
+  json.begin_object().key("room").string(room).key("seq").number(static_cast<int64_t>(position));
+  json.key("epoch").string(membership_.epoch_text()).key("recovered").boolean(recovered).end_object();
   scratch_.clear();
-  stream::append_message_chunk(scratch_, kind(c), "joined", "JOINED", data, resume.position);
+  stream::append_message_chunk(scratch_, kind(c), "joined", "JOINED", data, position);
   queue_chunk(c, id, scratch_);
+}
+
+void StreamConns::finish_recovery(uint32_t ticket, uint64_t position, bool recovered) {
+  const PendingRecovery* p = membership_.pending_recovery(ticket);
+  if (!p) return;
+  const uint32_t id = p->conn;
+  if (!usable(id) || conns_[id].generation != p->generation) return membership_.drop_recovery(ticket);
+  const std::string room = p->room;
+  if (!p->since_now) stats_.add(recovered ? Counter::recoveries : Counter::recoveries_failed);
+  stats_.add(Counter::items_replayed, p->replayed);
+  membership_.finish_recovery(conns_[id], ticket);
+  joined(conns_[id], id, room, position, recovered);
 }
 
 void StreamConns::on_timer(Conn& c, uint32_t id) {

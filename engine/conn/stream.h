@@ -35,6 +35,9 @@ class StreamConns final : public SessionBase {
   void open(Conn& c, uint32_t id, const UpgradeDecision& decision);
   // A client has nothing to say on a one-way stream: what it sends is read and dropped.
   void on_bytes(Conn&, uint32_t, uint8_t*, size_t) {}
+  // JetStream recovery: the bridge's replay for one of its rooms is in (its items went out through the
+  // fan-out in this stream's encoding): the room is joined and its joined marker goes out.
+  void finish_recovery(uint32_t ticket, uint64_t position, bool recovered);
   // stream_heartbeat_ms passed: a heartbeat chunk.
   void on_timer(Conn& c, uint32_t id);
   // A close we start: the close event (SSE) or CLOSE line (NDJSON), then the last chunk.
@@ -49,6 +52,8 @@ class StreamConns final : public SessionBase {
  private:
   void join_refused(Conn& c, uint32_t id, std::string_view room, const JoinOutcome& outcome) override;
   void join(Conn& c, uint32_t id, const std::string& room, const stream::Query& query);
+  // The room's joined marker: its id is the position a browser resumes from.
+  void joined(Conn& c, uint32_t id, std::string_view room, uint64_t position, bool recovered);
   static stream::Kind kind(const Conn& c) {
     return c.protocol == Protocol::sse ? stream::Kind::sse : stream::Kind::ndjson;
   }

@@ -110,18 +110,28 @@ void Shard::on_replay(const RingEntry& e, FrameId frame) {
     return;
   }
   if (frame != kNil) {
-    delivery_(p->conn, frame);
+    delivery_(p->conn, &frame, 1);
     p->replayed += e.item_count;
   }
   if (e.flags & jetstream::kReplayDone)
-    gopush_.finish_recovery(e.origin, jetstream::control_value(e), !(e.flags & jetstream::kReplayFailed));
+    finish_recovery(e.origin, jetstream::control_value(e), !(e.flags & jetstream::kReplayFailed));
+}
+
+// The connection's protocol answers its JOIN (go-push: JOINED; SSE and NDJSON: the joined marker).
+void Shard::finish_recovery(uint32_t ticket, uint64_t position, bool recovered) {
+  const PendingRecovery* p = membership_.pending_recovery(ticket);
+  if (!p) return;
+  if (conns_.constructed(p->conn) && is_http_stream(conns_[p->conn].protocol))
+    streams_.finish_recovery(ticket, position, recovered);
+  else
+    gopush_.finish_recovery(ticket, position, recovered);
 }
 
 // JOINs whose replay did not come in time join now, told recovered:false (the bridge or NATS is down).
 void Shard::expire_recoveries(int64_t now_ns) {
   expired_.clear();
   membership_.expired_recoveries(now_ns, expired_);
-  for (uint32_t ticket : expired_) gopush_.finish_recovery(ticket, 0, false);
+  for (uint32_t ticket : expired_) finish_recovery(ticket, 0, false);
 }
 
 bool Shard::setup(std::string& error) {

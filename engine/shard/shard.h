@@ -91,6 +91,7 @@ class Shard final {
   void on_room_freed(RoomId id);
   bool replay_wanted(const RingEntry& e) const;
   void on_replay(const RingEntry& e, FrameId frame);
+  void finish_recovery(uint32_t ticket, uint64_t position, bool recovered);
   void expire_recoveries(int64_t now_ns);
 
   ShardSetup setup_;

@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import Server, command, form, join, ping, recv_json, ws_connect  # noqa: E402
 from nano_client import nano_connect  # noqa: E402
 from natsd import NatsServer, nats_flags, require_nats_server, sync  # noqa: E402
+from stream_client import SseClient  # noqa: E402
 
 JETSTREAM = os.environ.get("RINGCAST_TEST_JETSTREAM", "1") != "0"
 
@@ -261,6 +262,70 @@ class ClusterHistoryTest(unittest.IsolatedAsyncioTestCase):
 
     async def test_moves_while_two_nodes_publish(self):
         await self.moved_client("busy", [self.a, self.c], self.a, self.c)
+
+    async def test_an_sse_client_resumes_on_another_node(self):
+        # A browser's EventSource on node A loses its stream and reconnects, through the load balancer,
+        # to node B with Last-Event-ID: B replays from the stream what it missed, as SSE push events,
+        # then the joined event (recovered, the cluster's epoch), then live pushes: every item once.
+        room = "sse-move"
+        steady = GoPushReader(await ws_connect(self.c.ws_url), room)
+        await join(steady.ws, room)
+        sse = await asyncio.to_thread(SseClient, self.a.ws_port, f"/sse?room={room}")
+
+        async def next_event(client):
+            e = await asyncio.to_thread(client.next_event)
+            self.assertIsNotNone(e, "the stream ended")
+            return e
+
+        first = await next_event(sse)
+        self.assertEqual(first["event"], "joined", first)
+        self.assertTrue(first["data"]["recovered"])
+        sse_items = []
+
+        class SseReader:  # warm_up's reader interface over the SSE stream
+            items = sse_items
+
+            async def read_until(self, done, timeout=60.0):
+                while not done(sse_items):
+                    e = await asyncio.wait_for(next_event(sse), timeout)
+                    if e["event"] == "push":
+                        sse_items.extend(e["data"]["items"])
+
+        await warm_up([self.a], room, [steady, SseReader()])
+        pub = Publisher(self.a, room, room)
+        task = asyncio.create_task(pub.run())
+        await SseReader().read_until(lambda items: len(items) >= 10)
+        last_id, epoch = sse.last_event_id, first["data"]["epoch"]
+        before = list(sse_items)
+        await asyncio.to_thread(sse.close)
+        await pub.wait_accepted(len(pub.accepted) + 15)  # it misses these at least
+
+        again = await asyncio.to_thread(SseClient, self.b.ws_port, f"/sse?room={room}",
+                                        {"Last-Event-ID": last_id})
+        replayed = []
+        while True:
+            e = await next_event(again)
+            if e["event"] == "joined":
+                break
+            self.assertEqual(e["event"], "push", e)
+            replayed += e["data"]["items"]
+        self.assertTrue(e["data"]["recovered"], e)
+        self.assertEqual(e["data"]["epoch"], epoch)  # one history for the whole cluster
+        self.assertGreater(len(replayed), 0)
+        await pub.wait_accepted(len(pub.accepted) + 5)  # some arrive live
+        pub.stopping.set()
+        await task
+        live = []
+        while pub.end not in live:
+            e = await next_event(again)
+            if e["event"] == "push":
+                live += e["data"]["items"]
+        await steady.read_until(ends([pub.end]))
+        self.assertEqual(before + replayed + live, steady.items)  # once each, in order, nothing lost
+        self.assertEqual(sorted(map(json.dumps, steady.items)),
+                         sorted(map(json.dumps, pub.accepted + [pub.end])))
+        await asyncio.to_thread(again.close)
+        await steady.ws.close()
 
     async def test_resume_beyond_what_the_node_has_and_position_only(self):
         # A room new to B: since:null gives the stream's position; resuming from it replays nothing.
