@@ -3,46 +3,11 @@
 // compressed all reach the page, in order, and show in its log; the server confirms it negotiated
 // (deflateNegotiated), compressed pushes (deflateFrames) and inflated what the browser sent (its JOIN).
 // Exits 77 (SKIP) only when chromium or playwright-core is not installed, like browser_demo.mjs.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join as joinPath } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import { assert, assertDeepEqual, assertEqual, run, test, withServer } from '../lib/harness.mjs';
+import { withBrowser } from '../lib/browser.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-if (!existsSync(CHROMIUM)) {
-  console.log(`SKIP: ${CHROMIUM} is not installed (apt-get install chromium; tools/dev test does)`);
-  process.exit(77);
-}
-let chromium;
-try {
-  ({ chromium } = createRequire(joinPath(here, '..', 'node', 'package.json'))('playwright-core'));
-} catch {
-  console.log('SKIP: the npm package playwright-core is not installed in tests/node (tools/dev test installs it)');
-  process.exit(77);
-}
-
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-dev-shm-usage'];
 const ROOM = 'deflate';
 const ITEMS = 120;
-
-async function withBrowser(fn) {
-  const profile = mkdtempSync(joinPath(tmpdir(), 'ringcast-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 720 },
-  });
-  try {
-    await fn(context);
-  } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  }
-}
 
 // Chat comments of 150 to 400 bytes as the page shows them ({text}), numbered.
 function comment(n) {

@@ -4,46 +4,15 @@
 // the box goes through POST /demo/publish and comes back; the counters count. A screenshot is written
 // to RINGCAST_TEST_OUTPUT (meson: <build>/tests/test-output/demo.png).
 // Exits 77 (SKIP) only when chromium or playwright-core is not installed (tools/dev test installs both).
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join as joinPath } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join as joinPath } from 'node:path';
 
 import { assert, assertEqual, run, test, withServer } from '../lib/harness.mjs';
+import { withBrowser } from '../lib/browser.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-if (!existsSync(CHROMIUM)) {
-  console.log(`SKIP: ${CHROMIUM} is not installed (apt-get install chromium; tools/dev test does)`);
-  process.exit(77);
-}
-let chromium;
-try {
-  ({ chromium } = createRequire(joinPath(here, '..', 'node', 'package.json'))('playwright-core'));
-} catch {
-  console.log('SKIP: the npm package playwright-core is not installed in tests/node (tools/dev test installs it)');
-  process.exit(77);
-}
 const outDir = process.env.RINGCAST_TEST_OUTPUT || joinPath(tmpdir(), 'ringcast-test-output');
 mkdirSync(outDir, { recursive: true });
-
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-dev-shm-usage'];
-
-async function withBrowser(fn) {
-  const profile = mkdtempSync(joinPath(tmpdir(), 'ringcast-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 720 },
-  });
-  try {
-    await fn(context);
-  } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  }
-}
 
 test('the demo page shows a pushed message, sends a comment, counts', () => withServer(['--demo'], { threads: 2 }, (server) => withBrowser(async (context) => {
   const page = context.pages()[0] || await context.newPage();

@@ -10,45 +10,11 @@
 // 3. The JS client's fallback: its WebSocket URL answers 404 (as a proxy that breaks upgrades would
 //    fail it), so after fallbackAfter failed opens it switches to SSE and receives pushes there.
 // Exits 77 (SKIP) only when chromium or playwright-core is not installed.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join as joinPath } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { assert, assertDeepEqual, assertEqual, run, Server, sleep, test, withServer } from '../lib/harness.mjs';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-if (!existsSync(CHROMIUM)) {
-  console.log(`SKIP: ${CHROMIUM} is not installed (apt-get install chromium; tools/dev test does)`);
-  process.exit(77);
-}
-let chromium;
-try {
-  ({ chromium } = createRequire(joinPath(here, '..', 'node', 'package.json'))('playwright-core'));
-} catch {
-  console.log('SKIP: the npm package playwright-core is not installed in tests/node (tools/dev test installs it)');
-  process.exit(77);
-}
-
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-dev-shm-usage'];
-
-async function withBrowser(fn) {
-  const profile = mkdtempSync(joinPath(tmpdir(), 'ringcast-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 720 },
-  });
-  try {
-    await fn(context);
-  } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  }
-}
+import { withBrowser } from '../lib/browser.mjs';
 
 // The process ids of `pid`'s children (the supervisor's workers).
 function children(pid) {
