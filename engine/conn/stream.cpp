@@ -106,7 +106,8 @@ void StreamConns::joined(Conn& c, uint32_t id, std::string_view room, uint64_t p
   std::string data;
   JsonWriter json(data);
   json.begin_object().key("room").string(room).key("seq").number(static_cast<int64_t>(position));
-  json.key("epoch").string(membership_.epoch_text()).key("recovered").boolean(recovered).end_object();
+  json.key("epoch").string(membership_.epoch_text()).key("recovered").boolean(recovered);
+  json.key("conn").string(conns_.id_text(c, id)).end_object();  // the target of POST /push/conn
   scratch_.clear();
   stream::append_message_chunk(scratch_, kind(c), "joined", "JOINED", data, position);
   queue_chunk(c, id, scratch_);

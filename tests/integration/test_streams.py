@@ -360,19 +360,23 @@ class RefusalTest(unittest.TestCase):
 
 class UsersAndConnectionsTest(unittest.TestCase):
     def test_presence_events_and_a_push_to_the_streams_connection_id(self):
-        # With presence_events a stream gets its own join event, which names its connection id; a
-        # push to that id reaches it (and only it), without an id of its own (not resumable).
+        # The joined event names the stream's connection id; with presence_events the room hears of
+        # the stream's join under that id. A push to that id reaches it (and only it), without an id
+        # of its own (not resumable). Both streams join at once, so their join events may share one
+        # frame in either order: each is found by its id, not by its place.
         with Server("--presence-events", threads=2) as server:
             sse = SseClient(server.ws_port, "/sse?room=p")
             other = NdjsonClient(server.ws_port, "/stream?room=p")
-            joined_event(sse)
-            self.assertEqual(other.next_message()["type"], "JOINED")
-            me = None
-            while me is None:
+            me = joined_event(sse)["data"]["conn"]
+            other_joined = other.next_message()
+            self.assertEqual(other_joined["type"], "JOINED")
+            self.assertNotEqual(other_joined["data"]["conn"], me)
+            joins = set()
+            while not {me, other_joined["data"]["conn"]} <= joins:
                 e = sse.next_event()
                 for item in e["data"].get("items", []) if e["event"] == "push" else []:
                     if isinstance(item, dict) and item.get("presence") == "join":
-                        me = me or item["conn"]
+                        joins.add(item["conn"])
             status, body = server.api("POST", "/push/conn", json.dumps({"conn": me, "items": [{"i": 7}]}),
                                       {"Content-Type": "application/json"})
             self.assertEqual(status, 200, body)

@@ -6,6 +6,7 @@ line ends an event. Blocking: an asyncio test runs them in threads (asyncio.to_t
 import http.client
 import json
 import socket
+import time
 
 
 class StreamError(AssertionError):
@@ -14,6 +15,7 @@ class StreamError(AssertionError):
 
 class _Base:
     def __init__(self, port, path, headers=None, timeout=20.0, host="127.0.0.1"):
+        self.timeout = timeout  # the longest a next_event/next_message waits, heartbeats included
         self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
         self.conn.request("GET", path, headers=headers or {})
         self.resp = self.conn.getresponse()
@@ -34,6 +36,11 @@ class _Base:
             self.ended = True
             return None
         return line.decode("utf-8")
+
+    def _waited_too_long(self, start):
+        """Heartbeats keep the socket busy: a wait for an event that never comes ends here."""
+        if time.monotonic() - start > self.timeout:
+            raise StreamError("nothing but heartbeats for %.0f s" % self.timeout)
 
     def close(self):
         try:
@@ -56,6 +63,7 @@ class SseClient(_Base):
 
     def next_event(self):
         event, data, seen_id = "message", [], None
+        start = time.monotonic()
         while True:
             line = self._line()
             if line is None:
@@ -71,6 +79,7 @@ class SseClient(_Base):
                 return {"id": seen_id, "event": event, "data": json.loads(text)}
             if line.startswith(":"):
                 self.comments += 1
+                self._waited_too_long(start)
                 continue
             field, _, value = line.partition(":")
             if value.startswith(" "):
@@ -94,6 +103,7 @@ class NdjsonClient(_Base):
         self.heartbeats = 0
 
     def next_message(self):
+        start = time.monotonic()
         while True:
             line = self._line()
             if line is None:
@@ -103,6 +113,7 @@ class NdjsonClient(_Base):
             msg = json.loads(line)
             if msg.get("type") == "HEARTBEAT":
                 self.heartbeats += 1
+                self._waited_too_long(start)
                 continue
             return msg
 
