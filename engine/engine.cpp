@@ -150,7 +150,7 @@ bool Engine::presence(const PresenceQuery& query, PresencePage& out, std::string
   PresenceAsk ask;
   const uint64_t ticket = (uint64_t{0xFFFF} << 48) | presence_tickets_.fetch_add(1, std::memory_order_relaxed);
   ask.start(node_.shared().presence(), node_.shared().ring(), node_.shards(), -1, query, now_ns(),
-            static_cast<int64_t>(config_.presence_timeout_ms) * 1000000, ticket);
+            static_cast<int64_t>(config_.presence_timeout_ms) * 1000000, ticket, true);
   for (;;) {
     const PresenceAsk::Status status = ask.poll(now_ns());
     if (status == PresenceAsk::Status::done) break;

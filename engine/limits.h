@@ -72,6 +72,12 @@ constexpr int kBridgeRingFullWaitMs = 1000;             // an inbound push waits
 constexpr int64_t kBridgeReconcileRetryMs = 1000;       // after a failed subscribe
 constexpr int64_t kBridgeLogEveryMs = 5000;             // repeated failures are logged at most this often
 constexpr int kBridgeMaxPendingMsgs = 65536;            // per subscription in libnats before it drops (counted)
+// Presence across the cluster (cluster_presence.h).
+constexpr int64_t kClusterAnnounceMs = 1000;            // a node says it is alive this often
+constexpr int64_t kClusterNodeExpiryMs = 10000;         // a node silent this long is no longer expected to answer
+constexpr int kClusterPresencePollMs = 2;               // the bridge's sleep while a presence question is open
+constexpr size_t kClusterPresenceQuestionsMax = 256;    // other nodes' questions waiting here (more: not answered)
+constexpr size_t kClusterPresenceAnswerBytesMax = 512 * 1024;  // one answer's entries (NATS' default max is 1 MiB)
 // JetStream (bridge_history.cpp).
 constexpr int64_t kJsPublishPendingMax = 65536;   // publishes awaiting their ack; beyond, the bridge waits
 constexpr int64_t kJsStallWaitMs = 20;            // one wait for room among those (the entry is tried again)

@@ -117,7 +117,7 @@ void ApiConns::poll_parked() {
       ask_.start(presence_, api_.ring, shard_count_, static_cast<int32_t>(shard_index_),
                  parked_.front().query, conns_.now_ns(),
                  static_cast<int64_t>(config_.presence_timeout_ms) * 1000000,
-                 (static_cast<uint64_t>(shard_index_) << 48) | ++ask_tickets_);
+                 (static_cast<uint64_t>(shard_index_) << 48) | ++ask_tickets_, true);
       asking_ = true;
     }
     const PresenceAsk::Status status = ask_.poll(conns_.now_ns());

@@ -48,6 +48,7 @@ Bridge::~Bridge() {
 }
 
 bool Bridge::start(std::string& error) {
+  start_presence();
   // Outbound first: from here on every local push is forwarded (the API refuses them until connected).
   if (setup_.resume && cluster_.cursor_valid.load(std::memory_order_acquire)) {
     pos_ = cluster_.cursor_pos.load(std::memory_order_relaxed);
@@ -114,8 +115,10 @@ void Bridge::run() {
     if (reconcile_needed_ && monotonic_ms() >= reconcile_at_ms_) reconcile_all();
     if (slow_consumer_seen_.exchange(false, std::memory_order_relaxed)) count_dropped();
     if (config_.jetstream) busy |= history_turn();
+    busy |= presence_turn();
     if (!busy) sleep();
   }
+  say_goodbye();  // the other nodes stop expecting this one's presence answers
   // The node is stopping and its shards are gone: what they published last still goes out.
   while (forward(limits::kBridgeForwardBatch) > 0) {
   }
@@ -202,9 +205,12 @@ void Bridge::send(const RingEntry& entry) {
 
 void Bridge::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* self) {
   auto* bridge = static_cast<Bridge*>(self);
-  const char* subject = natsMsg_GetSubject(msg);
-  if (bridge->config_.jetstream && std::string_view(subject).starts_with(bridge->live_prefix_))
+  const std::string_view subject = natsMsg_GetSubject(msg);
+  if (bridge->config_.jetstream && subject.starts_with(bridge->live_prefix_))
     bridge->receive_history(msg);
+  else if (subject == bridge->question_subject_ || subject == bridge->answer_subject_ ||
+           subject == bridge->nodes_subject_)
+    bridge->receive_presence(msg);
   else
     bridge->receive(std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
   natsMsg_Destroy(msg);
@@ -301,6 +307,7 @@ void Bridge::reconcile_all() {
       LOG_WARN("cluster: cannot subscribe to %s: %s", user_subject_.c_str(), natsStatus_GetText(s));
     }
   }
+  subscribe_presence();
   subscriptions_changed();
 }
 
@@ -356,10 +363,14 @@ void Bridge::count_dropped() {
 void Bridge::sleep() {
   if (!setup_.ring.prepare_to_sleep(setup_.slot, pos_, seq_)) return;
   pollfd p{setup_.wake_fd, POLLIN, 0};
-  const int timeout_ms = reconcile_needed_
-                             ? static_cast<int>(std::clamp<int64_t>(reconcile_at_ms_ - monotonic_ms(), 1,
-                                                                    limits::kBridgeIdlePollMs))
-                             : limits::kBridgeIdlePollMs;
+  int timeout_ms = reconcile_needed_
+                       ? static_cast<int>(std::clamp<int64_t>(reconcile_at_ms_ - monotonic_ms(), 1,
+                                                              limits::kBridgeIdlePollMs))
+                       : limits::kBridgeIdlePollMs;
+  // Presence: answers and shards wake us, but a gather's deadline and a box another asker holds do not.
+  if (presence_busy()) timeout_ms = std::min(timeout_ms, limits::kClusterPresencePollMs);
+  if (cluster_.connected.load(std::memory_order_acquire))
+    timeout_ms = static_cast<int>(std::clamp<int64_t>(announce_at_ms_ - monotonic_ms(), 1, timeout_ms));
   if (poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN)) {
     uint64_t value = 0;
     [[maybe_unused]] ssize_t n = read(setup_.wake_fd, &value, sizeof(value));
@@ -388,11 +399,13 @@ void Bridge::shutdown() {
     natsSubscription_Destroy(all_subscription_);
     all_subscription_ = nullptr;
   }
-  if (user_subscription_) {
-    track(user_subscription_);
-    natsSubscription_Unsubscribe(user_subscription_);
-    natsSubscription_Destroy(user_subscription_);
-    user_subscription_ = nullptr;
+  for (natsSubscription** sub : {&user_subscription_, &question_subscription_, &answer_subscription_,
+                                 &nodes_subscription_}) {
+    if (!*sub) continue;
+    track(*sub);
+    natsSubscription_Unsubscribe(*sub);
+    natsSubscription_Destroy(*sub);
+    *sub = nullptr;
   }
   for (int waited_ms = 0; subscriptions_done_.load(std::memory_order_acquire) < closing && waited_ms < 2000;
        ++waited_ms)

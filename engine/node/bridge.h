@@ -25,7 +25,9 @@
 #include "engine/broadcast/users.h"
 #include "engine/codec/cluster_wire.h"
 #include "engine/config.h"
+#include "engine/node/cluster_presence.h"
 #include "engine/node/jetstream.h"
+#include "engine/node/presence.h"
 #include "engine/node/room_table.h"
 #include "engine/node/shm.h"
 #include "engine/settings.h"
@@ -48,6 +50,7 @@ struct BridgeSetup {
   Ring ring;
   RoomTable rooms;
   uint32_t slot = 0;    // ring consumer slot and claim record: the one after the node's last shard
+  PresenceBoard presence;  // the shards' boxes, then the bridge's own (box `slot`): cluster presence
   int wake_fd = -1;     // written by ring producers, room-table changes and stop requests
   bool resume = false;  // a restarted bridge process: go on from where its predecessor stopped
 };
@@ -76,6 +79,16 @@ class Bridge {
   static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* self);
   static int64_t reconnect_delay(natsConnection* nc, int attempts, void* self);
   static void on_subscription_done(void* self);
+
+  // ---- presence across the cluster (bridge_presence.cpp) ----
+  void start_presence();
+  void subscribe_presence();
+  bool presence_turn();  // announcements, this node's question, the other nodes' questions
+  void receive_presence(natsMsg* msg);
+  void ask_other_nodes(const PresenceQuery& query);
+  void answer_other_node();
+  void say_goodbye();
+  bool presence_busy() const { return gather_.active() || answering_; }
 
   // ---- JetStream: the cluster's history (bridge_history.cpp) ----
   bool start_history(std::string& error);
@@ -179,6 +192,30 @@ class Bridge {
     uint32_t entries = 0;
   };
   std::unordered_map<std::string, StagedBatch> staged_;
+
+  // Presence across the cluster. The directory, the gather and the questions to answer are shared with
+  // libnats' delivery thread (which receives announcements, answers and questions): one lock, on the
+  // control path only.
+  std::string question_subject_;
+  std::string answer_subject_;  // this node's: where the other nodes answer its questions
+  std::string nodes_subject_;
+  natsSubscription* question_subscription_ = nullptr;
+  natsSubscription* answer_subscription_ = nullptr;
+  natsSubscription* nodes_subscription_ = nullptr;
+  std::mutex presence_mu_;
+  cluster_presence::NodeDirectory directory_;
+  cluster_presence::Gather gather_;
+  uint64_t gather_tickets_ = 0;
+  std::vector<cluster_presence::Question> questions_;  // from other nodes, oldest first
+  bool hello_due_ = false;                             // a node we did not know said hello
+  int64_t announce_at_ms_ = 0;
+  bool said_hello_ = false;
+  // The other node's question being answered from this node's shards.
+  bool answering_ = false;
+  cluster_presence::Question answering_question_;
+  PresenceAsk ask_;
+  uint64_t ask_tickets_ = 0;
+  std::string presence_message_;
 };
 
 }  // namespace ringcast

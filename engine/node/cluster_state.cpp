@@ -12,7 +12,8 @@ void ClusterState::clear() {
                   &js_ack_ns_max,     &js_publish_retries, &js_publish_failed, &js_duplicates,
                   &js_gaps,           &js_catchup_items,   &js_catchup_missed, &js_catchup_pending,
                   &js_replays_window, &js_replays_stream,  &js_replays_failed, &js_replay_items_stream,
-                  &js_window_bytes})
+                  &js_window_bytes,   &presence_asked,     &presence_partial,  &presence_answered,
+                  &presence_refused})
     v->store(0, std::memory_order_relaxed);
   cursor_pos.store(0, std::memory_order_relaxed);
   cursor_seq.store(0, std::memory_order_relaxed);

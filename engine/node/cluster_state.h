@@ -51,6 +51,12 @@ struct alignas(64) ClusterState {
   std::atomic<int64_t> js_replay_items_stream;  // items fetched from the stream for replays
   std::atomic<int64_t> js_window_bytes;         // gauge: bytes of the rooms' windows
 
+  // Presence across the cluster (cluster_presence.h).
+  std::atomic<int64_t> presence_asked;     // this node's presence queries asked of the other nodes
+  std::atomic<int64_t> presence_partial;   // ... answered partial (a node heard of did not answer)
+  std::atomic<int64_t> presence_answered;  // other nodes' questions answered from this node's shards
+  std::atomic<int64_t> presence_refused;   // other nodes' questions not answered (too many waiting)
+
   void clear();
 };
 

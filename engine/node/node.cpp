@@ -107,7 +107,8 @@ bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error
   shards_ = shards;
   settings_ = resolve_settings(config);
   const RoomTableShape rooms{config.rooms_max, static_cast<uint32_t>(config.room_name_bytes_max)};
-  if (!shared_.create(config.ring_bytes, rooms, shards, error)) return false;
+  // One presence box per shard, and in cluster mode one more: the bridge's, which asks the other nodes.
+  if (!shared_.create(config.ring_bytes, rooms, shards + (cluster ? 1 : 0), error)) return false;
   shared_.header()->shard_count.store(shards, std::memory_order_relaxed);
   if (cluster) {
     ClusterState& state = shared_.header()->cluster;
@@ -176,6 +177,7 @@ BridgeSetup NodeSetup::bridge_setup(const Config& config, bool resume) const {
   setup.ring = shared_.ring();
   setup.rooms = shared_.room_table();
   setup.slot = bridge_slot();
+  setup.presence = shared_.presence();
   setup.wake_fd = bridge_wake_fd_;
   setup.resume = resume;
   return setup;

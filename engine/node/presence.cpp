@@ -134,6 +134,9 @@ void presence_merge(const std::vector<PresencePart>& parts, const PresenceQuery&
   bool more = false;
   for (uint32_t i = 0; i < parts.size(); ++i) {
     out.members += parts[i].members;
+    out.nodes += parts[i].nodes;
+    out.partial |= parts[i].partial;
+    out.missing.insert(out.missing.end(), parts[i].missing.begin(), parts[i].missing.end());
     more |= parts[i].truncated;
     if (!parts[i].entries.empty()) heap.push_back(Head{parts[i].entries[0].first, i, 0});
   }
@@ -162,6 +165,8 @@ void presence_merge(const std::vector<PresencePart>& parts, const PresenceQuery&
     out.has_next = true;
     out.next = out.entries.back().first;
   }
+  std::sort(out.missing.begin(), out.missing.end());
+  out.missing.erase(std::unique(out.missing.begin(), out.missing.end()), out.missing.end());
 }
 
 std::string presence_json(const PresenceQuery& query, const PresencePage& page) {
@@ -188,6 +193,15 @@ std::string presence_json(const PresenceQuery& query, const PresencePage& page) 
       json.string(page.next);
     } else {
       json.null();
+    }
+  }
+  if (page.nodes > 0) {
+    // Cluster mode: the nodes counted, and whether some did not answer (named by node id).
+    json.key("nodes").number(page.nodes).key("partial").boolean(page.partial);
+    if (page.partial) {
+      json.key("missing").begin_array();
+      for (uint32_t node : page.missing) json.number(node);
+      json.end_array();
     }
   }
   json.end_object();
@@ -309,42 +323,70 @@ uint32_t PresenceBoard::reset(uint32_t shard) {
   return own.incarnation.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
-bool PresenceBoard::serve(uint32_t shard, const RoomIndex& rooms, Ring ring) {
+bool PresenceBoard::take(uint32_t shard, PresenceQuery& query) {
   PresenceBox& b = box(shard);
   uint32_t expected = kBoxRequested;
   if (b.state.load(std::memory_order_relaxed) != kBoxRequested ||
       !b.state.compare_exchange_strong(expected, kBoxAnswering, std::memory_order_acq_rel))
     return false;
-  uint8_t* data = this->data(shard);
-  PresenceQuery query;
+  const uint8_t* data = this->data(shard);
+  query = PresenceQuery{};
   query.kind = static_cast<PresenceKind>(b.kind);
   query.users = b.users != 0;
   query.limit = b.limit;
   query.room.assign(reinterpret_cast<const char*>(data), b.room_len);
   query.cursor.assign(reinterpret_cast<const char*>(data) + b.room_len, b.cursor_len);
-  const size_t answer_at = b.room_len + b.cursor_len;
-  PresencePart part;
-  presence_answer_local(rooms, query, part, kPresenceBoxDataBytes - answer_at);
-  uint8_t* at = data + answer_at;
-  for (const auto& [name, count] : part.entries) {
+  return true;
+}
+
+void PresenceBoard::answer(uint32_t shard, const PresencePart& part, Ring ring) {
+  PresenceBox& b = box(shard);
+  uint8_t* const start = data(shard) + b.room_len + b.cursor_len;
+  uint8_t* const end = data(shard) + kPresenceBoxDataBytes;
+  const size_t missing_bytes = 4 * part.missing.size();
+  uint8_t* at = start;
+  uint32_t count = 0;
+  bool truncated = part.truncated;
+  for (const auto& [name, n] : part.entries) {
+    if (static_cast<size_t>(end - at) < entry_bytes(name) + missing_bytes) {
+      truncated = true;  // (a shard's part was sized to fit; the bridge's merge of other nodes may not)
+      break;
+    }
     const auto len = static_cast<uint16_t>(name.size());
     std::memcpy(at, &len, 2);
     std::memcpy(at + 2, name.data(), name.size());
-    std::memcpy(at + 2 + name.size(), &count, 8);
+    std::memcpy(at + 2 + name.size(), &n, 8);
     at += entry_bytes(name);
+    ++count;
+  }
+  for (uint32_t node : part.missing) {
+    std::memcpy(at, &node, 4);
+    at += 4;
   }
   b.members = part.members;
-  b.count = static_cast<uint32_t>(part.entries.size());
-  b.truncated = part.truncated ? 1 : 0;
-  b.answer_bytes = static_cast<uint32_t>(at - (data + answer_at));
+  b.count = count;
+  b.truncated = truncated ? 1 : 0;
+  b.nodes = part.nodes;
+  b.partial = part.partial ? 1 : 0;
+  b.missing_count = static_cast<uint32_t>(part.missing.size());
+  b.answer_bytes = static_cast<uint32_t>(at - start);
   const int32_t asker = b.asker.load(std::memory_order_relaxed);
   b.state.store(kBoxAnswered, std::memory_order_release);
   wake(ring, asker);
+}
+
+bool PresenceBoard::serve(uint32_t shard, const RoomIndex& rooms, Ring ring) {
+  PresenceQuery query;
+  if (!take(shard, query)) return false;
+  PresencePart part;
+  presence_answer_local(rooms, query, part, kPresenceBoxDataBytes - query.room.size() - query.cursor.size());
+  answer(shard, part, ring);
   return true;
 }
 
 void PresenceAsk::start(PresenceBoard board, Ring ring, uint32_t shard_count, int32_t self,
-                        const PresenceQuery& query, int64_t now_ns, int64_t timeout_ns, uint64_t ticket) {
+                        const PresenceQuery& query, int64_t now_ns, int64_t timeout_ns, uint64_t ticket,
+                        bool cluster) {
   board_ = board;
   ring_ = ring;
   query_ = query;
@@ -359,6 +401,15 @@ void PresenceAsk::start(PresenceBoard board, Ring ring, uint32_t shard_count, in
     if (static_cast<int32_t>(s) == self) continue;
     targets_.push_back(Target{s, Step::to_claim});
   }
+  bridge_box_ = cluster && shard_count < board_.boxes() ? shard_count : UINT32_MAX;
+  if (bridge_box_ != UINT32_MAX) targets_.push_back(Target{bridge_box_, Step::to_claim});
+}
+
+void PresenceAsk::bridge_failed() {
+  PresencePart part;
+  part.partial = true;  // the other nodes were not asked: their members are not in the answer
+  part.nodes = 1;
+  parts_.push_back(std::move(part));
 }
 
 bool PresenceAsk::try_claim(uint32_t shard) {
@@ -403,6 +454,13 @@ bool PresenceAsk::read_answer(uint32_t shard) {
     part.entries.emplace_back(std::string(reinterpret_cast<const char*>(at + 2), len), count);
     at += 2 + len + 8;
   }
+  part.nodes = b.nodes;
+  part.partial = b.partial != 0;
+  for (uint32_t i = 0; i < b.missing_count; ++i, at += 4) {
+    uint32_t node;
+    std::memcpy(&node, at, 4);
+    part.missing.push_back(node);
+  }
   parts_.push_back(std::move(part));
   b.state.store(kBoxFree, std::memory_order_release);
   return true;
@@ -416,6 +474,7 @@ PresenceAsk::Status PresenceAsk::poll(int64_t now_ns) {
     const bool active = ring_.slot(t.shard).active.load(std::memory_order_acquire) != 0;
     if (t.step == Step::to_claim) {
       if (!active) {
+        if (t.shard == bridge_box_) bridge_failed();  // a bridge process restarting (workers mode)
         t.step = Step::done;
         continue;
       }
@@ -436,6 +495,7 @@ PresenceAsk::Status PresenceAsk::poll(int64_t now_ns) {
         uint32_t expected = kBoxRequested;
         if (!b.state.compare_exchange_strong(expected, kBoxFree, std::memory_order_acq_rel))
           b.abandoned.store(1, std::memory_order_release);
+        if (t.shard == bridge_box_) bridge_failed();
         t.step = Step::done;
         continue;
       }
@@ -444,6 +504,15 @@ PresenceAsk::Status PresenceAsk::poll(int64_t now_ns) {
   }
   if (!pending) return Status::done;
   if (now_ns < deadline_ns_) return Status::pending;
+  // Only the bridge is late (it answers before this deadline, so it is stuck): the node's own
+  // shards answered, and the answer says it is partial.
+  bool only_bridge = true;
+  for (const Target& t : targets_) only_bridge &= t.step == Step::done || t.shard == bridge_box_;
+  if (only_bridge) {
+    abandon();
+    bridge_failed();
+    return Status::done;
+  }
   for (const Target& t : targets_) {
     if (t.step != Step::done) {
       failed_shard_ = t.shard;

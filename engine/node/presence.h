@@ -42,6 +42,11 @@ struct PresencePart {
   uint64_t members = 0;                                   // kind room: the room's members on the shard
   std::vector<std::pair<std::string, uint64_t>> entries;  // users (count 0) or rooms with their members
   bool truncated = false;                                 // the shard has more names after the last entry
+  // Cluster mode, the bridge's part only (the other nodes, cluster_presence.h): how many nodes it
+  // stands for (those that answered, plus this one), and the nodes heard of that did not answer.
+  uint32_t nodes = 0;
+  bool partial = false;  // missing nodes, or the bridge could not ask (not running, NATS away)
+  std::vector<uint32_t> missing;
 };
 
 // The node's answer.
@@ -50,6 +55,9 @@ struct PresencePage {
   std::vector<std::pair<std::string, uint64_t>> entries;  // as in PresencePart, merged
   bool has_next = false;
   std::string next;  // the cursor of the next page (the last name of this one) when has_next
+  uint32_t nodes = 0;  // cluster mode: the nodes the answer stands for (0: one node, no cluster)
+  bool partial = false;
+  std::vector<uint32_t> missing;  // node ids that did not answer, ascending
 };
 
 // A shard's part from its room index. `bytes_max` bounds the entries' encoded size (the box).
@@ -88,6 +96,11 @@ struct alignas(64) PresenceBox {
   uint32_t truncated;
   uint32_t answer_bytes;
   uint64_t members;
+  // Cluster mode, the bridge's box: its part's nodes, partial flag and missing nodes (4 bytes each,
+  // after the entries).
+  uint32_t nodes;
+  uint32_t partial;
+  uint32_t missing_count;
 };
 
 // A handle on the boxes in the shared region (one per shard of the node).
@@ -109,6 +122,10 @@ class PresenceBoard {
   uint32_t reset(uint32_t shard);
   // The shard's turn: answers its box if a query waits there (then wakes the asker). True if it did.
   bool serve(uint32_t shard, const RoomIndex& rooms, Ring ring);
+  // The NATS bridge's box (the one after the last shard's), answered in two steps: take() claims a
+  // waiting query, answer() writes the part and wakes the asker.
+  bool take(uint32_t box, PresenceQuery& query);
+  void answer(uint32_t box, const PresencePart& part, Ring ring);
 
  private:
   static size_t stride();
@@ -122,8 +139,10 @@ class PresenceAsk {
   enum class Status { pending, done, timed_out };
 
   // Shards [0, shard_count); `self` (a shard answering its own part locally) is skipped, -1 for none.
+  // With `cluster`, the bridge's box (the one after box shard_count - 1) is asked too: its part is the
+  // other nodes'. A bridge that is not running or does not answer in time makes the answer partial.
   void start(PresenceBoard board, Ring ring, uint32_t shard_count, int32_t self, const PresenceQuery& query,
-             int64_t now_ns, int64_t timeout_ns, uint64_t ticket);
+             int64_t now_ns, int64_t timeout_ns, uint64_t ticket, bool cluster = false);
   Status poll(int64_t now_ns);
   // Gives up the boxes still outstanding (a timeout, a stop).
   void abandon();
@@ -138,6 +157,7 @@ class PresenceAsk {
     Step step;
   };
   bool try_claim(uint32_t shard);
+  void bridge_failed();
   bool read_answer(uint32_t shard);
 
   PresenceBoard board_;
@@ -149,6 +169,7 @@ class PresenceAsk {
   std::vector<Target> targets_;
   std::vector<PresencePart> parts_;
   uint32_t failed_shard_ = 0;
+  uint32_t bridge_box_ = UINT32_MAX;
 };
 
 }  // namespace ringcast
