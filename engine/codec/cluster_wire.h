@@ -42,6 +42,16 @@ void encode(std::string& out, Target target, std::string_view room, uint64_t seq
 DecodeError decode(std::string_view bytes, Message& out);
 std::string_view decode_error_text(DecodeError error);
 
+// Little-endian integers of `bytes` bytes, as every cluster message writes them.
+inline void put_le(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+inline uint64_t get_le(const unsigned char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
 // Subjects: <prefix>.all for push/all, <prefix>.r.<token> for a room, where the token is the room
 // name in unpadded base64url, so any room name (UTF-8, dots, spaces, '*', '>') is one valid token.
 void room_subject(std::string& out, std::string_view prefix, std::string_view room);

@@ -5,19 +5,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/codec/cluster_wire.h"
+
 namespace ringcast {
 namespace cluster_presence {
 namespace {
 
-void put_le(std::string& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xFF);
-}
-
-uint64_t get_le(const unsigned char* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
+using cluster::get_le;
+using cluster::put_le;
 
 constexpr size_t kQuestionHeader = 24;
 constexpr size_t kAnswerHeader = 28;
