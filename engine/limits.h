@@ -83,6 +83,7 @@ constexpr int64_t kJsPublishPendingMax = 65536;   // publishes awaiting their ac
 constexpr int64_t kJsStallWaitMs = 20;            // one wait for room among those (the entry is tried again)
 constexpr int kJsPublishAttempts = 5;             // sends of one push (ack timeouts, errors) before giving up
 constexpr int64_t kJsRequestWaitMs = 2000;        // a direct get or stream request to the servers
+constexpr int64_t kJsMarkerWaitMs = 250;          // a room's start marker not back by then: another one
 constexpr int64_t kJsProbeEveryMs = 500;          // after a failure: how often the stream is asked again
 constexpr int64_t kJsDuplicateWindowMs = 120000;  // the stream's de-duplication window for message ids
 constexpr int64_t kJsAckTimeoutMaxMs = 20000;     // the largest jetstream_ack_timeout_ms (see the assert)

@@ -576,28 +576,38 @@ bool Bridge::start_window(const std::string& room, jetstream::RoomWindow*& windo
                           std::unique_lock<std::mutex>& lock) {
   std::string subject;
   jetstream::stored_room_subject(subject, config_.nats_subject_prefix, room);
-  natsMsg* msg = nullptr;
-  natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, room.data(), static_cast<int>(room.size()));
-  if (s == NATS_OK) s = natsMsgHeader_Set(msg, jetstream::kMarkerHeader, "1");
-  jsPubAck* ack = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  lock.unlock();
-  if (s == NATS_OK) s = js_PublishMsg(&ack, fetch_js_, msg, nullptr, &code);
-  natsMsg_Destroy(msg);
-  const uint64_t marker = s == NATS_OK && ack ? ack->Sequence : 0;
-  if (ack) jsPubAck_Destroy(ack);
-  lock.lock();
-  auto it = windows_.find(room);
-  if (marker == 0 || it == windows_.end()) return false;
-  window = &it->second;
-  window_started_.wait_for(lock, std::chrono::milliseconds(limits::kJsRequestWaitMs), [&] {
-    auto again = windows_.find(room);
-    return again == windows_.end() || (again->second.started() && again->second.last() >= marker);
-  });
-  it = windows_.find(room);
-  if (it == windows_.end() || !it->second.started() || it->second.last() < marker) return false;
-  window = &it->second;
-  return true;
+  // The marker comes back only once the stream's server knows of this node's new subscription. In a
+  // NATS cluster that interest reaches the other servers over their routes a moment after our own
+  // server confirmed it (the flush), and a marker republished before then is not delivered here. So a
+  // marker that does not come back soon is followed by another, until kJsRequestWaitMs.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limits::kJsRequestWaitMs);
+  for (;;) {
+    natsMsg* msg = nullptr;
+    natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, room.data(), static_cast<int>(room.size()));
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, jetstream::kMarkerHeader, "1");
+    jsPubAck* ack = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    lock.unlock();
+    if (s == NATS_OK) s = js_PublishMsg(&ack, fetch_js_, msg, nullptr, &code);
+    natsMsg_Destroy(msg);
+    const uint64_t marker = s == NATS_OK && ack ? ack->Sequence : 0;
+    if (ack) jsPubAck_Destroy(ack);
+    lock.lock();
+    if (marker == 0 || windows_.find(room) == windows_.end()) return false;
+    const auto wait_until =
+        std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(limits::kJsMarkerWaitMs));
+    window_started_.wait_until(lock, wait_until, [&] {
+      auto again = windows_.find(room);
+      return again == windows_.end() || (again->second.started() && again->second.last() >= marker);
+    });
+    auto it = windows_.find(room);
+    if (it == windows_.end()) return false;
+    if (it->second.started() && it->second.last() >= marker) {
+      window = &it->second;
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+  }
 }
 
 // With history_mu_ held: the replay's items as PUSH frames for one connection (cut like coalesced
