@@ -90,7 +90,7 @@ class Bridge {
   void say_goodbye();
   bool presence_busy() const { return gather_.active() || answering_; }
 
-  // ---- JetStream: the cluster's history (bridge_history.cpp) ----
+  // ---- JetStream: the cluster's history (bridge_history.cpp; replays in bridge_replay.cpp) ----
   bool start_history(std::string& error);
   bool history_turn();  // the stream's set-up, probes, publishes to send again, catch-up
   bool setup_stream();
