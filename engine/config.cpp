@@ -131,6 +131,16 @@ const std::vector<Key>& keys() {
        "upgrades need an HS256 connect token signed with this (401 otherwise; empty: none needed)"},
       {"token_secret_file", nullptr, Kind::text, 0, 0, member(&Config::token_secret_file),
        "file holding token_secret (not visible in ps)"},
+      {"tls_cert_file", nullptr, Kind::text, 0, 0, member(&Config::tls_cert_file),
+       "PEM certificate chain: both listeners speak TLS (wss://, https://) unless one has its own"},
+      {"tls_key_file", nullptr, Kind::text, 0, 0, member(&Config::tls_key_file),
+       "PEM private key of tls_cert_file"},
+      {"client_tls_cert_file", nullptr, Kind::text, 0, 0, member(&Config::client_tls_cert_file),
+       "the client listener's own certificate (TLS there only)"},
+      {"client_tls_key_file", nullptr, Kind::text, 0, 0, member(&Config::client_tls_key_file), "its key"},
+      {"api_tls_cert_file", "serverPem", Kind::text, 0, 0, member(&Config::api_tls_cert_file),
+       "the push API's own certificate (TLS there only)"},
+      {"api_tls_key_file", "serverKey", Kind::text, 0, 0, member(&Config::api_tls_key_file), "its key"},
       {"recv_buffer_bytes", nullptr, Kind::u32, 512, 1u << 20, member(&Config::recv_buffer_bytes),
        "size of each provided receive buffer"},
       {"recv_buffer_count", nullptr, Kind::u32, 16, 32768, member(&Config::recv_buffer_count),
@@ -203,14 +213,14 @@ const std::vector<Key>& keys() {
   return k;
 }
 
-// go-push keys that configure machinery ringcast does not have (Go channels, worker pools, TLS
-// between its own tiers). A go-push config file carries them; they are accepted and have no effect.
+// go-push keys that configure machinery ringcast does not have (Go channels, worker pools, its
+// gateway tier). A go-push config file carries them; they are accepted and have no effect.
 constexpr const char* kGoPushIgnored[] = {
-    "wsReadTimeout",       "wsWriteTimeout",       "wsInChannelSize",        "wsOutChannelSize",
-    "mergerWorkerCount",   "MergerWorkerCount",    "mergerChannelSize",      "serverPem",
-    "serverKey",           "bucketCount",          "bucketWorkerCount",      "dispatchChannelSize",
-    "dispatchWorkerCount", "bucketJobChannelSize", "bucketJobWorkerCount",   "serviceReadTimeout",
-    "serviceWriteTimeout", "gatewayList",          "gatewayMaxPendingCount", "gatewayPushRetry",
+    "wsReadTimeout",          "wsWriteTimeout",      "wsInChannelSize",     "wsOutChannelSize",
+    "mergerWorkerCount",      "MergerWorkerCount",   "mergerChannelSize",   "bucketCount",
+    "bucketWorkerCount",      "dispatchChannelSize", "dispatchWorkerCount", "bucketJobChannelSize",
+    "bucketJobWorkerCount",   "serviceReadTimeout",  "serviceWriteTimeout", "gatewayList",
+    "gatewayMaxPendingCount", "gatewayPushRetry",
 };
 
 // "true"/"false" and the usual spellings of them.
@@ -555,20 +565,40 @@ CliAction parse_command_line(int argc, char** argv, Config& config, std::string&
   return CliAction::run;
 }
 
+namespace {
+
+// A listener's pair: its own when it has one, else the shared one.
+TlsFiles tls_files(const std::string& cert, const std::string& key, const Config& config) {
+  if (!cert.empty() || !key.empty()) return TlsFiles{cert, key};
+  return TlsFiles{config.tls_cert_file, config.tls_key_file};
+}
+
+}  // namespace
+
+TlsFiles client_tls_files(const Config& config) {
+  return tls_files(config.client_tls_cert_file, config.client_tls_key_file, config);
+}
+
+TlsFiles api_tls_files(const Config& config) {
+  return tls_files(config.api_tls_cert_file, config.api_tls_key_file, config);
+}
+
 std::string serving_addresses(const Config& config, unsigned client_port, unsigned api_port) {
+  const bool client_tls = client_tls_files(config).on();
+  const std::string ws = client_tls ? "wss://" : "ws://";
+  const std::string http = client_tls ? "https://" : "http://";
+  const std::string client = config.listen.host + ":" + std::to_string(client_port);
   std::string out = "clients ";
-  out += config.listen.enabled
-             ? "ws://" + config.listen.host + ":" + std::to_string(client_port) + config.ws_path
-             : std::string("none (API only)");
+  out += config.listen.enabled ? ws + client + config.ws_path : std::string("none (API only)");
   out += ", push API ";
-  out +=
-      config.api.enabled ? "http://" + config.api.host + ":" + std::to_string(api_port) : std::string("none");
-  if (config.listen.enabled && nano_enabled(config))
-    out += ", Nano/Pomelo ws://" + config.listen.host + ":" + std::to_string(client_port) + config.nano_path;
+  out += config.api.enabled ? (api_tls_files(config).on() ? "https://" : "http://") + config.api.host + ":" +
+                                  std::to_string(api_port)
+                            : std::string("none");
+  if (config.listen.enabled && nano_enabled(config)) out += ", Nano/Pomelo " + ws + client + config.nano_path;
   if (config.listen.enabled && path_enabled(config.sse_path))
-    out += ", SSE http://" + config.listen.host + ":" + std::to_string(client_port) + config.sse_path;
+    out += ", SSE " + http + client + config.sse_path;
   if (config.listen.enabled && path_enabled(config.stream_path))
-    out += ", NDJSON http://" + config.listen.host + ":" + std::to_string(client_port) + config.stream_path;
+    out += ", NDJSON " + http + client + config.stream_path;
   return out;
 }
 

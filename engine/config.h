@@ -79,6 +79,17 @@ struct Config {
   std::string token_secret;     // non-empty: an upgrade needs an HS256 connect token -> 401
   std::string token_secret_file;
 
+  // TLS on the listeners (docs/security.md): PEM certificate chain and key files. tls_cert_file and
+  // tls_key_file serve both listeners; a listener's own pair (client_/api_) serves it alone and wins.
+  // go-push's serverPem/serverKey are the API pair (go-push serves its push API over TLS with them).
+  // SIGHUP reloads the files: new connections get the new certificate, open ones keep theirs.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string client_tls_cert_file;
+  std::string client_tls_key_file;
+  std::string api_tls_cert_file;
+  std::string api_tls_key_file;
+
   // Receive buffers (a provided-buffer ring per shard; connections own no read buffer). The kernel
   // takes them in ring order, so every buffer is soon touched and resident: 512 x 2 KiB is 1 MiB per
   // shard (55 bytes per connection at 19,000; 4 MiB was 220). A burst that finds none free ends those
@@ -190,6 +201,15 @@ std::string usage_text();
 
 // "clients ws://host:port/path, push API http://host:port[, Nano/Pomelo ws://host:port/nano]" for the
 // start-up line; an endpoint configured as none says so (the Nano path is left out when off).
+// The certificate and key a listener serves (empty: the listener speaks plain TCP).
+struct TlsFiles {
+  std::string cert;
+  std::string key;
+  bool on() const { return !cert.empty(); }
+};
+TlsFiles client_tls_files(const Config& config);
+TlsFiles api_tls_files(const Config& config);
+
 std::string serving_addresses(const Config& config, unsigned client_port, unsigned api_port);
 
 }  // namespace ringcast

@@ -59,6 +59,15 @@ std::string validate_access(const Config& c) {
     if (origin != "*" && origin != "null" && origin.find("://") == std::string::npos)
       return "'allowed_origins': '" + origin +
              "' is not an origin (scheme://host[:port], e.g. https://example.com)";
+  // A certificate is useless without its key and the other way round (whether the files hold a
+  // matching pair is checked where they are loaded: check_tls_files, engine/node/tls_context.h).
+  const std::pair<const char*, TlsFiles> pairs[] = {
+      {"tls_cert_file", TlsFiles{c.tls_cert_file, c.tls_key_file}},
+      {"client_tls_cert_file", TlsFiles{c.client_tls_cert_file, c.client_tls_key_file}},
+      {"api_tls_cert_file", TlsFiles{c.api_tls_cert_file, c.api_tls_key_file}}};
+  for (const auto& [name, files] : pairs)
+    if (files.cert.empty() != files.key.empty())
+      return std::string("'") + name + "' and its key file must be given together";
   return {};
 }
 

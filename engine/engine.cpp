@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include "engine/base/clock.h"
-#include "engine/node/bridge.h"
 #include "engine/base/log.h"
+#include "engine/node/bridge.h"
 
 namespace ringcast {
 
@@ -96,6 +96,10 @@ void Engine::stop() {
   if (!stop_requested_.exchange(true))
     for (auto& component : hooks_.components) component->before_shutdown(*this);
   node_.request_stop();
+}
+
+bool Engine::reload_tls(std::string& error) {
+  return node_.reload_tls(0, node_.shards(), error);
 }
 
 void Engine::wait() {

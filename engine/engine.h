@@ -1,6 +1,7 @@
 // ringcast::Engine — the push engine as a library: it owns the shared region (broadcast ring and
-// stats), the listening sockets, the shard threads and, in cluster mode, the NATS bridge's thread. An application embeds it, publishes into it
-// from any thread, and reads its stats; the `ringcast` server is a thin main() around it.
+// stats), the listening sockets, the shard threads and, in cluster mode, the NATS bridge's thread. An
+// application embeds it, publishes into it from any thread, and reads its stats; the `ringcast` server is a
+// thin main() around it.
 #pragma once
 
 #include <atomic>
@@ -11,11 +12,11 @@
 #include <thread>
 #include <vector>
 
+#include "engine/broadcast/publish.h"
 #include "engine/config.h"
 #include "engine/hooks.h"
 #include "engine/node/node.h"
 #include "engine/node/presence.h"
-#include "engine/broadcast/publish.h"
 #include "engine/node/shm.h"
 #include "engine/node/stats.h"
 
@@ -51,6 +52,10 @@ class Engine {
   // done, after the components' shutdown. Safe from any thread, and from a signal handler thread.
   void stop();
   void wait();
+  // Loads the TLS certificate and key files again (what SIGHUP does in the ringcast server): new
+  // connections get the new certificate, open ones keep theirs. False, with the reason, when the
+  // files do not load (the old ones stay in use) or no listener speaks TLS.
+  bool reload_tls(std::string& error);
 
   // Publishing from the application (any thread). Same validation and answers as the push API.
   PublishOutcome publish_room(std::string_view room, std::string_view items_json);

@@ -54,6 +54,20 @@ constexpr size_t kOutQueueBytesMaxLimit = size_t{1} << 29;
 static_assert(kStalledBacklogFactor * kOutQueueBytesMaxLimit + (size_t{1} << 30) < UINT32_MAX,
               "an out-queue's byte count must not wrap before the stalled-reader bound");
 
+// ---- TLS (conn/tls.h) ----
+// Ciphertext a client may send before its handshake is done (a ClientHello is a few hundred bytes to
+// about 2 KiB with post-quantum key shares; client certificates are not asked for): beyond, refused.
+constexpr uint32_t kTlsHandshakeBytesMax = 32 * 1024;
+// Plaintext decrypted per read, handed to the protocol in one piece (one TLS record at most).
+constexpr size_t kTlsPlaintextChunkBytes = 16 * 1024;
+// Plaintext encrypted per send: four full records. Encrypting more ahead of the socket would only
+// move the backlog out of the out-queue, where the slow-consumer policy measures it.
+constexpr size_t kTlsSendBytesMax = 64 * 1024;
+// A connection's ciphertext buffer starts at this size and doubles as needed; it exists only while
+// there is something to send (an idle connection holds none), sized to what it holds, so a broadcast
+// of small frames to every member pins a few hundred bytes per member, not a fixed block.
+constexpr uint32_t kTlsBufferMinBytes = 512;
+
 // ---- Presence (presence.h) ----
 // Presence queries parked per shard behind the one in flight (503 beyond).
 constexpr uint32_t kPresenceParkedMax = 64;

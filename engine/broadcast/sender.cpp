@@ -2,6 +2,7 @@
 // means for the connection.
 #include "engine/broadcast/sender.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -29,8 +30,9 @@ void Sender::queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payl
 }
 
 bool Sender::write_now(Conn& c, uint32_t id, std::string_view bytes) {
-  // (Behind something still queued, e.g. a demo answer on a kept-alive connection, it queues: order.)
-  const bool behind = !c.out.empty() || c.sending;
+  // (Behind something still queued, e.g. a demo answer on a kept-alive connection, it queues: order.
+  // Over TLS it queues too: it must be encrypted, which the send does.)
+  const bool behind = !c.out.empty() || c.sending || c.tls;
   ssize_t sent = behind ? 0 : io_.send_now(c.fd, bytes.data(), bytes.size());
   if (sent < 0) {
     if (sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) return false;
@@ -60,7 +62,12 @@ void Sender::flush() {
     const uint32_t id = flush_list_[i];
     Conn& c = slab_[id];
     c.in_flush_list = false;
-    if (c.phase == Phase::dead || c.sending || c.out.empty()) continue;
+    if (c.phase == Phase::dead || c.sending) continue;
+    if (c.tls) {
+      if (!c.out.empty() || tls_.has_output(id)) issue_tls(c, id, flush_ns);
+      continue;
+    }
+    if (c.out.empty()) continue;
     issue(c, id, flush_ns);
   }
   flush_list_.clear();
@@ -106,6 +113,53 @@ void Sender::issue(Conn& c, uint32_t id, int64_t flush_ns) {
   io_.sendmsg(c.fd, msg, ud);
 }
 
+// A TLS connection's send: the ciphertext still unsent, or else the head of the out-queue encrypted
+// now (retired from the queue at once: its bytes live on in the records). Encrypting only once the
+// previous ciphertext is all sent keeps the backlog in the out-queue, where the slow-consumer policy
+// and the stalled-reader bound measure it.
+void Sender::issue_tls(Conn& c, uint32_t id, int64_t flush_ns) {
+  if (!tls_.has_output(id)) {
+    if (!tls_.established(id) || tls_.failed(id)) return;  // (frames wait for the handshake)
+    iovec iov[limits::kIovMax];
+    int64_t published_ns[limits::kIovMax];
+    size_t total = 0;
+    const size_t cap = std::min(config_.send_bytes_per_iteration_max, limits::kTlsSendBytesMax);
+    const int n = frames_.gather(c.out, iov, limits::kIovMax, cap, total, published_ns);
+    RC_ASSERT(n > 0);
+    for (int i = 0; i < n; ++i)
+      if (published_ns[i] > 0) stats_.observe_latency(flush_ns - published_ns[i]);
+    tls_.encrypt(id, iov, n);
+    stats_.add(Counter::frames_sent, frames_.complete(c.out, total));
+  }
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+  tls_.output(id, data, len);
+  RC_ASSERT(len > 0);
+  c.sending = true;
+  c.send_offered = static_cast<uint32_t>(len);
+  io_.send(c.fd, data, len, user_data(Op::send, c.generation, id));
+}
+
+SendResult Sender::complete_tls(Conn& c, uint32_t id, int32_t res) {
+  if (res < 0) {
+    if (res == -EINTR || res == -EAGAIN) {
+      schedule(c, id);
+      return SendResult::retry;
+    }
+    return SendResult::failed;
+  }
+  stats_.add(Counter::sends);
+  stats_.add(Counter::bytes_out, res);
+  tls_.sent(id, static_cast<size_t>(res));
+  const bool short_send = static_cast<uint32_t>(res) < c.send_offered;
+  if (c.phase == Phase::dead) return SendResult::failed;
+  if (c.out.empty() && !tls_.has_output(id)) return SendResult::drained;
+  if (short_send && backlog(c, id) > config_.out_queue_bytes_max && !on_api_port(c.protocol) && !c.close_sent)
+    return SendResult::slow;
+  schedule(c, id);
+  return SendResult::ok;
+}
+
 void Sender::release_msg(Conn& c) {
   if (c.send_slot == kNil) return;
   std::free(send_msgs_[c.send_slot]);
@@ -116,6 +170,7 @@ void Sender::release_msg(Conn& c) {
 
 SendResult Sender::complete(Conn& c, uint32_t id, int32_t res) {
   c.sending = false;
+  if (c.tls) return complete_tls(c, id, res);
   release_msg(c);
   if (res < 0) {
     frames_.complete(c.out, 0);

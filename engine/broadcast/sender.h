@@ -3,7 +3,8 @@
 // flush phase; the flush issues at most one send per connection, carrying every queued frame (up to
 // the per-turn cap) in one iovec, so frames keep their order; the send's completion retires what the
 // kernel took and says what the connection needs next. Owns the flush list and the msghdr of each
-// multi-frame send in flight; knows nothing of protocols.
+// multi-frame send in flight; knows nothing of protocols. A TLS connection's send carries ciphertext:
+// its frames are encrypted (conn/tls.h) when the send is issued, and retired from the out-queue then.
 #pragma once
 
 #include <sys/socket.h>
@@ -15,8 +16,9 @@
 #include "engine/broadcast/frames.h"
 #include "engine/codec/frame.h"
 #include "engine/config.h"
-#include "engine/limits.h"
 #include "engine/conn/conn.h"
+#include "engine/conn/tls.h"
+#include "engine/limits.h"
 #include "engine/node/stats.h"
 #include "engine/shard/io.h"
 
@@ -36,8 +38,8 @@ enum class DropReason : uint8_t { closing, slow_consumer };
 
 class Sender {
  public:
-  Sender(Io& io, Frames& frames, ConnSlab& slab, ShardStats& stats, const Config& config)
-      : io_(io), frames_(frames), slab_(slab), stats_(stats), config_(config) {}
+  Sender(Io& io, Frames& frames, ConnSlab& slab, TlsStreams& tls, ShardStats& stats, const Config& config)
+      : io_(io), frames_(frames), slab_(slab), tls_(tls), stats_(stats), config_(config) {}
   ~Sender();
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
@@ -80,7 +82,11 @@ class Sender {
   // still owes its peer the handshake answer, pongs and the close frame queued before), or everything.
   void drop_unsent(Conn& c, bool pushes_only, DropReason reason);
 
-  bool idle(const Conn& c) const { return c.out.empty() && !c.sending; }
+  bool idle(const Conn& c, uint32_t id) const {
+    return c.out.empty() && !c.sending && !(c.tls && tls_.has_output(id));
+  }
+  // Something was written for the connection below the out-queue (a TLS handshake's answer): send it.
+  void wake(Conn& c, uint32_t id) { schedule(c, id); }
   // Connections wait for the flush phase.
   bool pending() const { return !flush_list_.empty(); }
 
@@ -91,11 +97,18 @@ class Sender {
     flush_list_.push_back(id);
   }
   void issue(Conn& c, uint32_t id, int64_t flush_ns);
+  void issue_tls(Conn& c, uint32_t id, int64_t flush_ns);
+  SendResult complete_tls(Conn& c, uint32_t id, int32_t res);
+  // Queued bytes not yet handed to the kernel: the out-queue, and a TLS connection's ciphertext.
+  size_t backlog(const Conn& c, uint32_t id) const {
+    return c.out.bytes + (c.tls ? tls_.output_bytes(id) : 0);
+  }
   void release_msg(Conn& c);
 
   Io& io_;
   Frames& frames_;
   ConnSlab& slab_;
+  TlsStreams& tls_;
   ShardStats& stats_;
   const Config& config_;
   std::vector<uint32_t> flush_list_;

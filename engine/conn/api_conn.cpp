@@ -166,7 +166,7 @@ void ApiConns::on_timer(Conn& c, uint32_t id) {
   }
   if (conns_.stopping() && (!c.inbuf || c.inbuf->empty()) && c.after_flush == AfterFlush::nothing) {
     // Draining, and no request arrived in the grace time: close. (One being answered lingers.)
-    if (sender_.idle(c)) conns_.end(c, id);
+    if (sender_.idle(c, id)) conns_.end(c, id);
     return;
   }
   const uint64_t due = c.last_rx_tick + limits::ticks_for_ms(config_.api_idle_timeout_ms);
@@ -186,7 +186,7 @@ void ApiConns::begin_stopping(Conn& c, uint32_t id) {
   if (c.phase != Phase::open || (c.inbuf && !c.inbuf->empty())) return;
   // Idle keep-alive API connection: a request sent just before the stop may still be on its way (or
   // in a completion not reaped yet); it gets a short grace (see on_timer), then is closed.
-  if (sender_.idle(c))
+  if (sender_.idle(c, id))
     conns_.arm_ms(id, limits::kStopGraceMs);
   else
     c.after_flush = AfterFlush::linger;

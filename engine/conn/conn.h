@@ -89,6 +89,8 @@ struct Conn {
   uint32_t user_from_token : 1 = 0;
   // How pushes from the fan-out reach it (encodings.h): none until its protocol is ready for them.
   Encoding encoding : 4 = Encoding::none;
+  // Accepted on a TLS listener: its bytes pass through TlsStreams (conn/tls.h) both ways.
+  uint32_t tls : 1 = 0;
   std::string* inbuf = nullptr;  // a request head or API request received in pieces
   ws::FrameParser parser;
 };

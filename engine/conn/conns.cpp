@@ -19,7 +19,7 @@ void Conns::attach(const ConnEvents& events, uint32_t shard_index, uint32_t inca
   timers_ = TimerWheel(now_tick);
 }
 
-uint32_t Conns::admit(Protocol protocol, int fd) {
+uint32_t Conns::admit(Protocol protocol, int fd, bool tls) {
   stats_.add(Counter::conns_accepted);
   const bool api = on_api_port(protocol);
   uint32_t& live = api ? live_api_ : live_clients_;
@@ -39,7 +39,7 @@ uint32_t Conns::admit(Protocol protocol, int fd) {
       return r;
     }();
     const std::string& answer = api ? api_busy : busy;
-    io_.send_now(fd, answer.data(), answer.size());
+    if (!tls) io_.send_now(fd, answer.data(), answer.size());
     io_.close(fd);
     stats_.add(api ? Counter::api_conns_refused : Counter::conns_refused);
     return kNil;
@@ -51,13 +51,14 @@ uint32_t Conns::admit(Protocol protocol, int fd) {
   c.fd = fd;
   c.protocol = protocol;
   c.phase = api ? Phase::open : Phase::handshake;
+  c.tls = tls;
   c.after_flush = AfterFlush::nothing;
   c.last_rx_tick = static_cast<uint32_t>(now_tick_);
   c.recv_armed = false;
   arm_recv(c, id);
-  arm_ms(id, stopping_ ? limits::kStopGraceMs
-             : api     ? config_.api_idle_timeout_ms
-                       : config_.handshake_timeout_ms);
+  arm_ms(id, stopping_     ? limits::kStopGraceMs
+             : api && !tls ? config_.api_idle_timeout_ms
+                           : config_.handshake_timeout_ms);
   return id;
 }
 
@@ -128,7 +129,7 @@ void Conns::answer_and_close(Conn& c, uint32_t id, std::string_view response) {
 
 void Conns::close_after_answer(Conn& c, uint32_t id) {
   c.after_flush = AfterFlush::linger;
-  if (sender_.idle(c)) after_flush(c, id);
+  if (sender_.idle(c, id)) after_flush(c, id);
 }
 
 void Conns::after_flush(Conn& c, uint32_t id) {

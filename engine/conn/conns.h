@@ -71,10 +71,11 @@ class Conns {
       if (slab_.constructed(id) && slab_[id].phase != Phase::free) fn(slab_[id], id);
   }
 
-  // A new connection on the client port (Protocol::upgrade) or the API port (Protocol::api): its
-  // record, its multishot recv and its first deadline. kNil when its port's budget is spent: it was
-  // answered 503 and closed.
-  uint32_t admit(Protocol protocol, int fd);
+  // A new connection on the client port (Protocol::upgrade) or the API port (Protocol::api), `tls`
+  // when that listener speaks TLS: its record, its multishot recv and its first deadline (a TLS
+  // connection has handshake_timeout_ms for its TLS handshake on either port). kNil when its port's
+  // budget is spent: it was answered 503 (in plain HTTP only: a TLS client cannot read it) and closed.
+  uint32_t admit(Protocol protocol, int fd, bool tls);
   // Re-arms the connection's multishot recv (the kernel ended it).
   void arm_recv(Conn& c, uint32_t id);
   // The peer's bytes wait on our side: its recv is not in the kernel, or the kernel holds bytes we have

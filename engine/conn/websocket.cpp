@@ -19,7 +19,7 @@ void WebSocket::on_control(uint32_t id, ws::Opcode op, std::span<uint8_t> payloa
   c.close_received = true;
   if (c.close_sent) {
     // The answer to our close: the handshake is complete; the server closes the TCP connection first.
-    if (sender_.idle(c))
+    if (sender_.idle(c, id))
       conns_.terminate(c, id);
     else
       c.after_flush = AfterFlush::terminate;

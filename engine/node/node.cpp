@@ -106,6 +106,8 @@ bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error
   }
   shards_ = shards;
   settings_ = resolve_settings(config);
+  // TLS contexts before any worker forks: each inherits them (and the shared session-ticket keys).
+  if (!tls_.load(config, shards, error)) return false;
   const RoomTableShape rooms{config.rooms_max, static_cast<uint32_t>(config.room_name_bytes_max)};
   // One presence box per shard, and in cluster mode one more: the bridge's, which asks the other nodes.
   if (!shared_.create(config.ring_bytes, rooms, shards + (cluster ? 1 : 0), error)) return false;
@@ -166,7 +168,14 @@ ShardSetup NodeSetup::shard_setup(const Config& config, uint32_t index) const {
   setup.api_port = api_port_;
   setup.room_table = shared_.room_table();
   setup.presence = shared_.presence();
+  setup.client_tls = tls_.acquire(TlsListener::client);
+  setup.api_tls = tls_.acquire(TlsListener::api);
+  setup.tls_mailbox = tls_.mailbox(index);
   return setup;
+}
+
+bool NodeSetup::reload_tls(uint32_t first, uint32_t count, std::string& error) {
+  return tls_.reload(first, count, error);
 }
 
 BridgeSetup NodeSetup::bridge_setup(const Config& config, bool resume) const {

@@ -18,6 +18,7 @@
 #include "engine/settings.h"
 #include "engine/shard/shard.h"
 #include "engine/node/shm.h"
+#include "engine/node/tls_context.h"
 
 namespace ringcast {
 
@@ -54,10 +55,15 @@ class NodeSetup {
   void request_stop(uint32_t first, uint32_t count);
   // Wakes one shard (it then rereads the stop flags).
   void wake(uint32_t shard);
+  // SIGHUP: the TLS certificate and key files again, for connections shards [first, first + count)
+  // accept from now on. False (nothing changes) when the new files do not load.
+  bool reload_tls(uint32_t first, uint32_t count, std::string& error);
+  bool tls() const { return tls_.any(); }
 
  private:
   SharedRegion shared_;
   Settings settings_;
+  TlsContexts tls_;
   uint32_t shards_ = 0;
   uint16_t client_port_ = 0;
   uint16_t api_port_ = 0;

@@ -85,6 +85,14 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"sseOpen", "open Server-Sent Events streams", true},
     {"streamOpen", "open NDJSON streams", true},
     {"streamsOpened", "SSE and NDJSON subscriptions answered 200", false},
+    {"tlsHandshakes", "TLS handshakes completed", false},
+    {"tlsResumed", "TLS handshakes that resumed a session (ticket)", false},
+    {"tlsHandshakesFailed",
+     "TLS handshakes refused (not TLS, bad or oversized ClientHello, no shared cipher)", false},
+    {"tlsHandshakeTimeouts", "TLS handshakes not finished within handshake_timeout_ms", false},
+    {"tlsPlaintextRefused", "plain HTTP sent to a TLS port (answered 400)", false},
+    {"tlsRecordErrors", "TLS connections ended by a record that did not decrypt or a fatal alert", false},
+    {"tlsOpen", "TLS connections past their handshake", true},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

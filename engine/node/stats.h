@@ -77,9 +77,16 @@ enum class Counter : uint16_t {
   inflate_bytes_in,         // their bytes as received
   inflate_bytes_out,        // ... and inflated
   handshake_deadlines_deferred,  // handshake deadlines moved on: the request sat unread on our side
-  sse_open,                 // gauge: open Server-Sent Events streams (subscribers like WebSockets)
-  stream_open,              // gauge: open NDJSON streams
-  streams_opened,           // SSE and NDJSON subscriptions answered 200
+  sse_open,                      // gauge: open Server-Sent Events streams (subscribers like WebSockets)
+  stream_open,                   // gauge: open NDJSON streams
+  streams_opened,                // SSE and NDJSON subscriptions answered 200
+  tls_handshakes,                // TLS handshakes completed (either listener)
+  tls_resumed,                   // of those: resumed sessions (a ticket from an earlier connection)
+  tls_handshakes_failed,   // TLS handshakes refused: not TLS, bad or oversized ClientHello, no shared cipher
+  tls_handshake_timeouts,  // TLS handshakes not finished within handshake_timeout_ms
+  tls_plaintext_refused,   // plain HTTP sent to a TLS port (answered 400 in plain HTTP)
+  tls_record_errors,       // TLS connections ended by a record that did not decrypt or a fatal alert
+  tls_open,                // gauge: TLS connections past their handshake
   kCount
 };
 

@@ -59,9 +59,18 @@ struct Worker {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   timespec tick{0, 100 * 1000 * 1000};
   while (shards.running() > 0) {
-    if (sigtimedwait(&signals, nullptr, &tick) > 0) node.request_stop(first, threads);
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGHUP) {
+      // The supervisor forwards its SIGHUP: this worker's shards take the files again.
+      std::string reload_error;
+      if (!node.reload_tls(first, threads, reload_error))
+        LOG_WARN("worker %u: SIGHUP: TLS not reloaded (%s)", index, reload_error.c_str());
+    } else if (sig > 0) {
+      node.request_stop(first, threads);
+    }
   }
   shards.join();
   _exit(0);
@@ -120,6 +129,7 @@ int run_workers(Config config) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGCHLD);
+  sigaddset(&signals, SIGHUP);
   sigprocmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -189,6 +199,18 @@ int run_workers(Config config) {
     siginfo_t info{};
     const int sig = sigtimedwait(&signals, &info, &wait_time);
     const int64_t now = monotonic_ms();
+    if (sig == SIGHUP && !stopping) {
+      // Reloaded here first (a worker restarted later forks with the new files), then in every worker.
+      std::string reload_error;
+      if (node.reload_tls(0, 0, reload_error)) {
+        for (const Worker& w : pool)
+          if (w.pid > 0) kill(w.pid, SIGHUP);
+        LOG_INFO("SIGHUP: TLS certificate and key reloaded; new connections get them");
+      } else {
+        LOG_WARN("SIGHUP: TLS not reloaded (%s); the previous certificate stays in use",
+                 reload_error.c_str());
+      }
+    }
     if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
       LOG_INFO("%s: draining %u workers (close 1001 to clients, up to %u ms)",
                sig == SIGTERM ? "SIGTERM" : "SIGINT", workers, config.shutdown_drain_ms);
@@ -235,7 +257,7 @@ int run_workers(Config config) {
         for (uint32_t s = w * threads; s < (w + 1) * threads; ++s) {
           ring.detach(s);
           if (ring.recover_claim(s)) LOG_WARN("shard %u: repaired a publish its worker did not finish", s);
-          for (Counter gauge : {Counter::ws_open, Counter::sse_open, Counter::stream_open})
+          for (Counter gauge : {Counter::ws_open, Counter::sse_open, Counter::stream_open, Counter::tls_open})
             shared->stats[s].values[static_cast<size_t>(gauge)].store(0, std::memory_order_relaxed);
           shared->stats[s].values[static_cast<size_t>(Counter::rooms)].store(0, std::memory_order_relaxed);
           shared->shard_stop[s].store(0, std::memory_order_relaxed);

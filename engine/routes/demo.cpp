@@ -134,7 +134,8 @@ void log_demo_address(const Config& config, uint16_t client_port) {
   // A wildcard address is not one a browser can open: show loopback.
   const bool wildcard =
       config.listen.host.empty() || config.listen.host == "0.0.0.0" || config.listen.host == "::";
-  LOG_INFO("demo: page at http://%s:%u/ (comments up to %u bytes, %u/s per connection, %u/s per shard)",
+  LOG_INFO("demo: page at %s://%s:%u/ (comments up to %u bytes, %u/s per connection, %u/s per shard)",
+           client_tls_files(config).on() ? "https" : "http",
            wildcard ? "127.0.0.1" : config.listen.host.c_str(), client_port, config.demo_text_bytes_max,
            config.demo_publish_per_s, config.demo_shard_publish_per_s);
 }

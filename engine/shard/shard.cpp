@@ -11,6 +11,7 @@
 #include "engine/base/clock.h"
 #include "engine/base/log.h"
 #include "engine/broadcast/users.h"
+#include "engine/codec/tls_hello.h"
 #include "engine/limits.h"
 #include "engine/node/jetstream.h"
 
@@ -47,7 +48,8 @@ Shard::Shard(const ShardSetup& setup)
       stats_(setup.shared->stats[setup.index]),
       // Clients and API connections have separate budgets (see Conns::admit) in one slab.
       slab_(setup.config->conns_per_shard_max + setup.config->api_conns_per_shard_max),
-      sender_(io_, frames_, slab_, stats_, config_),
+      tls_(stats_),
+      sender_(io_, frames_, slab_, tls_, stats_, config_),
       conns_(slab_, io_, frames_, sender_, stats_, config_),
       encodings_(frames_, settings_.nano_routes, config_.nano_push_route,
                  CompressionOptions{config_.compression_level, config_.compression_min_bytes}, &stats_),
@@ -138,6 +140,8 @@ bool Shard::setup(std::string& error) {
   if (!io_.init(limits::kSubmissionEntries, limits::kCompletionEntries, error)) return false;
   if (!io_.setup_buffers(config_.recv_buffer_count, config_.recv_buffer_bytes, error)) return false;
   conns_.set_now(clock::monotonic_ns());
+  tls_.attach(setup_.client_tls, setup_.api_tls, setup_.tls_mailbox);
+  setup_.client_tls = setup_.api_tls = nullptr;  // (the references are tls_'s now)
   // A restarted shard frees its presence box (its previous life may have died answering) and moves to
   // a new incarnation, so the connection ids it hands out differ from its predecessor's.
   const uint32_t incarnation = setup_.presence.valid() ? setup_.presence.reset(setup_.index) : 0;
@@ -303,7 +307,12 @@ void Shard::on_accept(Protocol protocol, const Completion& cqe) {
 }
 
 void Shard::admit(Protocol protocol, int fd) {
-  if (conns_.admit(protocol, fd) != kNil) membership_.reserve(conns_.capacity());
+  const TlsListener listener = on_api_port(protocol) ? TlsListener::api : TlsListener::client;
+  const bool tls = tls_.listener_tls(listener);
+  const uint32_t id = conns_.admit(protocol, fd, tls);
+  if (id == kNil) return;
+  if (tls) tls_.open(id, listener, conns_.capacity());
+  membership_.reserve(conns_.capacity());
 }
 
 void Shard::on_recv(uint32_t id, const Completion& cqe) {
@@ -327,7 +336,10 @@ void Shard::on_recv(uint32_t id, const Completion& cqe) {
     case Phase::handshake:
     case Phase::open:
     case Phase::close_wait:
-      on_bytes(c, id, io_.buffer(buffer_id), static_cast<size_t>(cqe.res));
+      if (c.tls)
+        on_tls_bytes(c, id, io_.buffer(buffer_id), static_cast<size_t>(cqe.res));
+      else
+        on_bytes(c, id, io_.buffer(buffer_id), static_cast<size_t>(cqe.res));
       break;
     case Phase::linger:
     case Phase::dead:
@@ -365,6 +377,67 @@ void Shard::on_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len) {
       streams_.on_bytes(c, id, data, len);
       return;
   }
+}
+
+// A TLS connection's ciphertext: the handshake, or records whose plaintext goes to the connection's
+// protocol as a plain connection's bytes would (piece by piece, as long as the protocol reads on).
+void Shard::on_tls_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len) {
+  const bool was_established = tls_.established(id);
+  switch (tls_.feed(id, data, len)) {
+    case TlsInput::more:
+      break;
+    case TlsInput::plaintext_http: {
+      // The client speaks plain HTTP: the one answer it can read, in one non-blocking write.
+      const char* answer = tls::plaintext_http_answer();
+      io_.send_now(c.fd, answer, std::strlen(answer));
+      conns_.end(c, id);
+      return;
+    }
+    case TlsInput::failed: {
+      // OpenSSL wrote an alert saying why: one non-blocking write of it, then the close.
+      const uint8_t* alert = nullptr;
+      size_t alert_len = 0;
+      if (!c.sending && tls_.has_output(id)) {
+        tls_.output(id, alert, alert_len);
+        io_.send_now(c.fd, alert, alert_len);
+      }
+      conns_.end(c, id);
+      return;
+    }
+    case TlsInput::closed:
+      conns_.end(c, id);
+      return;
+    case TlsInput::plaintext: {
+      // An API connection's idle deadline starts once its handshake is done.
+      if (!was_established && on_api_port(c.protocol)) conns_.arm_ms(id, config_.api_idle_timeout_ms);
+      uint8_t* plain = nullptr;
+      size_t plain_len = 0;
+      while ((c.phase == Phase::handshake || c.phase == Phase::open || c.phase == Phase::close_wait) &&
+             (plain_len = tls_.read_plaintext(id, plain)) > 0)
+        on_bytes(c, id, plain, plain_len);
+      if (c.phase != Phase::dead && c.phase != Phase::free && (tls_.failed(id) || tls_.peer_closed(id))) {
+        conns_.end(c, id);
+        return;
+      }
+      break;
+    }
+  }
+  if (c.phase != Phase::dead && c.phase != Phase::free && tls_.has_output(id)) sender_.wake(c, id);
+}
+
+// A TLS connection still in its TLS handshake at its deadline: ended and counted (no HTTP answer is
+// possible yet). True when the timer was handled here.
+bool Shard::on_tls_timer(Conn& c, uint32_t id) {
+  if (!c.tls || tls_.established(id)) return false;
+  if (conns_.unread_input(c, id)) {
+    // Its bytes wait on our side (a connect storm): the deadline measures us, not the peer.
+    stats_.add(Counter::handshake_deadlines_deferred);
+    conns_.arm_ms(id, config_.handshake_timeout_ms);
+    return true;
+  }
+  stats_.add(Counter::tls_handshake_timeouts);
+  conns_.end(c, id);
+  return true;
 }
 
 // The 101 went out: the new protocol takes the connection, and the bytes its client sent right behind
@@ -411,6 +484,7 @@ void Shard::on_timer(uint32_t id) {
     case Phase::open:
       break;
   }
+  if (on_tls_timer(c, id)) return;
   switch (c.protocol) {
     case Protocol::upgrade:
     case Protocol::demo:
@@ -441,6 +515,7 @@ void Shard::closing(Conn& c, uint32_t id, std::string_view reason) {
 
 void Shard::released(Conn& c, uint32_t id) {
   membership_.release(c, id);
+  if (c.tls) tls_.release(id);
   if (!on_api_port(c.protocol)) http_.forget(id);  // a demo rate limit outlives the upgrade
   if (c.protocol == Protocol::nano) nano_.forget(id);
 }

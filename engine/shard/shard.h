@@ -24,6 +24,7 @@
 #include "engine/conn/membership.h"
 #include "engine/conn/nano.h"
 #include "engine/conn/stream.h"
+#include "engine/conn/tls.h"
 #include "engine/node/limit_log.h"
 #include "engine/node/presence.h"
 #include "engine/node/room_table.h"
@@ -46,6 +47,11 @@ struct ShardSetup {
   uint16_t api_port = 0;   // the push API's bound port (the demo page's "curl" hint)
   RoomTable room_table;    // node-wide rooms (all shards, all workers): cluster interest, roomCount
   PresenceBoard presence;  // presence mailboxes, one per shard (invalid: this shard answers alone)
+  // TLS listeners: a context reference each for the shard to take over (nullptr: plain), and the
+  // mailbox SIGHUP's reloads post new ones to.
+  SSL_CTX* client_tls = nullptr;
+  SSL_CTX* api_tls = nullptr;
+  TlsMailbox* tls_mailbox = nullptr;
 };
 
 class Shard final {
@@ -75,6 +81,8 @@ class Shard final {
   void admit(Protocol protocol, int fd);
   void on_recv(uint32_t id, const Completion& c);
   void on_bytes(Conn& c, uint32_t id, uint8_t* data, size_t len);
+  void on_tls_bytes(Conn& c, uint32_t id, const uint8_t* data, size_t len);
+  bool on_tls_timer(Conn& c, uint32_t id);
   void opened(Conn& c, uint32_t id, const Upgraded& upgraded);
   void on_send(uint32_t id, const Completion& c);
   void on_timer(uint32_t id);
@@ -103,6 +111,7 @@ class Shard final {
   // the fan-out, then each protocol's connections.
   ConnSlab slab_;
   Frames frames_;
+  TlsStreams tls_;
   Sender sender_;
   Conns conns_;
   RoomIndex rooms_;

@@ -30,7 +30,8 @@ import urllib.request
 RINGCAST_BIN = os.environ.get("RINGCAST_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tools", "ringcast")
 
-_SERVING = re.compile(r"serving: clients (?:ws://[^:]*:(\d+)\S*|none \(API only\)), push API http://[^:]*:(\d+)")
+_SERVING = re.compile(
+    r"serving: clients (?:(wss?)://[^:]*:(\d+)\S*|none \(API only\)), push API (https?)://[^:]*:(\d+)")
 
 # Lines that mean a sanitizer (or the engine's own assertion) caught something.
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
@@ -53,7 +54,8 @@ class Server:
     stopped with SIGTERM (then SIGKILL) and its log is printed if the test failed. A server that does
     not exit with 0, or whose log holds a sanitizer report, fails the test (ServerFailure)."""
 
-    def __init__(self, *args, threads=2, env=None, ready_timeout=20.0, listen=True):
+    def __init__(self, *args, threads=2, env=None, ready_timeout=20.0, listen=True, ca_file=None):
+        """`ca_file`: the CA the harness's own push API calls trust when the API speaks TLS."""
         self.args = [RINGCAST_BIN, "--api", "127.0.0.1:0", "--threads", str(threads),
                      *[str(a) for a in args]]
         if listen:
@@ -65,6 +67,8 @@ class Server:
         self.ws_port = None
         self.api_port = None
         self.returncode = None
+        self.ws_scheme, self.api_scheme = "ws", "http"
+        self.ca_file = ca_file
         self._ready = threading.Event()
         self._reader = None
 
@@ -94,8 +98,9 @@ class Server:
         for line in self.proc.stdout:
             self.log_lines.append(line)
             m = _SERVING.search(line)
-            if m:
-                self.ws_port, self.api_port = int(m.group(1) or 0), int(m.group(2))
+            if m and not self._ready.is_set():
+                self.ws_scheme = m.group(1) or "ws"
+                self.ws_port, self.api_scheme, self.api_port = int(m.group(2) or 0), m.group(3), int(m.group(4))
                 self._ready.set()
 
     def log(self):
@@ -144,11 +149,11 @@ class Server:
 
     @property
     def ws_url(self):
-        return f"ws://127.0.0.1:{self.ws_port}/connect"
+        return f"{self.ws_scheme}://127.0.0.1:{self.ws_port}/connect"
 
     @property
     def api_url(self):
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"{self.api_scheme}://127.0.0.1:{self.api_port}"
 
     def api(self, method, path, body=None, headers=None, timeout=30.0):
         """One HTTP request to the push API. Returns (status, parsed JSON or text)."""
@@ -159,8 +164,12 @@ class Server:
         """Like api(), also returning the response headers."""
         data = body.encode() if isinstance(body, str) else body
         req = urllib.request.Request(self.api_url + path, data=data, method=method, headers=headers or {})
+        context = None
+        if self.api_scheme == "https":
+            import ssl
+            context = ssl.create_default_context(cafile=self.ca_file)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
                 status, raw, hdrs = r.status, r.read(), r.headers
         except urllib.error.HTTPError as e:
             status, raw, hdrs = e.code, e.read(), e.headers

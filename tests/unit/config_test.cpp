@@ -116,8 +116,8 @@ TEST_F(ConfigTest, GoPushKeysAreMapped) {
 TEST_F(ConfigTest, GoPushNoOpKeysAreAcceptedSilently) {
   Config c;
   EXPECT_EQ(load(R"({"wsReadTimeout":2000,"wsWriteTimeout":2000,"wsInChannelSize":1000,"wsOutChannelSize":1000,
-                     "mergerWorkerCount":32,"MergerWorkerCount":32,"mergerChannelSize":1000,"serverPem":"a.pem",
-                     "serverKey":"a.key","bucketCount":512,"bucketWorkerCount":32,"dispatchChannelSize":100000,
+                     "mergerWorkerCount":32,"MergerWorkerCount":32,"mergerChannelSize":1000,
+                     "bucketCount":512,"bucketWorkerCount":32,"dispatchChannelSize":100000,
                      "dispatchWorkerCount":32,"bucketJobChannelSize":1000,"bucketJobWorkerCount":32,
                      "serviceReadTimeout":2000,"serviceWriteTimeout":2000,
                      "gatewayList":["127.0.0.1:7788"],"gatewayMaxPendingCount":100000,"gatewayPushRetry":3})",
@@ -127,6 +127,29 @@ TEST_F(ConfigTest, GoPushNoOpKeysAreAcceptedSilently) {
   Config defaults;
   EXPECT_EQ(c.listen.port, defaults.listen.port);
   EXPECT_EQ(c.heartbeat_timeout_ms, defaults.heartbeat_timeout_ms);
+}
+
+// go-push serves its push API over TLS with serverPem/serverKey: they are the API listener's pair.
+TEST_F(ConfigTest, GoPushServerPemIsTheApiCertificate) {
+  Config c;
+  EXPECT_EQ(load(R"({"serverPem":"a.pem","serverKey":"a.key"})", c), "");
+  EXPECT_EQ(warnings_, "");
+  EXPECT_EQ(api_tls_files(c).cert, "a.pem");
+  EXPECT_EQ(api_tls_files(c).key, "a.key");
+  EXPECT_FALSE(client_tls_files(c).on()) << "the WebSocket port stays plain, as in go-push";
+}
+
+TEST_F(ConfigTest, SharedTlsPairServesBothListenersUnlessOneHasItsOwn) {
+  Config c;
+  c.tls_cert_file = "shared.pem";
+  c.tls_key_file = "shared.key";
+  EXPECT_EQ(client_tls_files(c).cert, "shared.pem");
+  EXPECT_EQ(api_tls_files(c).key, "shared.key");
+  c.api_tls_cert_file = "api.pem";
+  c.api_tls_key_file = "api.key";
+  EXPECT_EQ(api_tls_files(c).cert, "api.pem");
+  EXPECT_EQ(api_tls_files(c).key, "api.key");
+  EXPECT_EQ(client_tls_files(c).cert, "shared.pem");
 }
 
 TEST_F(ConfigTest, UnknownKeysWarn) {

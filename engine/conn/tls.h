@@ -1,0 +1,114 @@
+// TLS as a property of a connection's byte stream, below the protocol handlers. Ciphertext the kernel
+// delivered into the shard's provided buffers is decrypted here and the plaintext goes to the
+// connection's protocol exactly as a plain connection's bytes would; the plaintext a send gathers from
+// the out-queue (shared frames, encoded once for everyone) is encrypted here into the connection's
+// ciphertext, which is what its send carries. OpenSSL sees memory only (one small BIO per connection
+// over the shard's current input and the connection's output), so the shard's io_uring does every
+// socket operation. Owns each TLS connection's SSL and ciphertext; knows nothing of protocols.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "engine/limits.h"
+#include "engine/node/stats.h"
+#include "engine/node/tls_context.h"
+
+typedef struct ssl_st SSL;
+
+namespace ringcast {
+
+// What a connection's ciphertext came to.
+enum class TlsInput : uint8_t {
+  more,            // nothing for the protocol (yet): read on
+  plaintext,       // the handshake is done; read_plaintext() has what the peer sent
+  closed,          // the peer ended TLS (close_notify): nothing more will come
+  failed,          // a bad or oversized handshake, a record that does not decrypt: close (counted)
+  plaintext_http,  // plain HTTP sent to the TLS port: answer plaintext_http_answer() and close
+};
+
+class TlsStreams {
+ public:
+  explicit TlsStreams(ShardStats& stats);
+  ~TlsStreams();
+  TlsStreams(const TlsStreams&) = delete;
+  TlsStreams& operator=(const TlsStreams&) = delete;
+
+  // The shard's contexts (a reference each, taken over; nullptr: that listener is plain) and the
+  // mailbox reloads post new ones to.
+  void attach(SSL_CTX* client, SSL_CTX* api, TlsMailbox* mailbox);
+  bool listener_tls(TlsListener l) const { return ctx_[static_cast<int>(l)] != nullptr; }
+
+  // A connection accepted on a TLS listener. Its SSL waits for the first bytes, so a connect that
+  // never speaks costs no OpenSSL memory.
+  void open(uint32_t id, TlsListener l, uint32_t capacity);
+  // Ciphertext arrived for the connection. On `plaintext`, call read_plaintext() until it returns 0,
+  // before the next input (the input is consumed as the records are read).
+  TlsInput feed(uint32_t id, const uint8_t* data, size_t len);
+  // The next piece of plaintext (in a shard-wide buffer valid until the next call), 0 when there is
+  // no more. A failure or the peer's close_notify is reported by the next feed()... and by failed().
+  size_t read_plaintext(uint32_t id, uint8_t*& data);
+  bool failed(uint32_t id) const { return conns_[id].failed; }
+  bool peer_closed(uint32_t id) const { return conns_[id].peer_closed; }
+  bool established(uint32_t id) const { return conns_[id].established; }
+
+  // ---- sending ----
+  // Encrypts plaintext into the connection's ciphertext (after the handshake only).
+  void encrypt(uint32_t id, const iovec* iov, int n);
+  // Ciphertext waiting for a send (the handshake's answers, encrypted frames).
+  bool has_output(uint32_t id) const { return conns_[id].out_len > 0 || conns_[id].next_len > 0; }
+  size_t output_bytes(uint32_t id) const {
+    return conns_[id].out_len - conns_[id].out_sent + conns_[id].next_len;
+  }
+  // The bytes the next send carries; they stay put until sent() has retired them all.
+  void output(uint32_t id, const uint8_t*& data, size_t& len);
+  void sent(uint32_t id, size_t bytes);
+  // What an alert written by a failed handshake leaves for one best-effort write before the close.
+  void pending_alert(uint32_t id, const uint8_t*& data, size_t& len) { output(id, data, len); }
+
+  void release(uint32_t id);
+
+  // The shard's BIO state: where a connection's BIO reads from and writes to, set around each call.
+  struct Current {
+    const uint8_t* in = nullptr;
+    size_t in_len = 0;
+    uint32_t id = 0;
+    TlsStreams* self = nullptr;
+  };
+  void append_output(uint32_t id, const uint8_t* data, size_t len);
+
+ private:
+  // A connection's TLS: its SSL, the ciphertext a send has in flight (`out`, never moved or grown
+  // while the kernel may read it) and what was written meanwhile (`next`).
+  struct Conn {
+    SSL* ssl = nullptr;
+    uint8_t* out = nullptr;
+    uint8_t* next = nullptr;
+    uint32_t out_len = 0;
+    uint32_t out_sent = 0;
+    uint32_t next_len = 0;
+    uint32_t next_cap = 0;
+    uint32_t handshake_bytes = 0;  // ciphertext received before the handshake finished
+    uint8_t listener = 0;
+    bool on = false;
+    bool established = false;
+    bool failed = false;
+    bool peer_closed = false;
+  };
+  bool start(uint32_t id);
+  void take_posted();
+  void set_input(uint32_t id, const uint8_t* data, size_t len);
+
+  ShardStats& stats_;
+  SSL_CTX* ctx_[2] = {nullptr, nullptr};
+  TlsMailbox* mailbox_ = nullptr;
+  std::vector<Conn> conns_;
+  Current current_;
+  std::vector<uint8_t> plain_;    // decrypted bytes on their way to the protocol
+  std::vector<uint8_t> staging_;  // a send's frames copied together: one record, not one per frame
+};
+
+}  // namespace ringcast
