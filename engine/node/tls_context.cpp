@@ -3,6 +3,7 @@
 
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 
 #include <cstdio>
@@ -66,8 +67,13 @@ SSL_CTX* make_tls_server_context(const TlsFiles& files, const TlsTicketKeys& key
   };
   if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1)
     return fail("'" + files.cert + "' holds no usable PEM certificate: " + openssl_error());
-  if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1)
-    return fail("'" + files.key + "' holds no usable PEM private key: " + openssl_error());
+  if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    const bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    const std::string why = openssl_error();
+    if (mismatch)
+      return fail("the key in '" + files.key + "' does not match the certificate in '" + files.cert + "'");
+    return fail("'" + files.key + "' holds no usable PEM private key: " + why);
+  }
   if (SSL_CTX_check_private_key(ctx) != 1)
     return fail("the key in '" + files.key + "' does not match the certificate in '" + files.cert + "'");
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
