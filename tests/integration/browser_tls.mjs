@@ -45,6 +45,9 @@ test('the demo page over https://, live pushes and comments over wss://', () => 
     assertEqual(await page.getAttribute('body', 'data-transport'), 'websocket');
     assertEqual(await page.evaluate(() => window.ringcastClient.url), `wss://127.0.0.1:${server.wsPort}/connect`);
     await server.waitStat('joins', (v) => v >= 1);
+    // The page's curl hint names the push API with its scheme.
+    const curl = await page.textContent('#curl');
+    assert(curl.endsWith(` https://127.0.0.1:${server.apiPort}/push/room`), `curl hint: ${curl}`);
 
     const r = await server.pushRoom('secure', [{ text: 'pushed over https' }, 'and a plain string']);
     assertEqual(r.status, 200);
