@@ -42,9 +42,10 @@ void serve_stats(DemoContext& ctx, std::string& out, bool keep) {
   json.key("shards").number(ctx.shard_count);
   json.key("wsPath").string(ctx.config->ws_path);
   json.key("ssePath").string(path_enabled(ctx.config->sse_path) ? ctx.config->sse_path : std::string());
-  // Where the push API listens, for the page's "curl" hint.
+  // Where the push API listens, for the page's "curl" hint (https when the API listener speaks TLS).
   json.key("api").string(ctx.config->api.enabled ? ctx.config->api.host + ":" + std::to_string(ctx.api_port)
                                                  : std::string());
+  json.key("apiScheme").string(api_tls_files(*ctx.config).on() ? "https" : "http");
   json.end_object();
   http::append_response(out, 200, "application/json", body, keep, kJsonHeaders);
 }

@@ -2,95 +2,10 @@
 // decode, Protocol.strencode / strdecode): what Pomelo's JS clients put on the wire and how they read
 // the server's bytes. Handshake and ack, heartbeats, requests with responses (route as a string and as
 // a dictionary code), pushes decoded (the chat routes, an API push as onPush, an emoji), the kick.
-import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
-import { dirname, join as joinPath } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import {
-  assert, assertDeepEqual, assertEqual, collectItems, connect, join, nextMessage, run, test, withServer,
+  assert, assertDeepEqual, assertEqual, collectItems, connect, join, run, test, withServer,
 } from '../lib/harness.mjs';
-
-const nodeDir = joinPath(dirname(fileURLToPath(import.meta.url)), '..', 'node');
-if (!existsSync(joinPath(nodeDir, 'node_modules', 'pomelo-protocol'))) {
-  console.log(`SKIP: the npm package pomelo-protocol is not installed; run: npm install --prefix ${nodeDir}`);
-  process.exit(77);
-}
-const Protocol = createRequire(joinPath(nodeDir, 'package.json'))('pomelo-protocol');
-const { Package, Message } = Protocol;
-
-// A Pomelo client over a ws connection, with pomelo-protocol doing every byte: its packets are decoded
-// as they arrive into a queue of {type, ...} events.
-class PomeloClient {
-  static async open(url) {
-    const c = new PomeloClient();
-    c.ws = await connect(url);
-    c.events = [];
-    c.nextId = 1;
-    return c;
-  }
-
-  send(type, body) { this.ws.send(Package.encode(type, body)); }
-
-  // The next event of `type` (and `route` / `id`), reading messages until it comes; others are kept.
-  async next(type, { route, id, timeoutMs = 10000 } = {}) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.events.findIndex((e) => e.type === type && (route === undefined || e.route === route) &&
-        (id === undefined || e.id === id));
-      if (i >= 0) return this.events.splice(i, 1)[0];
-      const m = await nextMessage(this.ws, Math.max(1, deadline - Date.now()));
-      assert(m.isBinary, 'Pomelo packets come in binary messages');
-      const decoded = Package.decode(m.data);
-      for (const pkg of Array.isArray(decoded) ? decoded : [decoded]) this.events.push(this.event(pkg));
-    }
-  }
-
-  event(pkg) {
-    const text = () => (pkg.body ? Protocol.strdecode(pkg.body) : '');
-    switch (pkg.type) {
-      case Package.TYPE_HANDSHAKE: return { type: 'handshake', body: JSON.parse(text()) };
-      case Package.TYPE_HEARTBEAT: return { type: 'heartbeat' };
-      case Package.TYPE_KICK: return { type: 'kick', body: JSON.parse(text()) };
-      case Package.TYPE_DATA: {
-        const msg = Message.decode(pkg.body);
-        // A compressed route arrives as its dictionary code: the client maps it back, as Pomelo's does.
-        const route = msg.compressRoute ? this.codeToRoute[msg.route] : msg.route;
-        const kind = msg.type === Message.TYPE_RESPONSE ? 'response' : msg.type === Message.TYPE_PUSH ? 'push' : '?';
-        return { type: kind, id: msg.id, route, compressed: !!msg.compressRoute, raw: msg.body,
-          body: JSON.parse(Protocol.strdecode(msg.body)) };
-      }
-      default: return { type: `packet ${pkg.type}` };
-    }
-  }
-
-  async handshake(user = {}) {
-    this.send(Package.TYPE_HANDSHAKE, Protocol.strencode(JSON.stringify({
-      sys: { type: 'js-websocket', version: '0.0.1', rsa: {} }, user })));
-    const { body } = await this.next('handshake');
-    if (body.code === 200) {
-      this.dict = body.sys.dict;
-      this.codeToRoute = Object.fromEntries(Object.entries(this.dict).map(([r, c]) => [c, r]));
-      this.send(Package.TYPE_HANDSHAKE_ACK);
-    }
-    return body;
-  }
-
-  // A request; `compress` sends the route as its dictionary code. Resolves to the response payload.
-  async request(route, payload, { compress = false } = {}) {
-    const id = this.nextId++;
-    const body = Protocol.strencode(JSON.stringify(payload));
-    const message = compress ? Message.encode(id, Message.TYPE_REQUEST, 1, this.dict[route], body)
-      : Message.encode(id, Message.TYPE_REQUEST, 0, route, body);
-    this.send(Package.TYPE_DATA, message);
-    return (await this.next('response', { id })).body;
-  }
-
-  notify(route, payload) {
-    this.send(Package.TYPE_DATA, Message.encode(0, Message.TYPE_NOTIFY, 0, route,
-      Protocol.strencode(JSON.stringify(payload))));
-  }
-}
+import { Package, PomeloClient, Protocol } from '../lib/pomelo_client.mjs';
 
 const nanoUrl = (server) => `ws://127.0.0.1:${server.wsPort}/nano`;
 

@@ -188,6 +188,7 @@ class Demo(unittest.IsolatedAsyncioTestCase):
                 self.assertIsInstance(body[key], int, key)
             self.assertEqual(body["wsPath"], "/connect")
             self.assertEqual(body["api"], f"127.0.0.1:{server.api_port}")  # the bound port, not 0
+            self.assertEqual(body["apiScheme"], "http")  # https when the API listener speaks TLS
             self.assertEqual(body["shards"], 2)
             server.push_all([1])
             self.assertEqual(get(server.ws_port, "/demo/stats").json()["published"], body["published"] + 1)

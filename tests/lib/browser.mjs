@@ -26,11 +26,12 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--disable-dev-shm-usage'];
 
-// Runs fn(context) in a fresh browser profile, closed and removed afterwards.
-export async function withBrowser(fn) {
+// Runs fn(context) in a fresh browser profile, closed and removed afterwards. `args`: more chromium
+// flags (browser_tls.mjs trusts the test server's key with --ignore-certificate-errors-spki-list).
+export async function withBrowser(fn, { args = [] } = {}) {
   const profile = mkdtempSync(joinPath(tmpdir(), 'ringcast-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 720 },
+    executablePath: CHROMIUM, headless: true, args: [...ARGS, ...args], viewport: { width: 1280, height: 720 },
   });
   try {
     await fn(context);

@@ -1,9 +1,11 @@
 // Node side of the integration harness (see harness.py): starts the real `ringcast` binary on
-// loopback with kernel-picked ports, talks to it with the npm `ws` client and fetch, and fails the
-// test when the server does not exit 0 or logs a sanitizer report. A tiny sequential test runner
-// with the exit codes meson wants: 0 pass, 1 fail, 77 skip (no node_modules/ws).
+// loopback with kernel-picked ports, talks to it with the npm `ws` client and fetch (node's https
+// module, trusting the test CA, when the push API speaks TLS), and fails the test when the server
+// does not exit 0 or logs a sanitizer report. A tiny sequential test runner with the exit codes meson
+// wants: 0 pass, 1 fail, 77 skip (no node_modules/ws).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import https from 'node:https';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { dirname, join as joinPath } from 'node:path';
@@ -24,15 +26,21 @@ export function loadWs() {
 export const WebSocket = loadWs();
 
 const RINGCAST_BIN = process.env.RINGCAST_BIN || joinPath(here, '..', '..', 'build', 'tools', 'ringcast');
-const SERVING = /serving: clients (?:ws:\/\/[^:]*:(\d+)\S*|none \(API only\)), push API http:\/\/[^:]*:(\d+)/;
+// The serving line names each listener's scheme: ws/http when plain, wss/https with TLS.
+const SERVING = /serving: clients (?:(wss?):\/\/[^:]*:(\d+)\S*|none \(API only\)), push API (https?):\/\/[^:]*:(\d+)/;
 const SANITIZER_MARKS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:',
   'ringcast: assertion failed'];
 
 export class Server {
-  constructor(flags = [], { threads = 2 } = {}) {
+  // `ca`: the CA certificate (a PEM file's path, or its bytes) that the harness's own push API calls
+  // trust when the API speaks TLS; tests pass the same to their clients.
+  constructor(flags = [], { threads = 2, ca } = {}) {
     this.args = ['--listen', '127.0.0.1:0', '--api', '127.0.0.1:0', '--threads', String(threads),
       ...flags.map(String)];
     this.log = '';
+    this.wsScheme = 'ws';
+    this.apiScheme = 'http';
+    this.ca = typeof ca === 'string' ? readFileSync(ca) : ca;
   }
 
   start(timeoutMs = 20000) {
@@ -44,8 +52,11 @@ export class Server {
         this.log += chunk.toString();
         const m = SERVING.exec(this.log);
         if (m && !this.wsPort) {
-          this.wsPort = Number(m[1] ?? 0);
-          this.apiPort = Number(m[2]);
+          this.wsScheme = m[1] ?? 'ws';
+          this.wsPort = Number(m[2] ?? 0);
+          this.apiScheme = m[3];
+          this.apiPort = Number(m[4]);
+          if (this.apiScheme === 'https') this.agent = new https.Agent({ keepAlive: true, ca: this.ca });
           clearTimeout(timer);
           resolve(this);
         }
@@ -59,8 +70,11 @@ export class Server {
     });
   }
 
-  get wsUrl() { return `ws://127.0.0.1:${this.wsPort}/connect`; }
-  get apiUrl() { return `http://127.0.0.1:${this.apiPort}`; }
+  get wsUrl() { return `${this.wsScheme}://127.0.0.1:${this.wsPort}/connect`; }
+  get nanoUrl() { return `${this.wsScheme}://127.0.0.1:${this.wsPort}/nano`; }
+  // The client port's HTTP side (the demo page, /sse, /stream): https when the client port speaks TLS.
+  get httpUrl() { return `${this.wsScheme === 'wss' ? 'https' : 'http'}://127.0.0.1:${this.wsPort}`; }
+  get apiUrl() { return `${this.apiScheme}://127.0.0.1:${this.apiPort}`; }
 
   // SIGTERM, wait, and check: exit code 0 and no sanitizer report. Returns the exit status.
   async stop(timeoutMs = 30000) {
@@ -68,6 +82,7 @@ export class Server {
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
     const status = await this.exited;
     clearTimeout(timer);
+    if (this.agent) this.agent.destroy();
     await new Promise((r) => setTimeout(r, 50));  // let the last log chunks arrive
     for (const mark of SANITIZER_MARKS) {
       if (this.log.includes(mark)) throw new Error(`ringcast log holds '${mark}':\n${this.log}`);
@@ -77,10 +92,31 @@ export class Server {
   }
 
   async api(method, path, body, headers = {}) {
-    const r = await fetch(this.apiUrl + path, { method, body, headers });
+    const r = this.apiScheme === 'https' ? await this.httpsRequest(method, path, body, headers)
+      : await fetch(this.apiUrl + path, { method, body, headers });
     const text = await r.text();
     const json = (r.headers.get('content-type') || '').includes('json') && text ? JSON.parse(text) : text;
     return { status: r.status, body: json, headers: r.headers };
+  }
+
+  // fetch cannot be given a CA in Node 20, so over TLS the API is asked with node's https module (one
+  // kept-alive agent per server, trusting `ca`); the answer has the fields of fetch's that api() reads.
+  httpsRequest(method, path, body, headers) {
+    return new Promise((resolve, reject) => {
+      const req = https.request(this.apiUrl + path, { method, headers, agent: this.agent }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+          const text = Buffer.concat(chunks).toString();
+          resolve({ status: res.statusCode, headers: h, text: async () => text });
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
   }
 
   pushRoom(room, items) {

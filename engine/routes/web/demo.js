@@ -15,6 +15,7 @@ const notice = $('notice');
 const params = new URLSearchParams(location.search);
 let room = params.get('room') || 'lobby';
 let apiAddress = '127.0.0.1:7799';
+let apiScheme = 'http';
 const mine = new Map();       // text -> count of my comments not seen back yet
 const laneFreeAt = [];        // per lane: when its last comment has cleared the right edge
 const kLaneHeight = 40;
@@ -75,7 +76,7 @@ function showRoom() {
   $('room-name').textContent = room;
   $('room-name-2').textContent = room;
   const items = JSON.stringify([{ text: 'hello from the backend' }]);
-  $('curl').textContent = `curl -d 'room=${room}&items=${items}' http://${apiAddress}/push/room`;
+  $('curl').textContent = `curl -d 'room=${room}&items=${items}' ${apiScheme}://${apiAddress}/push/room`;
   const preset = [...roomSelect.options].some((o) => o.value === room);
   roomSelect.value = preset ? room : '';
   roomCustom.hidden = preset;
@@ -101,6 +102,7 @@ function switchRoom(next) {
 
 const info = await fetch('/demo/stats').then((r) => r.json()).catch(() => ({}));
 if (info.api) apiAddress = info.api.replace(/^0\.0\.0\.0:/, `${location.hostname}:`);
+if (info.apiScheme) apiScheme = info.apiScheme;
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${info.wsPath || '/connect'}`;
 const wanted = params.get('transport') === 'sse' && info.ssePath ? 'sse' : 'auto';
 const client = new RingcastClient(wsUrl, {
