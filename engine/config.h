@@ -199,8 +199,6 @@ CliAction parse_command_line(int argc, char** argv, Config& config, std::string&
 
 std::string usage_text();
 
-// "clients ws://host:port/path, push API http://host:port[, Nano/Pomelo ws://host:port/nano]" for the
-// start-up line; an endpoint configured as none says so (the Nano path is left out when off).
 // The certificate and key a listener serves (empty: the listener speaks plain TCP).
 struct TlsFiles {
   std::string cert;
@@ -210,6 +208,9 @@ struct TlsFiles {
 TlsFiles client_tls_files(const Config& config);
 TlsFiles api_tls_files(const Config& config);
 
+// "clients ws://host:port/path, push API http://host:port[, Nano/Pomelo ws://host:port/nano]" for the
+// start-up line (wss:// and https:// on a TLS listener); an endpoint configured as none says so (the
+// Nano path is left out when off).
 std::string serving_addresses(const Config& config, unsigned client_port, unsigned api_port);
 
 }  // namespace ringcast
