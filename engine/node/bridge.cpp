@@ -14,6 +14,7 @@
 #include "engine/base/log.h"
 #include "engine/limits.h"
 #include "engine/node/cluster_state.h"
+#include "engine/node/nats_tls.h"
 
 namespace ringcast {
 namespace {
@@ -29,6 +30,17 @@ std::string connected_url(natsConnection* nc) {
 }
 
 }  // namespace
+
+std::string nats_error_text(natsStatus s) {
+  // libnats keeps the details (a file it could not load, a certificate it refused) per thread, after
+  // the place in its source that noticed: "(conn.c:733): SSL handshake error: ...".
+  std::string_view detail = nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : "";
+  if (detail.starts_with('(')) {
+    const size_t end = detail.find("): ");
+    if (end != std::string_view::npos) detail.remove_prefix(end + 3);
+  }
+  return detail.empty() ? natsStatus_GetText(s) : std::string(detail);
+}
 
 Bridge::Bridge(const BridgeSetup& setup)
     : setup_(setup),
@@ -71,6 +83,7 @@ bool Bridge::start(std::string& error) {
   const std::string name = "ringcast node " + std::to_string(node_id_);
   if (s == NATS_OK) s = natsOptions_SetServers(options_, url_ptrs.data(), static_cast<int>(url_ptrs.size()));
   if (s == NATS_OK) s = natsOptions_SetName(options_, name.c_str());
+  if (s == NATS_OK && nats_tls_on(config_)) s = set_nats_tls(options_, config_);
   // The server does not send this connection's own publishes back: a node never receives (and so
   // never delivers twice) what it forwarded itself. The origin check in receive() is the second net.
   if (s == NATS_OK) s = natsOptions_SetNoEcho(options_, true);
@@ -89,9 +102,14 @@ bool Bridge::start(std::string& error) {
   if (s == NATS_OK) s = natsOptions_SetClosedCB(options_, on_closed, this);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(options_, on_error, this);
   if (s != NATS_OK) {
-    error = std::string("NATS client options: ") + natsStatus_GetText(s);
+    error = std::string("NATS client options: ") + nats_error_text(s);
     return false;
   }
+  if (nats_tls_on(config_))
+    LOG_INFO("cluster: TLS to NATS, servers verified against %s%s%s",
+             config_.nats_tls_ca_file.empty() ? "the system's CAs" : config_.nats_tls_ca_file.c_str(),
+             config_.nats_tls_cert_file.empty() ? "" : ", client certificate ",
+             config_.nats_tls_cert_file.c_str());
   s = natsConnection_Connect(&connection_, options_);
   if (s == NATS_OK) {
     cluster_.connected.store(1, std::memory_order_release);
@@ -101,7 +119,7 @@ bool Bridge::start(std::string& error) {
     LOG_WARN("cluster: node %u cannot reach NATS (%s) yet; retrying, pushes answer 503 meanwhile", node_id_,
              config_.nats.c_str());
   } else {
-    error = std::string("NATS connect: ") + natsStatus_GetText(s);
+    error = std::string("NATS connect: ") + nats_error_text(s);
     return false;
   }
   return !config_.jetstream || start_history(error);
@@ -485,16 +503,38 @@ void Bridge::on_error(natsConnection*, natsSubscription*, natsStatus err, void* 
   LOG_WARN("cluster: NATS error: %s", natsStatus_GetText(err));
 }
 
-int64_t Bridge::reconnect_delay(natsConnection*, int attempts, void* self) {
-  // Called after a whole round over the server list failed: exponential backoff with jitter, so that
-  // many nodes do not hit a restarted server in step.
-  const auto* bridge = static_cast<Bridge*>(self);
-  const int64_t base = bridge->config_.nats_reconnect_wait_ms;
-  const int64_t cap = bridge->config_.nats_reconnect_wait_max_ms;
+int64_t Bridge::reconnect_delay(natsConnection* nc, int attempts, void* self) {
+  // Called after a whole round over the server list failed. A server that answered but with which no
+  // connection could be set up (a certificate refused either way, a host name that does not match,
+  // authorization) left its reason on the connection; a refused or unanswered TCP connection leaves
+  // none: that is the outage start() and on_disconnected() report.
+  auto* bridge = static_cast<Bridge*>(self);
+  const char* text = nullptr;
+  const natsStatus last = natsConnection_GetLastError(nc, &text);
+  if (last != NATS_OK) bridge->log_connect_failure(last, text);
+  return bridge->backoff_ms(attempts);
+}
+
+int64_t Bridge::backoff_ms(int attempts) const {
+  // Exponential backoff with jitter, so that many nodes do not hit a restarted server in step.
+  const int64_t base = config_.nats_reconnect_wait_ms;
+  const int64_t cap = config_.nats_reconnect_wait_max_ms;
   const int shift = std::min(attempts > 0 ? attempts - 1 : 0, 16);
   const int64_t delay = std::min<int64_t>(base << shift, cap);
   const uint64_t noise = static_cast<uint64_t>(monotonic_ms()) * 2654435761u;
   return delay + static_cast<int64_t>(noise % static_cast<uint64_t>(delay / 4 + 1));
+}
+
+void Bridge::log_connect_failure(natsStatus status, const char* text) {
+  const int64_t now = monotonic_ms();
+  int64_t logged = connect_failure_logged_ms_.load(std::memory_order_relaxed);
+  if (now - logged < limits::kBridgeLogEveryMs ||
+      !connect_failure_logged_ms_.compare_exchange_strong(logged, now, std::memory_order_relaxed))
+    return;  // the other connection (JetStream's requests) said it just now
+  const char* name = natsStatus_GetText(status);
+  const bool same = text == nullptr || *text == 0 || std::string_view(text) == name;
+  LOG_WARN("cluster: node %u cannot connect to NATS: %s%s%s; retrying, pushes answer 503 meanwhile", node_id_,
+           name, same ? "" : ": ", same ? "" : text);
 }
 
 }  // namespace ringcast

@@ -14,6 +14,7 @@
 #include "engine/limits.h"
 #include "engine/node/bridge.h"
 #include "engine/node/cluster_state.h"
+#include "engine/node/nats_tls.h"
 
 namespace ringcast {
 namespace {
@@ -63,6 +64,7 @@ bool Bridge::start_history(std::string& error) {
   if (s == NATS_OK)
     s = natsOptions_SetServers(fetch_options_, url_ptrs.data(), static_cast<int>(url_ptrs.size()));
   if (s == NATS_OK) s = natsOptions_SetName(fetch_options_, name.c_str());
+  if (s == NATS_OK && nats_tls_on(config_)) s = set_nats_tls(fetch_options_, config_);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(fetch_options_, -1);
   if (s == NATS_OK) s = natsOptions_SetCustomReconnectDelay(fetch_options_, reconnect_delay, this);
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(fetch_options_, true, nullptr, nullptr);
@@ -78,7 +80,7 @@ bool Bridge::start_history(std::string& error) {
     s = natsConnection_JetStream(&fetch_js_, fetch_connection_, &fo);
   }
   if (s != NATS_OK) {
-    error = std::string("JetStream: ") + natsStatus_GetText(s);
+    error = std::string("JetStream: ") + nats_error_text(s);
     return false;
   }
   return true;
