@@ -126,11 +126,16 @@ bool Bridge::start(std::string& error) {
 }
 
 void Bridge::run() {
-  reconcile_all();
+  if (natsConnection_IsClosed(connection_))
+    reopen();  // libnats gave up at once (see reopen()): subscribing to it would only fail
+  else
+    reconcile_all();
   while (!cluster_.stop.load(std::memory_order_acquire)) {
     bool busy = forward(limits::kBridgeForwardBatch) == limits::kBridgeForwardBatch;
     busy |= follow_rooms();
-    if (reconcile_needed_ && monotonic_ms() >= reconcile_at_ms_) reconcile_all();
+    if (natsConnection_IsClosed(connection_)) reopen();
+    if (reconcile_needed_ && monotonic_ms() >= reconcile_at_ms_ && !natsConnection_IsClosed(connection_))
+      reconcile_all();
     if (slow_consumer_seen_.exchange(false, std::memory_order_relaxed)) count_dropped();
     if (config_.jetstream) busy |= history_turn();
     busy |= presence_turn();
@@ -144,6 +149,49 @@ void Bridge::run() {
   if (cluster_.connected.load(std::memory_order_acquire))
     natsConnection_FlushTimeout(connection_, limits::kBridgeFinalFlushTimeoutMs);
   shutdown();
+}
+
+// libnats 3.4 (Debian 12's) closes a connection for good when its very first attempt got past TCP
+// and then failed (a certificate refused either way, a host name that does not match, a server that
+// hung up), where it keeps retrying a server that does not answer at all (fixed upstream in nats.c
+// 3.12, commit 77843e72). A closed connection never comes back, so the bridge opens a new one: one
+// attempt per reconnect delay, on this thread, and only a connection that got through replaces the
+// closed one (libnats handles every later loss of it). Meanwhile the node is as with NATS down.
+void Bridge::reopen() {
+  const int64_t now = monotonic_ms();
+  if (now < reopen_at_ms_) return;
+  if (reopen_attempts_ == 0) {
+    // One synchronous attempt at a time, which reports why it failed (the retrying kind does not).
+    cluster_.connected.store(0, std::memory_order_release);
+    natsOptions_SetRetryOnFailedConnect(options_, false, nullptr, nullptr);
+  }
+  natsConnection* fresh = nullptr;
+  const natsStatus s = natsConnection_Connect(&fresh, options_);
+  if (s != NATS_OK) {
+    log_connect_failure(s, nats_error_text(s).c_str());
+    reopen_at_ms_ = monotonic_ms() + backoff_ms(++reopen_attempts_);
+    return;
+  }
+  reopen_attempts_ = 0;
+  reopen_at_ms_ = 0;
+  // What was made on the closed connection goes with it; reconcile_all() subscribes again.
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) unsubscribe(it++);
+  for (natsSubscription** sub : {&all_subscription_, &user_subscription_, &question_subscription_,
+                                 &answer_subscription_, &nodes_subscription_}) {
+    if (*sub) natsSubscription_Destroy(*sub);
+    *sub = nullptr;
+  }
+  if (js_) jsCtx_Destroy(js_);
+  js_ = nullptr;
+  natsConnection_Destroy(connection_);
+  connection_ = fresh;
+  if (config_.jetstream) {
+    const natsStatus js = open_publish_context();
+    if (js != NATS_OK) LOG_ERROR("cluster: JetStream on the new NATS connection: %s", nats_error_text(js).c_str());
+  }
+  cluster_.connected.store(1, std::memory_order_release);
+  LOG_INFO("cluster: node %u connected to %s", node_id_, connected_url(connection_).c_str());
+  reconcile_all();
 }
 
 uint32_t Bridge::forward(uint32_t limit) {
@@ -387,6 +435,8 @@ void Bridge::sleep() {
                        : limits::kBridgeIdlePollMs;
   // Presence: answers and shards wake us, but a gather's deadline and a box another asker holds do not.
   if (presence_busy()) timeout_ms = std::min(timeout_ms, limits::kClusterPresencePollMs);
+  if (reopen_at_ms_)
+    timeout_ms = static_cast<int>(std::clamp<int64_t>(reopen_at_ms_ - monotonic_ms(), 1, timeout_ms));
   if (cluster_.connected.load(std::memory_order_acquire))
     timeout_ms = static_cast<int>(std::clamp<int64_t>(announce_at_ms_ - monotonic_ms(), 1, timeout_ms));
   if (poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN)) {
@@ -487,7 +537,14 @@ void Bridge::on_reconnected(natsConnection* nc, void* self) {
 }
 
 void Bridge::on_closed(natsConnection*, void* self) {
-  static_cast<Bridge*>(self)->cluster_.connected.store(0, std::memory_order_release);
+  auto* bridge = static_cast<Bridge*>(self);
+  bridge->cluster_.connected.store(0, std::memory_order_release);
+  // Not closed by shutdown(): libnats gave the connection up (see reopen()); the bridge's thread opens
+  // another.
+  if (!bridge->cluster_.stop.load(std::memory_order_acquire)) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(bridge->setup_.wake_fd, &one, sizeof(one));
+  }
 }
 
 void Bridge::on_error(natsConnection*, natsSubscription*, natsStatus err, void* self) {

@@ -83,6 +83,7 @@ class Bridge {
   static int64_t reconnect_delay(natsConnection* nc, int attempts, void* self);
   int64_t backoff_ms(int attempts) const;  // nats_reconnect_wait_ms doubling, jittered
   void log_connect_failure(natsStatus status, const char* text);  // at most every kBridgeLogEveryMs
+  void reopen();  // a new connection in place of one libnats closed for good (bridge.cpp)
   static void on_subscription_done(void* self);
 
   // ---- presence across the cluster (bridge_presence.cpp) ----
@@ -97,6 +98,7 @@ class Bridge {
 
   // ---- JetStream: the cluster's history (bridge_history.cpp; replays in bridge_replay.cpp) ----
   bool start_history(std::string& error);
+  natsStatus open_publish_context();  // js_ on connection_
   bool history_turn();  // the stream's set-up, probes, publishes to send again, catch-up
   bool setup_stream();
   void probe_stream();
@@ -158,6 +160,8 @@ class Bridge {
   int64_t dropped_gone_ = 0;       // messages dropped by subscriptions since destroyed
   int64_t publish_failure_logged_ms_ = 0;
   std::atomic<int64_t> connect_failure_logged_ms_{0};  // by libnats' reconnect threads
+  int reopen_attempts_ = 0;  // failed attempts to replace a closed connection, in a row
+  int64_t reopen_at_ms_ = 0;  // the next one (0: none waiting)
   // Inbound, on libnats' delivery thread (a pool of one: see start()).
   Publisher publisher_;
   std::atomic<bool> slow_consumer_seen_{false};

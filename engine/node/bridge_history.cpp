@@ -46,14 +46,7 @@ bool Bridge::start_history(std::string& error) {
   ring_epoch_ = setup_.ring.epoch();
   live_prefix_ = config_.nats_subject_prefix + ".l.";
   stream_ = jetstream::stream_name(config_.nats_subject_prefix);
-  jsOptions o;
-  jsOptions_Init(&o);
-  o.Wait = config_.jetstream_ack_timeout_ms;
-  o.PublishAsync.MaxPending = limits::kJsPublishPendingMax;
-  o.PublishAsync.AckHandler = on_ack;
-  o.PublishAsync.AckHandlerClosure = this;
-  o.PublishAsync.StallWait = limits::kJsStallWaitMs;
-  natsStatus s = natsConnection_JetStream(&js_, connection_, &o);
+  natsStatus s = open_publish_context();
   // Requests that wait for an answer (direct gets, the stream's info) use a second connection, whose
   // answers do not queue behind the messages of the delivery thread that may be the one asking.
   if (s == NATS_OK) s = natsOptions_Create(&fetch_options_);
@@ -84,6 +77,17 @@ bool Bridge::start_history(std::string& error) {
     return false;
   }
   return true;
+}
+
+natsStatus Bridge::open_publish_context() {
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = config_.jetstream_ack_timeout_ms;
+  o.PublishAsync.MaxPending = limits::kJsPublishPendingMax;
+  o.PublishAsync.AckHandler = on_ack;
+  o.PublishAsync.AckHandlerClosure = this;
+  o.PublishAsync.StallWait = limits::kJsStallWaitMs;
+  return natsConnection_JetStream(&js_, connection_, &o);
 }
 
 bool Bridge::history_turn() {
