@@ -468,6 +468,21 @@ class TlsThroughProxyTest(unittest.TestCase):
             self.assertIn("NOT verified", out)
             self.assertEqual(s["delivery"]["received"], connections * 10)
 
+    def test_wss_to_a_plain_port_fails_clearly(self):
+        # The plain server answers the ClientHello as a bad HTTP request: a failed TLS handshake for
+        # every connection, at once, whether the answer or the close comes first.
+        with Server(threads=1) as server:
+            code, out, err, s = run_load_urls(
+                ["--url", "wss://127.0.0.1:%d/connect" % server.ws_port, "--publish-url",
+                 server.api_url + "/push/room"], "--ca-file", self.ca.ca_cert, "--connections", 20,
+                "--connect-timeout", 20)
+            self.assertEqual(code, 1, out + err)
+            self.assertEqual(s["tls"]["tls_failed"], 20, s["tls"])
+            self.assertEqual(s["connect"]["failed"], 20)
+            self.assertFalse(s["connect"]["timed_out"])
+            self.assertIn("TLS handshake: ", s["connect"]["first_error"])
+            self.assertIn("not TLS", s["tls"]["first_error"])
+
     def test_tls_options_that_cannot_work(self):
         for args in (["--ca-file", "/nonexistent.pem", "--url", "wss://127.0.0.1:1/connect"],
                      ["--ca-file", self.ca.ca_cert],

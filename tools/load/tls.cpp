@@ -18,6 +18,10 @@ std::string queued_error() {
   const unsigned long e = ERR_get_error();
   ERR_clear_error();
   if (e == 0) return "no error queued";
+  if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+      (ERR_GET_REASON(e) == SSL_R_WRONG_VERSION_NUMBER || ERR_GET_REASON(e) == SSL_R_PACKET_LENGTH_TOO_LONG))
+    return std::string(ERR_reason_error_string(e)) +
+           " (the server's answer is not TLS: a plain ws:// or http:// port?)";
   if (const char* reason = ERR_reason_error_string(e)) return reason;
   char text[256];
   ERR_error_string_n(e, text, sizeof text);

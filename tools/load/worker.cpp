@@ -923,6 +923,8 @@ void Worker::lost(uint32_t j, const std::string& why, bool eof) {
     (eof ? block_.close_eof : block_.close_error).add();
     block_.first_close_error.record(why);
     end_conn(j, State::closed);
+  } else if (c.state == State::securing) {
+    tls_failed(j, why);  // the server closed or reset during the TLS handshake
   } else if (live(c.state)) {
     fail(j, why + " (before joined)");
   }
