@@ -104,8 +104,8 @@ class Certificates {
 };
 
 const Certificates& certificates() {
-  static const Certificates* made = new Certificates();
-  return *made;
+  static const Certificates made;  // its files are removed at exit
+  return made;
 }
 
 SSL_CTX* server_context(int max_version = TLS1_3_VERSION) {
