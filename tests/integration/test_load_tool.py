@@ -382,7 +382,10 @@ class TlsThroughProxyTest(unittest.TestCase):
         # addresses, 20 rooms, items published over https; the proxy decrypts every byte in Python,
         # so the rates stay modest.
         connections, rooms, items = 2000, 20, 1000
-        with Server(threads=2) as server, TlsProxy(self.cert, self.key, server) as proxy:
+        # The proxy connects to the server as soon as a client's TLS handshake is done, and relays its
+        # upgrade request when Python gets to it: the server's deadline for that request is relaxed.
+        with Server("--handshake-timeout-ms", 30000, threads=2) as server, \
+                TlsProxy(self.cert, self.key, server) as proxy:
             code, out, err, s = run_load_urls(
                 proxy.urls(), "--ca-file", self.ca.ca_cert, "--connections", connections, "--per-proc", 1000,
                 "--per-source", 1000, "--rooms", rooms, "--also-room", "everyone", "--publish-target", "rooms",
@@ -423,7 +426,9 @@ class TlsThroughProxyTest(unittest.TestCase):
                 r, t, d = s["reconnect"], s["tls"], s["delivery"]
                 self.assertEqual(d["received"], connections * items // rooms)
                 self.assertEqual((d["missing"], d["duplicates"]), (0, 0))
-                self.assertGreater(r["reconnects"], connections, r)
+                # At least once each (a sanitizer build resumes slowly and gets its replay in a few
+                # large frames, so fewer cycles than the nominal 5).
+                self.assertGreaterEqual(r["reconnects"], connections, r)
                 self.assertEqual(r["resumed"], r["reconnects"], r)
                 self.assertEqual(t["tls_failed"], 0, t)
                 self.assertGreaterEqual(t["handshakes"], connections + r["reconnects"], t)
