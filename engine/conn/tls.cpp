@@ -159,13 +159,17 @@ TlsInput TlsStreams::feed(uint32_t id, const uint8_t* data, size_t len) {
     const int r = SSL_do_handshake(t.ssl);
     if (r != 1) {
       const int e = SSL_get_error(t.ssl, r);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return TlsInput::more;
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        SSL_free_buffers(t.ssl);  // (see read_plaintext: a stalled handshake holds no record buffer)
+        return TlsInput::more;
+      }
       ERR_clear_error();
       stats_.add(Counter::tls_handshakes_failed);
       t.failed = true;
       return TlsInput::failed;
     }
     t.established = true;
+    SSL_free_buffers(t.ssl);
     stats_.add(Counter::tls_handshakes);
     stats_.add(Counter::tls_open, 1);
     if (SSL_session_reused(t.ssl)) stats_.add(Counter::tls_resumed);
@@ -186,7 +190,11 @@ size_t TlsStreams::read_plaintext(uint32_t id, uint8_t*& data) {
   switch (SSL_get_error(t.ssl, n)) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE:
-      break;  // every byte received is consumed; a partial record waits inside OpenSSL
+      // Every byte received is consumed; a partial record waits inside OpenSSL. OpenSSL 3.0 keeps its
+      // 16 KiB read buffer even with SSL_MODE_RELEASE_BUFFERS: freeing it now (a no-op while it holds
+      // a partial record) is what keeps an idle connection at the size of its SSL object.
+      SSL_free_buffers(t.ssl);
+      break;
     case SSL_ERROR_ZERO_RETURN:
       t.peer_closed = true;
       break;
@@ -239,6 +247,7 @@ void TlsStreams::encrypt(uint32_t id, const iovec* iov, int n) {
     }
   }
   write_staged();
+  SSL_free_buffers(t.ssl);  // (the write buffer, once its records are in our ciphertext)
 }
 
 void TlsStreams::append_output(uint32_t id, const uint8_t* data, size_t len) {
