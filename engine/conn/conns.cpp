@@ -140,6 +140,9 @@ void Conns::after_flush(Conn& c, uint32_t id) {
       end(c, id);
       return;
     case AfterFlush::linger:
+      // (A TLS connection's close_notify goes out first: the answer then ends where the peer can
+      // tell it was not cut short.)
+      if (events_.last_bytes && events_.last_bytes(events_.listener, c, id)) return;
       // Shut our side and keep reading until the peer closes: closing at once could turn the bytes
       // it is still sending into a reset that destroys the answer we just sent.
       c.after_flush = AfterFlush::nothing;

@@ -35,6 +35,9 @@ struct ConnEvents {
   void (*closing)(void* listener, Conn& c, uint32_t id, std::string_view reason) = nullptr;
   // The record is about to be freed: side tables drop what they hold for it.
   void (*released)(void* listener, Conn& c, uint32_t id) = nullptr;
+  // Everything queued is sent and our side is about to be shut (linger): true when something more
+  // was queued first (TLS's close_notify), to be sent before the shutdown.
+  bool (*last_bytes)(void* listener, Conn& c, uint32_t id) = nullptr;
 };
 
 class Conns {

@@ -290,6 +290,18 @@ void TlsStreams::sent(uint32_t id, size_t bytes) {
   }
 }
 
+bool TlsStreams::close_notify(uint32_t id) {
+  Conn& t = conns_[id];
+  if (!t.established || t.failed || t.notified) return false;
+  t.notified = true;
+  current_.id = id;
+  current_.in_len = 0;
+  ERR_clear_error();
+  SSL_shutdown(t.ssl);  // writes close_notify; the peer's is not waited for (we linger instead)
+  ERR_clear_error();
+  return has_output(id);
+}
+
 void TlsStreams::release(uint32_t id) {
   if (id >= conns_.size() || !conns_[id].on) return;
   Conn& t = conns_[id];

@@ -69,6 +69,10 @@ class TlsStreams {
   // What an alert written by a failed handshake leaves for one best-effort write before the close.
   void pending_alert(uint32_t id, const uint8_t*& data, size_t& len) { output(id, data, len); }
 
+  // Our side is done: writes TLS's close_notify (once, after the handshake) for the last send. True
+  // when it was written now.
+  bool close_notify(uint32_t id);
+
   void release(uint32_t id);
 
   // The shard's BIO state: where a connection's BIO reads from and writes to, set around each call.
@@ -97,6 +101,7 @@ class TlsStreams {
     bool established = false;
     bool failed = false;
     bool peer_closed = false;
+    bool notified = false;  // close_notify written
   };
   bool start(uint32_t id);
   void take_posted();

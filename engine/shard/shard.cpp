@@ -156,6 +156,12 @@ bool Shard::setup(std::string& error) {
     static_cast<Shard*>(s)->closing(c, id, reason);
   };
   events.released = [](void* s, Conn& c, uint32_t id) { static_cast<Shard*>(s)->released(c, id); };
+  events.last_bytes = [](void* s, Conn& c, uint32_t id) {
+    Shard& shard = *static_cast<Shard*>(s);
+    if (!c.tls || !shard.tls_.close_notify(id)) return false;
+    shard.sender_.wake(c, id);
+    return true;
+  };
   conns_.attach(events, setup_.index, incarnation, conns_.now_tick());
   fanout_.attach(setup_.index, setup_.wake_fd);
   io_.read(setup_.wake_fd, &wake_value_, sizeof(wake_value_), user_data(Op::wake, 0, 0));

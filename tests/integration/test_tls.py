@@ -235,6 +235,21 @@ class ClientsTest(unittest.IsolatedAsyncioTestCase):
             with self.assertRaises((ssl.SSLError, ConnectionResetError)):
                 tls_connect(server.ws_port, ancient).close()
 
+    def test_an_answer_ends_with_close_notify(self):
+        # A truncation is only detectable if the end of an answer is TLS's close_notify, not a bare
+        # TCP FIN: an HTTP error answer, then our side's shutdown.
+        with tls_server() as server:
+            for port, request in ((server.ws_port, b"GET /sse HTTP/1.1\r\nHost: x\r\n\r\n"),
+                                  (server.api_port, b"GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")):
+                raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+                strict = client_context()
+                strict.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)  # (Python's default ignores it)
+                with strict.wrap_socket(raw, server_hostname="localhost",
+                                                  suppress_ragged_eofs=False) as s:
+                    s.sendall(request)
+                    answer = read_until_closed(s)  # raises SSLEOFError on an EOF without close_notify
+                self.assertTrue(answer.startswith(b"HTTP/1.1 4"), answer)
+
     def test_one_listener_only_and_go_push_server_pem(self):
         cert, key = CA.server("api-only")
         # go-push's gateway.json: serverPem/serverKey put TLS on the push API, as go-push does.
