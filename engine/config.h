@@ -134,6 +134,12 @@ struct Config {
   uint32_t node_id = 0;                        // 0: a random id at start (logged)
   uint32_t nats_reconnect_wait_ms = 100;       // first retry after NATS is lost; doubles per round...
   uint32_t nats_reconnect_wait_max_ms = 2000;  // ...up to this (plus jitter)
+  // TLS to the NATS servers (nats_tls.h): on with tls:// URLs, a CA file or a client certificate. The
+  // servers' certificates and host names are always verified; a client certificate is for servers
+  // that require one.
+  std::string nats_tls_ca_file;    // PEM CA(s) trusted for the servers' certificates, besides the system's
+  std::string nats_tls_cert_file;  // PEM client certificate (chain), with nats_tls_key_file
+  std::string nats_tls_key_file;   // PEM private key, without a passphrase
 
   // One history for the cluster (docs/cluster.md, "JetStream"): with `nats`, room items go through a
   // JetStream stream, which gives every item its cluster-wide position (the PUSH `seq`) and keeps what
@@ -199,8 +205,6 @@ CliAction parse_command_line(int argc, char** argv, Config& config, std::string&
 
 std::string usage_text();
 
-// "clients ws://host:port/path, push API http://host:port[, Nano/Pomelo ws://host:port/nano]" for the
-// start-up line; an endpoint configured as none says so (the Nano path is left out when off).
 // The certificate and key a listener serves (empty: the listener speaks plain TCP).
 struct TlsFiles {
   std::string cert;
@@ -210,6 +214,9 @@ struct TlsFiles {
 TlsFiles client_tls_files(const Config& config);
 TlsFiles api_tls_files(const Config& config);
 
+// "clients ws://host:port/path, push API http://host:port[, Nano/Pomelo ws://host:port/nano]" for the
+// start-up line (wss:// and https:// on a TLS listener); an endpoint configured as none says so (the
+// Nano path is left out when off).
 std::string serving_addresses(const Config& config, unsigned client_port, unsigned api_port);
 
 }  // namespace ringcast

@@ -11,6 +11,7 @@
 #include "engine/codec/cluster_wire.h"
 #include "engine/codec/pomelo.h"
 #include "engine/config.h"
+#include "engine/node/nats_tls.h"
 
 namespace ringcast {
 namespace {
@@ -19,8 +20,9 @@ bool is_power_of_two(uint64_t v) {
   return v && !(v & (v - 1));
 }
 
-// The cluster keys: URLs NATS can use, a prefix that makes valid subjects, and room names short
-// enough that a subject (prefix + base64url of the name) stays far below NATS's control-line limit.
+// The cluster keys: URLs NATS can use, a prefix that makes valid subjects, room names short enough
+// that a subject (prefix + base64url of the name) stays far below NATS's control-line limit, and the
+// TLS files (nats_tls.h).
 std::string validate_cluster(const Config& c) {
   if (!cluster::subject_prefix_valid(c.nats_subject_prefix))
     return "'nats_subject_prefix' must be tokens of letters, digits, '_' or '-' separated by dots";
@@ -31,15 +33,25 @@ std::string validate_cluster(const Config& c) {
   if (c.jetstream && c.nats.empty()) return "'jetstream' needs 'nats' (the stream lives on the NATS servers)";
   if (c.jetstream && c.history_items_max == 0)
     return "'jetstream' needs 'history_items_max' above 0 (the stream exists for recovery)";
-  if (c.nats.empty()) return {};
+  if (c.nats.empty()) return check_nats_tls(c);
   std::string_view rest = c.nats;
+  size_t tls_urls = 0, urls = 0;
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
     const std::string_view url = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    if (url.rfind("nats://", 0) != 0 || url.size() == 7 || url.find_first_of(" \t") != std::string_view::npos)
-      return "'nats': expected nats://host:port[,nats://host:port...], got '" + c.nats + "'";
+    const bool tls = url.rfind("tls://", 0) == 0;
+    const size_t scheme = tls ? 6 : 7;
+    if ((!tls && url.rfind("nats://", 0) != 0) || url.size() == scheme ||
+        url.find_first_of(" \t") != std::string_view::npos)
+      return "'nats': expected nats://host:port[,nats://host:port...] (or tls://...), got '" + c.nats + "'";
+    tls_urls += tls;
+    ++urls;
   }
+  // libnats has one TLS setting for all the URLs: a list that mixes them cannot mean what it says.
+  if (tls_urls != 0 && tls_urls != urls)
+    return "'nats': mixes tls:// and nats:// URLs; TLS is on for all servers or none (use tls:// for all)";
+  if (std::string problem = check_nats_tls(c); !problem.empty()) return problem;
   if (c.room_name_bytes_max > 2048)
     return "'room_name_bytes_max' must be at most 2048 with 'nats' (subject length)";
   return {};

@@ -14,6 +14,7 @@
 #include "engine/base/log.h"
 #include "engine/limits.h"
 #include "engine/node/cluster_state.h"
+#include "engine/node/nats_tls.h"
 
 namespace ringcast {
 namespace {
@@ -29,6 +30,17 @@ std::string connected_url(natsConnection* nc) {
 }
 
 }  // namespace
+
+std::string nats_error_text(natsStatus s) {
+  // libnats keeps the details (a file it could not load, a certificate it refused) per thread, after
+  // the place in its source that noticed: "(conn.c:733): SSL handshake error: ...".
+  std::string_view detail = nats_GetLastError(nullptr) ? nats_GetLastError(nullptr) : "";
+  if (detail.starts_with('(')) {
+    const size_t end = detail.find("): ");
+    if (end != std::string_view::npos) detail.remove_prefix(end + 3);
+  }
+  return detail.empty() ? natsStatus_GetText(s) : std::string(detail);
+}
 
 Bridge::Bridge(const BridgeSetup& setup)
     : setup_(setup),
@@ -71,6 +83,7 @@ bool Bridge::start(std::string& error) {
   const std::string name = "ringcast node " + std::to_string(node_id_);
   if (s == NATS_OK) s = natsOptions_SetServers(options_, url_ptrs.data(), static_cast<int>(url_ptrs.size()));
   if (s == NATS_OK) s = natsOptions_SetName(options_, name.c_str());
+  if (s == NATS_OK && nats_tls_on(config_)) s = set_nats_tls(options_, config_);
   // The server does not send this connection's own publishes back: a node never receives (and so
   // never delivers twice) what it forwarded itself. The origin check in receive() is the second net.
   if (s == NATS_OK) s = natsOptions_SetNoEcho(options_, true);
@@ -89,9 +102,14 @@ bool Bridge::start(std::string& error) {
   if (s == NATS_OK) s = natsOptions_SetClosedCB(options_, on_closed, this);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(options_, on_error, this);
   if (s != NATS_OK) {
-    error = std::string("NATS client options: ") + natsStatus_GetText(s);
+    error = std::string("NATS client options: ") + nats_error_text(s);
     return false;
   }
+  if (nats_tls_on(config_))
+    LOG_INFO("cluster: TLS to NATS, servers verified against %s%s%s",
+             config_.nats_tls_ca_file.empty() ? "the system's CAs" : config_.nats_tls_ca_file.c_str(),
+             config_.nats_tls_cert_file.empty() ? "" : ", client certificate ",
+             config_.nats_tls_cert_file.c_str());
   s = natsConnection_Connect(&connection_, options_);
   if (s == NATS_OK) {
     cluster_.connected.store(1, std::memory_order_release);
@@ -101,18 +119,23 @@ bool Bridge::start(std::string& error) {
     LOG_WARN("cluster: node %u cannot reach NATS (%s) yet; retrying, pushes answer 503 meanwhile", node_id_,
              config_.nats.c_str());
   } else {
-    error = std::string("NATS connect: ") + natsStatus_GetText(s);
+    error = std::string("NATS connect: ") + nats_error_text(s);
     return false;
   }
   return !config_.jetstream || start_history(error);
 }
 
 void Bridge::run() {
-  reconcile_all();
+  if (natsConnection_IsClosed(connection_))
+    reopen();  // libnats gave up at once (see reopen()): subscribing to it would only fail
+  else
+    reconcile_all();
   while (!cluster_.stop.load(std::memory_order_acquire)) {
     bool busy = forward(limits::kBridgeForwardBatch) == limits::kBridgeForwardBatch;
     busy |= follow_rooms();
-    if (reconcile_needed_ && monotonic_ms() >= reconcile_at_ms_) reconcile_all();
+    if (natsConnection_IsClosed(connection_)) reopen();
+    if (reconcile_needed_ && monotonic_ms() >= reconcile_at_ms_ && !natsConnection_IsClosed(connection_))
+      reconcile_all();
     if (slow_consumer_seen_.exchange(false, std::memory_order_relaxed)) count_dropped();
     if (config_.jetstream) busy |= history_turn();
     busy |= presence_turn();
@@ -126,6 +149,49 @@ void Bridge::run() {
   if (cluster_.connected.load(std::memory_order_acquire))
     natsConnection_FlushTimeout(connection_, limits::kBridgeFinalFlushTimeoutMs);
   shutdown();
+}
+
+// libnats 3.4 (Debian 12's) closes a connection for good when its very first attempt got past TCP
+// and then failed (a certificate refused either way, a host name that does not match, a server that
+// hung up), where it keeps retrying a server that does not answer at all (fixed upstream in nats.c
+// 3.12, commit 77843e72). A closed connection never comes back, so the bridge opens a new one: one
+// attempt per reconnect delay, on this thread, and only a connection that got through replaces the
+// closed one (libnats handles every later loss of it). Meanwhile the node is as with NATS down.
+void Bridge::reopen() {
+  const int64_t now = monotonic_ms();
+  if (now < reopen_at_ms_) return;
+  if (reopen_attempts_ == 0) {
+    // One synchronous attempt at a time, which reports why it failed (the retrying kind does not).
+    cluster_.connected.store(0, std::memory_order_release);
+    natsOptions_SetRetryOnFailedConnect(options_, false, nullptr, nullptr);
+  }
+  natsConnection* fresh = nullptr;
+  const natsStatus s = natsConnection_Connect(&fresh, options_);
+  if (s != NATS_OK) {
+    log_connect_failure(s, nats_error_text(s).c_str());
+    reopen_at_ms_ = monotonic_ms() + backoff_ms(++reopen_attempts_);
+    return;
+  }
+  reopen_attempts_ = 0;
+  reopen_at_ms_ = 0;
+  // What was made on the closed connection goes with it; reconcile_all() subscribes again.
+  for (auto it = subscriptions_.begin(); it != subscriptions_.end();) unsubscribe(it++);
+  for (natsSubscription** sub : {&all_subscription_, &user_subscription_, &question_subscription_,
+                                 &answer_subscription_, &nodes_subscription_}) {
+    if (*sub) natsSubscription_Destroy(*sub);
+    *sub = nullptr;
+  }
+  if (js_) jsCtx_Destroy(js_);
+  js_ = nullptr;
+  natsConnection_Destroy(connection_);
+  connection_ = fresh;
+  if (config_.jetstream) {
+    const natsStatus js = open_publish_context();
+    if (js != NATS_OK) LOG_ERROR("cluster: JetStream on the new NATS connection: %s", nats_error_text(js).c_str());
+  }
+  cluster_.connected.store(1, std::memory_order_release);
+  LOG_INFO("cluster: node %u connected to %s", node_id_, connected_url(connection_).c_str());
+  reconcile_all();
 }
 
 uint32_t Bridge::forward(uint32_t limit) {
@@ -369,6 +435,8 @@ void Bridge::sleep() {
                        : limits::kBridgeIdlePollMs;
   // Presence: answers and shards wake us, but a gather's deadline and a box another asker holds do not.
   if (presence_busy()) timeout_ms = std::min(timeout_ms, limits::kClusterPresencePollMs);
+  if (reopen_at_ms_)
+    timeout_ms = static_cast<int>(std::clamp<int64_t>(reopen_at_ms_ - monotonic_ms(), 1, timeout_ms));
   if (cluster_.connected.load(std::memory_order_acquire))
     timeout_ms = static_cast<int>(std::clamp<int64_t>(announce_at_ms_ - monotonic_ms(), 1, timeout_ms));
   if (poll(&p, 1, timeout_ms) > 0 && (p.revents & POLLIN)) {
@@ -469,7 +537,14 @@ void Bridge::on_reconnected(natsConnection* nc, void* self) {
 }
 
 void Bridge::on_closed(natsConnection*, void* self) {
-  static_cast<Bridge*>(self)->cluster_.connected.store(0, std::memory_order_release);
+  auto* bridge = static_cast<Bridge*>(self);
+  bridge->cluster_.connected.store(0, std::memory_order_release);
+  // Not closed by shutdown(): libnats gave the connection up (see reopen()); the bridge's thread opens
+  // another.
+  if (!bridge->cluster_.stop.load(std::memory_order_acquire)) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(bridge->setup_.wake_fd, &one, sizeof(one));
+  }
 }
 
 void Bridge::on_error(natsConnection*, natsSubscription*, natsStatus err, void* self) {
@@ -485,16 +560,38 @@ void Bridge::on_error(natsConnection*, natsSubscription*, natsStatus err, void* 
   LOG_WARN("cluster: NATS error: %s", natsStatus_GetText(err));
 }
 
-int64_t Bridge::reconnect_delay(natsConnection*, int attempts, void* self) {
-  // Called after a whole round over the server list failed: exponential backoff with jitter, so that
-  // many nodes do not hit a restarted server in step.
-  const auto* bridge = static_cast<Bridge*>(self);
-  const int64_t base = bridge->config_.nats_reconnect_wait_ms;
-  const int64_t cap = bridge->config_.nats_reconnect_wait_max_ms;
+int64_t Bridge::reconnect_delay(natsConnection* nc, int attempts, void* self) {
+  // Called after a whole round over the server list failed. A server that answered but with which no
+  // connection could be set up (a certificate refused either way, a host name that does not match,
+  // authorization) left its reason on the connection; a refused or unanswered TCP connection leaves
+  // none: that is the outage start() and on_disconnected() report.
+  auto* bridge = static_cast<Bridge*>(self);
+  const char* text = nullptr;
+  const natsStatus last = natsConnection_GetLastError(nc, &text);
+  if (last != NATS_OK) bridge->log_connect_failure(last, text);
+  return bridge->backoff_ms(attempts);
+}
+
+int64_t Bridge::backoff_ms(int attempts) const {
+  // Exponential backoff with jitter, so that many nodes do not hit a restarted server in step.
+  const int64_t base = config_.nats_reconnect_wait_ms;
+  const int64_t cap = config_.nats_reconnect_wait_max_ms;
   const int shift = std::min(attempts > 0 ? attempts - 1 : 0, 16);
   const int64_t delay = std::min<int64_t>(base << shift, cap);
   const uint64_t noise = static_cast<uint64_t>(monotonic_ms()) * 2654435761u;
   return delay + static_cast<int64_t>(noise % static_cast<uint64_t>(delay / 4 + 1));
+}
+
+void Bridge::log_connect_failure(natsStatus status, const char* text) {
+  const int64_t now = monotonic_ms();
+  int64_t logged = connect_failure_logged_ms_.load(std::memory_order_relaxed);
+  if (now - logged < limits::kBridgeLogEveryMs ||
+      !connect_failure_logged_ms_.compare_exchange_strong(logged, now, std::memory_order_relaxed))
+    return;  // the other connection (JetStream's requests) said it just now
+  const char* name = natsStatus_GetText(status);
+  const bool same = text == nullptr || *text == 0 || std::string_view(text) == name;
+  LOG_WARN("cluster: node %u cannot connect to NATS: %s%s%s; retrying, pushes answer 503 meanwhile", node_id_,
+           name, same ? "" : ": ", same ? "" : text);
 }
 
 }  // namespace ringcast

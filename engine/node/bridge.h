@@ -55,6 +55,9 @@ struct BridgeSetup {
   bool resume = false;  // a restarted bridge process: go on from where its predecessor stopped
 };
 
+// A libnats failure as text: the details libnats recorded for this thread, else the status's name.
+std::string nats_error_text(natsStatus s);
+
 class Bridge {
  public:
   explicit Bridge(const BridgeSetup& setup);
@@ -78,6 +81,9 @@ class Bridge {
   static void on_closed(natsConnection* nc, void* self);
   static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* self);
   static int64_t reconnect_delay(natsConnection* nc, int attempts, void* self);
+  int64_t backoff_ms(int attempts) const;  // nats_reconnect_wait_ms doubling, jittered
+  void log_connect_failure(natsStatus status, const char* text);  // at most every kBridgeLogEveryMs
+  void reopen();  // a new connection in place of one libnats closed for good (bridge.cpp)
   static void on_subscription_done(void* self);
 
   // ---- presence across the cluster (bridge_presence.cpp) ----
@@ -92,6 +98,7 @@ class Bridge {
 
   // ---- JetStream: the cluster's history (bridge_history.cpp; replays in bridge_replay.cpp) ----
   bool start_history(std::string& error);
+  natsStatus open_publish_context();  // js_ on connection_
   bool history_turn();  // the stream's set-up, probes, publishes to send again, catch-up
   bool setup_stream();
   void probe_stream();
@@ -152,6 +159,9 @@ class Bridge {
   int64_t reconcile_at_ms_ = 0;
   int64_t dropped_gone_ = 0;       // messages dropped by subscriptions since destroyed
   int64_t publish_failure_logged_ms_ = 0;
+  std::atomic<int64_t> connect_failure_logged_ms_{0};  // by libnats' reconnect threads
+  int reopen_attempts_ = 0;  // failed attempts to replace a closed connection, in a row
+  int64_t reopen_at_ms_ = 0;  // the next one (0: none waiting)
   // Inbound, on libnats' delivery thread (a pool of one: see start()).
   Publisher publisher_;
   std::atomic<bool> slow_consumer_seen_{false};

@@ -14,6 +14,7 @@
 #include "engine/limits.h"
 #include "engine/node/bridge.h"
 #include "engine/node/cluster_state.h"
+#include "engine/node/nats_tls.h"
 
 namespace ringcast {
 namespace {
@@ -45,14 +46,7 @@ bool Bridge::start_history(std::string& error) {
   ring_epoch_ = setup_.ring.epoch();
   live_prefix_ = config_.nats_subject_prefix + ".l.";
   stream_ = jetstream::stream_name(config_.nats_subject_prefix);
-  jsOptions o;
-  jsOptions_Init(&o);
-  o.Wait = config_.jetstream_ack_timeout_ms;
-  o.PublishAsync.MaxPending = limits::kJsPublishPendingMax;
-  o.PublishAsync.AckHandler = on_ack;
-  o.PublishAsync.AckHandlerClosure = this;
-  o.PublishAsync.StallWait = limits::kJsStallWaitMs;
-  natsStatus s = natsConnection_JetStream(&js_, connection_, &o);
+  natsStatus s = open_publish_context();
   // Requests that wait for an answer (direct gets, the stream's info) use a second connection, whose
   // answers do not queue behind the messages of the delivery thread that may be the one asking.
   if (s == NATS_OK) s = natsOptions_Create(&fetch_options_);
@@ -63,6 +57,7 @@ bool Bridge::start_history(std::string& error) {
   if (s == NATS_OK)
     s = natsOptions_SetServers(fetch_options_, url_ptrs.data(), static_cast<int>(url_ptrs.size()));
   if (s == NATS_OK) s = natsOptions_SetName(fetch_options_, name.c_str());
+  if (s == NATS_OK && nats_tls_on(config_)) s = set_nats_tls(fetch_options_, config_);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(fetch_options_, -1);
   if (s == NATS_OK) s = natsOptions_SetCustomReconnectDelay(fetch_options_, reconnect_delay, this);
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(fetch_options_, true, nullptr, nullptr);
@@ -78,10 +73,21 @@ bool Bridge::start_history(std::string& error) {
     s = natsConnection_JetStream(&fetch_js_, fetch_connection_, &fo);
   }
   if (s != NATS_OK) {
-    error = std::string("JetStream: ") + natsStatus_GetText(s);
+    error = std::string("JetStream: ") + nats_error_text(s);
     return false;
   }
   return true;
+}
+
+natsStatus Bridge::open_publish_context() {
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = config_.jetstream_ack_timeout_ms;
+  o.PublishAsync.MaxPending = limits::kJsPublishPendingMax;
+  o.PublishAsync.AckHandler = on_ack;
+  o.PublishAsync.AckHandlerClosure = this;
+  o.PublishAsync.StallWait = limits::kJsStallWaitMs;
+  return natsConnection_JetStream(&js_, connection_, &o);
 }
 
 bool Bridge::history_turn() {

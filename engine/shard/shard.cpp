@@ -2,6 +2,7 @@
 // completion to the unit it belongs to, the ring's pressure, and the drain at shutdown.
 #include "engine/shard/shard.h"
 
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -81,6 +82,9 @@ Shard::Shard(const ShardSetup& setup)
 }
 
 Shard::~Shard() {
+  // (References to TLS contexts the shard never took over, when it was not set up.)
+  SSL_CTX_free(setup_.client_tls);
+  SSL_CTX_free(setup_.api_tls);
   conns_.for_each([&](Conn& c, uint32_t) {
     delete c.inbuf;
     c.inbuf = nullptr;
@@ -137,11 +141,11 @@ void Shard::expire_recoveries(int64_t now_ns) {
 }
 
 bool Shard::setup(std::string& error) {
+  tls_.attach(setup_.client_tls, setup_.api_tls, setup_.tls_mailbox);
+  setup_.client_tls = setup_.api_tls = nullptr;  // (the references are tls_'s now)
   if (!io_.init(limits::kSubmissionEntries, limits::kCompletionEntries, error)) return false;
   if (!io_.setup_buffers(config_.recv_buffer_count, config_.recv_buffer_bytes, error)) return false;
   conns_.set_now(clock::monotonic_ns());
-  tls_.attach(setup_.client_tls, setup_.api_tls, setup_.tls_mailbox);
-  setup_.client_tls = setup_.api_tls = nullptr;  // (the references are tls_'s now)
   // A restarted shard frees its presence box (its previous life may have died answering) and moves to
   // a new incarnation, so the connection ids it hands out differ from its predecessor's.
   const uint32_t incarnation = setup_.presence.valid() ? setup_.presence.reset(setup_.index) : 0;

@@ -5,7 +5,11 @@ the JSON summary are produced, and connections that drop and resume mid-stream (
 end with every item exactly once, through the server's replay (and report loss when it cannot
 replay). --deflate: against ringcast (which may agree or decline) and against python3-websockets
 with permessage-deflate, whose messages come in three frames (compressed, and plain), every item is
-counted after inflating; answers the tool cannot take fail the handshake with their reason. No timing
+counted after inflating; answers the tool cannot take fail the handshake with their reason. TLS
+(wss://, https://, --ca-file, --insecure) through tests/lib/tls_proxy.py in front of the plain
+server: thousands of connections deliver exactly as over ws://, reconnects resume their TLS session,
+a CA or a certificate that does not fit fails every connection with the reason and tls_failed
+counted (test_load_tls.py runs the same against ringcast's own TLS once it has it). No timing
 assertions: the figures depend on the machine."""
 
 import json
@@ -19,6 +23,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import Server  # noqa: E402
 
 DEFLATE_PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "deflate_peer.py")
+TLS_PROXY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "tls_proxy.py")
+from testca import TestCa  # noqa: E402
 
 LOAD_BIN = os.environ.get("RINGCAST_LOAD_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tools", "load", "ringcast-load")
@@ -322,6 +328,172 @@ class DeflateTest(unittest.TestCase):
                 self.assertEqual(code, 1, out + err)
                 self.assertEqual(s["connect"]["failed"], 3)
                 self.assertIn(reason, s["connect"]["first_error"], extension)
+
+
+class TlsProxy:
+    """tests/lib/tls_proxy.py in front of a plain server's client and API ports (see there)."""
+
+    def __init__(self, cert, key, server, max_tls=None):
+        cmd = [sys.executable, TLS_PROXY, cert, key, "%d,%d" % (server.ws_port, server.api_port)]
+        if max_tls:
+            cmd += ["--max-tls", max_tls]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        words = self.proc.stdout.readline().split()
+        if len(words) != 3 or words[0] != "ports":
+            self.proc.kill()
+            raise AssertionError("tls_proxy.py did not start")
+        self.ws_port, self.api_port = int(words[1]), int(words[2])
+        self.handshakes = self.resumed = None
+
+    def urls(self, host="127.0.0.1"):
+        return ["--url", "wss://%s:%d/connect" % (host, self.ws_port),
+                "--publish-url", "https://%s:%d/push/room" % (host, self.api_port)]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            words = self.proc.stdout.read().split()
+            if len(words) == 4 and words[0] == "handshakes":
+                self.handshakes, self.resumed = int(words[1]), int(words[3])
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
+class TlsThroughProxyTest(unittest.TestCase):
+    """wss:// and https:// against a TLS terminator in front of the plain server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ca = TestCa()
+        cls.cert, cls.key = cls.ca.server("proxy")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ca.cleanup()
+
+    def test_thousands_of_connections_deliver_exactly_once(self):
+        # The same plan as the plain clean run: 2,000 connections over 2 workers and 2 source
+        # addresses, 20 rooms, items published over https; the proxy decrypts every byte in Python,
+        # so the rates stay modest.
+        connections, rooms, items = 2000, 20, 1000
+        # The proxy connects to the server as soon as a client's TLS handshake is done, and relays its
+        # upgrade request when Python gets to it: the server's deadline for that request is relaxed.
+        with Server("--handshake-timeout-ms", 30000, threads=2) as server, \
+                TlsProxy(self.cert, self.key, server) as proxy:
+            code, out, err, s = run_load_urls(
+                proxy.urls(), "--ca-file", self.ca.ca_cert, "--connections", connections, "--per-proc", 1000,
+                "--per-source", 1000, "--rooms", rooms, "--also-room", "everyone", "--publish-target", "rooms",
+                "--publish-count", items, "--publish-rate", 1000, "--publish-conns", 2, "--connect-rate", 2000,
+                "--drain-timeout", 30, timeout=120)
+            self.assertEqual(code, 0, out + err)
+            expected = connections * items // rooms
+            t, d = s["tls"], s["delivery"]
+            self.assertTrue(t["enabled"] and t["verified"], t)
+            self.assertEqual(t["handshakes"], connections, t)
+            self.assertEqual((t["tls_failed"], t["tls_resumed"]), (0, 0), t)
+            self.assertGreater(t["handshake_ms"]["max"], 0, t)
+            self.assertEqual(s["connect"]["connected"], connections)
+            self.assertEqual(s["publish"]["accepted"], items)
+            self.assertEqual((d["expected"], d["received"]), (expected, expected))
+            self.assertEqual((d["missing"], d["duplicates"], d["out_of_order"]), (0, 0, 0))
+            self.assertTrue(s["clean"], s["problems"])
+            self.assertEqual(s["config"]["ca_file"], self.ca.ca_cert)
+            self.assertIn("tls        2000 handshakes", out)
+            self.assertIn("tls 2000 tls_resumed 0 tls_failed 0", err.splitlines()[-1])
+            self.assertEqual(server.stats()["itemsAccepted"], items)
+        # Every client connection and the publisher's 2 went through the proxy's TLS.
+        self.assertEqual(proxy.handshakes, connections + 2)
+
+    def test_reconnects_resume_their_tls_session(self):
+        # Every reconnect offers the session of the connection's last handshake: with TLS 1.3 a
+        # ticket (read after the handshake, with the first records), with TLS 1.2 the session itself;
+        # closing with the close handshake (close_notify after the close frame) or a TCP reset.
+        connections, rooms, items = 100, 2, 1000
+        for max_tls, abrupt in ((None, []), ("1.2", ["--reconnect-abrupt"])):
+            with self.subTest(max_tls=max_tls, abrupt=bool(abrupt)), Server(threads=2) as server, \
+                    TlsProxy(self.cert, self.key, server, max_tls) as proxy:
+                code, out, err, s = run_load_urls(
+                    proxy.urls("localhost"), "--ca-file", self.ca.ca_cert, "--connections", connections,
+                    "--rooms", rooms, "--publish-count", items, "--publish-rate", 1000,
+                    "--reconnect-every", 100, "--reconnect-pause", 10, *abrupt, timeout=120)
+                self.assertEqual(code, 0, out + err)
+                r, t, d = s["reconnect"], s["tls"], s["delivery"]
+                self.assertEqual(d["received"], connections * items // rooms)
+                self.assertEqual((d["missing"], d["duplicates"]), (0, 0))
+                # At least once each (a sanitizer build resumes slowly and gets its replay in a few
+                # large frames, so fewer cycles than the nominal 5).
+                self.assertGreaterEqual(r["reconnects"], connections, r)
+                self.assertEqual(r["resumed"], r["reconnects"], r)
+                self.assertEqual(t["tls_failed"], 0, t)
+                self.assertGreaterEqual(t["handshakes"], connections + r["reconnects"], t)
+                # Each reconnect (and retried attempt) had a session to offer and the proxy took every one.
+                self.assertEqual(t["tls_resumed"], t["handshakes"] - connections, t)
+                self.assertTrue(s["clean"], s["problems"])
+            self.assertEqual(proxy.resumed, t["tls_resumed"])
+
+    def test_a_certificate_that_does_not_verify_fails_every_connection(self):
+        connections = 50
+        other_cert, other_key = self.ca.server("elsewhere", hosts=("127.0.0.9",))
+        cases = (
+            # A CA that did not sign the server's certificate.
+            (self.cert, self.key, ["--ca-file", self.ca.other_ca_cert], "unable to get local issuer certificate"),
+            # The right CA, a certificate for another address.
+            (other_cert, other_key, ["--ca-file", self.ca.ca_cert], "IP address mismatch"),
+        )
+        for cert, key, args, reason in cases:
+            with self.subTest(reason=reason), Server(threads=1) as server, TlsProxy(cert, key, server) as proxy:
+                code, out, err, s = run_load_urls(
+                    proxy.urls(), *args, "--connections", connections, "--publish-count", 10,
+                    "--connect-timeout", 20, timeout=60)
+                self.assertEqual(code, 1, out + err)
+                t = s["tls"]
+                self.assertEqual(t["tls_failed"], connections, t)
+                self.assertEqual(t["handshakes"], 0, t)
+                self.assertIn(reason, t["first_error"])
+                self.assertEqual(s["connect"]["failed"], connections)
+                self.assertFalse(s["connect"]["timed_out"])  # refused at once, not waited out
+                self.assertIn("TLS handshake: certificate verify failed", s["connect"]["first_error"])
+                self.assertIn(reason, s["publish"]["first_failure"])
+                self.assertIn("tls_failed %d" % connections, err.splitlines()[-1])
+                self.assertIn("TLS handshakes failed", s["problems"])
+                self.assertFalse(s["clean"])
+        # --insecure does not check: the certificate for another address is taken.
+        with Server(threads=1) as server, TlsProxy(other_cert, other_key, server) as proxy:
+            code, out, err, s = run_load_urls(proxy.urls(), "--insecure", "--connections", connections,
+                                              "--publish-count", 10, "--publish-rate", 100)
+            self.assertEqual(code, 0, out + err)
+            self.assertEqual(s["tls"]["handshakes"], connections)
+            self.assertFalse(s["tls"]["verified"])
+            self.assertIn("NOT verified", out)
+            self.assertEqual(s["delivery"]["received"], connections * 10)
+
+    def test_wss_to_a_plain_port_fails_clearly(self):
+        # The plain server answers the ClientHello as a bad HTTP request: a failed TLS handshake for
+        # every connection, at once, whether the answer or the close comes first.
+        with Server(threads=1) as server:
+            code, out, err, s = run_load_urls(
+                ["--url", "wss://127.0.0.1:%d/connect" % server.ws_port, "--publish-url",
+                 server.api_url + "/push/room"], "--ca-file", self.ca.ca_cert, "--connections", 20,
+                "--connect-timeout", 20)
+            self.assertEqual(code, 1, out + err)
+            self.assertEqual(s["tls"]["tls_failed"], 20, s["tls"])
+            self.assertEqual(s["connect"]["failed"], 20)
+            self.assertFalse(s["connect"]["timed_out"])
+            self.assertIn("TLS handshake: ", s["connect"]["first_error"])
+            self.assertIn("not TLS", s["tls"]["first_error"])
+
+    def test_tls_options_that_cannot_work(self):
+        for args in (["--ca-file", "/nonexistent.pem", "--url", "wss://127.0.0.1:1/connect"],
+                     ["--ca-file", self.ca.ca_cert],
+                     ["--insecure", "--ca-file", self.ca.ca_cert, "--url", "wss://127.0.0.1:1/connect"]):
+            p = subprocess.run([LOAD_BIN, *args], capture_output=True, text=True, timeout=10)
+            self.assertEqual(p.returncode, 2, args)
 
 
 if __name__ == "__main__":

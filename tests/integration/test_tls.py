@@ -143,6 +143,34 @@ class ClientsTest(unittest.IsolatedAsyncioTestCase):
             self.assertGreaterEqual(stats["tlsHandshakes"], 3)
             self.assertEqual(stats["tlsHandshakesFailed"], 0)
 
+    async def test_recovery_over_wss_and_the_ktls_line(self):
+        with tls_server() as server:
+            url = server.ws_url.replace("127.0.0.1", "localhost")
+            async with websockets.connect(url, ssl=client_context()) as ws:
+                await join_and_ping(ws, "resume")
+                status, first = await server.apush_room("resume", ["a"])
+                self.assertEqual((await next_push(ws))["items"], ["a"])
+            for i in range(3):
+                status, _ = await server.apush_room("resume", ["m%d" % i])
+                self.assertEqual(status, 200)
+            async with websockets.connect(url, ssl=client_context()) as ws:
+                await ws.send(json.dumps({"type": "JOIN", "data": {"room": "resume", "since": first["seq"]}}))
+                items = []
+                while True:
+                    msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    if msg["type"] == "JOINED":
+                        break
+                    if msg["type"] == "PUSH":
+                        items += msg["data"]["items"]
+                self.assertTrue(msg["data"]["recovered"])
+                self.assertEqual(items, ["m0", "m1", "m2"])
+            # One line at start says whether the kernel offers kTLS, matching /proc (this machine: no).
+            with open("/proc/sys/net/ipv4/tcp_available_ulp") as f:
+                offered = "tls" in f.read().split()
+            lines = [line for line in server.log().splitlines() if "kTLS" in line]
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn("offers kTLS" if offered else "no tls ULP", lines[0])
+
     def test_curl_sse_stream_over_https(self):
         with tls_server() as server:
             base = "https://localhost:%d" % server.ws_port

@@ -1,7 +1,8 @@
 """Real nats-server processes for the cluster tests (Debian's nats-server), on loopback with free ports:
 one server, or several joined into a NATS cluster with routes. A server can be killed and started
 again on the same ports (outage tests). Its monitoring port answers /routez, so a test can wait for the
-routes to be up before it starts ringcast nodes.
+routes to be up before it starts ringcast nodes. With `tls` its client port speaks TLS only (a `tls {}`
+block in a config file written for it), and may require client certificates.
 
 Also the helpers cluster tests share: starting a ringcast node on a list of NATS URLs, and `sync`,
 which proves that a room's pushes from one node reach given clients (NATS interest travels between
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -35,15 +37,34 @@ def free_port():
         return s.getsockname()[1]
 
 
+class Tls:
+    """TLS on a nats-server's client port: its certificate and key (PEM files), and with `verify` the
+    CA whose client certificates it requires (clients without one are refused)."""
+
+    def __init__(self, cert_file, key_file, ca_file=None, verify=False):
+        assert not verify or ca_file, "verify needs the CA that signs the client certificates"
+        self.cert_file, self.key_file, self.ca_file, self.verify = cert_file, key_file, ca_file, verify
+
+    def config_block(self):
+        lines = [f"  cert_file: {json.dumps(self.cert_file)}", f"  key_file: {json.dumps(self.key_file)}"]
+        if self.ca_file:
+            lines.append(f"  ca_file: {json.dumps(self.ca_file)}")
+        lines.append(f"  verify: {'true' if self.verify else 'false'}")
+        return "tls {\n" + "\n".join(lines) + "\n}\n"
+
+
 class NatsServer:
     """One nats-server. `routes`: cluster ports of servers to route to (a NATS cluster)."""
 
-    def __init__(self, routes=(), cluster=True, jetstream=False, store_dir=None, name=None):
+    def __init__(self, routes=(), cluster=True, jetstream=False, store_dir=None, name=None, tls=None):
         """`jetstream`: with -js, keeping the streams in `store_dir` (file storage survives a
-        restart). In a NATS cluster every JetStream server needs its own `name`."""
+        restart). In a NATS cluster every JetStream server needs its own `name`. `tls`: a Tls; it may
+        be changed between a stop() and the next start() (a server that renews its certificate)."""
         self.jetstream = jetstream
         self.store_dir = store_dir
         self.name = name
+        self.tls = tls
+        self._config_dir = None
         self.port = free_port()
         self.cluster_port = free_port() if cluster else None
         self.monitor_port = free_port()
@@ -56,8 +77,23 @@ class NatsServer:
     def url(self):
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def tls_url(self):
+        return f"tls://127.0.0.1:{self.port}"
+
+    def _tls_config(self):
+        """A config file holding only the tls block (the flags give the rest; they win over a file)."""
+        if self._config_dir is None:
+            self._config_dir = tempfile.mkdtemp(prefix="ringcast-natsd-")
+        path = os.path.join(self._config_dir, "tls.conf")
+        with open(path, "w") as f:
+            f.write(self.tls.config_block())
+        return path
+
     def start(self, timeout=15.0):
         args = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port)]
+        if self.tls:
+            args += ["-c", self._tls_config()]
         if self.jetstream:
             args += ["-js", "-sd", self.store_dir]
         if self.name:
@@ -134,6 +170,9 @@ class NatsServer:
                 self.proc.kill()
                 self.proc.wait()
             self._reader.join(5)
+        if self._config_dir:
+            shutil.rmtree(self._config_dir, ignore_errors=True)
+            self._config_dir = None
 
     def __enter__(self):
         return self.start()

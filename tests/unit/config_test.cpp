@@ -3,6 +3,9 @@
 #include "engine/config.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -33,6 +36,34 @@ class ConfigTest : public ::testing::Test {
     std::fclose(f);
     files_.push_back(path);
     return path;
+  }
+
+  // A fresh P-256 key and a self-signed certificate for it, as PEM files: {certificate, key}.
+  std::pair<std::string, std::string> write_cert_and_key() {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* cert = X509_new();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), static_cast<long>(files_.size()) + 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("test"), -1, -1, 0);
+    X509_set_issuer_name(cert, X509_get_subject_name(cert));
+    X509_set_pubkey(cert, key);
+    EXPECT_GT(X509_sign(cert, key, EVP_sha256()), 0);
+    const std::string cert_path = dir_ + "/c" + std::to_string(files_.size()) + ".crt";
+    const std::string key_path = dir_ + "/c" + std::to_string(files_.size()) + ".key";
+    FILE* f = std::fopen(cert_path.c_str(), "w");
+    PEM_write_X509(f, cert);
+    std::fclose(f);
+    f = std::fopen(key_path.c_str(), "w");
+    PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+    std::fclose(f);
+    files_.push_back(cert_path);
+    files_.push_back(key_path);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return {cert_path, key_path};
   }
 
   // Loads the text as a config file over `config`; returns the error ("" on success).
@@ -360,6 +391,69 @@ TEST_F(ConfigTest, AccessControlKeys) {
     v.room_name_charset = "latin1";
     EXPECT_EQ(validate(v), "'room_name_charset' must be utf8 or ascii");
   }
+}
+
+// TLS to NATS (engine/node/nats_tls.h): tls:// URLs, the files checked at start-up (readable PEM, the
+// key that belongs to the certificate), and the keys' relations to each other and to `nats`.
+TEST_F(ConfigTest, NatsTlsKeys) {
+  const auto [cert, key] = write_cert_and_key();
+  const auto [other_cert, other_key] = write_cert_and_key();
+  const std::string not_pem = write_file("not a certificate\n");
+  Config c;
+  std::string message;
+  ASSERT_EQ(parse({"--nats", "nats://127.0.0.1:4222", "--nats-tls-ca-file", cert, "--nats-tls-cert-file",
+                   other_cert, "--nats-tls-key-file", other_key},
+                  c, message),
+            CliAction::run)
+      << message;
+  EXPECT_EQ(c.nats_tls_ca_file, cert);
+  EXPECT_EQ(c.nats_tls_cert_file, other_cert);
+  EXPECT_EQ(c.nats_tls_key_file, other_key);
+  Config from_file;
+  EXPECT_EQ(load(R"({"nats":"tls://a:4222,tls://b:4222","nats_tls_ca_file":")" + cert + R"("})", from_file), "");
+  EXPECT_EQ(validate(from_file), "");
+  EXPECT_EQ(from_file.nats_tls_ca_file, cert);
+
+  // Each case: `nats` and the three files, and what validate() says of them.
+  struct Case {
+    std::string nats, ca, cert, key, problem;
+  };
+  const std::string n = "nats://127.0.0.1:4222";
+  const std::string together = "'nats_tls_cert_file' and 'nats_tls_key_file' go together: give both or neither";
+  const std::string no_key = "' holds no PEM private key (or one protected by a passphrase, which cannot be used)";
+  const Case cases[] = {
+      // tls:// alone turns TLS on (the system's CAs); the schemes cannot be mixed (one setting in libnats).
+      {"tls://127.0.0.1:4222", "", "", "", ""},
+      {"tls://a:4222,nats://b:4222", "", "", "",
+       "'nats': mixes tls:// and nats:// URLs; TLS is on for all servers or none (use tls:// for all)"},
+      {"tls://", "", "", "", "'nats': expected nats://host:port[,nats://host:port...] (or tls://...), got 'tls://'"},
+      {"", cert, "", "", "the 'nats_tls_*' keys need 'nats' (they secure its connections)"},
+      {n, "", cert, "", together},
+      {n, "", "", key, together},
+      {n, dir_ + "/missing.crt", "", "",
+       "'nats_tls_ca_file': cannot read '" + dir_ + "/missing.crt': No such file or directory"},
+      {n, not_pem, "", "", "'nats_tls_ca_file': '" + not_pem + "' holds no PEM certificate"},
+      {n, "", cert, key, ""},
+      {n, other_cert, cert, key, ""},
+      {n, "", cert, other_key, "'nats_tls_key_file' is not the key of the certificate in 'nats_tls_cert_file'"},
+      {n, "", key, key, "'nats_tls_cert_file': '" + key + "' holds no PEM certificate"},
+      {n, "", cert, cert, "'nats_tls_key_file': '" + cert + no_key},
+      {n, "", cert, dir_ + "/missing.key",
+       "'nats_tls_key_file': cannot read '" + dir_ + "/missing.key': No such file or directory"},
+  };
+  for (const Case& t : cases) {
+    Config v;
+    v.nats = t.nats;
+    v.nats_tls_ca_file = t.ca;
+    v.nats_tls_cert_file = t.cert;
+    v.nats_tls_key_file = t.key;
+    EXPECT_EQ(validate(v), t.problem) << t.nats << " " << t.ca << " " << t.cert << " " << t.key;
+  }
+  // Through the command line the message says the configuration is invalid (the server exits 2).
+  Config d;
+  EXPECT_EQ(parse({"--nats", "nats://127.0.0.1:4222", "--nats-tls-cert-file", cert}, d, message), CliAction::error);
+  EXPECT_EQ(message,
+            "invalid configuration: 'nats_tls_cert_file' and 'nats_tls_key_file' go together: give both or neither");
 }
 
 TEST_F(ConfigTest, Help) {

@@ -21,6 +21,7 @@
 #include "tools/load/publisher.h"
 #include "tools/load/report.h"
 #include "tools/load/shared.h"
+#include "tools/load/tls.h"
 #include "tools/load/worker.h"
 
 namespace ringcast::load {
@@ -392,6 +393,17 @@ int main(int argc, char** argv) {
   if (help) {
     std::fputs(help_text().c_str(), stdout);
     return 0;
+  }
+
+  // A CA file that cannot be loaded stops the run here, before any process starts (each worker and
+  // the publisher make their own context after the fork).
+  if (options.any_tls()) {
+    SSL_CTX* ctx = new_client_context({options.ca_file, options.insecure}, error);
+    if (ctx == nullptr) {
+      std::fprintf(stderr, "ringcast-load: %s\n", error.c_str());
+      return 2;
+    }
+    SSL_CTX_free(ctx);
   }
 
   // Each worker holds up to --per-proc sockets: take the whole hard limit, and refuse early when

@@ -15,6 +15,8 @@ namespace ringcast::load {
 namespace {
 
 constexpr std::string_view kRoomPlaceholder = "{room}";
+constexpr uint16_t kDefaultPlainPort = 80;
+constexpr uint16_t kDefaultTlsPort = 443;
 
 }  // namespace
 
@@ -64,17 +66,24 @@ bool is_loopback(uint32_t ip_host) {
   return (ip_host >> 24) == 127;
 }
 
-// scheme://host:port/path, host an IPv4 literal in 127.0.0.0/8 or "localhost".
-bool parse_endpoint(std::string_view url, std::string_view scheme, uint16_t default_port, Endpoint& ep,
-                    std::string& error) {
+// scheme://host:port/path, host an IPv4 literal in 127.0.0.0/8 or "localhost". `scheme` is the
+// plain one (ws, http); its TLS form (wss, https) is accepted too and sets ep.tls.
+bool parse_endpoint(std::string_view url, std::string_view scheme, Endpoint& ep, std::string& error) {
   ep = Endpoint{};
   ep.url = std::string(url);
   const std::string prefix = std::string(scheme) + "://";
-  if (url.substr(0, prefix.size()) != prefix) {
-    error = "URL '" + std::string(url) + "' must start with " + prefix;
+  const std::string tls_prefix = std::string(scheme) + "s://";
+  std::string_view rest;
+  if (url.substr(0, prefix.size()) == prefix) {
+    rest = url.substr(prefix.size());
+  } else if (url.substr(0, tls_prefix.size()) == tls_prefix) {
+    rest = url.substr(tls_prefix.size());
+    ep.tls = true;
+  } else {
+    error = "URL '" + std::string(url) + "' must start with " + prefix + " or " + tls_prefix;
     return false;
   }
-  std::string_view rest = url.substr(prefix.size());
+  const uint16_t default_port = ep.tls ? kDefaultTlsPort : kDefaultPlainPort;
   const size_t slash = rest.find('/');
   const std::string_view authority = rest.substr(0, slash);
   const std::string_view path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
@@ -97,6 +106,7 @@ bool parse_endpoint(std::string_view url, std::string_view scheme, uint16_t defa
     return false;
   }
   ep.port = static_cast<uint16_t>(port);
+  ep.host = std::string(host);
   ep.host_header = std::string(authority);
   const size_t at = path.find(kRoomPlaceholder);
   ep.has_room = at != std::string_view::npos;
@@ -113,6 +123,13 @@ std::string Endpoint::path(std::string_view room) const {
   p += room;
   p += path_after;
   return p;
+}
+
+bool Options::any_tls() const {
+  if (publish.tls) return true;
+  for (const Endpoint& ep : urls)
+    if (ep.tls) return true;
+  return false;
 }
 
 std::string Options::room_name(uint32_t room_index) const {
@@ -137,9 +154,9 @@ timestamped items through the push API and measures delivery (loss, duplicates, 
 Phases: connect all -> wait until all joined -> hold -> publish -> drain -> summary.
 
 Connections
-  --url URL[,URL...]          WebSocket URL(s), loopback only; connections go round robin over them.
-                              {room} in the path is replaced by the connection's room
-                              (default ws://127.0.0.1:7777/connect)
+  --url URL[,URL...]          WebSocket URL(s), ws:// or wss:// (TLS, below), loopback only;
+                              connections go round robin over them. {room} in the path is replaced
+                              by the connection's room (default ws://127.0.0.1:7777/connect)
   --connections N             connections to open (default 1000)
   --connect-rate R            new connections per second, all processes together; 0 = unpaced
                               (default 5000)
@@ -173,6 +190,21 @@ Connections
   --connect-timeout S         give up waiting for all connections to join after S seconds; the
                               stragglers count as failed (default 60)
 
+TLS (wss://, https://)
+  A --url with wss:// (https:// with --protocol sse) and a --publish-url with https:// speak TLS
+  (1.2 or 1.3, OpenSSL): SNI is the URL's host when it is a name (not for an IP address, as RFC 6066
+  has it), and the server's certificate must name that host or IP address. Default port 443.
+  --ca-file F                 trust only the CA certificate(s) in PEM file F (default: the system
+                              store)
+  --insecure                  do not verify the server's certificate at all: for benchmarks only
+                              (anyone on the path could read and change the traffic)
+  With --reconnect-every, a reconnect offers the TLS session of the connection's last handshake
+  (a TLS 1.3 ticket or a TLS 1.2 session) to the same URL, so session resumption is exercised.
+  Reported: handshakes, how many resumed a session, how many failed (the first failure's reason:
+  certificate verification, host name, alert), and the handshake time (TCP connected -> TLS
+  established) p50..max. Bytes read are counted as they come from the socket (ciphertext); wire
+  bytes per item are WebSocket frame bytes, before encryption
+
 Rooms
   --rooms K                   connection i joins room <prefix>(i % K) (default 1; 0 = only the
                               also-room)
@@ -180,8 +212,8 @@ Rooms
   --also-room NAME            every connection also joins NAME (gopush only)
 
 Publishing
-  --publish-url URL           push endpoint, loopback only; {room} allowed in the path
-                              (default http://127.0.0.1:7799/push/room)
+  --publish-url URL           push endpoint, http:// or https:// (TLS), loopback only; {room}
+                              allowed in the path (default http://127.0.0.1:7799/push/room)
   --publish-body T            request body; {room} -> room name, {item} -> one JSON item
                               [room_index,seq,t_ns,"padding"] (default room={room}&items=[{item}]).
                               Room names and items go in unencoded: keep room names URL-safe
@@ -315,6 +347,10 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
       o.deflate = true;
       continue;
     }
+    if (name == "--insecure") {
+      o.insecure = true;
+      continue;
+    }
     if (!has_value) {
       if (i + 1 >= argc) {
         error = name + " needs a value";
@@ -354,6 +390,9 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
         o.protocol = Protocol::sse;
       else
         return bad("expected gopush, raw or sse");
+    } else if (name == "--ca-file") {
+      if (value.empty()) return bad("expected a file of PEM certificates");
+      o.ca_file = std::string(value);
     } else if (name == "--heartbeat") {
       if (!parse_seconds(value, o.heartbeat_s)) return bad("expected seconds >= 0");
     } else if (name == "--publish-url") {
@@ -442,7 +481,7 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
   while (!list.empty()) {
     const size_t comma = list.find(',');
     Endpoint ep;
-    if (!parse_endpoint(list.substr(0, comma), sse ? "http" : "ws", 80, ep, error)) return false;
+    if (!parse_endpoint(list.substr(0, comma), sse ? "http" : "ws", ep, error)) return false;
     o.urls.push_back(std::move(ep));
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
@@ -451,7 +490,19 @@ bool parse_options(int argc, char** argv, Options& o, bool& help, std::string& e
     error = "--url: no URL given";
     return false;
   }
-  if (!parse_endpoint(publish_url, "http", 80, o.publish, error)) return false;
+  if (!parse_endpoint(publish_url, "http", o.publish, error)) return false;
+
+  // TLS.
+  if (!o.ca_file.empty() && o.insecure) {
+    error = "--ca-file and --insecure contradict each other (verify against the CA, or not at all)";
+    return false;
+  }
+  if ((!o.ca_file.empty() || o.insecure) && !o.any_tls()) {
+    error =
+        std::string(o.insecure ? "--insecure" : "--ca-file") +
+        " applies to TLS: give a wss:// --url (https:// with --protocol sse) or an https:// --publish-url";
+    return false;
+  }
 
   // Rooms.
   if (o.rooms == 0 && !o.has_also()) {

@@ -22,6 +22,8 @@ struct Endpoint {
   std::string url;       // as given
   uint32_t ip_host = 0;  // IPv4 in host byte order, inside 127.0.0.0/8
   uint16_t port = 0;
+  bool tls = false;         // wss:// or https://: the byte stream is TLS (tools/load/tls.h)
+  std::string host;         // as given in the URL: the TLS server name (SNI) and the name checked
   std::string host_header;  // host[:port] as given in the URL
   std::string path_before;  // path up to {room} (the whole path when there is none)
   std::string path_after;   // path after {room}
@@ -51,6 +53,11 @@ struct Options {
   Protocol protocol = Protocol::gopush;
   double heartbeat_s = 20;
   bool deflate = false;  // offer permessage-deflate in the upgrade request
+
+  // TLS (any wss:// or https:// URL): the CA file the server is verified against (empty: the system
+  // store), or no verification at all (--insecure, for benchmarks only).
+  std::string ca_file;
+  bool insecure = false;
 
   Endpoint publish;
   std::string publish_body = "room={room}&items=[{item}]";
@@ -90,6 +97,7 @@ struct Options {
   bool reconnects() const { return reconnect_every > 0; }
   bool publishes() const { return single_broadcast || publish_count > 0 || duration_s > 0; }
   bool has_also() const { return !also_room.empty(); }
+  bool any_tls() const;  // some --url is wss:// (https:// with sse) or --publish-url is https://
   // Room name for an index: 0..rooms-1 are prefix+index, `rooms` is the also-room.
   std::string room_name(uint32_t room_index) const;
   uint32_t also_index() const { return rooms; }

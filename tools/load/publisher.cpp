@@ -1,14 +1,18 @@
 // The publisher (see publisher.h). A handful of sockets, so a plain ppoll() loop: the cost that
 // matters is the server's, and a request is built only when it can be written at once, so its
-// t_ns is the moment it goes out.
+// t_ns is the moment it goes out. An https:// --publish-url puts OpenSSL on each socket itself
+// (handshake at connect, which blocks here as the TCP connect does, bounded by a timeout).
 #include "tools/load/publisher.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +25,7 @@
 #include <vector>
 
 #include "tools/load/scan.h"
+#include "tools/load/tls.h"
 
 namespace ringcast::load {
 namespace {
@@ -28,6 +33,8 @@ namespace {
 constexpr size_t kReadChunkBytes = 65536;
 constexpr uint64_t kPhasePollNs = 1'000'000;
 constexpr uint64_t kIdlePollNs = 50'000'000;
+// The TLS handshake of a publish connection waits at most this long for the server.
+constexpr time_t kTlsHandshakeTimeoutS = 10;
 
 struct InFlight {
   uint32_t room;
@@ -36,6 +43,7 @@ struct InFlight {
 
 struct PubConn {
   int fd = -1;
+  SSL* ssl = nullptr;  // https://
   std::string out;
   size_t out_off = 0;
   std::string in;
@@ -77,10 +85,17 @@ class Publisher {
  public:
   Publisher(const Options& o, const Shared& shared)
       : o_(o), shared_(shared), control_(shared.control()), pieces_(split_template(o.publish_body)) {}
+  ~Publisher();
   int run();
 
  private:
   bool connect_one(PubConn& c, std::string& error);
+  bool start_tls(PubConn& c, std::string& error);
+  void close_conn(PubConn& c);
+  // send() and recv() over the connection's stream (TLS or not), with their conventions: bytes, 0 at
+  // the end of the stream, -1 with errno (EAGAIN: try again when poll says so).
+  ssize_t stream_send(PubConn& c, const char* data, size_t len);
+  ssize_t stream_recv(PubConn& c, char* data, size_t len);
   void build_request(PubConn& c, uint32_t room, uint64_t seq);
   bool flush(PubConn& c);
   bool read_answers(PubConn& c);
@@ -100,7 +115,101 @@ class Publisher {
   std::vector<PubConn> conns_;
   std::string body_;
   bool give_up_ = false;
+  SSL_CTX* tls_ctx_ = nullptr;  // https://
+  std::string tls_error_;       // why the last stream call failed, for the failure notes
 };
+
+Publisher::~Publisher() {
+  for (PubConn& c : conns_) close_conn(c);
+  if (tls_ctx_ != nullptr) SSL_CTX_free(tls_ctx_);
+}
+
+void Publisher::close_conn(PubConn& c) {
+  if (c.ssl != nullptr) {
+    SSL_free(c.ssl);
+    c.ssl = nullptr;
+  }
+  if (c.fd >= 0) close(c.fd);
+  c.fd = -1;
+}
+
+bool Publisher::start_tls(PubConn& c, std::string& error) {
+  if (tls_ctx_ == nullptr) {
+    tls_ctx_ = new_client_context({o_.ca_file, o_.insecure}, error);
+    if (tls_ctx_ == nullptr) return false;
+    // The request buffer grows while a write waits for the socket: SSL_write is then called again with
+    // the same bytes at a new address, and more of them.
+    SSL_CTX_set_mode(tls_ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // A server that closes an idle keep-alive connection without close_notify (many do) is an end
+    // of stream like a plain one, not an error: HTTP's own framing says whether an answer was cut.
+    SSL_CTX_set_options(tls_ctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  }
+  c.ssl = SSL_new(tls_ctx_);
+  if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.fd) != 1) {
+    error = "TLS with " + o_.publish.host_header + ": SSL_new failed";
+    return false;
+  }
+  if (!set_server_name(c.ssl, o_.publish.host, !o_.insecure, error)) return false;
+  const timeval limit{kTlsHandshakeTimeoutS, 0};
+  setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+  ERR_clear_error();
+  const int rc = SSL_connect(c.ssl);
+  if (rc != 1) {
+    const long verify = SSL_get_verify_result(c.ssl);
+    const unsigned long e = ERR_get_error();
+    ERR_clear_error();
+    error = "TLS handshake with " + o_.publish.host_header + ": ";
+    if (verify != X509_V_OK)
+      error += std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
+    else if (e != 0 && ERR_reason_error_string(e) != nullptr)
+      error += ERR_reason_error_string(e);
+    else
+      error += "the connection ended (or timed out) during the handshake";
+    return false;
+  }
+  const timeval none{0, 0};
+  setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+  setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+  return true;
+}
+
+ssize_t Publisher::stream_send(PubConn& c, const char* data, size_t len) {
+  if (c.ssl == nullptr) return send(c.fd, data, len, MSG_NOSIGNAL);
+  ERR_clear_error();
+  size_t written = 0;
+  if (SSL_write_ex(c.ssl, data, len, &written) == 1) return static_cast<ssize_t>(written);
+  const int e = SSL_get_error(c.ssl, 0);
+  if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+    errno = EAGAIN;
+  } else {
+    const unsigned long code = ERR_get_error();
+    tls_error_ = code != 0 && ERR_reason_error_string(code) != nullptr ? ERR_reason_error_string(code)
+                                                                       : "TLS write failed";
+    ERR_clear_error();
+    errno = EPROTO;
+  }
+  return -1;
+}
+
+ssize_t Publisher::stream_recv(PubConn& c, char* data, size_t len) {
+  if (c.ssl == nullptr) return recv(c.fd, data, len, 0);
+  ERR_clear_error();
+  size_t got = 0;
+  if (SSL_read_ex(c.ssl, data, len, &got) == 1) return static_cast<ssize_t>(got);
+  const int e = SSL_get_error(c.ssl, 0);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (e == SSL_ERROR_ZERO_RETURN) return 0;  // close_notify
+  const unsigned long code = ERR_get_error();
+  tls_error_ = code != 0 && ERR_reason_error_string(code) != nullptr ? ERR_reason_error_string(code)
+                                                                     : "the stream ended inside a TLS record";
+  ERR_clear_error();
+  errno = EPROTO;
+  return -1;
+}
 
 bool Publisher::connect_one(PubConn& c, std::string& error) {
   c = PubConn{};
@@ -120,8 +229,12 @@ bool Publisher::connect_one(PubConn& c, std::string& error) {
   }
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   c.fd = fd;
+  if (o_.publish.tls && !start_tls(c, error)) {
+    close_conn(c);
+    return false;
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   return true;
 }
 
@@ -163,10 +276,11 @@ void Publisher::build_request(PubConn& c, uint32_t room, uint64_t seq) {
 
 bool Publisher::flush(PubConn& c) {
   while (c.out_off < c.out.size()) {
-    const ssize_t n = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+    const ssize_t n = stream_send(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return true;
-      lose_in_flight(c, std::string("publish connection: send: ") + std::strerror(errno));
+      lose_in_flight(c, std::string("publish connection: send: ") +
+                            (errno == EPROTO ? tls_error_ : std::string(std::strerror(errno))));
       return false;
     }
     c.out_off += static_cast<size_t>(n);
@@ -177,11 +291,11 @@ bool Publisher::flush(PubConn& c) {
 bool Publisher::read_answers(PubConn& c) {
   char chunk[kReadChunkBytes];
   while (true) {
-    const ssize_t n = recv(c.fd, chunk, sizeof chunk, 0);
+    const ssize_t n = stream_recv(c, chunk, sizeof chunk);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
       if (c.in_flight.empty() && n == 0) {
         // An idle keep-alive connection closed by the server: reconnect quietly.
-        close(c.fd);
+        close_conn(c);
         std::string error;
         if (!connect_one(c, error)) {
           control_.publish_first_failure.record(error);
@@ -190,8 +304,9 @@ bool Publisher::read_answers(PubConn& c) {
         }
         return true;
       }
-      lose_in_flight(c, n == 0 ? std::string("publish connection closed by the server")
-                               : std::string("publish connection: recv: ") + std::strerror(errno));
+      lose_in_flight(c, n == 0            ? std::string("publish connection closed by the server")
+                        : errno == EPROTO ? "publish connection: TLS: " + tls_error_
+                                          : std::string("publish connection: recv: ") + std::strerror(errno));
       return false;
     }
     if (n < 0) break;
@@ -242,7 +357,7 @@ void Publisher::lose_in_flight(PubConn& c, const std::string& why) {
   // delivery of one would show up as received above expected.
   for (const InFlight& f : c.in_flight) fail_item(f.room, why + " with the request in flight");
   c.in_flight.clear();
-  close(c.fd);
+  close_conn(c);
   std::string error;
   if (!connect_one(c, error)) {
     control_.publish_first_failure.record(why + "; reconnect failed: " + error);
@@ -255,8 +370,7 @@ int Publisher::run() {
   while (shared_.phase() < Phase::publishing)
     std::this_thread::sleep_for(std::chrono::nanoseconds(kPhasePollNs));
   auto finish = [&](int code) {
-    for (PubConn& c : conns_)
-      if (c.fd >= 0) close(c.fd);
+    for (PubConn& c : conns_) close_conn(c);
     control_.publisher_done_ns.set(monotonic_ns());
     control_.publisher_done.set(1);
     return code;

@@ -116,6 +116,10 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
     s.rooms_recovered += b.rooms_recovered.get();
     s.rooms_not_recovered += b.rooms_not_recovered.get();
     s.items_replayed += b.items_replayed.get();
+    s.tls_handshakes += b.tls_handshakes.get();
+    s.tls_resumed += b.tls_resumed.get();
+    s.tls_failed += b.tls_failed.get();
+    if (s.first_tls_error.empty()) s.first_tls_error = b.first_tls_error.get();
     gap_missing += b.gap_missing.get();
     tail_missing += b.tail_missing.get();
     failed_gaps += b.failed_publish_gaps.get();
@@ -194,6 +198,14 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
     if (s.reconnects)
       s.replayed_per_reconnect = static_cast<double>(s.items_replayed) / static_cast<double>(s.reconnects);
   }
+  if (s.tls_handshakes) {
+    MergedHistogram t;
+    merge(shared, t, &WorkerBlock::tls_handshake_latency, &WorkerBlock::tls_handshake_max_ns);
+    s.tls_p50_ms = ms(t.quantile(0.50));
+    s.tls_p90_ms = ms(t.quantile(0.90));
+    s.tls_p99_ms = ms(t.quantile(0.99));
+    s.tls_max_ms = ms(t.max_ns);
+  }
   if (o.single_broadcast) {
     for (uint32_t b = 0; b < o.broadcasts; ++b) {
       uint64_t max_ns = 0, reached = 0;
@@ -232,6 +244,8 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
   };
   problem(!s.stop_reason.empty(), "run stopped early: " + s.stop_reason);
   problem(s.failed > 0, std::to_string(s.failed) + " connections failed");
+  problem(s.tls_failed > 0,
+          std::to_string(s.tls_failed) + " TLS handshakes failed (" + s.first_tls_error + ")");
   problem(s.publish_failed > 0, std::to_string(s.publish_failed) + " publishes failed");
   problem(s.publish_conn_errors > 0, "publish connection errors: " + s.first_publish_failure);
   problem(s.missing > 0, std::to_string(s.missing) + " items missing");
@@ -248,6 +262,7 @@ Summary summarize(const Options& o, const Shared& shared, const RunObservations&
 std::string progress_line(const Options& o, const Shared& shared, const char* phase, double elapsed_s,
                           double items_per_second) {
   uint64_t joined = 0, failed = 0, closes = 0, received = 0, gaps = 0, dups = 0, drops = 0, resumed = 0;
+  uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failed = 0;
   for (uint32_t w = 0; w < shared.workers(); ++w) {
     const WorkerBlock& b = shared.worker(w);
     joined += b.joined.get();
@@ -258,6 +273,9 @@ std::string progress_line(const Options& o, const Shared& shared, const char* ph
     dups += b.duplicates.get();
     drops += b.reconnects.get();
     resumed += b.resumed.get();
+    tls_handshakes += b.tls_handshakes.get();
+    tls_resumed += b.tls_resumed.get();
+    tls_failed += b.tls_failed.get();
   }
   const ControlBlock& ctl = shared.control();
   MergedHistogram h;
@@ -274,6 +292,12 @@ std::string progress_line(const Options& o, const Shared& shared, const char* ph
   if (o.reconnects()) {
     const size_t used = std::strlen(line);
     std::snprintf(line + used, sizeof line - used, " | drops %" PRIu64 " resumed %" PRIu64, drops, resumed);
+  }
+  if (std::any_of(o.urls.begin(), o.urls.end(), [](const Endpoint& ep) { return ep.tls; })) {
+    const size_t used = std::strlen(line);
+    std::snprintf(line + used, sizeof line - used,
+                  " | tls %" PRIu64 " tls_resumed %" PRIu64 " tls_failed %" PRIu64, tls_handshakes,
+                  tls_resumed, tls_failed);
   }
   return line;
 }
@@ -334,6 +358,21 @@ void print_summary(const Options& o, const Summary& s) {
                 " compressed messages; payloads inflate %.2fx\n",
                 s.deflate_connections, s.joined, s.compressed_messages, ratio);
   }
+  if (o.any_tls()) {
+    std::printf("  tls        %" PRIu64 " handshakes, %" PRIu64 " resumed a session, %" PRIu64
+                " failed; %s\n",
+                s.tls_handshakes, s.tls_resumed, s.tls_failed,
+                o.insecure          ? "server NOT verified (--insecure)"
+                : o.ca_file.empty() ? "server verified against the system's CA store"
+                                    : ("server verified against " + o.ca_file).c_str());
+    if (s.tls_handshakes)
+      std::printf(
+          "             handshake (TCP connected -> TLS established): p50 %s  p90 %s  p99 %s  max %s\n",
+          ms_text(s.tls_p50_ms).c_str(), ms_text(s.tls_p90_ms).c_str(), ms_text(s.tls_p99_ms).c_str(),
+          ms_text(s.tls_max_ms).c_str());
+    if (!s.first_tls_error.empty())
+      std::printf("             first failure: %s\n", s.first_tls_error.c_str());
+  }
   if (s.cpu_window_s > 0)
     std::printf(
         "  cpu        over %.2f s: watched %.2f s, workers %.2f s, publisher %.2f s; client %.0f%% of a "
@@ -393,6 +432,8 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
   j.key("protocol").string(protocol_name(o.protocol));
   j.key("heartbeat_s").number(o.heartbeat_s);
   j.key("deflate").boolean(o.deflate);
+  j.key("ca_file").string(o.ca_file);
+  j.key("insecure").boolean(o.insecure);
   j.key("publish_url").string(o.publish.url);
   j.key("publish_body").string(o.publish_body);
   j.key("publish_content_type").string(o.publish_content_type);
@@ -515,6 +556,21 @@ bool write_json(const std::string& path, const Options& o, const Summary& s, std
     j.end_array();
     j.end_object();
   }
+
+  j.key("tls").begin_object();
+  j.key("enabled").boolean(o.any_tls());
+  j.key("verified").boolean(o.any_tls() && !o.insecure);
+  j.key("handshakes").number(s.tls_handshakes);
+  j.key("tls_resumed").number(s.tls_resumed);
+  j.key("tls_failed").number(s.tls_failed);
+  j.key("handshake_ms").begin_object();
+  j.key("p50").number(s.tls_p50_ms);
+  j.key("p90").number(s.tls_p90_ms);
+  j.key("p99").number(s.tls_p99_ms);
+  j.key("max").number(s.tls_max_ms);
+  j.end_object();
+  j.key("first_error").string(s.first_tls_error);
+  j.end_object();
 
   j.key("deflate").begin_object();
   j.key("offered").boolean(o.deflate);

@@ -78,6 +78,10 @@ struct Summary {
   uint64_t resume_count = 0;
   double resume_p50_ms = 0, resume_p90_ms = 0, resume_p99_ms = 0, resume_max_ms = 0, resume_mean_ms = 0;
   double reconnects_per_connection = 0, replayed_per_reconnect = 0;
+  // TLS (wss://): handshakes completed, resumed, failed; TCP connected -> TLS established
+  uint64_t tls_handshakes = 0, tls_resumed = 0, tls_failed = 0;
+  double tls_p50_ms = 0, tls_p90_ms = 0, tls_p99_ms = 0, tls_max_ms = 0;
+  std::string first_tls_error;
   // closes of joined connections
   uint64_t unexpected_closes = 0, close_eof = 0, close_error = 0, protocol_errors = 0;
   std::map<std::string, uint64_t> close_codes;

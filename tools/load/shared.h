@@ -130,6 +130,15 @@ struct alignas(64) WorkerBlock {
   Counter resume_max_ns;
   Counter resume_latency[histogram::kBuckets];  // drop -> last JOINED of the new connection
 
+  // TLS (wss://): handshakes completed (a reconnect's included), how many of them resumed a session,
+  // how many failed (the connection then fails, or a reconnect retries), and the handshake time (TCP
+  // connected -> TLS established).
+  Counter tls_handshakes;
+  Counter tls_resumed;
+  Counter tls_failed;
+  Counter tls_handshake_max_ns;
+  Counter tls_handshake_latency[histogram::kBuckets];
+
   // Drain: live joined connections that have not yet seen the last accepted seq of their rooms, as
   // counted at lagging_checked_ns.
   Counter lagging;
@@ -145,6 +154,7 @@ struct alignas(64) WorkerBlock {
 
   Note first_connect_error;
   Note first_close_error;
+  Note first_tls_error;
 
   Counter latency[histogram::kBuckets];
 };

@@ -3,13 +3,16 @@
 // frame (or the 101 head) split across reads is copied aside, into a heap block freed once whole, and
 // a fragmented message is joined in a side table until its last frame. A compressed message
 // (--deflate) is inflated by the worker's one inflater into its buffer and scanned there; the same compressed
-// payload again (the server's one frame for every member) reuses a recent inflated message.
+// payload again (the server's one frame for every member) reuses a recent inflated message. Over
+// TLS (wss://) a recv's ciphertext goes through the connection's SSL (kept in a side table) into one
+// worker-wide plaintext buffer, which is scanned the same way.
 #include "tools/load/worker.h"
 
 #include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +31,7 @@
 #include "engine/codec/handshake.h"
 #include "tools/load/deflate.h"
 #include "tools/load/scan.h"
+#include "tools/load/tls.h"
 
 namespace ringcast::load {
 namespace {
@@ -56,6 +60,9 @@ constexpr uint64_t kIdleWaitNs = 10'000'000;
 constexpr uint64_t kConnectWaitMinNs = 200'000;
 constexpr uint64_t kLagCheckPeriodNs = 20'000'000;
 constexpr size_t kOpeningBytesMax = 2048;
+// Plaintext decrypted from one recv's ciphertext, scanned before the next records are decrypted:
+// four full TLS records.
+constexpr size_t kTlsPlainBytes = 4 * 16384;
 
 // RFC 6455's sample nonce: every connection sends the same key (the server cannot tell, and the
 // expected Sec-WebSocket-Accept is then computed once).
@@ -73,9 +80,10 @@ constexpr uint32_t index_of(uint64_t ud) {
   return static_cast<uint32_t>(ud);
 }
 
-// leaving: a --reconnect-every drop under way (its bytes are ignored); the connection then goes
-// through connecting, upgrading and joining again.
-enum class State : uint8_t { idle, connecting, upgrading, joining, open, leaving, closed, failed };
+// securing: TCP connected to a wss:// URL, the TLS handshake under way (the upgrade request goes out
+// once it is done). leaving: a --reconnect-every drop under way (its bytes are ignored); the
+// connection then goes through connecting, (securing,) upgrading and joining again.
+enum class State : uint8_t { idle, connecting, securing, upgrading, joining, open, leaving, closed, failed };
 
 constexpr uint8_t kRecvArmed = 1;
 constexpr uint8_t kSendBusy = 2;
@@ -103,6 +111,10 @@ struct Resume {
   uint8_t epoch_len = 0;
   uint8_t attempts = 0;  // failed attempts of the current reconnect
   char epoch[kEpochBytes] = {};
+  // wss://: the last TLS session the server gave this connection (a TLS 1.3 ticket or a TLS 1.2
+  // session), offered again when it reconnects to the same URL (tls_session_url, an index of --url).
+  SSL_SESSION* tls_session = nullptr;
+  uint32_t tls_session_url = 0;
 };
 
 // A reconnect that fails (refused, reset, or answered 408 because this process was too busy to send
@@ -133,11 +145,19 @@ struct PartialMessage {
   bool compressed = false;
 };
 
+// A connection over TLS (wss://): its SSL and when its handshake began. In a side table, sized only
+// when some --url is wss://, so that a connection stays 24 bytes; the SSL object is most of what a
+// TLS connection costs anyway.
+struct TlsConn {
+  SSL* ssl = nullptr;
+  uint64_t started_ns = 0;  // TCP connected
+};
+
 bool in_handshake(State s) {
-  return s == State::connecting || s == State::upgrading || s == State::joining;
+  return s == State::connecting || s == State::securing || s == State::upgrading || s == State::joining;
 }
 bool live(State s) {
-  return s == State::upgrading || s == State::joining || s == State::open;
+  return s == State::securing || s == State::upgrading || s == State::joining || s == State::open;
 }
 
 class Worker {
@@ -164,6 +184,10 @@ class Worker {
   uint64_t next_connect_due_ns() const;
   void start_connect(uint32_t j, bool again = false);
   void on_connect(uint32_t j, int res);
+  const Endpoint& endpoint(uint32_t j) const { return o_.urls[destination(j) % o_.urls.size()]; }
+  bool build_opening(uint32_t j, char* out, size_t& len, std::string& error);
+  bool send_opening(uint32_t j);
+  bool send_bytes(uint32_t j, const void* data, size_t len, std::string& error);
   void fail(uint32_t j, const std::string& why);
   void mark_joined(uint32_t j);
   void end_conn(uint32_t j, State terminal);
@@ -183,6 +207,17 @@ class Worker {
     return (c.flags & kWasJoined) && (in_handshake(c.state) || c.state == State::leaving);
   }
 
+  // TLS (wss://).
+  bool tls(uint32_t j) const { return !tls_.empty() && tls_[j].ssl != nullptr; }
+  void start_tls(uint32_t j);
+  void on_tls_bytes(uint32_t j, const uint8_t* data, size_t len);
+  void tls_established(uint32_t j);
+  void tls_failed(uint32_t j, const std::string& why);
+  bool flush_tls(uint32_t j, std::string& error);
+  void release_tls(uint32_t j, bool keep_session);
+  static int on_new_session(SSL* ssl, SSL_SESSION* session);
+  bool keep_session(uint32_t j, SSL_SESSION* session);
+
   // Receive path.
   void on_recv(uint32_t j, int res, uint32_t flags);
   void on_bytes(uint32_t j, uint8_t* data, size_t len);
@@ -197,7 +232,7 @@ class Worker {
   void forget_receive_state(uint32_t j);
   void on_item(uint32_t j, const Item& item);
   void on_close_frame(uint32_t j, const uint8_t* payload, size_t len);
-  void reply(uint32_t j, ws::Opcode op, const uint8_t* payload, size_t len);
+  bool reply(uint32_t j, ws::Opcode op, const uint8_t* payload, size_t len, std::string& error);
 
   // Periodic work.
   void heartbeat(uint64_t now);
@@ -232,6 +267,12 @@ class Worker {
   std::unordered_map<uint32_t, std::string> sse_partial_;  // --protocol sse: an event split across reads
   std::unordered_map<uint32_t, PartialMessage> partial_;  // connections with kInMessage
   MessageInflater inflater_{kMessageBytesMax};
+  // wss://: one context and one pipe for all connections, whose SSLs are in tls_; records are
+  // decrypted into tls_plain_.
+  SSL_CTX* tls_ctx_ = nullptr;
+  TlsPipe tls_pipe_;
+  std::vector<TlsConn> tls_;
+  std::vector<uint8_t> tls_plain_;
   // --reconnect-pause: dropped connections waiting to connect again, due times in order (one pause
   // for all, so a FIFO is sorted).
   std::deque<std::pair<uint64_t, uint32_t>> paused_;
@@ -253,6 +294,11 @@ class Worker {
 
 Worker::~Worker() {
   for (Conn& c : conns_) free_spill(c.spill);
+  for (TlsConn& t : tls_)
+    if (t.ssl != nullptr) SSL_free(t.ssl);
+  for (Resume& r : resume_)
+    if (r.tls_session != nullptr) SSL_SESSION_free(r.tls_session);
+  if (tls_ctx_ != nullptr) SSL_CTX_free(tls_ctx_);
   if (ring_ready_) io_uring_queue_exit(&ring_);
 }
 
@@ -311,6 +357,18 @@ bool Worker::init(std::string& error) {
   accept_value_ = handshake::accept_key(kWebSocketKey);
   own_rooms_ = o_.rooms;
   has_also_ = o_.has_also();
+  const bool any_wss = std::any_of(o_.urls.begin(), o_.urls.end(), [](const Endpoint& ep) { return ep.tls; });
+  if (any_wss) {
+    tls_ctx_ = new_client_context({o_.ca_file, o_.insecure}, error);
+    if (tls_ctx_ == nullptr || !tls_pipe_.init(error)) return false;
+    if (o_.reconnects()) {
+      // Sessions are kept by the connections that will reconnect (on_new_session), not in a cache.
+      SSL_CTX_set_app_data(tls_ctx_, this);
+      SSL_CTX_set_session_cache_mode(tls_ctx_, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+      SSL_CTX_sess_set_new_cb(tls_ctx_, on_new_session);
+    }
+    tls_plain_.resize(kTlsPlainBytes);  // touched here: not counted as connection memory
+  }
 
   const uint32_t n_local = o_.connections > index_ ? (o_.connections - index_ + workers_ - 1) / workers_ : 0;
   block_.connections.set(n_local);
@@ -318,6 +376,7 @@ bool Worker::init(std::string& error) {
   // what the connections cost.
   block_.rss_baseline_bytes.set(rss_bytes());
   conns_.resize(n_local);
+  if (any_wss) tls_.resize(n_local);
   if (o_.stall_after > 0) {
     for (uint32_t j = 0; j < n_local; ++j)
       if (global(j) % o_.stall_every == 0) conns_[j].flags |= kStallDesignated;
@@ -407,21 +466,28 @@ void Worker::start_connect(uint32_t j, bool again) {
 void Worker::on_connect(uint32_t j, int res) {
   Conn& c = conns_[j];
   if (c.state != State::connecting) return;  // given up meanwhile (connect timeout)
-  const uint32_t i = global(j);
-  const Endpoint& ep = o_.urls[destination(j) % o_.urls.size()];
+  const Endpoint& ep = endpoint(j);
   if (res < 0) {
-    fail(j, "connect " + ipv4_text(o_.source_base + i / o_.per_source) + " -> " + ep.host_header + ": " +
-                std::strerror(-res));
+    fail(j, "connect " + ipv4_text(o_.source_base + global(j) / o_.per_source) + " -> " + ep.host_header +
+                ": " + std::strerror(-res));
     return;
   }
   block_.tcp_connected.add();
+  if (ep.tls) {
+    start_tls(j);  // the opening goes out once the handshake is done (tls_established)
+    return;
+  }
+  if (send_opening(j)) arm_recv(j);
+}
 
-  // The upgrade request and, for go-push, the JOINs and a PING go out in one send. It is made here,
-  // synchronously, from the stack: once per connection, into an empty socket buffer, so it never
-  // blocks and no per-connection buffer has to outlive the call. The zero mask key leaves the JSON
-  // readable on the wire (allowed: the key only has to be unpredictable to defeat proxies).
-  char out[kOpeningBytesMax];
-  size_t len = 0;
+// What a connection says first. For go-push: the upgrade request, the JOINs and a PING, in one send;
+// sse: the subscription request. The zero mask key leaves the JSON readable on the wire (allowed: the
+// key only has to be unpredictable to defeat proxies).
+bool Worker::build_opening(uint32_t j, char* out, size_t& len, std::string& error) {
+  Conn& c = conns_[j];
+  const Endpoint& ep = endpoint(j);
+  const uint32_t i = global(j);
+  len = 0;
   const uint32_t own_room = own_rooms_ > 0 ? i % own_rooms_ : 0;
   const std::string room = own_rooms_ > 0 ? o_.room_name(own_room) : o_.also_room;
   std::string path = ep.path(room);
@@ -429,35 +495,27 @@ void Worker::on_connect(uint32_t j, int res) {
     // A subscription by URL: the rooms are query parameters, the answer is the stream.
     if (!ep.has_room) path += std::string(path.find('?') == std::string::npos ? "?" : "&") + "room=" + room;
     if (has_also_ && own_rooms_ > 0) path += "&room=" + o_.also_room;
-    len = static_cast<size_t>(
-        std::snprintf(out, sizeof out, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
-                      path.c_str(), ep.host_header.c_str()));
-    if (len >= sizeof out) {
-      fail(j, "subscription request longer than " + std::to_string(sizeof out) + " bytes");
-      return;
+    len = static_cast<size_t>(std::snprintf(
+        out, kOpeningBytesMax, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n",
+        path.c_str(), ep.host_header.c_str()));
+    if (len >= kOpeningBytesMax) {
+      error = "subscription request longer than " + std::to_string(kOpeningBytesMax) + " bytes";
+      return false;
     }
-    const ssize_t sent = send(c.fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (sent != static_cast<ssize_t>(len)) {
-      fail(j, sent < 0 ? std::string("subscription request: ") + std::strerror(errno)
-                       : std::string("subscription request: short send"));
-      return;
-    }
-    c.state = State::upgrading;
-    arm_recv(j);
-    return;
+    return true;
   }
   const std::string extensions =
       o_.deflate ? "Sec-WebSocket-Extensions: " + std::string(kDeflateOffer) + "\r\n" : std::string();
-  len = static_cast<size_t>(std::snprintf(out, sizeof out,
+  len = static_cast<size_t>(std::snprintf(out, kOpeningBytesMax,
                                           "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                                           "Connection: Upgrade\r\nSec-WebSocket-Key: %.*s\r\n"
                                           "Sec-WebSocket-Version: 13\r\n%s\r\n",
                                           path.c_str(), ep.host_header.c_str(),
                                           static_cast<int>(kWebSocketKey.size()), kWebSocketKey.data(),
                                           extensions.c_str()));
-  if (len >= sizeof out) {
-    fail(j, "upgrade request longer than " + std::to_string(sizeof out) + " bytes");
-    return;
+  if (len >= kOpeningBytesMax) {
+    error = "upgrade request longer than " + std::to_string(kOpeningBytesMax) + " bytes";
+    return false;
   }
   if (o_.protocol == Protocol::gopush) {
     auto add_command = [&](std::string_view json) {
@@ -494,14 +552,172 @@ void Worker::on_connect(uint32_t j, int res) {
     std::memcpy(out + len, ping_frame_.data(), ping_frame_.size());
     len += ping_frame_.size();
   }
-  const ssize_t sent = send(c.fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (sent != static_cast<ssize_t>(len)) {
-    fail(j, sent < 0 ? std::string("upgrade request: ") + std::strerror(errno)
-                     : std::string("upgrade request: short send"));
-    return;
+  return true;
+}
+
+// The opening is made here, synchronously, from the stack: once per connection, into an empty
+// socket buffer, so the send never blocks and no per-connection buffer has to outlive the call.
+bool Worker::send_opening(uint32_t j) {
+  char out[kOpeningBytesMax];
+  size_t len = 0;
+  std::string error;
+  const char* what = o_.protocol == Protocol::sse ? "subscription request: " : "upgrade request: ";
+  if (!build_opening(j, out, len, error)) {
+    fail(j, error);
+    return false;
   }
-  c.state = State::upgrading;
+  if (!send_bytes(j, out, len, error)) {
+    fail(j, what + error);
+    return false;
+  }
+  conns_[j].state = State::upgrading;
+  return true;
+}
+
+// Everything a connection sends is small (the opening, a PING, a pong or a close) and goes out at
+// once from the caller's bytes with a non-blocking send: a socket buffer holds far more, so it never
+// waits; a send that cannot take it all means the server stopped reading and fails. Over TLS the
+// bytes are encrypted first, into the pipe's output, which is sent the same way.
+bool Worker::send_bytes(uint32_t j, const void* data, size_t len, std::string& error) {
+  if (tls(j)) {
+    if (!tls_write(tls_[j].ssl, data, len, error)) {
+      tls_pipe_.output().clear();
+      error = "TLS: " + error;
+      return false;
+    }
+    return flush_tls(j, error);
+  }
+  const ssize_t sent = send(conns_[j].fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (sent == static_cast<ssize_t>(len)) return true;
+  error = sent < 0 ? std::string(std::strerror(errno)) : std::string("short send");
+  return false;
+}
+
+// ---- TLS (wss://) ----
+
+void Worker::start_tls(uint32_t j) {
+  Conn& c = conns_[j];
+  const Endpoint& ep = endpoint(j);
+  TlsConn& t = tls_[j];
+  t.started_ns = monotonic_ns();
+  c.state = State::securing;
+  t.ssl = SSL_new(tls_ctx_);
+  if (t.ssl == nullptr) return tls_failed(j, "SSL_new failed (out of memory?)");
+  tls_pipe_.attach(t.ssl);
+  SSL_set_connect_state(t.ssl);
+  SSL_set_app_data(t.ssl, reinterpret_cast<void*>(uintptr_t{j}));
+  std::string error;
+  if (!set_server_name(t.ssl, ep.host, !o_.insecure, error)) return tls_failed(j, error);
+  if (c.flags & kReconnects) {
+    const Resume& r = resume_[j];
+    // A session from another URL would only make that server refuse it (or, sharing ticket keys,
+    // skip checking the certificate of a host never verified): offered to the same URL only.
+    if (r.tls_session != nullptr && r.tls_session_url == destination(j) % o_.urls.size())
+      SSL_set_session(t.ssl, r.tls_session);
+  }
+  // The ClientHello.
+  tls_pipe_.give(nullptr, 0);
+  if (tls_handshake(t.ssl, error) == TlsStatus::failed || !flush_tls(j, error)) return tls_failed(j, error);
   arm_recv(j);
+}
+
+// Ciphertext a recv brought: the handshake first, then records decrypted into the worker's
+// plaintext buffer, which is fed to on_bytes exactly as a plain connection's receive buffer is.
+void Worker::on_tls_bytes(uint32_t j, const uint8_t* data, size_t len) {
+  Conn& c = conns_[j];
+  SSL* const ssl = tls_[j].ssl;
+  std::string error;
+  tls_pipe_.give(data, len);
+  if (c.state == State::securing) {
+    const TlsStatus status = tls_handshake(ssl, error);
+    // What the handshake wrote goes out whatever the outcome (a failure's alert tells the server why).
+    std::string send_error;
+    const bool sent = flush_tls(j, send_error);
+    if (status == TlsStatus::failed || !sent)
+      return tls_failed(j, status == TlsStatus::failed ? error : send_error);
+    if (status == TlsStatus::want_input) return;
+    tls_established(j);
+    if (!live(c.state)) return;
+  }
+  while (true) {
+    size_t got = 0;
+    const TlsStatus status = tls_read(ssl, tls_plain_.data(), tls_plain_.size(), got, error);
+    if (got > 0) {
+      on_bytes(j, tls_plain_.data(), got);
+      // Ended meanwhile (end_conn freed its SSL; a reconnect makes a new one only once connected).
+      if (!live(c.state) || tls_[j].ssl != ssl) break;
+    }
+    if (status == TlsStatus::ok) continue;
+    // Reading may have written (an alert, an answer to a key update).
+    std::string send_error;
+    if (!flush_tls(j, send_error)) {
+      lost(j, "TLS: " + send_error, false);
+      break;
+    }
+    if (status == TlsStatus::closed) lost(j, "TLS close_notify from the server", true);
+    if (status == TlsStatus::failed) lost(j, "TLS: " + error, false);
+    break;
+  }
+  tls_pipe_.give(nullptr, 0);
+  tls_pipe_.output().clear();
+}
+
+void Worker::tls_established(uint32_t j) {
+  const TlsConn& t = tls_[j];
+  const uint64_t took = monotonic_ns() - t.started_ns;
+  block_.tls_handshakes.add();
+  if (SSL_session_reused(t.ssl)) block_.tls_resumed.add();
+  block_.tls_handshake_latency[histogram::bucket_of(took)].add();
+  block_.tls_handshake_max_ns.raise_to(took);
+  send_opening(j);
+}
+
+void Worker::tls_failed(uint32_t j, const std::string& why) {
+  block_.tls_failed.add();
+  block_.first_tls_error.record(why);
+  tls_pipe_.give(nullptr, 0);
+  tls_pipe_.output().clear();
+  fail(j, "TLS handshake: " + why);
+}
+
+// Sends what the connection's SSL wrote into the pipe, all of it or nothing useful: a TLS record cut
+// short would break the stream, so a partial send fails the connection (see send_bytes).
+bool Worker::flush_tls(uint32_t j, std::string& error) {
+  std::string& out = tls_pipe_.output();
+  if (out.empty()) return true;
+  const ssize_t sent = send(conns_[j].fd, out.data(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  const bool whole = sent == static_cast<ssize_t>(out.size());
+  if (!whole) error = sent < 0 ? std::string("send: ") + std::strerror(errno) : std::string("short send");
+  out.clear();
+  return whole;
+}
+
+// Frees connection j's SSL. OpenSSL voids the session of an SSL freed without a shutdown (TLS 1.2
+// asks that after an error); a drop on purpose (--reconnect-every) or a failed reconnect attempt is no
+// error, and the connection will offer the session again: keep_session records the shutdown as done.
+void Worker::release_tls(uint32_t j, bool keep_session) {
+  if (!tls(j)) return;
+  SSL* ssl = tls_[j].ssl;
+  if (keep_session) SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  SSL_free(ssl);
+  tls_[j].ssl = nullptr;
+}
+
+// OpenSSL's new-session callback (only set with --reconnect-every): a TLS 1.3 ticket arrived or a
+// TLS 1.2 handshake ended. 1 = the session is kept (its reference is ours).
+int Worker::on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* worker = static_cast<Worker*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  const auto j = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(SSL_get_app_data(ssl)));
+  return worker->keep_session(j, session) ? 1 : 0;
+}
+
+bool Worker::keep_session(uint32_t j, SSL_SESSION* session) {
+  if (!(conns_[j].flags & kReconnects)) return false;
+  Resume& r = resume_[j];
+  if (r.tls_session != nullptr) SSL_SESSION_free(r.tls_session);
+  r.tls_session = session;
+  r.tls_session_url = destination(j) % static_cast<uint32_t>(o_.urls.size());
+  return true;
 }
 
 void Worker::fail(uint32_t j, const std::string& why) {
@@ -514,6 +730,7 @@ void Worker::fail(uint32_t j, const std::string& why) {
       block_.reconnect_retries.add();
       if (in_handshake(c.state)) --handshakes_in_flight_;
       forget_receive_state(j);
+      release_tls(j, true);
       c.state = State::leaving;
       if (c.flags & kRecvArmed)
         shutdown(c.fd, SHUT_RDWR);
@@ -571,9 +788,19 @@ void Worker::drop(uint32_t j) {
     }
   } else {
     // The close handshake: the server echoes the close and closes TCP; the recv ends on that EOF.
+    // Over TLS the close_notify follows, as a client that closes cleanly sends it (and what comes
+    // back is not read: a leaving connection's bytes are ignored).
     const uint8_t normal[2] = {0x03, 0xE8};
-    reply(j, ws::Opcode::close, normal, sizeof normal);
+    std::string error;
+    reply(j, ws::Opcode::close, normal, sizeof normal, error);
+    if (tls(j)) {
+      ERR_clear_error();
+      SSL_shutdown(tls_[j].ssl);
+      flush_tls(j, error);
+    }
   }
+  // An abrupt drop keeps the session too: a client whose network failed still holds it.
+  release_tls(j, true);
 }
 
 void Worker::finish_drop(uint32_t j) {
@@ -669,6 +896,7 @@ void Worker::end_conn(uint32_t j, State terminal) {
   if (in_handshake(c.state)) --handshakes_in_flight_;
   c.state = terminal;
   forget_receive_state(j);
+  release_tls(j, false);
   if (c.fd < 0) return;
   if (c.flags & kRecvArmed) {
     // The multishot recv holds the socket: shutting it down ends the recv, whose last completion
@@ -695,6 +923,8 @@ void Worker::lost(uint32_t j, const std::string& why, bool eof) {
     (eof ? block_.close_eof : block_.close_error).add();
     block_.first_close_error.record(why);
     end_conn(j, State::closed);
+  } else if (c.state == State::securing) {
+    tls_failed(j, why);  // the server closed or reset during the TLS handshake
   } else if (live(c.state)) {
     fail(j, why + " (before joined)");
   }
@@ -723,7 +953,10 @@ void Worker::on_recv(uint32_t j, int res, uint32_t flags) {
     if (live(c.state)) {
       now_ = monotonic_ns();
       block_.bytes.add(static_cast<uint64_t>(res));
-      on_bytes(j, data, static_cast<size_t>(res));
+      if (tls(j))
+        on_tls_bytes(j, data, static_cast<size_t>(res));
+      else
+        on_bytes(j, data, static_cast<size_t>(res));
     }
     io_uring_buf_ring_add(buf_ring_, data, kRecvBufferBytes, id, io_uring_buf_ring_mask(kRecvBufferCount),
                           static_cast<int>(buffers_pending_++));
@@ -895,10 +1128,14 @@ void Worker::handle_frame(uint32_t j, const FrameHead& head, uint8_t* payload) {
     case 0x8:
       on_close_frame(j, payload, len);
       return;
-    case 0x9:
+    case 0x9: {
       if (len > ws::kMaxControlPayloadBytes) return protocol_error(j, "ping longer than 125 bytes");
-      reply(j, ws::Opcode::pong, payload, len);
+      // A plain connection whose pong could not go out was always left to the server's timeout; a
+      // TLS stream with a record cut short is broken at once.
+      std::string error;
+      if (!reply(j, ws::Opcode::pong, payload, len, error) && tls(j)) lost(j, "TLS: pong: " + error, false);
       return;
+    }
     case 0xA:
       return;
     default:
@@ -1050,7 +1287,8 @@ void Worker::on_close_frame(uint32_t j, const uint8_t* payload, size_t len) {
   Conn& c = conns_[j];
   const uint32_t code = len >= 2 ? (uint32_t{payload[0]} << 8) | payload[1] : ws::close_code::no_status;
   // Echo the code, as RFC 6455 asks, then drop the connection without waiting.
-  reply(j, ws::Opcode::close, payload, std::min(len, size_t{2}));
+  std::string send_error;  // the connection ends below either way
+  reply(j, ws::Opcode::close, payload, std::min(len, size_t{2}), send_error);
   const std::string reason(reinterpret_cast<const char*>(payload) + std::min(len, size_t{2}),
                            len > 2 ? len - 2 : 0);
   const std::string why = "close " + std::to_string(code) + (reason.empty() ? "" : " (" + reason + ")");
@@ -1067,11 +1305,12 @@ void Worker::on_close_frame(uint32_t j, const uint8_t* payload, size_t len) {
   }
 }
 
-void Worker::reply(uint32_t j, ws::Opcode op, const uint8_t* payload, size_t len) {
+// A pong or a close; false with error when it could not be sent.
+bool Worker::reply(uint32_t j, ws::Opcode op, const uint8_t* payload, size_t len, std::string& error) {
   uint8_t frame[ws::kMaxControlPayloadBytes + 14];
   const size_t n = ws::encode_client_frame(frame, op, {payload, len}, 0);
   // Rare and tiny: a direct send is simpler than keeping the bytes alive for an SQE.
-  (void)send(conns_[j].fd, frame, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return send_bytes(j, frame, n, error);
 }
 
 // ---- periodic work ----
@@ -1090,6 +1329,12 @@ void Worker::heartbeat(uint64_t now) {
     const uint32_t j = static_cast<uint32_t>(heartbeat_next_++ % conns_.size());
     Conn& c = conns_[j];
     if (c.state != State::open || (c.flags & (kSendBusy | kStalled))) continue;
+    if (tls(j)) {
+      // Encrypted for this connection alone: sent at once, like the opening (see send_bytes).
+      std::string error;
+      if (!send_bytes(j, ping_frame_.data(), ping_frame_.size(), error)) lost(j, "PING: " + error, false);
+      continue;
+    }
     io_uring_sqe* s = sqe();
     io_uring_prep_send(s, c.fd, ping_frame_.data(), ping_frame_.size(), MSG_NOSIGNAL);
     io_uring_sqe_set_data64(s, user_data(Op::send, j));
