@@ -202,6 +202,7 @@ def memory(runs, openssl_runs):
         m = {k: med([d[k] for d in ds]) for k in ("openssl_bytes_per_connection", "openssl_blocks_per_connection",
                                                   "heap_bytes_per_connection", "rss_anon_bytes_per_connection")}
         m["version"], m["cipher"], m["reps"] = ds[0]["version"], ds[0]["cipher"], len(ds)
+        m["connections"] = ds[0]["connections"]
         sites = {}
         for d in ds:
             for s in d["sites"]:
@@ -418,7 +419,7 @@ def main(out):
             L += ["", "OpenSSL alone (bench_tls_memory, %d server SSL objects after a full %s handshake, %s, "
                   "ringcast's context settings incl. SSL_MODE_RELEASE_BUFFERS, and one request/answer; glibc "
                   "malloc): %.0f B per connection in %.0f allocations (%.0f B of heap with malloc's overhead, "
-                  "%.0f B of RssAnon)." % (n, o["version"], o["cipher"], o["openssl_bytes_per_connection"],
+                  "%.0f B of RssAnon)." % (o["connections"], o["version"], o["cipher"], o["openssl_bytes_per_connection"],
                                            o["openssl_blocks_per_connection"], o["heap_bytes_per_connection"],
                                            o["rss_anon_bytes_per_connection"])]
             if version == "TLSv1.3":
