@@ -12,6 +12,7 @@
 #                [--churn-connections N] [--churn-rate R] [--churn-every K] [--churn-seconds S]
 #                [--memory-servers LIST]
 #                [--scale-connections N] [--scale-workers W] [--scale-broadcasts K]
+#                [--scale-handshake-timeout-ms MS] [--scale-plain]
 #                [--build DIR] [--uws-src DIR] [--out DIR] [--note TEXT] [--port-base P]
 #
 # Parts (--parts, default "throughput handshakes memory scale"):
@@ -45,7 +46,10 @@
 #   mode (19,000 per process, 25,000 per source address from 127.0.0.2), then --scale-broadcasts
 #   timed pushes to everyone: connect rate, broadcast time to all, every item delivered exactly once
 #   (missing and duplicates), server memory per connection. No core pinning: everything shares the
-#   machine.
+#   machine. --scale-handshake-timeout-ms: the server's --handshake-timeout-ms (default 5000, its own
+#   default; it bounds accept -> upgrade request, TLS handshake included, which a storm of 100k
+#   handshakes on 2 cores can exceed). --scale-plain: the same run without TLS (ws://, http://), for
+#   the ratio.
 # Core budget (throughput, handshakes, memory): the server on the last core (taskset), ringcast-load
 # (workers and publisher) on core 0. CPU is utime+stime from /proc/PID/stat.
 # --build DIR: a meson build directory with tools/ringcast, tools/load/ringcast-load (with wss://) and
@@ -77,6 +81,8 @@ openssl_connections=10000  # bench_tls_memory's server SSL objects (handshakes i
 scale_connections=100000
 scale_workers=6
 scale_broadcasts=5
+scale_handshake_timeout_ms=5000  # the server's default
+scale_plain=0
 build=""
 uws_src="$root/../shared/peers/uws"
 out=""
@@ -102,6 +108,8 @@ while [ $# -gt 0 ]; do
     --scale-connections) scale_connections=$2; shift 2 ;;
     --scale-workers) scale_workers=$2; shift 2 ;;
     --scale-broadcasts) scale_broadcasts=$2; shift 2 ;;
+    --scale-handshake-timeout-ms) scale_handshake_timeout_ms=$2; shift 2 ;;
+    --scale-plain) scale_plain=1; shift ;;
     --build) build=$2; shift 2 ;;
     --uws-src) uws_src=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
@@ -446,23 +454,30 @@ run_memory() {  # run_memory SERVER REP
 
 # ---- scale ----
 run_scale() {
-  local tag=scale n=$scale_connections
+  local tag=scale n=$scale_connections tls=() client=() what=TLS
+  if [ "$scale_plain" = 1 ]; then
+    tag=scale-plain; what=plaintext; api_scheme=http
+    client=(--url "ws://127.0.0.1:$ws_port/connect" --publish-url "http://127.0.0.1:$api_port/push/room")
+  else
+    api_scheme=https
+    tls=(--tls-cert-file "$cert" --tls-key-file "$key")
+    client=(--url "wss://127.0.0.1:$ws_port/connect" --publish-url "https://127.0.0.1:$api_port/push/room" --ca-file "$ca")
+  fi
   port_free "$ws_port" "$api_port" || return 0
   local kernel_before
   kernel_before=$(kernel_bytes)
-  log "scale: $n TLS connections on $scale_workers workers x 1 shard"
+  log "scale: $n $what connections on $scale_workers workers x 1 shard"
   "$server_bin" --workers "$scale_workers" --threads 1 --listen "127.0.0.1:$ws_port" --api "127.0.0.1:$api_port" \
-    --heartbeat-timeout-ms 900000 --log-level warn --tls-cert-file "$cert" --tls-key-file "$key" \
-    > "$out/logs/server-scale.log" 2>&1 &
+    --heartbeat-timeout-ms 900000 --handshake-timeout-ms "$scale_handshake_timeout_ms" --log-level warn \
+    "${tls[@]}" > "$out/logs/server-$tag.log" 2>&1 &
   server_pid=$!
-  api_scheme=https
   for _ in $(seq 1 300); do api /health >/dev/null 2>&1 && break; sleep 0.1; done
-  api /health >/dev/null || { log "scale: the server did not start"; cat "$out/logs/server-scale.log" >&2; stop_server; return 0; }
+  api /health >/dev/null || { log "scale: the server did not start"; cat "$out/logs/server-$tag.log" >&2; stop_server; return 0; }
   sleep 1
   local pids a0 a1 rss1 shm1 online=0 gap_s=3 rc=0
   pids=$(tree_pids "$server_pid")
   a0=$(anon_kib Anonymous $pids)
-  "$load_bin" --url "wss://127.0.0.1:$ws_port/connect" --publish-url "https://127.0.0.1:$api_port/push/room" --ca-file "$ca" \
+  "$load_bin" "${client[@]}" \
     --protocol gopush --connections "$n" --per-proc 19000 --per-source 25000 --rooms 1 --connect-rate 0 \
     --connect-timeout 600 --heartbeat 0 --hold 10 --broadcasts "$scale_broadcasts" \
     --publish-rate "$(awk "BEGIN { print 1 / $gap_s }")" --drain-timeout 120 --timeout 1200 \
@@ -484,7 +499,9 @@ run_scale() {
   load_pid=""
   api /stats > "$out/logs/$tag.stats.json" || true
   stop_server
-  annotate "$out/runs/$tag.json" part=scale connections="$n" workers="$scale_workers" online="${online:-0}" \
+  annotate "$out/runs/$tag.json" part=scale mode="$what" connections="$n" workers="$scale_workers" online="${online:-0}" \
+    handshake_timeout_ms="$scale_handshake_timeout_ms" \
+    server_tls_handshake_timeouts="$(sed -n 's/.*"tlsHandshakeTimeouts":\([0-9]*\).*/\1/p' "$out/logs/$tag.stats.json")" \
     anon_kib_before="$a0" anon_kib_after="$a1" rss_kib_after="$rss1" shared_dirty_kib_after="$shm1" \
     kernel_bytes_before="$kernel_before" kernel_bytes_after="$kernel_after" \
     server_tls_handshakes="${handshakes:-0}" server_tls_open="${tls_open:-0}" exit="$rc"

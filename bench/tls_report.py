@@ -220,12 +220,15 @@ def scale(d):
     bc = d.get("single_broadcast", {})
     kernel = (b["kernel_bytes_after"] - b["kernel_bytes_before"]) / n if b.get("kernel_bytes_before") else None
     return {
+        "mode": b.get("mode", "TLS"),
         "connections": n,
         "workers": b["workers"],
         "online": b["online"],
         "connect": d.get("connect"),
         "tls": d.get("tls"),
         "server_tls_handshakes": b.get("server_tls_handshakes"),
+        "handshake_timeout_ms": b.get("handshake_timeout_ms"),
+        "server_tls_handshake_timeouts": b.get("server_tls_handshake_timeouts"),
         "broadcast_each_ms": bc.get("each_ms"),
         "broadcast_median_ms": bc.get("ms_to_last_median"),
         "broadcast_reached": bc.get("each_reached"),
@@ -431,13 +434,16 @@ def main(out):
     if sc:
         c = sc["connect"] or {}
         d = sc["delivery"]
-        L += ["## Scale: %d TLS connections, `--workers %d --threads 1`" % (sc["connections"], sc["workers"]), "",
-              "ringcast-load in %s processes over source addresses from 127.0.0.2 (25,000 each); nothing pinned." % (
-                  (scale_run or {}).get("processes", {}).get("workers", "?")), "",
+        L += ["## Scale: %d %s connections, `--workers %d --threads 1`" % (sc["connections"], sc["mode"], sc["workers"]), "",
+              "ringcast-load in %s processes over source addresses from 127.0.0.2 (25,000 each); nothing pinned; "
+              "server --handshake-timeout-ms %s." % (
+                  (scale_run or {}).get("processes", {}).get("workers", "?"), sc.get("handshake_timeout_ms", "?")), "",
               "- connected %s of %s in %s s: %s connections/s (TLS handshake p50 %s ms, p99 %s ms; %s failed)" % (
                   c.get("connected"), c.get("requested"), num(c.get("seconds"), "%.1f"), num(c.get("per_second"), "%.0f"),
                   num((sc["tls"] or {}).get("handshake_ms", {}).get("p50"), "%.1f"),
                   num((sc["tls"] or {}).get("handshake_ms", {}).get("p99"), "%.1f"), (sc["tls"] or {}).get("tls_failed")),
+              "- the server cut %s connections at its handshake deadline (tlsHandshakeTimeouts)" % (
+                  sc.get("server_tls_handshake_timeouts"),),
               "- broadcasts to all: %s ms each (median %s ms); reached %s" % (
                   ", ".join("%.0f" % v for v in sc["broadcast_each_ms"] or []), num(sc["broadcast_median_ms"], "%.0f"),
                   ", ".join("%d" % v for v in sc["broadcast_reached"] or [])),
