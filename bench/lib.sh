@@ -78,3 +78,27 @@ build_uws_peer() {
   uws_bin=$dir/uws_broadcast
   uws_rooms_bin=$dir/uws_rooms
 }
+
+# build_uws_ssl_peer SRC OUT: builds bench/peers/uws_broadcast_ssl.cpp (the broadcast peer as an
+# SSLApp) into OUT/uws_broadcast_ssl, with uSockets built WITH_OPENSSL=1 against the system's OpenSSL
+# (libssl-dev) in a copy of the peer's sources (OUT/src, never committed). Sets uws_ssl_bin; returns 1
+# (with the log in OUT/build.log) when the build fails.
+build_uws_ssl_peer() {
+  local src=$1 dir=$2 here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  [ -d "$src/uWebSockets" ] || { lib_say "no uWebSockets peer at $src (see ../shared/peers/README.md)"; return 1; }
+  ensure_packages g++ make zlib1g-dev libssl-dev
+  mkdir -p "$dir"
+  echo '*' > "$dir/.gitignore"
+  lib_say "building the uWebSockets SSLApp peer into $dir"
+  {
+    rm -rf "$dir/src" && mkdir -p "$dir/src" && cp -r "$src/uWebSockets" "$dir/src/" && chmod -R u+w "$dir/src" &&
+      # The flags of the plain peer's build.sh, with OpenSSL instead of LIBUS_NO_SSL (WITH_LTO=0
+      # covers the C part; the Makefile builds the C++ SNI tree with -flto whatever it is told).
+      make -C "$dir/src/uWebSockets/uSockets" -j1 WITH_OPENSSL=1 WITH_LTO=0 CFLAGS="-O2" &&
+      g++ -O2 -std=c++20 -DLIBUS_USE_OPENSSL -I"$dir/src/uWebSockets/src" -I"$dir/src/uWebSockets/uSockets/src" \
+        "$here/peers/uws_broadcast_ssl.cpp" "$dir/src/uWebSockets/uSockets/uSockets.a" -lssl -lcrypto -lz \
+        -o "$dir/uws_broadcast_ssl"
+  } > "$dir/build.log" 2>&1 || { lib_say "uWebSockets SSLApp build failed (see $dir/build.log)"; return 1; }
+  uws_ssl_bin=$dir/uws_broadcast_ssl
+}
