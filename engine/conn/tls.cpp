@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -22,7 +23,9 @@ int bio_write(BIO* bio, const char* data, int len) {
   auto* current = static_cast<TlsStreams::Current*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   if (len <= 0) return 0;
-  current->self->append_output(current->id, reinterpret_cast<const uint8_t*>(data), static_cast<size_t>(len));
+  const auto* bytes = reinterpret_cast<const uint8_t*>(data);
+  current->self->append_output(current->id, bytes, static_cast<size_t>(len));
+  current->self->count_written(current->id, bytes, static_cast<size_t>(len));
   return len;
 }
 
@@ -37,12 +40,20 @@ int bio_read(BIO* bio, char* out, int len) {
   std::memcpy(out, current->in, n);
   current->in += n;
   current->in_len -= n;
+  current->self->count_read(current->id, reinterpret_cast<const uint8_t*>(out), n);
   return static_cast<int>(n);
 }
 
-long bio_ctrl(BIO*, int cmd, long, void*) {
+long bio_ctrl(BIO* bio, int cmd, long larg, void* parg) {
+  auto* current = static_cast<TlsStreams::Current*>(BIO_get_data(bio));
   switch (cmd) {
     case BIO_CTRL_FLUSH:  // writes are already where the send takes them
+      return 1;
+    case kBioCtrlSetKtls:  // the keys are noted and the hand-off declined: OpenSSL goes on encrypting
+      current->self->on_crypto_info(current->id, parg, larg != 0);
+      return 0;
+    case kBioCtrlKeyLog:
+      current->self->on_key_log(current->id, static_cast<const char*>(parg));
       return 1;
     default:
       return 0;
@@ -82,8 +93,9 @@ void TlsStreams::attach(SSL_CTX* client, SSL_CTX* api, TlsMailbox* mailbox) {
   ctx_[0] = client;
   ctx_[1] = api;
   mailbox_ = mailbox;
-  plain_.resize(limits::kTlsPlaintextChunkBytes);
+  plain_.resize(std::max(limits::kTlsPlaintextChunkBytes, tls::kCiphertextMax));
   staging_.resize(tls::kRecordBodyMax);
+  if (client || api) cipher_ = std::make_unique<tls::RecordCipher>();
 }
 
 // A reload posted new contexts: connections from now on use them (open ones keep theirs).
@@ -134,6 +146,10 @@ TlsInput TlsStreams::feed(uint32_t id, const uint8_t* data, size_t len) {
   Conn& t = conns_[id];
   if (t.failed) return TlsInput::failed;
   if (t.peer_closed) return TlsInput::closed;
+  if (t.established && !t.ssl) {  // our records: read_plaintext() opens them
+    set_input(id, data, len);
+    return TlsInput::plaintext;
+  }
   if (!t.ssl) {
     if (tls::classify_first_bytes(data, len) == tls::FirstBytes::plaintext_http) {
       stats_.add(Counter::tls_plaintext_refused);
@@ -173,6 +189,7 @@ TlsInput TlsStreams::feed(uint32_t id, const uint8_t* data, size_t len) {
     stats_.add(Counter::tls_handshakes);
     stats_.add(Counter::tls_open, 1);
     if (SSL_session_reused(t.ssl)) stats_.add(Counter::tls_resumed);
+    take_keys(id);
   }
   return TlsInput::plaintext;
 }
@@ -181,6 +198,7 @@ size_t TlsStreams::read_plaintext(uint32_t id, uint8_t*& data) {
   Conn& t = conns_[id];
   if (t.failed || t.peer_closed || !t.established) return 0;
   current_.id = id;  // (the input stays where feed() and the reads before left it)
+  if (!t.ssl) return read_records(id, data);
   ERR_clear_error();
   const int n = SSL_read(t.ssl, plain_.data(), static_cast<int>(plain_.size()));
   if (n > 0) {
@@ -211,6 +229,15 @@ size_t TlsStreams::read_plaintext(uint32_t id, uint8_t*& data) {
 void TlsStreams::encrypt(uint32_t id, const iovec* iov, int n) {
   Conn& t = conns_[id];
   RC_ASSERT(t.established && !t.failed);
+  if (!t.ssl) {
+    // Our records: sealed straight from the frames into a buffer sized for them.
+    size_t total = 0;
+    for (int i = 0; i < n; ++i) total += iov[i].iov_len;
+    tls::Keys& keys = t.records->keys;
+    uint8_t* to = reserve_output(t, tls::sealed_bytes(keys, total));
+    t.next_len += static_cast<uint32_t>(cipher_->seal(keys, tls::kApplicationData, iov, n, total, to));
+    return;
+  }
   current_.id = id;
   current_.in_len = 0;
   // Frames are gathered into records of up to 16 KiB: a send of many small frames (one per item when
@@ -250,17 +277,23 @@ void TlsStreams::encrypt(uint32_t id, const iovec* iov, int n) {
   SSL_free_buffers(t.ssl);  // (the write buffer, once its records are in our ciphertext)
 }
 
-void TlsStreams::append_output(uint32_t id, const uint8_t* data, size_t len) {
-  Conn& t = conns_[id];
-  if (t.next_len + len > t.next_cap) {
-    size_t cap = t.next_cap ? t.next_cap : limits::kTlsBufferMinBytes;
-    while (cap < t.next_len + len) cap *= 2;
+// Room for `bytes` more after what `next` holds: sized to what is asked (a send's records are sized
+// before they are sealed), doubling only when appends keep coming.
+uint8_t* TlsStreams::reserve_output(Conn& t, size_t bytes) {
+  const size_t need = size_t{t.next_len} + bytes;
+  if (need > t.next_cap) {
+    const size_t cap = std::max({need, size_t{t.next_cap} * 2, size_t{limits::kTlsBufferMinBytes}});
     auto* grown = static_cast<uint8_t*>(std::realloc(t.next, cap));
     RC_ASSERT(grown != nullptr);
     t.next = grown;
     t.next_cap = static_cast<uint32_t>(cap);
   }
-  std::memcpy(t.next + t.next_len, data, len);
+  return t.next + t.next_len;
+}
+
+void TlsStreams::append_output(uint32_t id, const uint8_t* data, size_t len) {
+  Conn& t = conns_[id];
+  std::memcpy(reserve_output(t, len), data, len);
   t.next_len += static_cast<uint32_t>(len);
 }
 
@@ -294,6 +327,13 @@ bool TlsStreams::close_notify(uint32_t id) {
   Conn& t = conns_[id];
   if (!t.established || t.failed || t.notified) return false;
   t.notified = true;
+  if (!t.ssl) {
+    static const uint8_t kCloseNotify[2] = {1, 0};  // warning, close_notify
+    tls::Keys& keys = t.records->keys;
+    uint8_t* to = reserve_output(t, tls::sealed_bytes(keys, sizeof(kCloseNotify)));
+    t.next_len += static_cast<uint32_t>(cipher_->seal(keys, tls::kAlert, kCloseNotify, sizeof(kCloseNotify), to));
+    return true;
+  }
   current_.id = id;
   current_.in_len = 0;
   ERR_clear_error();
@@ -306,14 +346,213 @@ void TlsStreams::release(uint32_t id) {
   if (id >= conns_.size() || !conns_[id].on) return;
   Conn& t = conns_[id];
   if (t.established) stats_.add(Counter::tls_open, -1);
+  if (t.established && !t.ssl) stats_.add(Counter::tls_own_records, -1);
   if (t.ssl) {
     current_.id = id;
     current_.in_len = 0;
     SSL_free(t.ssl);
   }
+  drop_records(t);
+  std::free(t.partial);
   std::free(t.out);
   std::free(t.next);
   t = Conn{};
+}
+
+// ---- our own records once the handshake is done (tls_records.h) ----
+
+void TlsStreams::drop_records(Conn& t) {
+  if (!t.records) return;
+  OPENSSL_cleanse(t.records, sizeof(Records));
+  delete t.records;
+  t.records = nullptr;
+}
+
+void TlsStreams::on_crypto_info(uint32_t id, const void* info, bool tx) {
+  Conn& t = conns_[id];
+  if (!t.ssl || t.established || t.keep_ssl) return;
+  if (!t.records) t.records = new Records{};
+  Records& r = *t.records;
+  tls::Direction d{};
+  tls::Aead aead{};
+  bool tls13 = false;
+  if (!tls::take_crypto_info(static_cast<const tls_crypto_info*>(info), d, aead, tls13)) {
+    t.keep_ssl = true;  // a suite we do not run ourselves: OpenSSL keeps the connection
+    drop_records(t);
+    return;
+  }
+  r.keys.aead = aead;
+  r.keys.tls13 = tls13;
+  // TLS 1.3's keys come from the traffic secrets (a KeyUpdate needs them); TLS 1.2's from here.
+  tls::Direction& to = tx ? r.keys.tx : r.keys.rx;
+  if (!tls13) {
+    std::memcpy(to.key, d.key, sizeof(d.key));
+    std::memcpy(to.iv, d.iv, sizeof(d.iv));
+  }
+  to.seq = d.seq;
+  (tx ? r.have_tx : r.have_rx) = true;
+  (tx ? r.written : r.read) = tls::RecordCounter{};
+  OPENSSL_cleanse(&d, sizeof(d));
+}
+
+void TlsStreams::on_key_log(uint32_t id, const char* line) {
+  Conn& t = conns_[id];
+  if (!t.ssl || t.established || t.keep_ssl) return;
+  // "<label> <client random, 64 hex digits> <secret in hex>" (NSS key log format)
+  static const char kServer[] = "SERVER_TRAFFIC_SECRET_0 ";
+  static const char kClient[] = "CLIENT_TRAFFIC_SECRET_0 ";
+  const bool server = std::strncmp(line, kServer, sizeof(kServer) - 1) == 0;
+  if (!server && std::strncmp(line, kClient, sizeof(kClient) - 1) != 0) return;
+  const char* hex = std::strchr(line + sizeof(kServer) - 1, ' ');
+  if (!hex) return;
+  ++hex;
+  const size_t digits = std::strlen(hex);
+  if (digits % 2 || digits / 2 > tls::kSecretMax) return;
+  if (!t.records) t.records = new Records{};
+  Records& r = *t.records;
+  uint8_t* secret = server ? r.keys.tx.secret : r.keys.rx.secret;
+  for (size_t i = 0; i < digits / 2; ++i) {
+    const int hi = OPENSSL_hexchar2int(static_cast<unsigned char>(hex[2 * i]));
+    const int lo = OPENSSL_hexchar2int(static_cast<unsigned char>(hex[2 * i + 1]));
+    if (hi < 0 || lo < 0) return;
+    secret[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  (server ? r.tx_secret_len : r.rx_secret_len) = static_cast<uint8_t>(digits / 2);
+}
+
+void TlsStreams::count_written(uint32_t id, const uint8_t* data, size_t len) {
+  Conn& t = conns_[id];
+  if (t.records && t.records->have_tx && t.ssl) t.records->written.feed(data, len);
+}
+
+void TlsStreams::count_read(uint32_t id, const uint8_t* data, size_t len) {
+  Conn& t = conns_[id];
+  if (t.records && t.records->have_rx && t.ssl) t.records->read.feed(data, len);
+}
+
+// The handshake is done: when OpenSSL told us both directions' keys (an AEAD suite) and stands at a
+// record boundary with nothing buffered, the keys are ours and the SSL is freed. Otherwise OpenSSL
+// keeps the connection (a CBC suite, say) and nothing else changes.
+void TlsStreams::take_keys(uint32_t id) {
+  Conn& t = conns_[id];
+  Records* r = t.records;
+  auto at_boundary = [](const tls::RecordCounter& c) { return c.header_got == 0 && c.body_left == 0; };
+  bool ok = r && !t.keep_ssl && r->have_tx && at_boundary(r->written) && at_boundary(r->read) &&
+            !SSL_has_pending(t.ssl);
+  if (ok && r->keys.tls13) {
+    const uint8_t len = r->tx_secret_len;
+    ok = len && len == r->rx_secret_len && tls::derive_traffic_keys(r->keys.tx, r->keys.aead, r->keys.tx.secret, len) &&
+         tls::derive_traffic_keys(r->keys.rx, r->keys.aead, r->keys.rx.secret, len);
+    r->keys.secret_len = len;
+    // Sending: the records OpenSSL wrote since it switched keys (its session ticket). Receiving: the
+    // client's application keys start with what comes after its Finished, still unread.
+    r->keys.tx.seq = r->written.records;
+    r->keys.rx.seq = r->have_rx ? r->read.records : 0;
+  } else if (ok) {
+    ok = r->have_rx;
+    r->keys.tx.seq += r->written.records;  // (its Finished)
+    r->keys.rx.seq += r->read.records;     // (the client's Finished)
+  }
+  if (!ok) {
+    drop_records(t);
+    return;
+  }
+  SSL_free(t.ssl);
+  t.ssl = nullptr;
+  stats_.add(Counter::tls_own_records, 1);
+}
+
+size_t TlsStreams::read_records(uint32_t id, uint8_t*& data) {
+  Conn& t = conns_[id];
+  tls::Keys& keys = t.records->keys;
+  auto fail = [&] {
+    stats_.add(Counter::tls_record_errors);
+    t.failed = true;
+    current_.in_len = 0;
+    std::free(t.partial);
+    t.partial = nullptr;
+    t.partial_len = 0;
+    return size_t{0};
+  };
+  auto take_into_partial = [&](size_t up_to) {
+    const size_t take = std::min(up_to - t.partial_len, current_.in_len);
+    std::memcpy(t.partial + t.partial_len, current_.in, take);
+    t.partial_len += static_cast<uint32_t>(take);
+    current_.in += take;
+    current_.in_len -= take;
+  };
+  constexpr size_t kRecordMax = tls::kHeaderBytes + tls::kCiphertextMax;
+  for (;;) {
+    const uint8_t* record = nullptr;
+    size_t len = 0;
+    if (t.partial_len) {  // a record that began in an earlier input
+      if (t.partial_len < tls::kHeaderBytes) take_into_partial(tls::kHeaderBytes);
+      len = tls::record_bytes(t.partial, t.partial_len);
+      if (len > kRecordMax) return fail();
+      if (!len) return 0;
+      take_into_partial(len);
+      if (t.partial_len < len) return 0;
+      record = t.partial;
+    } else {
+      if (!current_.in_len) return 0;
+      len = tls::record_bytes(current_.in, current_.in_len);
+      if (len > kRecordMax) return fail();
+      if (!len || len > current_.in_len) {  // the rest comes with the next input
+        t.partial = static_cast<uint8_t*>(std::malloc(kRecordMax));
+        RC_ASSERT(t.partial != nullptr);
+        take_into_partial(kRecordMax);
+        return 0;
+      }
+      record = current_.in;
+      current_.in += len;
+      current_.in_len -= len;
+    }
+    size_t plain = 0;
+    uint8_t type = 0;
+    const tls::Opened opened = cipher_->open(keys, record, len, plain_.data(), plain, type);
+    if (t.partial) {
+      std::free(t.partial);
+      t.partial = nullptr;
+      t.partial_len = 0;
+    }
+    if (opened != tls::Opened::ok) return fail();
+    switch (type) {
+      case tls::kApplicationData:
+        if (!plain) continue;
+        data = plain_.data();
+        return plain;
+      case tls::kAlert:
+        if (plain != 2) return fail();
+        if (plain_[1] == 90) continue;  // user_canceled: a close_notify follows
+        if (plain_[1] != 0) return fail();  // a fatal alert (counted as OpenSSL's path counts it)
+        t.peer_closed = true;               // close_notify
+        current_.in_len = 0;
+        return 0;
+      case tls::kHandshake:
+        if (keys.tls13 && on_handshake_message(t, plain_.data(), plain)) continue;
+        return fail();  // (TLS 1.2: renegotiation, which we refuse)
+      default:
+        return fail();
+    }
+  }
+}
+
+// TLS 1.3's only handshake message after the handshake that a client sends us: KeyUpdate (RFC 8446
+// 4.6.3). The receiving keys move on; when the client asks, ours do too, after telling it so.
+bool TlsStreams::on_handshake_message(Conn& t, const uint8_t* msg, size_t len) {
+  constexpr uint8_t kKeyUpdate = 24;
+  if (len != 5 || msg[0] != kKeyUpdate || msg[1] || msg[2] || msg[3] != 1 || msg[4] > 1) return false;
+  tls::Keys& keys = t.records->keys;
+  if (!tls::next_traffic_secret(keys.rx, keys.aead, keys.secret_len)) return false;
+  if (msg[4] == 1) {
+    static const uint8_t kUpdateNotRequested[5] = {kKeyUpdate, 0, 0, 1, 0};
+    uint8_t* to = reserve_output(t, tls::sealed_bytes(keys, sizeof(kUpdateNotRequested)));
+    t.next_len += static_cast<uint32_t>(
+        cipher_->seal(keys, tls::kHandshake, kUpdateNotRequested, sizeof(kUpdateNotRequested), to));
+    if (!tls::next_traffic_secret(keys.tx, keys.aead, keys.secret_len)) return false;
+  }
+  stats_.add(Counter::tls_key_updates);
+  return true;
 }
 
 }  // namespace ringcast

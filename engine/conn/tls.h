@@ -4,15 +4,21 @@
 // the out-queue (shared frames, encoded once for everyone) is encrypted here into the connection's
 // ciphertext, which is what its send carries. OpenSSL sees memory only (one small BIO per connection
 // over the shard's current input and the connection's output), so the shard's io_uring does every
-// socket operation. Owns each TLS connection's SSL and ciphertext; knows nothing of protocols.
+// socket operation. Once the handshake is done with an AEAD suite, the connection's keys are taken
+// from OpenSSL and its SSL is freed: its records are sealed and opened here (tls_records.h), as the
+// kernel's kTLS would, so an idle TLS connection holds ~200 B of keys and a send encrypts straight
+// from the shared frames. Owns each TLS connection's SSL or keys and its ciphertext; knows nothing
+// of protocols.
 #pragma once
 
 #include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "engine/conn/tls_records.h"
 #include "engine/limits.h"
 #include "engine/node/stats.h"
 #include "engine/node/tls_context.h"
@@ -54,6 +60,8 @@ class TlsStreams {
   bool failed(uint32_t id) const { return conns_[id].failed; }
   bool peer_closed(uint32_t id) const { return conns_[id].peer_closed; }
   bool established(uint32_t id) const { return conns_[id].established; }
+  // The handshake is done and OpenSSL is out of it: our own record layer has the keys.
+  bool offloaded(uint32_t id) const { return conns_[id].established && conns_[id].ssl == nullptr; }
 
   // ---- sending ----
   // Encrypts plaintext into the connection's ciphertext (after the handshake only).
@@ -83,12 +91,32 @@ class TlsStreams {
     TlsStreams* self = nullptr;
   };
   void append_output(uint32_t id, const uint8_t* data, size_t len);
+  // From the BIO while OpenSSL runs the handshake: a direction's kTLS keys, a key-log line, and the
+  // bytes crossing the BIO (counted as records, for the sequence numbers once the keys are ours).
+  void on_crypto_info(uint32_t id, const void* info, bool tx);
+  void on_key_log(uint32_t id, const char* line);
+  void count_written(uint32_t id, const uint8_t* data, size_t len);
+  void count_read(uint32_t id, const uint8_t* data, size_t len);
 
  private:
-  // A connection's TLS: its SSL, the ciphertext a send has in flight (`out`, never moved or grown
-  // while the kernel may read it) and what was written meanwhile (`next`).
+  // What the handshake tells us of the keys, and then the keys (tls_records.h).
+  struct Records {
+    tls::Keys keys;
+    bool have_tx = false;  // OpenSSL switched its sending keys (kTLS crypto_info): counting from there
+    bool have_rx = false;
+    uint8_t tx_secret_len = 0;  // TLS 1.3 traffic secrets from the key log
+    uint8_t rx_secret_len = 0;
+    tls::RecordCounter written;  // records OpenSSL wrote under the new sending keys
+    tls::RecordCounter read;     // ... and read under the new receiving keys
+  };
+  // A connection's TLS: its SSL (until its keys are ours), the ciphertext a send has in flight
+  // (`out`, never moved or grown while the kernel may read it) and what was written meanwhile
+  // (`next`), and a record that arrived in pieces (`partial`).
   struct Conn {
     SSL* ssl = nullptr;
+    Records* records = nullptr;
+    uint8_t* partial = nullptr;
+    uint32_t partial_len = 0;
     uint8_t* out = nullptr;
     uint8_t* next = nullptr;
     uint32_t out_len = 0;
@@ -102,8 +130,14 @@ class TlsStreams {
     bool failed = false;
     bool peer_closed = false;
     bool notified = false;  // close_notify written
+    bool keep_ssl = false;  // a suite our records do not run: OpenSSL keeps the connection
   };
   bool start(uint32_t id);
+  void take_keys(uint32_t id);
+  size_t read_records(uint32_t id, uint8_t*& data);
+  bool on_handshake_message(Conn& t, const uint8_t* msg, size_t len);
+  uint8_t* reserve_output(Conn& t, size_t bytes);
+  void drop_records(Conn& t);
   void take_posted();
   void set_input(uint32_t id, const uint8_t* data, size_t len);
 
@@ -114,6 +148,7 @@ class TlsStreams {
   Current current_;
   std::vector<uint8_t> plain_;    // decrypted bytes on their way to the protocol
   std::vector<uint8_t> staging_;  // a send's frames copied together: one record, not one per frame
+  std::unique_ptr<tls::RecordCipher> cipher_;  // (TLS shards only)
 };
 
 }  // namespace ringcast

@@ -93,6 +93,8 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"tlsPlaintextRefused", "plain HTTP sent to a TLS port (answered 400)", false},
     {"tlsRecordErrors", "TLS connections ended by a record that did not decrypt or a fatal alert", false},
     {"tlsOpen", "TLS connections past their handshake", true},
+    {"tlsOwnRecords", "TLS connections whose records ringcast seals and opens itself (SSL freed)", true},
+    {"tlsKeyUpdates", "TLS 1.3 KeyUpdates received from clients", false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

@@ -87,6 +87,8 @@ enum class Counter : uint16_t {
   tls_plaintext_refused,   // plain HTTP sent to a TLS port (answered 400 in plain HTTP)
   tls_record_errors,       // TLS connections ended by a record that did not decrypt or a fatal alert
   tls_open,                // gauge: TLS connections past their handshake
+  tls_own_records,         // gauge: of those, run by our record layer (keys taken, SSL freed)
+  tls_key_updates,         // TLS 1.3 KeyUpdates received (and answered when asked)
   kCount
 };
 

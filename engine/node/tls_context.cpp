@@ -1,6 +1,7 @@
 // The node's TLS contexts (see tls_context.h).
 #include "engine/node/tls_context.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -37,6 +38,12 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const u
     return SSL_TLSEXT_ERR_OK;
   }
   return SSL_TLSEXT_ERR_NOACK;
+}
+
+// OpenSSL's key log goes to the connection's BIO, never to a file: the shard takes the TLS 1.3
+// traffic secrets from it to run the records itself once the handshake is done (conn/tls_records.h).
+void forward_key_log(const SSL* ssl, const char* line) {
+  BIO_ctrl(SSL_get_rbio(ssl), kBioCtrlKeyLog, 0, const_cast<char*>(line));
 }
 
 bool readable(const std::string& path) {
@@ -79,6 +86,12 @@ SSL_CTX* make_tls_server_context(const TlsFiles& files, const TlsTicketKeys& key
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   // No compression (CRIME), no renegotiation (a client-triggered CPU drain), our cipher order.
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // After the handshake the shard seals and opens the records itself and frees the SSL (see
+  // conn/tls_records.h): OpenSSL's kTLS hand-off tells our BIO each direction's keys and where they
+  // start, and its key log gives TLS 1.3's traffic secrets. Our BIO declines the hand-off, so
+  // OpenSSL itself still encrypts what it writes before the handshake ends.
+  SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+  SSL_CTX_set_keylog_callback(ctx, forward_key_log);
   // Buffers are freed whenever they are empty: an idle connection holds no record buffers. Our BIO
   // takes every write whole, so a write never has to be retried with a moved buffer.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

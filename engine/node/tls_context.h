@@ -25,6 +25,13 @@ struct TlsTicketKeys {
   uint8_t bytes[80];
 };
 
+// The BIO control our contexts' key log is forwarded through (see make_tls_server_context): the
+// connection's own BIO gets each line OpenSSL logs (parg: the line), and OpenSSL's kTLS hand-off
+// (BIO_CTRL_SET_KTLS, not in OpenSSL's public headers: larg nonzero for sending, parg the kernel's
+// tls_crypto_info) reaches the same BIO. conn/tls.cpp takes a finished handshake's keys from them.
+constexpr int kBioCtrlKeyLog = 0x7263;
+constexpr int kBioCtrlSetKtls = 72;
+
 // A server context over `files` with our defaults; nullptr and a message when a file is missing or
 // unreadable or the key does not match the certificate.
 SSL_CTX* make_tls_server_context(const TlsFiles& files, const TlsTicketKeys& keys, std::string& error);

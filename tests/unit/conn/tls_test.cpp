@@ -1,13 +1,17 @@
 // TlsStreams (engine/conn/tls.h) against a real OpenSSL client over memory: the handshake, plaintext
 // both ways in pieces of any size, frames encrypted into records, ciphertext that stays put while a
 // send is in flight, and every way a connection fails (garbage, plain HTTP, an oversized hello, a
-// record that does not decrypt) ending in the right verdict and counter.
+// record that does not decrypt) ending in the right verdict and counter. After the handshake our own
+// record layer (tls_records.h) takes over for AEAD suites: every suite of TLS 1.2 and 1.3 is checked
+// against OpenSSL's client both ways, with KeyUpdate, close_notify and resumption.
 #include "engine/conn/tls.h"
 
 #include <gtest/gtest.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include <cctype>
 #include <string>
 
 #include "tests/unit/tls_cert.h"
@@ -21,6 +25,7 @@ class TlsStreamsTest : public ::testing::Test {
     files_ = testing::make_test_cert_files();
     std::string error;
     TlsTicketKeys keys{};
+    RAND_bytes(keys.bytes, sizeof(keys.bytes));
     SSL_CTX* server = make_tls_server_context(TlsFiles{files_.cert, files_.key}, keys, error);
     ASSERT_NE(server, nullptr) << error;
     tls_.attach(server, nullptr, &mailbox_);
@@ -74,13 +79,18 @@ class TlsStreamsTest : public ::testing::Test {
     }
     return last;
   }
+  // Flights back and forth until both sides are done (TLS 1.3: one round trip; TLS 1.2: two).
   void handshake(size_t piece = 100000) {
     make_client();
-    ASSERT_EQ(SSL_do_handshake(client_), -1);  // wants the server's answer
-    feed(client_output(), piece);
-    deliver_server_output();
-    ASSERT_EQ(SSL_do_handshake(client_), 1);
-    feed(client_output(), piece);  // the client's Finished
+    int r = SSL_do_handshake(client_);
+    ASSERT_EQ(r, -1);  // wants the server's answer
+    for (int flight = 0; flight < 4 && (r != 1 || !tls_.established(kId)); ++flight) {
+      feed(client_output(), piece);
+      deliver_server_output();
+      r = SSL_do_handshake(client_);
+    }
+    ASSERT_EQ(r, 1);
+    feed(client_output(), piece);  // (anything the client still had to say)
     ASSERT_TRUE(tls_.established(kId));
     deliver_server_output();  // (the session ticket)
   }
@@ -90,6 +100,32 @@ class TlsStreamsTest : public ::testing::Test {
     int n;
     while ((n = SSL_read(client_, buf, sizeof(buf))) > 0) got.append(buf, static_cast<size_t>(n));
     return got;
+  }
+
+  // The client offers only `suite` (TLS 1.3 name) or `cipher` (TLS 1.2 name) at `version`.
+  void restrict_client(int version, const char* suite, const char* cipher) {
+    SSL_CTX_set_min_proto_version(client_ctx_, version);
+    SSL_CTX_set_max_proto_version(client_ctx_, version);
+    if (suite) {
+      ASSERT_EQ(SSL_CTX_set_ciphersuites(client_ctx_, suite), 1);
+    }
+    if (cipher) {
+      ASSERT_EQ(SSL_CTX_set_cipher_list(client_ctx_, cipher), 1);
+    }
+  }
+  // Plaintext both ways across record boundaries: a request in pieces, frames larger than a record.
+  void exchange_both_ways() {
+    const std::string request = "GET /connect HTTP/1.1\r\nHost: localhost\r\n\r\n" + std::string(20000, 'q');
+    ASSERT_EQ(SSL_write(client_, request.data(), static_cast<int>(request.size())), static_cast<int>(request.size()));
+    std::string plain;
+    EXPECT_EQ(feed(client_output(), 777, &plain), TlsInput::plaintext);
+    EXPECT_EQ(plain, request);
+    std::string a(100, 'a'), b(40000, 'b'), c(7, 'c');
+    iovec iov[3] = {{a.data(), a.size()}, {b.data(), b.size()}, {c.data(), c.size()}};
+    tls_.encrypt(kId, iov, 3);
+    deliver_server_output();
+    EXPECT_EQ(client_read(), a + b + c);
+    EXPECT_FALSE(tls_.failed(kId));
   }
 
   static constexpr uint32_t kId = 3;
@@ -220,6 +256,137 @@ TEST_F(TlsStreamsTest, AReloadedContextServesTheNextConnection) {
   EXPECT_EQ(mailbox_.posted[0].load(), nullptr) << "taken";
   X509_free(before);
   X509_free(after);
+}
+
+struct Suite {
+  int version;
+  const char* suite;   // TLS 1.3
+  const char* cipher;  // TLS 1.2
+};
+
+class TlsOwnRecordsTest : public TlsStreamsTest, public ::testing::WithParamInterface<Suite> {};
+
+TEST_P(TlsOwnRecordsTest, TheKeysAreTakenAndRecordsFlowBothWays) {
+  restrict_client(GetParam().version, GetParam().suite, GetParam().cipher);
+  handshake();
+  EXPECT_TRUE(tls_.offloaded(kId)) << "an AEAD suite: OpenSSL's SSL is freed";
+  EXPECT_EQ(stats_.get(Counter::tls_own_records), 1);
+  exchange_both_ways();
+  exchange_both_ways();  // (sequence numbers move on)
+  EXPECT_TRUE(tls_.close_notify(kId));
+  deliver_server_output();
+  char byte;
+  EXPECT_EQ(SSL_read(client_, &byte, 1), 0);
+  EXPECT_EQ(SSL_get_error(client_, 0), SSL_ERROR_ZERO_RETURN) << "the client read our close_notify";
+  tls_.release(kId);
+  EXPECT_EQ(stats_.get(Counter::tls_own_records), 0);
+}
+
+TEST_P(TlsOwnRecordsTest, AResumedSessionIsTakenOverToo) {
+  restrict_client(GetParam().version, GetParam().suite, GetParam().cipher);
+  handshake();
+  client_read();  // (TLS 1.3: the ticket arrives after the handshake)
+  SSL_SESSION* session = SSL_get1_session(client_);
+  ASSERT_NE(session, nullptr);
+  tls_.release(kId);
+  tls_.open(kId, TlsListener::client, 8);
+  SSL_shutdown(client_);  // (freed without it, OpenSSL marks the session not resumable)
+  SSL_free(client_);
+  client_ = nullptr;
+  make_client();
+  SSL_set_session(client_, session);
+  SSL_SESSION_free(session);
+  int r = SSL_do_handshake(client_);
+  for (int flight = 0; flight < 4 && (r != 1 || !tls_.established(kId)); ++flight) {
+    feed(client_output(), 100000);
+    deliver_server_output();
+    r = SSL_do_handshake(client_);
+  }
+  ASSERT_EQ(r, 1);
+  ASSERT_TRUE(tls_.established(kId));
+  EXPECT_EQ(SSL_session_reused(client_), 1);
+  EXPECT_EQ(stats_.get(Counter::tls_resumed), 1);
+  EXPECT_TRUE(tls_.offloaded(kId));
+  exchange_both_ways();
+}
+
+TEST_P(TlsOwnRecordsTest, APeerAlertEndsTheConnection) {
+  restrict_client(GetParam().version, GetParam().suite, GetParam().cipher);
+  handshake();
+  SSL_shutdown(client_);
+  EXPECT_EQ(feed(client_output(), 3), TlsInput::plaintext);
+  EXPECT_TRUE(tls_.peer_closed(kId));
+  EXPECT_EQ(feed("x", 1), TlsInput::closed);
+  EXPECT_EQ(stats_.get(Counter::tls_record_errors), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Suites, TlsOwnRecordsTest,
+    ::testing::Values(Suite{TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", nullptr},
+                      Suite{TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", nullptr},
+                      Suite{TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256", nullptr},
+                      Suite{TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-AES128-GCM-SHA256"},
+                      Suite{TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-AES256-GCM-SHA384"},
+                      Suite{TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-CHACHA20-POLY1305"}),
+    [](const ::testing::TestParamInfo<Suite>& info) {
+      std::string name = info.param.suite ? info.param.suite : info.param.cipher;
+      for (char& c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      return name;
+    });
+
+TEST_F(TlsStreamsTest, ACbcSuiteStaysWithOpenSsl) {
+  restrict_client(TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-AES128-SHA");
+  handshake();
+  EXPECT_FALSE(tls_.offloaded(kId));
+  EXPECT_EQ(stats_.get(Counter::tls_own_records), 0);
+  exchange_both_ways();
+  EXPECT_TRUE(tls_.close_notify(kId));
+  deliver_server_output();
+  char byte;
+  EXPECT_EQ(SSL_read(client_, &byte, 1), 0);
+}
+
+TEST_F(TlsStreamsTest, AKeyUpdateMovesBothDirectionsOn) {
+  restrict_client(TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", nullptr);
+  handshake();
+  ASSERT_TRUE(tls_.offloaded(kId));
+  client_read();  // (the session ticket)
+  // update_requested: the server must answer with its own KeyUpdate and send under its next keys.
+  ASSERT_EQ(SSL_key_update(client_, SSL_KEY_UPDATE_REQUESTED), 1);
+  ASSERT_EQ(SSL_write(client_, "after", 5), 5);
+  std::string plain;
+  EXPECT_EQ(feed(client_output(), 2, &plain), TlsInput::plaintext);
+  EXPECT_EQ(plain, "after");
+  EXPECT_EQ(stats_.get(Counter::tls_key_updates), 1);
+  exchange_both_ways();
+  // update_not_requested: only the client's keys move.
+  ASSERT_EQ(SSL_key_update(client_, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+  exchange_both_ways();
+  EXPECT_EQ(stats_.get(Counter::tls_key_updates), 2);
+  EXPECT_EQ(stats_.get(Counter::tls_record_errors), 0);
+}
+
+// Records that break the format after the handshake end the connection, counted, never a crash.
+TEST_F(TlsStreamsTest, MalformedRecordsEndTheConnection) {
+  const std::string cases[] = {
+      std::string("\x17\x03\x03\x48\x01", 5),                      // longer than TLS allows
+      std::string("\x17\x03\x01\x00\x20", 5) + std::string(32, 'v'),  // wrong version
+      std::string("\x16\x03\x03\x00\x20", 5) + std::string(32, 'h'),  // TLS 1.3: not application data
+      std::string("\x17\x03\x03\x00\x05", 5) + std::string(5, 's'),   // shorter than a tag
+  };
+  for (const std::string& bad : cases) {
+    tls_.release(kId);
+    tls_.open(kId, TlsListener::client, 8);
+    if (client_) SSL_free(client_);
+    client_ = nullptr;
+    const int64_t errors = stats_.get(Counter::tls_record_errors);
+    handshake();
+    ASSERT_TRUE(tls_.offloaded(kId));
+    EXPECT_EQ(feed(bad, 2), TlsInput::plaintext);
+    EXPECT_TRUE(tls_.failed(kId));
+    EXPECT_EQ(stats_.get(Counter::tls_record_errors), errors + 1);
+  }
 }
 
 }  // namespace
