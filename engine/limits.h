@@ -60,13 +60,25 @@ static_assert(kStalledBacklogFactor * kOutQueueBytesMaxLimit + (size_t{1} << 30)
 constexpr uint32_t kTlsHandshakeBytesMax = 32 * 1024;
 // Plaintext decrypted per read, handed to the protocol in one piece (one TLS record at most).
 constexpr size_t kTlsPlaintextChunkBytes = 16 * 1024;
-// Plaintext encrypted per send: four full records. Encrypting more ahead of the socket would only
-// move the backlog out of the out-queue, where the slow-consumer policy measures it.
-constexpr size_t kTlsSendBytesMax = 64 * 1024;
-// A connection's ciphertext buffer starts at this size and doubles as needed; it exists only while
-// there is something to send (an idle connection holds none), sized to what it holds, so a broadcast
-// of small frames to every member pins a few hundred bytes per member, not a fixed block.
+// Plaintext encrypted per send: about four full records, less their overhead (at most 29 bytes per
+// record), so that a send's ciphertext fits a 64 KiB buffer (a spare one of that size class; one byte
+// more would take a 128 KiB buffer, which glibc maps and unmaps each time). Encrypting more ahead of
+// the socket would only move the backlog out of the out-queue, where the slow-consumer policy
+// measures it.
+constexpr size_t kTlsSendBytesMax = 16 * 1024 - 32;
+// A connection's ciphertext buffer exists only while there is something to send (an idle connection
+// holds none), sized to the records a send seals, so a broadcast of small frames to every member pins
+// a few hundred bytes per member, not a fixed block. While OpenSSL writes (the handshake, a CBC
+// suite's records) it starts at this size and doubles as needed.
 constexpr uint32_t kTlsBufferMinBytes = 512;
+// Ciphertext sealed per flush, all TLS connections of the shard together: a broadcast to 19,000 TLS
+// members would otherwise seal ~100 MB before the first send completes (malloc growing the heap and
+// the kernel faulting its pages in, every broadcast). What is left waits for the next loop turn, by
+// when the sends issued have completed and their buffers are back for reuse.
+constexpr size_t kTlsSealBytesPerFlush = 4 * 1024 * 1024;
+// Sent ciphertext buffers kept per shard for reuse (in size classes of powers of two from
+// kTlsBufferMinBytes up to 128 KiB); beyond this they are freed.
+constexpr size_t kTlsSpareBytesMax = 8 * 1024 * 1024;
 
 // ---- Presence (presence.h) ----
 // Presence queries parked per shard behind the one in flight (503 beyond).

@@ -57,6 +57,7 @@ void Sender::flush() {
   // One clock read for the whole batch: the publish -> flush latency of every frame it sends is
   // measured against it (a read per send would cost more than the bucket it feeds).
   const int64_t flush_ns = clock::monotonic_ns();
+  tls_.new_flush();
   // issue() never adds to the list, so iterating by index over a stable size is safe.
   for (size_t i = 0; i < flush_list_.size(); ++i) {
     const uint32_t id = flush_list_[i];
@@ -64,13 +65,24 @@ void Sender::flush() {
     c.in_flush_list = false;
     if (c.phase == Phase::dead || c.sending) continue;
     if (c.tls) {
-      if (!c.out.empty() || tls_.has_output(id)) issue_tls(c, id, flush_ns);
+      if (tls_.has_output(id)) {
+        issue_tls(c, id, flush_ns);
+      } else if (!c.out.empty()) {
+        // Encrypting waits for the next turn once this flush sealed its share (limits.h).
+        if (tls_.may_seal()) {
+          issue_tls(c, id, flush_ns);
+        } else {
+          deferred_.push_back(id);
+        }
+      }
       continue;
     }
     if (c.out.empty()) continue;
     issue(c, id, flush_ns);
   }
   flush_list_.clear();
+  for (uint32_t id : deferred_) schedule(slab_[id], id);
+  deferred_.clear();
 }
 
 void Sender::issue(Conn& c, uint32_t id, int64_t flush_ns) {

@@ -112,6 +112,7 @@ class Sender {
   ShardStats& stats_;
   const Config& config_;
   std::vector<uint32_t> flush_list_;
+  std::vector<uint32_t> deferred_;  // TLS connections whose encryption waits for the next flush
   std::vector<msghdr*> send_msgs_;  // the msghdr of each multi-frame send in flight (Conn::send_slot)
   std::vector<uint32_t> free_send_msgs_;
 };

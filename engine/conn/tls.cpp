@@ -87,6 +87,8 @@ TlsStreams::TlsStreams(ShardStats& stats) : stats_(stats) {
 TlsStreams::~TlsStreams() {
   for (uint32_t id = 0; id < conns_.size(); ++id) release(id);
   for (SSL_CTX*& ctx : ctx_) SSL_CTX_free(ctx);
+  for (auto& spares : spare_)
+    for (uint8_t* buffer : spares) std::free(buffer);
 }
 
 void TlsStreams::attach(SSL_CTX* client, SSL_CTX* api, TlsMailbox* mailbox) {
@@ -235,7 +237,9 @@ void TlsStreams::encrypt(uint32_t id, const iovec* iov, int n) {
     for (int i = 0; i < n; ++i) total += iov[i].iov_len;
     tls::Keys& keys = t.records->keys;
     uint8_t* to = reserve_output(t, tls::sealed_bytes(keys, total));
-    t.next_len += static_cast<uint32_t>(cipher_->seal(keys, tls::kApplicationData, iov, n, total, to));
+    const size_t sealed = cipher_->seal(keys, tls::kApplicationData, iov, n, total, to);
+    t.next_len += static_cast<uint32_t>(sealed);
+    sealed_this_flush_ += sealed;
     return;
   }
   current_.id = id;
@@ -282,13 +286,48 @@ void TlsStreams::encrypt(uint32_t id, const iovec* iov, int n) {
 uint8_t* TlsStreams::reserve_output(Conn& t, size_t bytes) {
   const size_t need = size_t{t.next_len} + bytes;
   if (need > t.next_cap) {
-    const size_t cap = std::max({need, size_t{t.next_cap} * 2, size_t{limits::kTlsBufferMinBytes}});
-    auto* grown = static_cast<uint8_t*>(std::realloc(t.next, cap));
-    RC_ASSERT(grown != nullptr);
+    uint32_t cap = 0;
+    uint8_t* grown = take_buffer(std::max(need, size_t{t.next_cap} * 2), cap);
+    if (t.next_len) std::memcpy(grown, t.next, t.next_len);
+    give_buffer(t.next, t.next_cap);
     t.next = grown;
-    t.next_cap = static_cast<uint32_t>(cap);
+    t.next_cap = cap;
   }
   return t.next + t.next_len;
+}
+
+// A buffer of at least `need` bytes: a spare one of its size class, or a new one.
+uint8_t* TlsStreams::take_buffer(size_t need, uint32_t& cap) {
+  int k = 0;
+  while (k < kBufferClasses && (size_t{limits::kTlsBufferMinBytes} << k) < need) ++k;
+  if (k == kBufferClasses) {  // (larger than any class: made and freed as it is)
+    cap = static_cast<uint32_t>(need);
+    auto* buffer = static_cast<uint8_t*>(std::malloc(need));
+    RC_ASSERT(buffer != nullptr);
+    return buffer;
+  }
+  cap = limits::kTlsBufferMinBytes << k;
+  if (!spare_[k].empty()) {
+    uint8_t* buffer = spare_[k].back();
+    spare_[k].pop_back();
+    spare_bytes_ -= cap;
+    return buffer;
+  }
+  auto* buffer = static_cast<uint8_t*>(std::malloc(cap));
+  RC_ASSERT(buffer != nullptr);
+  return buffer;
+}
+
+void TlsStreams::give_buffer(uint8_t* buffer, uint32_t cap) {
+  if (!buffer) return;
+  int k = 0;
+  while (k < kBufferClasses && (limits::kTlsBufferMinBytes << k) != cap) ++k;
+  if (k == kBufferClasses || spare_bytes_ + cap > limits::kTlsSpareBytesMax) {
+    std::free(buffer);
+    return;
+  }
+  spare_[k].push_back(buffer);
+  spare_bytes_ += cap;
 }
 
 void TlsStreams::append_output(uint32_t id, const uint8_t* data, size_t len) {
@@ -301,8 +340,9 @@ void TlsStreams::output(uint32_t id, const uint8_t*& data, size_t& len) {
   Conn& t = conns_[id];
   if (t.out_sent == t.out_len && t.next_len) {
     // The ciphertext in flight is all sent: what was written since becomes the next send.
-    std::free(t.out);
+    give_buffer(t.out, t.out_cap);
     t.out = t.next;
+    t.out_cap = t.next_cap;
     t.out_len = t.next_len;
     t.out_sent = 0;
     t.next = nullptr;
@@ -317,9 +357,9 @@ void TlsStreams::sent(uint32_t id, size_t bytes) {
   RC_ASSERT(t.out_sent + bytes <= t.out_len);
   t.out_sent += static_cast<uint32_t>(bytes);
   if (t.out_sent == t.out_len) {
-    std::free(t.out);
+    give_buffer(t.out, t.out_cap);
     t.out = nullptr;
-    t.out_len = t.out_sent = 0;
+    t.out_cap = t.out_len = t.out_sent = 0;
   }
 }
 
@@ -354,8 +394,8 @@ void TlsStreams::release(uint32_t id) {
   }
   drop_records(t);
   std::free(t.partial);
-  std::free(t.out);
-  std::free(t.next);
+  give_buffer(t.out, t.out_cap);
+  give_buffer(t.next, t.next_cap);
   t = Conn{};
 }
 

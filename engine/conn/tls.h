@@ -66,6 +66,9 @@ class TlsStreams {
   // ---- sending ----
   // Encrypts plaintext into the connection's ciphertext (after the handshake only).
   void encrypt(uint32_t id, const iovec* iov, int n);
+  // A flush begins; may_seal() says whether it may still encrypt (kTlsSealBytesPerFlush).
+  void new_flush() { sealed_this_flush_ = 0; }
+  bool may_seal() const { return sealed_this_flush_ < limits::kTlsSealBytesPerFlush; }
   // Ciphertext waiting for a send (the handshake's answers, encrypted frames).
   bool has_output(uint32_t id) const { return conns_[id].out_len > 0 || conns_[id].next_len > 0; }
   size_t output_bytes(uint32_t id) const {
@@ -119,6 +122,7 @@ class TlsStreams {
     uint32_t partial_len = 0;
     uint8_t* out = nullptr;
     uint8_t* next = nullptr;
+    uint32_t out_cap = 0;
     uint32_t out_len = 0;
     uint32_t out_sent = 0;
     uint32_t next_len = 0;
@@ -137,6 +141,8 @@ class TlsStreams {
   size_t read_records(uint32_t id, uint8_t*& data);
   bool on_handshake_message(Conn& t, const uint8_t* msg, size_t len);
   uint8_t* reserve_output(Conn& t, size_t bytes);
+  uint8_t* take_buffer(size_t need, uint32_t& cap);
+  void give_buffer(uint8_t* buffer, uint32_t cap);
   void drop_records(Conn& t);
   void take_posted();
   void set_input(uint32_t id, const uint8_t* data, size_t len);
@@ -149,6 +155,11 @@ class TlsStreams {
   std::vector<uint8_t> plain_;    // decrypted bytes on their way to the protocol
   std::vector<uint8_t> staging_;  // a send's frames copied together: one record, not one per frame
   std::unique_ptr<tls::RecordCipher> cipher_;  // (TLS shards only)
+  // Sent ciphertext buffers for reuse, by size class (kTlsSpareBytesMax), and what this flush sealed.
+  static constexpr int kBufferClasses = 9;  // 512 B .. 128 KiB
+  std::vector<uint8_t*> spare_[kBufferClasses];
+  size_t spare_bytes_ = 0;
+  size_t sealed_this_flush_ = 0;
 };
 
 }  // namespace ringcast

@@ -12,7 +12,9 @@
 #include <openssl/ssl.h>
 
 #include <cctype>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "tests/unit/tls_cert.h"
 
@@ -334,6 +336,40 @@ INSTANTIATE_TEST_SUITE_P(
         if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
       return name;
     });
+
+// A sent ciphertext buffer is kept for the next send of its size class, not freed and made again
+// (a broadcast seals one per member: malloc and fresh pages for each cost more than the cipher).
+TEST_F(TlsStreamsTest, ASentBufferIsReusedByTheNextSend) {
+  handshake();
+  ASSERT_TRUE(tls_.offloaded(kId));
+  std::string frame(3000, 'r');
+  iovec iov = {frame.data(), frame.size()};
+  const uint8_t* first = nullptr;
+  size_t len = 0;
+  std::vector<void*> squatters;
+  for (int round = 0; round < 3; ++round) {
+    tls_.encrypt(kId, &iov, 1);
+    const uint8_t* data = nullptr;
+    tls_.output(kId, data, len);
+    if (round == 0) first = data;
+    EXPECT_EQ(data, first) << "round " << round;
+    BIO_write(in_, data, static_cast<int>(len));
+    tls_.sent(kId, len);
+    EXPECT_EQ(client_read(), frame);
+    // Were the buffer freed, malloc would hand this block (its size class) the same memory.
+    squatters.push_back(std::malloc(4096));
+  }
+  for (void* squatter : squatters) std::free(squatter);
+  // The seal budget of a flush counts what was sealed.
+  tls_.new_flush();
+  EXPECT_TRUE(tls_.may_seal());
+  std::string big(limits::kTlsSealBytesPerFlush, 'b');
+  iovec whole = {big.data(), big.size()};
+  tls_.encrypt(kId, &whole, 1);
+  EXPECT_FALSE(tls_.may_seal());
+  tls_.new_flush();
+  EXPECT_TRUE(tls_.may_seal());
+}
 
 TEST_F(TlsStreamsTest, ACbcSuiteStaysWithOpenSsl) {
   restrict_client(TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-AES128-SHA");
