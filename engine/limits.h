@@ -60,11 +60,11 @@ static_assert(kStalledBacklogFactor * kOutQueueBytesMaxLimit + (size_t{1} << 30)
 constexpr uint32_t kTlsHandshakeBytesMax = 32 * 1024;
 // Plaintext decrypted per read, handed to the protocol in one piece (one TLS record at most).
 constexpr size_t kTlsPlaintextChunkBytes = 16 * 1024;
-// Plaintext encrypted per send: about four full records, less their overhead (at most 29 bytes per
-// record), so that a send's ciphertext fits a 64 KiB buffer (a spare one of that size class; one byte
-// more would take a 128 KiB buffer, which glibc maps and unmaps each time). Encrypting more ahead of
-// the socket would only move the backlog out of the out-queue, where the slow-consumer policy
-// measures it.
+// Plaintext encrypted per send: one record, less its overhead (at most 29 bytes), so that a send's
+// ciphertext fits a 16 KiB buffer of the spare list. Encrypting more ahead of the socket would only
+// move the backlog out of the out-queue, where the slow-consumer policy measures it, and pin more
+// ciphertext per member: with 64 KiB per send a broadcast to 19,000 members that had fallen behind
+// held ~1.2 GB of it, and deliveries/s fell to a third (docs/results/tls/report.md).
 constexpr size_t kTlsSendBytesMax = 16 * 1024 - 32;
 // A connection's ciphertext buffer exists only while there is something to send (an idle connection
 // holds none), sized to the records a send seals, so a broadcast of small frames to every member pins

@@ -62,6 +62,28 @@ class LoadOverServerTlsTest(unittest.TestCase):
             self.assertTrue(s["clean"], s["problems"])
             self.assertEqual(server.stats()["itemsAccepted"], items)
 
+    def test_large_broadcasts_over_tls_are_exact(self):
+        # Each item is ~12 KB to 1,500 members: 18 MB of ciphertext per broadcast, more than one flush
+        # may seal (limits.h kTlsSealBytesPerFlush), so most members' sends wait for a later loop turn
+        # and reuse the buffers of the sends before them. Every member still gets every item, once,
+        # in order, and every connection ran on our own record layer (tlsOwnRecords).
+        connections, items = 1500, 30
+        with TlsServer(self.cert, self.key, self.ca.ca_cert, "--handshake-timeout-ms", 30000, threads=1) as server:
+            code, out, err, s = run_load_urls(
+                server.urls(), "--ca-file", self.ca.ca_cert, "--connections", connections, "--rooms", 1,
+                "--payload", 12000, "--publish-count", items, "--publish-rate", 10, "--hold", 1,
+                "--timeout", 100, timeout=150)
+            self.assertEqual(code, 0, out + err)
+            d = s["delivery"]
+            self.assertEqual((d["expected"], d["received"]), (connections * items, connections * items))
+            self.assertEqual((d["missing"], d["duplicates"], d["out_of_order"]), (0, 0, 0))
+            self.assertGreater(d["bytes"], connections * items * 12000)
+            stats = server.stats()
+            self.assertEqual(stats["framesDroppedSlow"], 0)
+            self.assertEqual(stats["tlsRecordErrors"], 0)
+            self.assertGreaterEqual(stats["tlsHandshakes"], connections)
+            self.assertEqual(stats["tlsOwnRecords"], stats["tlsOpen"])  # (the harness's /stats call included)
+
     def test_reconnects_over_tls_are_exact(self):
         connections, rooms, items = 200, 4, 3000
         with TlsServer(self.cert, self.key, self.ca.ca_cert, threads=2) as server:
