@@ -44,7 +44,6 @@ struct Keys {
   Aead aead = Aead::aes_128_gcm;
   bool tls13 = false;
   uint8_t secret_len = 0;  // TLS 1.3: 32 (SHA-256) or 48 (SHA-384)
-  bool closed_by_peer = false;
 };
 
 // From a kTLS crypto_info (linux/tls.h, as OpenSSL fills it for its BIO): one direction's key, nonce

@@ -82,8 +82,10 @@ class TlsStreamsTest : public ::testing::Test {
     return last;
   }
   // Flights back and forth until both sides are done (TLS 1.3: one round trip; TLS 1.2: two).
-  void handshake(size_t piece = 100000) {
+  // With `session`, the client offers it (a resumption).
+  void handshake(size_t piece = 100000, SSL_SESSION* session = nullptr) {
     make_client();
+    if (session) SSL_set_session(client_, session);
     int r = SSL_do_handshake(client_);
     ASSERT_EQ(r, -1);  // wants the server's answer
     for (int flight = 0; flight < 4 && (r != 1 || !tls_.established(kId)); ++flight) {
@@ -115,12 +117,13 @@ class TlsStreamsTest : public ::testing::Test {
       ASSERT_EQ(SSL_CTX_set_cipher_list(client_ctx_, cipher), 1);
     }
   }
-  // Plaintext both ways across record boundaries: a request in pieces, frames larger than a record.
-  void exchange_both_ways() {
-    const std::string request = "GET /connect HTTP/1.1\r\nHost: localhost\r\n\r\n" + std::string(20000, 'q');
+  // Plaintext both ways: a request (with `tail`, across records) fed in pieces of `piece`, then frames
+  // from the out-queue, many small ones and one larger than a record, in order.
+  void exchange_both_ways(const std::string& tail = std::string(20000, 'q'), size_t piece = 777) {
+    const std::string request = "GET /connect HTTP/1.1\r\nHost: localhost\r\n\r\n" + tail;
     ASSERT_EQ(SSL_write(client_, request.data(), static_cast<int>(request.size())), static_cast<int>(request.size()));
     std::string plain;
-    EXPECT_EQ(feed(client_output(), 777, &plain), TlsInput::plaintext);
+    EXPECT_EQ(feed(client_output(), piece, &plain), TlsInput::plaintext);
     EXPECT_EQ(plain, request);
     std::string a(100, 'a'), b(40000, 'b'), c(7, 'c');
     iovec iov[3] = {{a.data(), a.size()}, {b.data(), b.size()}, {c.data(), c.size()}};
@@ -145,18 +148,7 @@ TEST_F(TlsStreamsTest, HandshakeThenPlaintextBothWays) {
   handshake();
   EXPECT_EQ(stats_.get(Counter::tls_handshakes), 1);
   EXPECT_EQ(stats_.get(Counter::tls_open), 1);
-  const std::string request = "GET /connect HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  ASSERT_EQ(SSL_write(client_, request.data(), static_cast<int>(request.size())), static_cast<int>(request.size()));
-  std::string plain;
-  EXPECT_EQ(feed(client_output(), 100000, &plain), TlsInput::plaintext);
-  EXPECT_EQ(plain, request);
-
-  // Frames from the out-queue: many small ones and one larger than a record, in order.
-  std::string a(100, 'a'), b(40000, 'b'), c(7, 'c');
-  iovec iov[3] = {{a.data(), a.size()}, {b.data(), b.size()}, {c.data(), c.size()}};
-  tls_.encrypt(kId, iov, 3);
-  deliver_server_output();
-  EXPECT_EQ(client_read(), a + b + c);
+  exchange_both_ways("", 100000);
   tls_.release(kId);
   EXPECT_EQ(stats_.get(Counter::tls_open), 0);
 }
@@ -295,17 +287,8 @@ TEST_P(TlsOwnRecordsTest, AResumedSessionIsTakenOverToo) {
   SSL_shutdown(client_);  // (freed without it, OpenSSL marks the session not resumable)
   SSL_free(client_);
   client_ = nullptr;
-  make_client();
-  SSL_set_session(client_, session);
+  handshake(100000, session);
   SSL_SESSION_free(session);
-  int r = SSL_do_handshake(client_);
-  for (int flight = 0; flight < 4 && (r != 1 || !tls_.established(kId)); ++flight) {
-    feed(client_output(), 100000);
-    deliver_server_output();
-    r = SSL_do_handshake(client_);
-  }
-  ASSERT_EQ(r, 1);
-  ASSERT_TRUE(tls_.established(kId));
   EXPECT_EQ(SSL_session_reused(client_), 1);
   EXPECT_EQ(stats_.get(Counter::tls_resumed), 1);
   EXPECT_TRUE(tls_.offloaded(kId));
