@@ -141,6 +141,9 @@ const std::vector<Key>& keys() {
       {"api_tls_cert_file", "serverPem", Kind::text, 0, 0, member(&Config::api_tls_cert_file),
        "the push API's own certificate (TLS there only)"},
       {"api_tls_key_file", "serverKey", Kind::text, 0, 0, member(&Config::api_tls_key_file), "its key"},
+      {"tls_kernel", nullptr, Kind::boolean, 0, 1, member(&Config::tls_kernel),
+       "where the kernel offers kTLS (the tls ULP), it encrypts TLS connections' sends (false: user space "
+       "does)"},
       {"recv_buffer_bytes", nullptr, Kind::u32, 512, 1u << 20, member(&Config::recv_buffer_bytes),
        "size of each provided receive buffer"},
       {"recv_buffer_count", nullptr, Kind::u32, 16, 32768, member(&Config::recv_buffer_count),

@@ -89,6 +89,7 @@ struct Config {
   std::string client_tls_key_file;
   std::string api_tls_cert_file;
   std::string api_tls_key_file;
+  bool tls_kernel = true;  // hand sending keys to the kernel (kTLS) where it offers the tls ULP
 
   // Receive buffers (a provided-buffer ring per shard; connections own no read buffer). The kernel
   // takes them in ring order, so every buffer is soon touched and resident: 512 x 2 KiB is 1 MiB per

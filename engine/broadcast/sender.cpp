@@ -31,8 +31,8 @@ void Sender::queue_ws(Conn& c, uint32_t id, ws::Opcode op, std::string_view payl
 
 bool Sender::write_now(Conn& c, uint32_t id, std::string_view bytes) {
   // (Behind something still queued, e.g. a demo answer on a kept-alive connection, it queues: order.
-  // Over TLS it queues too: it must be encrypted, which the send does.)
-  const bool behind = !c.out.empty() || c.sending || c.tls;
+  // Over TLS it queues too: it must be encrypted, which the send does, unless the kernel does.)
+  const bool behind = !c.out.empty() || c.sending || c.tls_sealed;
   ssize_t sent = behind ? 0 : io_.send_now(c.fd, bytes.data(), bytes.size());
   if (sent < 0) {
     if (sent != -EAGAIN && sent != -EWOULDBLOCK && sent != -EINTR) return false;
@@ -64,7 +64,7 @@ void Sender::flush() {
     Conn& c = slab_[id];
     c.in_flush_list = false;
     if (c.phase == Phase::dead || c.sending) continue;
-    if (c.tls) {
+    if (c.tls_sealed) {
       if (tls_.has_output(id)) {
         issue_tls(c, id, flush_ns);
       } else if (!c.out.empty()) {
@@ -132,6 +132,11 @@ void Sender::issue(Conn& c, uint32_t id, int64_t flush_ns) {
 void Sender::issue_tls(Conn& c, uint32_t id, int64_t flush_ns) {
   if (!tls_.has_output(id)) {
     if (!tls_.established(id) || tls_.failed(id)) return;  // (frames wait for the handshake)
+    if (tls_.hand_to_kernel(id, c.fd)) {  // kTLS: the kernel encrypts; sends carry plaintext from now on
+      c.tls_sealed = false;
+      issue(c, id, flush_ns);
+      return;
+    }
     iovec iov[limits::kIovMax];
     int64_t published_ns[limits::kIovMax];
     size_t total = 0;
@@ -182,7 +187,7 @@ void Sender::release_msg(Conn& c) {
 
 SendResult Sender::complete(Conn& c, uint32_t id, int32_t res) {
   c.sending = false;
-  if (c.tls) return complete_tls(c, id, res);
+  if (c.tls_sealed) return complete_tls(c, id, res);
   release_msg(c);
   if (res < 0) {
     frames_.complete(c.out, 0);

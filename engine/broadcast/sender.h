@@ -4,7 +4,8 @@
 // the per-turn cap) in one iovec, so frames keep their order; the send's completion retires what the
 // kernel took and says what the connection needs next. Owns the flush list and the msghdr of each
 // multi-frame send in flight; knows nothing of protocols. A TLS connection's send carries ciphertext:
-// its frames are encrypted (conn/tls.h) when the send is issued, and retired from the out-queue then.
+// its frames are encrypted (conn/tls.h) when the send is issued, and retired from the out-queue then;
+// once the kernel holds its sending keys (kTLS), its sends are a plain connection's.
 #pragma once
 
 #include <sys/socket.h>
@@ -83,7 +84,7 @@ class Sender {
   void drop_unsent(Conn& c, bool pushes_only, DropReason reason);
 
   bool idle(const Conn& c, uint32_t id) const {
-    return c.out.empty() && !c.sending && !(c.tls && tls_.has_output(id));
+    return c.out.empty() && !c.sending && !(c.tls_sealed && tls_.has_output(id));
   }
   // Something was written for the connection below the out-queue (a TLS handshake's answer): send it.
   void wake(Conn& c, uint32_t id) { schedule(c, id); }
@@ -101,7 +102,7 @@ class Sender {
   SendResult complete_tls(Conn& c, uint32_t id, int32_t res);
   // Queued bytes not yet handed to the kernel: the out-queue, and a TLS connection's ciphertext.
   size_t backlog(const Conn& c, uint32_t id) const {
-    return c.out.bytes + (c.tls ? tls_.output_bytes(id) : 0);
+    return c.out.bytes + (c.tls_sealed ? tls_.output_bytes(id) : 0);
   }
   void release_msg(Conn& c);
 

@@ -89,8 +89,11 @@ struct Conn {
   uint32_t user_from_token : 1 = 0;
   // How pushes from the fan-out reach it (encodings.h): none until its protocol is ready for them.
   Encoding encoding : 4 = Encoding::none;
-  // Accepted on a TLS listener: its bytes pass through TlsStreams (conn/tls.h) both ways.
+  // Accepted on a TLS listener: its bytes pass through TlsStreams (conn/tls.h) both ways...
   uint32_t tls : 1 = 0;
+  // ... and its sends carry TlsStreams' ciphertext, until the kernel holds its sending keys (kTLS):
+  // from then on they carry plaintext from the shared frames, as a plain connection's do.
+  uint32_t tls_sealed : 1 = 0;
   std::string* inbuf = nullptr;  // a request head or API request received in pieces
   ws::FrameParser parser;
 };

@@ -52,6 +52,7 @@ uint32_t Conns::admit(Protocol protocol, int fd, bool tls) {
   c.protocol = protocol;
   c.phase = api ? Phase::open : Phase::handshake;
   c.tls = tls;
+  c.tls_sealed = tls;
   c.after_flush = AfterFlush::nothing;
   c.last_rx_tick = static_cast<uint32_t>(now_tick_);
   c.recv_armed = false;

@@ -11,7 +11,9 @@
 #include <cstring>
 
 #include "engine/base/check.h"
+#include "engine/base/log.h"
 #include "engine/codec/tls_hello.h"
+#include "engine/conn/ktls.h"
 
 namespace ringcast {
 namespace {
@@ -91,10 +93,11 @@ TlsStreams::~TlsStreams() {
     for (uint8_t* buffer : spares) std::free(buffer);
 }
 
-void TlsStreams::attach(SSL_CTX* client, SSL_CTX* api, TlsMailbox* mailbox) {
+void TlsStreams::attach(SSL_CTX* client, SSL_CTX* api, TlsMailbox* mailbox, bool kernel_tx) {
   ctx_[0] = client;
   ctx_[1] = api;
   mailbox_ = mailbox;
+  kernel_tx_ = kernel_tx;
   plain_.resize(std::max(limits::kTlsPlaintextChunkBytes, tls::kCiphertextMax));
   staging_.resize(tls::kRecordBodyMax);
   if (client || api) cipher_ = std::make_unique<tls::RecordCipher>();
@@ -228,9 +231,27 @@ size_t TlsStreams::read_plaintext(uint32_t id, uint8_t*& data) {
   return 0;
 }
 
+bool TlsStreams::hand_to_kernel(uint32_t id, int fd) {
+  Conn& t = conns_[id];
+  if (!kernel_tx_ || t.kernel_tx || t.kernel_refused || !t.established || t.failed || t.ssl || has_output(id))
+    return false;
+  if (const int rc = ktls::hand_tx(fd, t.records->keys); rc < 0) {
+    // (Once per connection: the kernel may run some ciphers and not others.)
+    t.kernel_refused = true;
+    stats_.add(Counter::tls_kernel_errors);
+    LOG_DEBUG("tls: the kernel refused a connection's sending keys (%s): encrypting it in user space",
+              std::strerror(-rc));
+    return false;
+  }
+  t.kernel_tx = true;
+  t.fd = fd;
+  stats_.add(Counter::tls_kernel_tx, 1);
+  return true;
+}
+
 void TlsStreams::encrypt(uint32_t id, const iovec* iov, int n) {
   Conn& t = conns_[id];
-  RC_ASSERT(t.established && !t.failed);
+  RC_ASSERT(t.established && !t.failed && !t.kernel_tx);
   if (!t.ssl) {
     // Our records: sealed straight from the frames into a buffer sized for them.
     size_t total = 0;
@@ -367,8 +388,14 @@ bool TlsStreams::close_notify(uint32_t id) {
   Conn& t = conns_[id];
   if (!t.established || t.failed || t.notified) return false;
   t.notified = true;
+  static const uint8_t kCloseNotify[2] = {1, 0};  // warning, close_notify
+  if (t.kernel_tx) {
+    // (The queue is drained when the close comes: nothing it sends can overtake this. Best effort, as
+    // the user-space close_notify's one send is.)
+    ktls::send_record(t.fd, tls::kAlert, kCloseNotify, sizeof(kCloseNotify));
+    return false;
+  }
   if (!t.ssl) {
-    static const uint8_t kCloseNotify[2] = {1, 0};  // warning, close_notify
     tls::Keys& keys = t.records->keys;
     uint8_t* to = reserve_output(t, tls::sealed_bytes(keys, sizeof(kCloseNotify)));
     t.next_len += static_cast<uint32_t>(cipher_->seal(keys, tls::kAlert, kCloseNotify, sizeof(kCloseNotify), to));
@@ -387,6 +414,7 @@ void TlsStreams::release(uint32_t id) {
   Conn& t = conns_[id];
   if (t.established) stats_.add(Counter::tls_open, -1);
   if (t.established && !t.ssl) stats_.add(Counter::tls_own_records, -1);
+  if (t.kernel_tx) stats_.add(Counter::tls_kernel_tx, -1);
   if (t.ssl) {
     current_.id = id;
     current_.in_len = 0;
@@ -569,8 +597,17 @@ size_t TlsStreams::read_records(uint32_t id, uint8_t*& data) {
         current_.in_len = 0;
         return 0;
       case tls::kHandshake:
-        if (keys.tls13 && on_handshake_message(t, plain_.data(), plain)) continue;
-        return fail();  // (TLS 1.2: renegotiation, which we refuse)
+        switch (keys.tls13 ? on_handshake_message(t, plain_.data(), plain) : Update::bad) {
+          case Update::done:
+            continue;
+          case Update::bad:
+            return fail();  // (TLS 1.2: renegotiation, which we refuse)
+          case Update::kernel_refused:
+            t.failed = true;  // (counted in tlsKernelErrors)
+            current_.in_len = 0;
+            return 0;
+        }
+        return fail();
       default:
         return fail();
     }
@@ -579,20 +616,31 @@ size_t TlsStreams::read_records(uint32_t id, uint8_t*& data) {
 
 // TLS 1.3's only handshake message after the handshake that a client sends us: KeyUpdate (RFC 8446
 // 4.6.3). The receiving keys move on; when the client asks, ours do too, after telling it so.
-bool TlsStreams::on_handshake_message(Conn& t, const uint8_t* msg, size_t len) {
+TlsStreams::Update TlsStreams::on_handshake_message(Conn& t, const uint8_t* msg, size_t len) {
   constexpr uint8_t kKeyUpdate = 24;
-  if (len != 5 || msg[0] != kKeyUpdate || msg[1] || msg[2] || msg[3] != 1 || msg[4] > 1) return false;
+  if (len != 5 || msg[0] != kKeyUpdate || msg[1] || msg[2] || msg[3] != 1 || msg[4] > 1) return Update::bad;
   tls::Keys& keys = t.records->keys;
-  if (!tls::next_traffic_secret(keys.rx, keys.aead, keys.secret_len)) return false;
+  if (!tls::next_traffic_secret(keys.rx, keys.aead, keys.secret_len)) return Update::bad;
   if (msg[4] == 1) {
     static const uint8_t kUpdateNotRequested[5] = {kKeyUpdate, 0, 0, 1, 0};
-    uint8_t* to = reserve_output(t, tls::sealed_bytes(keys, sizeof(kUpdateNotRequested)));
-    t.next_len += static_cast<uint32_t>(
-        cipher_->seal(keys, tls::kHandshake, kUpdateNotRequested, sizeof(kUpdateNotRequested), to));
-    if (!tls::next_traffic_secret(keys.tx, keys.aead, keys.secret_len)) return false;
+    if (t.kernel_tx) {
+      // The kernel seals our KeyUpdate under the old keys and takes the next ones (Linux 6.14 and
+      // later; earlier kernels cannot change keys, and the connection ends: counted). A send already
+      // handed to the kernel went out under the old keys, one still waiting goes under the new.
+      if (ktls::send_record(t.fd, tls::kHandshake, kUpdateNotRequested, sizeof(kUpdateNotRequested)) < 0 ||
+          !tls::next_traffic_secret(keys.tx, keys.aead, keys.secret_len) || ktls::update_tx(t.fd, keys) < 0) {
+        stats_.add(Counter::tls_kernel_errors);
+        return Update::kernel_refused;
+      }
+    } else {
+      uint8_t* to = reserve_output(t, tls::sealed_bytes(keys, sizeof(kUpdateNotRequested)));
+      t.next_len += static_cast<uint32_t>(
+          cipher_->seal(keys, tls::kHandshake, kUpdateNotRequested, sizeof(kUpdateNotRequested), to));
+      if (!tls::next_traffic_secret(keys.tx, keys.aead, keys.secret_len)) return Update::bad;
+    }
   }
   stats_.add(Counter::tls_key_updates);
-  return true;
+  return Update::done;
 }
 
 }  // namespace ringcast

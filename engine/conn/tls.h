@@ -7,8 +7,10 @@
 // socket operation. Once the handshake is done with an AEAD suite, the connection's keys are taken
 // from OpenSSL and its SSL is freed: its records are sealed and opened here (tls_records.h), as the
 // kernel's kTLS would, so an idle TLS connection holds ~200 B of keys and a send encrypts straight
-// from the shared frames. Owns each TLS connection's SSL or keys and its ciphertext; knows nothing
-// of protocols.
+// from the shared frames. Where the kernel offers kTLS, the sending keys then go to the kernel
+// (ktls.h) before the connection's first send of frames: its sends carry plaintext from the shared
+// frames like a plain connection's, and the kernel encrypts. Owns each TLS connection's SSL or keys
+// and its ciphertext; knows nothing of protocols.
 #pragma once
 
 #include <sys/uio.h>
@@ -43,9 +45,9 @@ class TlsStreams {
   TlsStreams(const TlsStreams&) = delete;
   TlsStreams& operator=(const TlsStreams&) = delete;
 
-  // The shard's contexts (a reference each, taken over; nullptr: that listener is plain) and the
-  // mailbox reloads post new ones to.
-  void attach(SSL_CTX* client, SSL_CTX* api, TlsMailbox* mailbox);
+  // The shard's contexts (a reference each, taken over; nullptr: that listener is plain), the mailbox
+  // reloads post new ones to, and whether sending keys go to the kernel (kTLS offered and wanted).
+  void attach(SSL_CTX* client, SSL_CTX* api, TlsMailbox* mailbox, bool kernel_tx = false);
   bool listener_tls(TlsListener l) const { return ctx_[static_cast<int>(l)] != nullptr; }
 
   // A connection accepted on a TLS listener. Its SSL waits for the first bytes, so a connect that
@@ -64,7 +66,13 @@ class TlsStreams {
   bool offloaded(uint32_t id) const { return conns_[id].established && conns_[id].ssl == nullptr; }
 
   // ---- sending ----
-  // Encrypts plaintext into the connection's ciphertext (after the handshake only).
+  // Hands the connection's sending keys to the kernel (socket `fd`), once its own ciphertext is all
+  // sent: true when the kernel encrypts its sends from now on (they then carry plaintext, as a plain
+  // connection's do). False where it cannot (no kTLS, OpenSSL keeps the connection, the kernel
+  // refused: counted in tlsKernelErrors once), and the connection goes on with encrypt().
+  bool hand_to_kernel(uint32_t id, int fd);
+  bool kernel_tx(uint32_t id) const { return conns_[id].kernel_tx; }
+  // Encrypts plaintext into the connection's ciphertext (after the handshake, before any hand-off).
   void encrypt(uint32_t id, const iovec* iov, int n);
   // A flush begins; may_seal() says whether it may still encrypt (kTlsSealBytesPerFlush).
   void new_flush() { sealed_this_flush_ = 0; }
@@ -81,7 +89,8 @@ class TlsStreams {
   void pending_alert(uint32_t id, const uint8_t*& data, size_t& len) { output(id, data, len); }
 
   // Our side is done: writes TLS's close_notify (once, after the handshake) for the last send. True
-  // when it was written now.
+  // when it was written now for a send to carry (the kernel's, when it holds the keys, is written to
+  // the socket at once: false).
   bool close_notify(uint32_t id);
 
   void release(uint32_t id);
@@ -128,6 +137,7 @@ class TlsStreams {
     uint32_t next_len = 0;
     uint32_t next_cap = 0;
     uint32_t handshake_bytes = 0;  // ciphertext received before the handshake finished
+    int fd = -1;                   // the socket, once the kernel holds the sending keys
     uint8_t listener = 0;
     bool on = false;
     bool established = false;
@@ -135,11 +145,14 @@ class TlsStreams {
     bool peer_closed = false;
     bool notified = false;  // close_notify written
     bool keep_ssl = false;  // a suite our records do not run: OpenSSL keeps the connection
+    bool kernel_tx = false;       // the kernel holds the sending keys (kTLS)
+    bool kernel_refused = false;  // ... and refused them once: not asked again
   };
   bool start(uint32_t id);
   void take_keys(uint32_t id);
   size_t read_records(uint32_t id, uint8_t*& data);
-  bool on_handshake_message(Conn& t, const uint8_t* msg, size_t len);
+  enum class Update : uint8_t { done, bad, kernel_refused };
+  Update on_handshake_message(Conn& t, const uint8_t* msg, size_t len);
   uint8_t* reserve_output(Conn& t, size_t bytes);
   uint8_t* take_buffer(size_t need, uint32_t& cap);
   void give_buffer(uint8_t* buffer, uint32_t cap);
@@ -155,6 +168,7 @@ class TlsStreams {
   std::vector<uint8_t> plain_;    // decrypted bytes on their way to the protocol
   std::vector<uint8_t> staging_;  // a send's frames copied together: one record, not one per frame
   std::unique_ptr<tls::RecordCipher> cipher_;  // (TLS shards only)
+  bool kernel_tx_ = false;                     // sending keys go to the kernel (kTLS)
   // Sent ciphertext buffers for reuse, by size class (kTlsSpareBytesMax), and what this flush sealed.
   static constexpr int kBufferClasses = 9;  // 512 B .. 128 KiB
   std::vector<uint8_t*> spare_[kBufferClasses];

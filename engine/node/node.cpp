@@ -171,6 +171,7 @@ ShardSetup NodeSetup::shard_setup(const Config& config, uint32_t index) const {
   setup.client_tls = tls_.acquire(TlsListener::client);
   setup.api_tls = tls_.acquire(TlsListener::api);
   setup.tls_mailbox = tls_.mailbox(index);
+  setup.tls_kernel_tx = tls_.kernel_tx();
   return setup;
 }
 

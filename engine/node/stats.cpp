@@ -95,6 +95,11 @@ constexpr CounterInfo kInfo[kCounterCount] = {
     {"tlsOpen", "TLS connections past their handshake", true},
     {"tlsOwnRecords", "TLS connections whose records ringcast seals and opens itself (SSL freed)", true},
     {"tlsKeyUpdates", "TLS 1.3 KeyUpdates received from clients", false},
+    {"tlsKernelTx", "TLS connections whose sends the kernel encrypts (kTLS)", true},
+    {"tlsKernelErrors",
+     "kTLS: sending keys the kernel refused (user space encrypts instead) or a KeyUpdate it could not take "
+     "(connection ended)",
+     false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

@@ -89,6 +89,9 @@ enum class Counter : uint16_t {
   tls_open,                // gauge: TLS connections past their handshake
   tls_own_records,         // gauge: of those, run by our record layer (keys taken, SSL freed)
   tls_key_updates,         // TLS 1.3 KeyUpdates received (and answered when asked)
+  tls_kernel_tx,           // gauge: TLS connections whose sending keys the kernel holds (kTLS)
+  tls_kernel_errors,       // kTLS: sending keys the kernel refused (encrypted in user space instead),
+                           // or a KeyUpdate it could not take (the connection ended)
   kCount
 };
 

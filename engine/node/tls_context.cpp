@@ -147,9 +147,12 @@ bool TlsContexts::load(const Config& config, uint32_t shards, std::string& error
   }
   shards_ = shards;
   mailboxes_ = std::make_unique<TlsMailbox[]>(shards);
-  if (kernel_tls_available())
-    LOG_INFO(
-        "tls: the kernel offers kTLS, but ringcast does not hand keys to it yet: encrypting in user space");
+  const bool offered = kernel_tls_available();
+  kernel_tx_ = offered && config.tls_kernel;
+  if (kernel_tx_)
+    LOG_INFO("tls: the kernel offers kTLS: it encrypts TLS connections' sends after the handshake");
+  else if (offered)
+    LOG_INFO("tls: the kernel offers kTLS, but tls_kernel is off: encrypting in user space");
   else
     LOG_INFO("tls: the kernel has no tls ULP (kTLS): encrypting in user space");
   return true;

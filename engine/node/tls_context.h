@@ -66,6 +66,8 @@ class TlsContexts {
   SSL_CTX* acquire(TlsListener l) const;
   TlsMailbox* mailbox(uint32_t shard) const { return mailboxes_ ? &mailboxes_[shard] : nullptr; }
   uint64_t reloads() const { return reloads_; }
+  // Whether connections' sending keys go to the kernel (kTLS offered, tls_kernel on).
+  bool kernel_tx() const { return kernel_tx_; }
 
  private:
   TlsFiles files_[2];
@@ -74,6 +76,7 @@ class TlsContexts {
   std::unique_ptr<TlsMailbox[]> mailboxes_;
   uint32_t shards_ = 0;
   uint64_t reloads_ = 0;
+  bool kernel_tx_ = false;
 };
 
 }  // namespace ringcast

@@ -141,7 +141,7 @@ void Shard::expire_recoveries(int64_t now_ns) {
 }
 
 bool Shard::setup(std::string& error) {
-  tls_.attach(setup_.client_tls, setup_.api_tls, setup_.tls_mailbox);
+  tls_.attach(setup_.client_tls, setup_.api_tls, setup_.tls_mailbox, setup_.tls_kernel_tx);
   setup_.client_tls = setup_.api_tls = nullptr;  // (the references are tls_'s now)
   if (!io_.init(limits::kSubmissionEntries, limits::kCompletionEntries, error)) return false;
   if (!io_.setup_buffers(config_.recv_buffer_count, config_.recv_buffer_bytes, error)) return false;

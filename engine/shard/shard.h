@@ -52,6 +52,7 @@ struct ShardSetup {
   SSL_CTX* client_tls = nullptr;
   SSL_CTX* api_tls = nullptr;
   TlsMailbox* tls_mailbox = nullptr;
+  bool tls_kernel_tx = false;  // sending keys go to the kernel after the handshake (kTLS)
 };
 
 class Shard final {

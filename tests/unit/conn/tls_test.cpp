@@ -3,15 +3,24 @@
 // send is in flight, and every way a connection fails (garbage, plain HTTP, an oversized hello, a
 // record that does not decrypt) ending in the right verdict and counter. After the handshake our own
 // record layer (tls_records.h) takes over for AEAD suites: every suite of TLS 1.2 and 1.3 is checked
-// against OpenSSL's client both ways, with KeyUpdate, close_notify and resumption.
+// against OpenSSL's client both ways, with KeyUpdate, close_notify and resumption. Where the kernel
+// offers kTLS, the sending keys then go to it over a real loopback TCP connection, every suite again
+// (skipped elsewhere, as on this project's machines: tests/vm/run.sh runs them under a kernel that has
+// it); a hand-off the kernel refuses is checked everywhere.
 #include "engine/conn/tls.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -30,7 +39,7 @@ class TlsStreamsTest : public ::testing::Test {
     RAND_bytes(keys.bytes, sizeof(keys.bytes));
     SSL_CTX* server = make_tls_server_context(TlsFiles{files_.cert, files_.key}, keys, error);
     ASSERT_NE(server, nullptr) << error;
-    tls_.attach(server, nullptr, &mailbox_);
+    tls_.attach(server, nullptr, &mailbox_, kernel());
     client_ctx_ = SSL_CTX_new(TLS_client_method());
     ASSERT_EQ(SSL_CTX_load_verify_locations(client_ctx_, files_.cert.c_str(), nullptr), 1);
     SSL_CTX_set_verify(client_ctx_, SSL_VERIFY_PEER, nullptr);
@@ -40,6 +49,7 @@ class TlsStreamsTest : public ::testing::Test {
     if (client_) SSL_free(client_);
     SSL_CTX_free(client_ctx_);
   }
+  virtual bool kernel() const { return false; }
 
   // A client over two memory BIOs: what it writes is taken from `to_server_`.
   void make_client() {
@@ -305,20 +315,21 @@ TEST_P(TlsOwnRecordsTest, APeerAlertEndsTheConnection) {
   EXPECT_EQ(stats_.get(Counter::tls_record_errors), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Suites, TlsOwnRecordsTest,
-    ::testing::Values(Suite{TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", nullptr},
-                      Suite{TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", nullptr},
-                      Suite{TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256", nullptr},
-                      Suite{TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-AES128-GCM-SHA256"},
-                      Suite{TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-AES256-GCM-SHA384"},
-                      Suite{TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-CHACHA20-POLY1305"}),
-    [](const ::testing::TestParamInfo<Suite>& info) {
-      std::string name = info.param.suite ? info.param.suite : info.param.cipher;
-      for (char& c : name)
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-      return name;
-    });
+// Every AEAD suite of TLS 1.3 and 1.2, named for the test list.
+const auto kAeadSuites = ::testing::Values(Suite{TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", nullptr},
+                                           Suite{TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", nullptr},
+                                           Suite{TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256", nullptr},
+                                           Suite{TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-AES128-GCM-SHA256"},
+                                           Suite{TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-AES256-GCM-SHA384"},
+                                           Suite{TLS1_2_VERSION, nullptr, "ECDHE-ECDSA-CHACHA20-POLY1305"});
+std::string suite_name(const ::testing::TestParamInfo<Suite>& info) {
+  std::string name = info.param.suite ? info.param.suite : info.param.cipher;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Suites, TlsOwnRecordsTest, kAeadSuites, suite_name);
 
 // A sent ciphertext buffer is kept for the next send of its size class, not freed and made again
 // (a broadcast seals one per member: malloc and fresh pages for each cost more than the cipher).
@@ -406,6 +417,144 @@ TEST_F(TlsStreamsTest, MalformedRecordsEndTheConnection) {
     EXPECT_TRUE(tls_.failed(kId));
     EXPECT_EQ(stats_.get(Counter::tls_record_errors), errors + 1);
   }
+}
+
+// ---- kTLS: the sending keys in the kernel (ktls.h) ----
+
+// A loopback TCP connection: the server's end takes the keys, the client's end carries the kernel's
+// records to the OpenSSL client (its BIO fed from the socket). What the client sends still goes to our
+// record layer, as it does in the server (receiving stays in user space).
+class TlsKernelTest : public TlsStreamsTest {
+ protected:
+  bool kernel() const override { return true; }
+  void SetUp() override {
+    TlsStreamsTest::SetUp();
+    const int listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    ASSERT_EQ(listen(listener, 1), 0);
+    ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    client_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(connect(client_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    server_fd_ = accept(listener, nullptr, nullptr);
+    ASSERT_GE(server_fd_, 0);
+    close(listener);
+  }
+  void TearDown() override {
+    close(server_fd_);
+    close(client_fd_);
+    TlsStreamsTest::TearDown();
+  }
+  // What the kernel sent, into the client, until it has read `want` bytes or the peer's close_notify.
+  std::string client_read_socket(size_t want) {
+    std::string got;
+    char buf[65536];
+    while (got.size() < want) {
+      int n;
+      while ((n = SSL_read(client_, buf, sizeof(buf))) > 0) got.append(buf, static_cast<size_t>(n));
+      if (SSL_get_error(client_, n) == SSL_ERROR_ZERO_RETURN || got.size() >= want) break;
+      pollfd p{client_fd_, POLLIN, 0};
+      if (poll(&p, 1, 5000) != 1) break;  // (a test failure below, not a hang)
+      const ssize_t r = recv(client_fd_, buf, sizeof(buf), 0);
+      if (r <= 0) break;
+      BIO_write(in_, buf, static_cast<int>(r));
+    }
+    return got;
+  }
+  // Frames as a send carries them once the kernel holds the keys: plaintext, many small and one larger
+  // than a record, in one gathered write.
+  void kernel_send_frames() {
+    std::string a(100, 'a'), b(40000, 'b'), c(7, 'c');
+    iovec iov[3] = {{a.data(), a.size()}, {b.data(), b.size()}, {c.data(), c.size()}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 3;
+    ASSERT_EQ(sendmsg(server_fd_, &msg, 0), static_cast<ssize_t>(a.size() + b.size() + c.size()));
+    EXPECT_EQ(client_read_socket(a.size() + b.size() + c.size()), a + b + c);
+  }
+  void client_says(const std::string& text) {
+    ASSERT_EQ(SSL_write(client_, text.data(), static_cast<int>(text.size())), static_cast<int>(text.size()));
+    std::string plain;
+    EXPECT_EQ(feed(client_output(), 1000, &plain), TlsInput::plaintext);
+    EXPECT_EQ(plain, text);
+  }
+  static bool kernel_rekeys() {  // TLS 1.3 KeyUpdate of the kernel's keys: Linux 6.14
+    utsname u{};
+    int major = 0, minor = 0;
+    return uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+           (major > 6 || (major == 6 && minor >= 14));
+  }
+  int server_fd_ = -1;
+  int client_fd_ = -1;
+};
+
+class TlsKernelSuitesTest : public TlsKernelTest, public ::testing::WithParamInterface<Suite> {};
+
+TEST_P(TlsKernelSuitesTest, TheKernelSealsWhatTheClientReads) {
+  if (!kernel_tls_available()) GTEST_SKIP() << "this kernel offers no tls ULP";
+  restrict_client(GetParam().version, GetParam().suite, GetParam().cipher);
+  handshake();
+  exchange_both_ways();  // (our records first: the kernel takes over mid-stream, sequence numbers on)
+  ASSERT_TRUE(tls_.hand_to_kernel(kId, server_fd_));
+  EXPECT_TRUE(tls_.kernel_tx(kId));
+  EXPECT_EQ(stats_.get(Counter::tls_kernel_tx), 1);
+  EXPECT_FALSE(tls_.hand_to_kernel(kId, server_fd_)) << "once";
+  kernel_send_frames();
+  client_says("still ours to open");
+  kernel_send_frames();
+  EXPECT_FALSE(tls_.has_output(kId)) << "no ciphertext of ours after the hand-off";
+  EXPECT_FALSE(tls_.close_notify(kId)) << "written to the socket at once, nothing for a send";
+  EXPECT_EQ(client_read_socket(1), "");
+  EXPECT_EQ(SSL_get_error(client_, 0), SSL_ERROR_ZERO_RETURN) << "the client read the kernel's close_notify";
+  EXPECT_EQ(stats_.get(Counter::tls_kernel_errors), 0);
+  tls_.release(kId);
+  EXPECT_EQ(stats_.get(Counter::tls_kernel_tx), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Suites, TlsKernelSuitesTest, kAeadSuites, suite_name);
+
+// A client's KeyUpdate asking for ours: the kernel sends our KeyUpdate and takes the next keys where it
+// can (Linux 6.14 on); before that it cannot, and the connection ends, counted.
+TEST_F(TlsKernelTest, AKeyUpdateMovesTheKernelsKeysOrEndsTheConnection) {
+  if (!kernel_tls_available()) GTEST_SKIP() << "this kernel offers no tls ULP";
+  restrict_client(TLS1_3_VERSION, "TLS_AES_128_GCM_SHA256", nullptr);
+  handshake();
+  client_read();  // (the session ticket)
+  ASSERT_TRUE(tls_.hand_to_kernel(kId, server_fd_));
+  kernel_send_frames();
+  ASSERT_EQ(SSL_key_update(client_, SSL_KEY_UPDATE_REQUESTED), 1);
+  ASSERT_EQ(SSL_write(client_, "after", 5), 5);
+  std::string plain;
+  feed(client_output(), 1000, &plain);
+  if (kernel_rekeys()) {
+    EXPECT_EQ(plain, "after");
+    EXPECT_FALSE(tls_.failed(kId));
+    EXPECT_EQ(stats_.get(Counter::tls_key_updates), 1);
+    kernel_send_frames();  // (under the next keys, after our KeyUpdate)
+  } else {
+    EXPECT_TRUE(tls_.failed(kId));
+    EXPECT_EQ(stats_.get(Counter::tls_kernel_errors), 1);
+  }
+}
+
+// Where the kernel refuses the keys (here: no tls ULP, or a socket that is not TCP), the connection
+// goes on with our records, counted once, never asked again.
+TEST_F(TlsKernelTest, ARefusedHandOffLeavesTheConnectionOurs) {
+  restrict_client(TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", nullptr);
+  handshake();
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+  EXPECT_FALSE(tls_.hand_to_kernel(kId, pair[0]));
+  EXPECT_FALSE(tls_.hand_to_kernel(kId, server_fd_)) << "refused once: not asked again";
+  EXPECT_FALSE(tls_.kernel_tx(kId));
+  EXPECT_EQ(stats_.get(Counter::tls_kernel_errors), 1);
+  EXPECT_EQ(stats_.get(Counter::tls_kernel_tx), 0);
+  exchange_both_ways();
+  close(pair[0]);
+  close(pair[1]);
 }
 
 }  // namespace
