@@ -1,5 +1,6 @@
-// TLS below the protocol handlers (see tls.h): the BIO over memory, the handshake, decryption of what
-// arrived, encryption of what a send carries, and the ciphertext buffers.
+// TLS below the protocol handlers (see tls.h): the handshake (over tls_bio.h's memory BIO), decryption
+// of what arrived, encryption of what a send carries (into tls_buffers.h's buffers), and the hand-off of
+// the sending keys to the kernel (ktls.h).
 #include "engine/conn/tls.h"
 
 #include <openssl/bio.h>
@@ -14,73 +15,9 @@
 #include "engine/base/log.h"
 #include "engine/codec/tls_hello.h"
 #include "engine/conn/ktls.h"
+#include "engine/conn/tls_bio.h"
 
 namespace ringcast {
-namespace {
-
-// The BIO every TLS connection of the process uses: reads take the shard's current input (the
-// provided buffer the kernel filled), writes append to the connection's ciphertext. Its data is the
-// shard's TlsStreams::Current, which the shard sets around each OpenSSL call.
-int bio_write(BIO* bio, const char* data, int len) {
-  auto* current = static_cast<TlsStreams::Current*>(BIO_get_data(bio));
-  BIO_clear_retry_flags(bio);
-  if (len <= 0) return 0;
-  const auto* bytes = reinterpret_cast<const uint8_t*>(data);
-  current->self->append_output(current->id, bytes, static_cast<size_t>(len));
-  current->self->count_written(current->id, bytes, static_cast<size_t>(len));
-  return len;
-}
-
-int bio_read(BIO* bio, char* out, int len) {
-  auto* current = static_cast<TlsStreams::Current*>(BIO_get_data(bio));
-  BIO_clear_retry_flags(bio);
-  if (current->in_len == 0) {
-    BIO_set_retry_read(bio);  // no more for now: the next recv brings it
-    return -1;
-  }
-  const size_t n = std::min(current->in_len, static_cast<size_t>(len));
-  std::memcpy(out, current->in, n);
-  current->in += n;
-  current->in_len -= n;
-  current->self->count_read(current->id, reinterpret_cast<const uint8_t*>(out), n);
-  return static_cast<int>(n);
-}
-
-long bio_ctrl(BIO* bio, int cmd, long larg, void* parg) {
-  auto* current = static_cast<TlsStreams::Current*>(BIO_get_data(bio));
-  switch (cmd) {
-    case BIO_CTRL_FLUSH:  // writes are already where the send takes them
-      return 1;
-    case kBioCtrlSetKtls:  // the keys are noted and the hand-off declined: OpenSSL goes on encrypting
-      current->self->on_crypto_info(current->id, parg, larg != 0);
-      return 0;
-    case kBioCtrlKeyLog:
-      current->self->on_key_log(current->id, static_cast<const char*>(parg));
-      return 1;
-    default:
-      return 0;
-  }
-}
-
-int bio_create(BIO* bio) {
-  BIO_set_init(bio, 1);
-  return 1;
-}
-
-BIO_METHOD* bio_method() {
-  static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ringcast shard memory");
-    RC_ASSERT(m != nullptr);
-    BIO_meth_set_write(m, bio_write);
-    BIO_meth_set_read(m, bio_read);
-    BIO_meth_set_ctrl(m, bio_ctrl);
-    BIO_meth_set_create(m, bio_create);
-    return m;
-  }();
-  return method;
-}
-
-}  // namespace
 
 TlsStreams::TlsStreams(ShardStats& stats) : stats_(stats) {
   current_.self = this;
@@ -89,8 +26,6 @@ TlsStreams::TlsStreams(ShardStats& stats) : stats_(stats) {
 TlsStreams::~TlsStreams() {
   for (uint32_t id = 0; id < conns_.size(); ++id) release(id);
   for (SSL_CTX*& ctx : ctx_) SSL_CTX_free(ctx);
-  for (auto& spares : spare_)
-    for (uint8_t* buffer : spares) std::free(buffer);
 }
 
 void TlsStreams::attach(SSL_CTX* client, SSL_CTX* api, TlsMailbox* mailbox, bool kernel_tx) {
@@ -129,7 +64,7 @@ bool TlsStreams::start(uint32_t id) {
   Conn& t = conns_[id];
   t.ssl = SSL_new(ctx_[t.listener]);
   if (!t.ssl) return false;
-  BIO* bio = BIO_new(bio_method());
+  BIO* bio = BIO_new(tls_bio_method());
   if (!bio) {
     SSL_free(t.ssl);
     t.ssl = nullptr;
@@ -308,47 +243,13 @@ uint8_t* TlsStreams::reserve_output(Conn& t, size_t bytes) {
   const size_t need = size_t{t.next_len} + bytes;
   if (need > t.next_cap) {
     uint32_t cap = 0;
-    uint8_t* grown = take_buffer(std::max(need, size_t{t.next_cap} * 2), cap);
+    uint8_t* grown = buffers_.take(std::max(need, size_t{t.next_cap} * 2), cap);
     if (t.next_len) std::memcpy(grown, t.next, t.next_len);
-    give_buffer(t.next, t.next_cap);
+    buffers_.give(t.next, t.next_cap);
     t.next = grown;
     t.next_cap = cap;
   }
   return t.next + t.next_len;
-}
-
-// A buffer of at least `need` bytes: a spare one of its size class, or a new one.
-uint8_t* TlsStreams::take_buffer(size_t need, uint32_t& cap) {
-  int k = 0;
-  while (k < kBufferClasses && (size_t{limits::kTlsBufferMinBytes} << k) < need) ++k;
-  if (k == kBufferClasses) {  // (larger than any class: made and freed as it is)
-    cap = static_cast<uint32_t>(need);
-    auto* buffer = static_cast<uint8_t*>(std::malloc(need));
-    RC_ASSERT(buffer != nullptr);
-    return buffer;
-  }
-  cap = limits::kTlsBufferMinBytes << k;
-  if (!spare_[k].empty()) {
-    uint8_t* buffer = spare_[k].back();
-    spare_[k].pop_back();
-    spare_bytes_ -= cap;
-    return buffer;
-  }
-  auto* buffer = static_cast<uint8_t*>(std::malloc(cap));
-  RC_ASSERT(buffer != nullptr);
-  return buffer;
-}
-
-void TlsStreams::give_buffer(uint8_t* buffer, uint32_t cap) {
-  if (!buffer) return;
-  int k = 0;
-  while (k < kBufferClasses && (limits::kTlsBufferMinBytes << k) != cap) ++k;
-  if (k == kBufferClasses || spare_bytes_ + cap > limits::kTlsSpareBytesMax) {
-    std::free(buffer);
-    return;
-  }
-  spare_[k].push_back(buffer);
-  spare_bytes_ += cap;
 }
 
 void TlsStreams::append_output(uint32_t id, const uint8_t* data, size_t len) {
@@ -361,7 +262,7 @@ void TlsStreams::output(uint32_t id, const uint8_t*& data, size_t& len) {
   Conn& t = conns_[id];
   if (t.out_sent == t.out_len && t.next_len) {
     // The ciphertext in flight is all sent: what was written since becomes the next send.
-    give_buffer(t.out, t.out_cap);
+    buffers_.give(t.out, t.out_cap);
     t.out = t.next;
     t.out_cap = t.next_cap;
     t.out_len = t.next_len;
@@ -378,7 +279,7 @@ void TlsStreams::sent(uint32_t id, size_t bytes) {
   RC_ASSERT(t.out_sent + bytes <= t.out_len);
   t.out_sent += static_cast<uint32_t>(bytes);
   if (t.out_sent == t.out_len) {
-    give_buffer(t.out, t.out_cap);
+    buffers_.give(t.out, t.out_cap);
     t.out = nullptr;
     t.out_cap = t.out_len = t.out_sent = 0;
   }
@@ -422,8 +323,8 @@ void TlsStreams::release(uint32_t id) {
   }
   drop_records(t);
   std::free(t.partial);
-  give_buffer(t.out, t.out_cap);
-  give_buffer(t.next, t.next_cap);
+  buffers_.give(t.out, t.out_cap);
+  buffers_.give(t.next, t.next_cap);
   t = Conn{};
 }
 

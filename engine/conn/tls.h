@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/conn/tls_buffers.h"
 #include "engine/conn/tls_records.h"
 #include "engine/limits.h"
 #include "engine/node/stats.h"
@@ -154,8 +155,6 @@ class TlsStreams {
   enum class Update : uint8_t { done, bad, kernel_refused };
   Update on_handshake_message(Conn& t, const uint8_t* msg, size_t len);
   uint8_t* reserve_output(Conn& t, size_t bytes);
-  uint8_t* take_buffer(size_t need, uint32_t& cap);
-  void give_buffer(uint8_t* buffer, uint32_t cap);
   void drop_records(Conn& t);
   void take_posted();
   void set_input(uint32_t id, const uint8_t* data, size_t len);
@@ -169,11 +168,8 @@ class TlsStreams {
   std::vector<uint8_t> staging_;  // a send's frames copied together: one record, not one per frame
   std::unique_ptr<tls::RecordCipher> cipher_;  // (TLS shards only)
   bool kernel_tx_ = false;                     // sending keys go to the kernel (kTLS)
-  // Sent ciphertext buffers for reuse, by size class (kTlsSpareBytesMax), and what this flush sealed.
-  static constexpr int kBufferClasses = 9;  // 512 B .. 128 KiB
-  std::vector<uint8_t*> spare_[kBufferClasses];
-  size_t spare_bytes_ = 0;
-  size_t sealed_this_flush_ = 0;
+  TlsBuffers buffers_;                         // sent ciphertext buffers, for the next sends
+  size_t sealed_this_flush_ = 0;               // (kTlsSealBytesPerFlush)
 };
 
 }  // namespace ringcast
