@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# The connect storm (issue 20): N clients (default 1,000,000) of the neutral epoll client
+# (ringcast-epoll-load) all coming at once to one `ringcast --workers` instance, about K handshakes in
+# flight (default 100,000 in all: every client of a restarted node coming back), each JOINing one room;
+# then a few items to that room, which every client must get once. Records what the storm costs the
+# server: connections/s, upgrades refused or timed out, the server's CPU per accepted connection (all
+# workers, from the first connect until everyone is online; 10^6 / that is the connections/s one core
+# would take if the server alone were the limit), the client's CPU over the same window, and the
+# workers' user memory: anonymous RSS in all and its growth from before the storm, per connection.
+#
+#   bench/storm_1m.sh [--connections N] [--inflight K] [--out DIR]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+connections=1000000
+inflight=100000
+deadline=1200
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --connections) connections=$2; shift 2 ;;
+    --inflight) inflight=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "usage: $0 [--connections N] [--inflight K] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
+[ -n "$out" ] || out="results/storm-${connections}-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$out"
+log() { printf '[storm %s] %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/run.log" >&2; }
+tools/dev build
+server_bin=build/tools/ringcast
+client_bin=build/tools/epoll_load/ringcast-epoll-load
+# As bench/scale_1m.sh: one process may hold 20,000 files here, so workers of one shard each.
+per_worker=18000
+workers=$(( (connections + per_worker - 1) / per_worker + 1 ))
+per_proc=19000
+procs=$(( (connections + per_proc - 1) / per_proc ))
+inflight_per_proc=$(( (inflight + procs - 1) / procs ))
+ws_port=17777
+api_port=17799
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 2
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  pkill -KILL -f "^$client_bin .*127.0.0.1:$ws_port" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+( sleep "$deadline"; log "deadline of $deadline s reached: stopping"; kill -TERM $$ ) &
+pids+=($!)
+if [ "$(id -u)" -eq 0 ]; then tuning/apply.sh; fi
+
+# CPU seconds (utime + stime) of every process whose command line starts with $1.
+cpu_s() {
+  local total=0 ticks
+  for p in $(pgrep -f "^$1" || true); do
+    ticks=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    total=$(( total + ${ticks:-0} ))
+  done
+  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f\n", t / hz }'
+}
+anon_bytes() {
+  local total=0 v
+  for p in $(pgrep -f "^$server_bin " || true); do
+    v=$(awk '$1 == "RssAnon:" {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    total=$(( total + ${v:-0} ))
+  done
+  echo $(( total * 1024 ))
+}
+# What the kernel dropped or sent again meanwhile: packets dropped from the per-CPU backlog (loopback
+# delivers through it; net.core.netdev_max_backlog), listen-queue overflows, retransmitted segments.
+kernel_drops() {
+  local dropped=0 a b rest
+  while read -r a b rest; do dropped=$(( dropped + 16#$b )); done < /proc/net/softnet_stat
+  echo "$dropped $(nstat -az 2>/dev/null | awk '$1 == "TcpExtListenOverflows" || $1 == "TcpRetransSegs" {printf "%s ", $2}')"
+}
+now() { date +%s.%N; }  # (seconds since the epoch, as the sampler's)
+
+log "starting ringcast: $workers workers x 1 shard; $connections clients in $procs processes, $inflight_per_proc handshakes in flight each"
+"$server_bin" --workers "$workers" --threads 1 --listen 127.0.0.1:$ws_port --api 127.0.0.1:$api_port \
+  --heartbeat-timeout-ms 900000 --recv-buffer-count 64 --recv-buffer-bytes 2048 --log-level warn \
+  > "$out/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$api_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$api_port/health" >/dev/null || { log "server did not start"; cat "$out/server.log"; exit 1; }
+sleep 2
+anon_before=$(anon_bytes)
+server_cpu_before=$(cpu_s "$server_bin ")
+read -r drops0 overflows0 retrans0 <<<"$(kernel_drops)"
+t0=$(now)
+"$client_bin" --url "ws://127.0.0.1:$ws_port/connect" --publish-url "http://127.0.0.1:$api_port/push/room" \
+  --connections "$connections" --join storm --per-proc "$per_proc" --per-source 25000 \
+  --connect-inflight "$inflight_per_proc" --connect-timeout 900 --warmup-timeout 900 --rate 2 --duration 3 \
+  --drain-timeout 120 --json "$out/client.json" > "$out/client.txt" 2>&1 &
+client_pid=$!
+pids+=("$client_pid")
+# Until the client says its connect phase is over, one process (no forks: a storm starves a shell loop's
+# children) samples every 0.2 s the server's and the client's CPU and the server's anonymous memory;
+# the window ends at the first sample after that line.
+/usr/bin/python3 - "$server_bin" "$client_bin" "$out/client.txt" "$client_pid" > "$out/samples.txt" <<'PY'
+import os, sys, time
+server, client, progress, client_pid = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+hz = os.sysconf("SC_CLK_TCK")
+def sample():
+    cpu = {server: 0, client: 0}
+    anon = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode()
+            if cmd not in cpu:
+                continue
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            cpu[cmd] += int(fields[11]) + int(fields[12])
+            if cmd == server:
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith("RssAnon:"):
+                        anon += int(line.split()[1]) * 1024
+        except (OSError, IndexError, ValueError):
+            pass
+    return f"{time.time():.3f} {cpu[server] / hz:.3f} {cpu[client] / hz:.3f} {anon}"
+while True:
+    done = " failed in " in open(progress).read() if os.path.exists(progress) else False
+    print(sample(), flush=True)
+    try:
+        os.kill(client_pid, 0)
+    except OSError:
+        break
+    if done:
+        break
+    time.sleep(0.2)
+PY
+read -r drops1 overflows1 retrans1 <<<"$(kernel_drops)"
+read -r t1 server_cpu_after client_cpu anon_after <<<"$(tail -n 1 "$out/samples.txt")"
+client_cpu_before=$(head -n 1 "$out/samples.txt" | cut -d' ' -f3)
+log "connect phase over after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}') s"
+wait "$client_pid" || log "the client reported problems (see client.txt)"
+curl -s "http://127.0.0.1:$api_port/stats" > "$out/server-stats.json"
+cat "$out/client.txt" | tail -n 5 | tee -a "$out/run.log" >&2
+
+/usr/bin/python3 - "$out" "$connections" "$inflight" "$workers" 0 "$t0" "$t1" "$server_cpu_before" \
+  "$server_cpu_after" "$(awk -v a="$client_cpu_before" -v b="$client_cpu" 'BEGIN{print b - a}')" "$anon_before" "$anon_after" "$((drops1 - drops0))" \
+  "$((overflows1 - overflows0))" "$((retrans1 - retrans0))" <<'PY'
+import json, sys
+out = sys.argv[1]
+n, inflight, workers, _ = map(int, sys.argv[2:6])
+t0, t1, cpu0, cpu1, client_cpu = map(float, sys.argv[6:11])
+anon0, anon1, drops, overflows, retrans = map(int, sys.argv[11:16])
+c = json.load(open(f"{out}/client.json"))
+s = json.load(open(f"{out}/server-stats.json"))
+online = c["connect"]["connected"]
+window = t1 - t0
+server_us = (cpu1 - cpu0) * 1e6 / max(1, online)
+summary = {
+    "connections": n, "handshakes_in_flight": inflight, "server_workers": workers,
+    "connected": online, "connect_seconds": c["connect"]["seconds"],
+    "connections_per_second": round(online / c["connect"]["seconds"]) if c["connect"]["seconds"] else None,
+    "measured_window_seconds": round(window, 2),
+    "client": {"connected": c["connect"]["connected"], "failed": c["connect"]["failed"],
+               "cpu_percent_of_one_core": round(client_cpu / window * 100)},
+    "server": {"cpu_us_per_connection": round(server_us, 1),
+               "capacity_per_core_connections_per_second": round(1e6 / server_us) if server_us else None,
+               "cpu_percent_of_one_core": round((cpu1 - cpu0) / window * 100),
+               "handshake_timeouts": s.get("handshakeTimeouts"),
+               "handshake_deadlines_deferred": s.get("handshakeDeadlinesDeferred")},
+    "user_memory": {"rss_anon_bytes_before": anon0, "rss_anon_bytes_after": anon1,
+                    "bytes_per_connection": round(anon1 / max(1, online), 1),
+                    "growth_bytes_per_connection": round((anon1 - anon0) / max(1, online), 1)},
+    "kernel": {"backlog_drops": drops, "listen_overflows": overflows, "retransmitted_segments": retrans},
+    "delivery": c.get("delivery"),
+}
+json.dump(summary, open(f"{out}/summary.json", "w"), indent=2)
+print(json.dumps(summary, indent=2))
+PY
+log "summary: $out/summary.json"
