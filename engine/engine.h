@@ -98,9 +98,12 @@ class Engine {
 
 // Opens a TCP listener with SO_REUSEPORT on host:port (port 0: any free port). Returns the fd or -1
 // with a message; `bound_port` receives the port actually bound. `exclusive`: fail if anyone already
-// listens on that port (the first listener of a node; the others then join it).
+// listens on that port (the first listener of a node; the others then join it). `request_deadline_ms`
+// (0: none): a connection reaches accept() with its first bytes, or once about that long has passed
+// without any (TCP_DEFER_ACCEPT), so the request deadline that starts at accept measures the request,
+// not how long a client took to start it.
 int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, std::string& error,
-                  bool exclusive = false);
+                  bool exclusive = false, uint32_t request_deadline_ms = 0);
 
 // Fits conns_per_shard_max to the open-files limit of a process that runs `shards` of a node's
 // `total_shards` shards: 0 (auto) becomes what the limit allows; an explicit value that does not fit

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -42,7 +43,7 @@ bool port_is_free(const addrinfo* address, std::string& error) {
 }  // namespace
 
 int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, std::string& error,
-                  bool exclusive) {
+                  bool exclusive, uint32_t request_deadline_ms) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -76,6 +77,14 @@ int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, 
     return -1;
   }
   freeaddrinfo(found);
+  if (request_deadline_ms) {
+    // A connect storm (a restarted node's clients all coming back) leaves clients connected that have
+    // not sent their request yet; accepted at once, they would spend their deadline waiting for their
+    // own client. The kernel holds them (a request socket, no descriptor) until the first bytes come;
+    // one that sends nothing is accepted after about this long and meets the deadline as before.
+    const int seconds = static_cast<int>((request_deadline_ms + 999) / 1000);
+    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof(seconds));
+  }
   sockaddr_storage addr{};
   socklen_t len = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -134,12 +143,14 @@ bool NodeSetup::create(const Config& config, uint32_t shards, std::string& error
   for (uint32_t s = 0; s < shards; ++s) {
     if (config.listen.enabled) {
       uint16_t want = s == 0 ? config.listen.port : client_port_;
-      listen_fds_[2 * s] = open_listener(config.listen.host, want, client_port_, error, s == 0);
+      listen_fds_[2 * s] =
+          open_listener(config.listen.host, want, client_port_, error, s == 0, config.handshake_timeout_ms);
       if (listen_fds_[2 * s] < 0) return false;
     }
     if (config.api.enabled) {
       uint16_t want = s == 0 ? config.api.port : api_port_;
-      listen_fds_[2 * s + 1] = open_listener(config.api.host, want, api_port_, error, s == 0);
+      listen_fds_[2 * s + 1] =
+          open_listener(config.api.host, want, api_port_, error, s == 0, config.handshake_timeout_ms);
       if (listen_fds_[2 * s + 1] < 0) return false;
     }
   }

@@ -175,5 +175,24 @@ class HandshakeBacklogTest(unittest.TestCase):
                 for c in clients + [silent]:
                     c.close()
 
+    def test_the_deadline_runs_from_the_first_bytes(self):
+        # A connect storm: clients connected, their requests not yet sent (a busy client machine). The
+        # kernel holds such a connection until its first bytes (TCP_DEFER_ACCEPT, about the deadline),
+        # so the deadline measures the request, not the wait for it: sent 4 s after connecting, past a
+        # 3 s deadline that ran from the connect, it is upgraded. One that sends nothing still gets 408.
+        with Server("--handshake-timeout-ms", 3000, threads=1) as server:
+            late = HttpConn(server.ws_port, timeout=30)
+            silent = HttpConn(server.ws_port, timeout=30)
+            try:
+                time.sleep(4.0)
+                late.send(upgrade_request())
+                self.assertEqual(late.read_response().status, 101)
+                self.assertEqual(silent.read_response().status, 408)
+                self.assertEqual(server.stats()["handshakeTimeouts"], 1)
+            finally:
+                late.close()
+                silent.close()
+
+
 if __name__ == "__main__":
     unittest.main()
