@@ -102,3 +102,20 @@ build_uws_ssl_peer() {
   } > "$dir/build.log" 2>&1 || { lib_say "uWebSockets SSLApp build failed (see $dir/build.log)"; return 1; }
   uws_ssl_bin=$dir/uws_broadcast_ssl
 }
+
+# guard_run DEADLINE CLIENT_PATTERN: for a long run (bench/scale_1m.sh, storm_1m.sh). On exit, stops
+# every process in the caller's `pids` array (TERM, then KILL) and whatever is left of its load client
+# (processes matching CLIENT_PATTERN); after DEADLINE seconds, stops the script itself.
+guard_run() {
+  guard_client_pattern=$2
+  trap guard_cleanup EXIT
+  ( sleep "$1"; lib_say "deadline of $1 s reached: stopping"; kill -TERM $$ ) &
+  pids+=($!)
+}
+guard_cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 2
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  pkill -KILL -f "$guard_client_pattern" 2>/dev/null || true
+  wait 2>/dev/null || true
+}

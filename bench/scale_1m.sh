@@ -12,6 +12,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+source "$root/bench/lib.sh"
 
 connections=1000000
 rooms=1000
@@ -49,16 +50,7 @@ ws_port=17777
 api_port=17799
 
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 2
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  pkill -KILL -f "ringcast-load .*--url ws://127.0.0.1:$ws_port" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-( sleep "$deadline"; log "deadline of $deadline s reached: stopping"; kill -TERM $$ ) &
-pids+=($!)
+guard_run "$deadline" "ringcast-load .*--url ws://127.0.0.1:$ws_port"
 
 if [ "$(id -u)" -eq 0 ]; then tuning/apply.sh; fi
 tuning/check.sh --connections "$connections" > "$out/tuning-check.txt" 2>&1 || true

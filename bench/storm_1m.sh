@@ -12,6 +12,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+source "$root/bench/lib.sh"
 connections=1000000
 inflight=100000
 deadline=1200
@@ -39,16 +40,7 @@ inflight_per_proc=$(( (inflight + procs - 1) / procs ))
 ws_port=17777
 api_port=17799
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  sleep 2
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  pkill -KILL -f "^$client_bin .*127.0.0.1:$ws_port" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-( sleep "$deadline"; log "deadline of $deadline s reached: stopping"; kill -TERM $$ ) &
-pids+=($!)
+guard_run "$deadline" "^$client_bin .*127.0.0.1:$ws_port"
 if [ "$(id -u)" -eq 0 ]; then tuning/apply.sh; fi
 
 # CPU seconds (utime + stime) of every process whose command line starts with $1.
