@@ -44,6 +44,15 @@ constexpr uint32_t kStreamRetryMs = 2000;
 // ---- The send path ----
 // iovec entries in one send (frames of one connection sent together).
 constexpr int kIovMax = 32;
+// The msghdr and iovec of multi-frame sends are laid out in a space reused every flush (sender.h):
+// this many iovec entries (and half as many msghdrs, as such a send has two frames at least). When it
+// fills up mid-flush, the sends so far are handed to the kernel and the space starts over. (The
+// simulator's few clients fill a small one several times a flush, so that path is exercised there.)
+#ifdef RINGCAST_SIM
+constexpr size_t kSendVectorIovecs = 3 * kIovMax;
+#else
+constexpr size_t kSendVectorIovecs = 2048;
+#endif
 // A backlog over out_queue_bytes_max may be a burst a fast reader is about to take (the short-send
 // test decides); this multiple of it is the hard bound on what a reader whose send is stuck in the
 // kernel may pin, cut at once.

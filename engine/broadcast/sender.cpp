@@ -13,9 +13,17 @@
 
 namespace ringcast {
 
-Sender::~Sender() {
-  for (msghdr* msg : send_msgs_) std::free(msg);
-}
+Sender::Sender(Io& io, Frames& frames, ConnSlab& slab, TlsStreams& tls, ShardStats& stats,
+               const Config& config)
+    : io_(io),
+      frames_(frames),
+      slab_(slab),
+      tls_(tls),
+      stats_(stats),
+      config_(config),
+      // (Default-initialized: a page is touched only once a flush reaches it.)
+      msgs_(new msghdr[limits::kSendVectorIovecs / 2]),
+      iovs_(new iovec[limits::kSendVectorIovecs]) {}
 
 void Sender::queue_copy(Conn& c, uint32_t id, std::string_view bytes) {
   auto* copy = static_cast<uint8_t*>(std::malloc(bytes.size() + 1));
@@ -83,14 +91,31 @@ void Sender::flush() {
   flush_list_.clear();
   for (uint32_t id : deferred_) schedule(slab_[id], id);
   deferred_.clear();
+  if (msgs_used_) submit_vectors();
+}
+
+bool Sender::submit_vectors() {
+  if (!io_.submit_queued()) return false;  // (the kernel could not take them all: the space stays)
+  msgs_used_ = iovs_used_ = 0;
+  return true;
+}
+
+bool Sender::vector_space() {
+  const bool full =
+      iovs_used_ + limits::kIovMax > limits::kSendVectorIovecs || msgs_used_ == limits::kSendVectorIovecs / 2;
+  return !full || submit_vectors();
 }
 
 void Sender::issue(Conn& c, uint32_t id, int64_t flush_ns) {
-  iovec iov[limits::kIovMax];
+  // Frames are gathered straight into the flush's vectors; with no room there (the kernel would not
+  // take the sends so far, which does not happen with a sane ring), the first frame goes alone.
+  iovec one;
+  const bool room = vector_space();
+  iovec* iov = room ? &iovs_[iovs_used_] : &one;
   int64_t published_ns[limits::kIovMax];
   size_t total = 0;
-  const int n =
-      frames_.gather(c.out, iov, limits::kIovMax, config_.send_bytes_per_iteration_max, total, published_ns);
+  const int n = frames_.gather(c.out, iov, room ? limits::kIovMax : 1, config_.send_bytes_per_iteration_max,
+                               total, published_ns);
   RC_ASSERT(n > 0);
   for (int i = 0; i < n; ++i)
     if (published_ns[i] > 0) stats_.observe_latency(flush_ns - published_ns[i]);
@@ -101,27 +126,11 @@ void Sender::issue(Conn& c, uint32_t id, int64_t flush_ns) {
     io_.send(c.fd, iov[0].iov_base, iov[0].iov_len, ud);
     return;
   }
-  // A multi-frame send needs a msghdr and its iovec until it completes. It is sized to this send and
-  // freed on completion: a pool of largest-size slots would keep the peak of a connect or broadcast
-  // burst (thousands of sends in flight) resident for good.
-  const size_t bytes = sizeof(msghdr) + sizeof(iovec) * static_cast<size_t>(n);
-  auto* msg = static_cast<msghdr*>(std::malloc(bytes));
-  RC_ASSERT(msg != nullptr);
-  auto* vec = reinterpret_cast<iovec*>(msg + 1);
-  std::memcpy(vec, iov, sizeof(iovec) * static_cast<size_t>(n));
+  msghdr* msg = &msgs_[msgs_used_++];
   *msg = msghdr{};
-  msg->msg_iov = vec;
+  msg->msg_iov = iov;
   msg->msg_iovlen = static_cast<size_t>(n);
-  uint32_t slot;
-  if (!free_send_msgs_.empty()) {
-    slot = free_send_msgs_.back();
-    free_send_msgs_.pop_back();
-    send_msgs_[slot] = msg;
-  } else {
-    slot = static_cast<uint32_t>(send_msgs_.size());
-    send_msgs_.push_back(msg);
-  }
-  c.send_slot = slot;
+  iovs_used_ += static_cast<size_t>(n);
   io_.sendmsg(c.fd, msg, ud);
 }
 
@@ -177,18 +186,9 @@ SendResult Sender::complete_tls(Conn& c, uint32_t id, int32_t res) {
   return SendResult::ok;
 }
 
-void Sender::release_msg(Conn& c) {
-  if (c.send_slot == kNil) return;
-  std::free(send_msgs_[c.send_slot]);
-  send_msgs_[c.send_slot] = nullptr;
-  free_send_msgs_.push_back(c.send_slot);
-  c.send_slot = kNil;
-}
-
 SendResult Sender::complete(Conn& c, uint32_t id, int32_t res) {
   c.sending = false;
   if (c.tls_sealed) return complete_tls(c, id, res);
-  release_msg(c);
   if (res < 0) {
     frames_.complete(c.out, 0);
     if (res == -EINTR || res == -EAGAIN) {

@@ -2,8 +2,11 @@
 // frame store, frames.h) leave for the kernel here. Queueing schedules the connection for the loop's
 // flush phase; the flush issues at most one send per connection, carrying every queued frame (up to
 // the per-turn cap) in one iovec, so frames keep their order; the send's completion retires what the
-// kernel took and says what the connection needs next. Owns the flush list and the msghdr of each
-// multi-frame send in flight; knows nothing of protocols. A TLS connection's send carries ciphertext:
+// kernel took and says what the connection needs next. Owns the flush list and the msghdrs of the
+// flush's multi-frame sends: the kernel copies a msghdr and its iovec when it takes the submission
+// (io_uring's IORING_FEAT_SUBMIT_STABLE), so they live in one space reused every flush, never in an
+// allocation per send; the frames they point to stay queued until the send completes. Knows nothing
+// of protocols. A TLS connection's send carries ciphertext:
 // its frames are encrypted (conn/tls.h) when the send is issued, and retired from the out-queue then;
 // once the kernel holds its sending keys (kTLS), its sends are a plain connection's.
 #pragma once
@@ -11,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -39,9 +43,7 @@ enum class DropReason : uint8_t { closing, slow_consumer };
 
 class Sender {
  public:
-  Sender(Io& io, Frames& frames, ConnSlab& slab, TlsStreams& tls, ShardStats& stats, const Config& config)
-      : io_(io), frames_(frames), slab_(slab), tls_(tls), stats_(stats), config_(config) {}
-  ~Sender();
+  Sender(Io& io, Frames& frames, ConnSlab& slab, TlsStreams& tls, ShardStats& stats, const Config& config);
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
 
@@ -104,7 +106,11 @@ class Sender {
   size_t backlog(const Conn& c, uint32_t id) const {
     return c.out.bytes + (c.tls_sealed ? tls_.output_bytes(id) : 0);
   }
-  void release_msg(Conn& c);
+  // Room for one more send of up to kIovMax frames in this flush's vectors, made by handing the sends
+  // so far to the kernel when they are full. False when the kernel would not take them all.
+  bool vector_space();
+  // Hands the flush's sends to the kernel, so that their vectors' space can be reused.
+  bool submit_vectors();
 
   Io& io_;
   Frames& frames_;
@@ -114,8 +120,11 @@ class Sender {
   const Config& config_;
   std::vector<uint32_t> flush_list_;
   std::vector<uint32_t> deferred_;  // TLS connections whose encryption waits for the next flush
-  std::vector<msghdr*> send_msgs_;  // the msghdr of each multi-frame send in flight (Conn::send_slot)
-  std::vector<uint32_t> free_send_msgs_;
+  // This flush's multi-frame sends: msghdrs and their iovecs, valid until the kernel took them.
+  std::unique_ptr<msghdr[]> msgs_;
+  std::unique_ptr<iovec[]> iovs_;
+  size_t msgs_used_ = 0;
+  size_t iovs_used_ = 0;
 };
 
 }  // namespace ringcast

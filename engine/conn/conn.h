@@ -77,7 +77,6 @@ struct Conn {
   bool cut : 1 = false;             // marked slow during a fan-out; closed right after it
   bool continue_sent : 1 = false;   // API: "100 Continue" answered for the request being received
   bool parsing : 1 = false;         // inside FrameParser::feed: the record must not be freed
-  uint32_t send_slot = kNil;        // sendmsg state while a multi-frame send is in flight
   uint32_t last_rx_tick = 0;
   uint32_t send_offered = 0;  // bytes offered to the send in flight (a short send means backpressure)
   OutQueue out;

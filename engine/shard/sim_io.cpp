@@ -203,9 +203,18 @@ void SimIo::read(int fd, void*, size_t, uint64_t user_data) {
   ops_.push_back(Op{OpKind::read, fd, user_data});
 }
 
+void SimIo::take_submissions() {
+  for (Op& op : ops_) {
+    if (op.submitted) continue;
+    op.submitted = true;
+    if (op.msg) op.iov.assign(op.msg->msg_iov, op.msg->msg_iov + op.msg->msg_iovlen);
+    op.msg = nullptr;
+  }
+}
+
 void SimIo::submit(bool wait, int64_t timeout_ns) {
   publish_buffers();
-  for (Op& op : ops_) op.submitted = true;
+  take_submissions();
   wake_at_ns_ = wait ? net_->now_ns + timeout_ns : net_->now_ns;
 }
 
@@ -396,22 +405,22 @@ bool SimIo::progress_recv(Op& op) {
 }
 
 size_t SimIo::op_bytes(const Op& op) const {
-  if (!op.msg) return op.len;
+  if (op.iov.empty()) return op.len;
   size_t n = 0;
-  for (size_t i = 0; i < op.msg->msg_iovlen; ++i) n += op.msg->msg_iov[i].iov_len;
+  for (const iovec& v : op.iov) n += v.iov_len;
   return n;
 }
 
 void SimIo::copy_out(const Op& op, size_t n, SimPipe& to) {
   // The bytes are read now, when the send completes, not when it was submitted: a shard that freed
   // or reused them while the send was in flight sends garbage (or trips the sanitizers).
-  if (!op.msg) {
+  if (op.iov.empty()) {
     to.write(op.data, n);
     return;
   }
-  for (size_t i = 0; i < op.msg->msg_iovlen && n > 0; ++i) {
-    const size_t take = std::min(n, op.msg->msg_iov[i].iov_len);
-    to.write(op.msg->msg_iov[i].iov_base, take);
+  for (size_t i = 0; i < op.iov.size() && n > 0; ++i) {
+    const size_t take = std::min(n, op.iov[i].iov_len);
+    to.write(op.iov[i].iov_base, take);
     n -= take;
   }
 }

@@ -153,6 +153,10 @@ class SimIo {
   void sendmsg(int fd, const msghdr* msg, uint64_t user_data);
   void read(int fd, void* data, size_t len, uint64_t user_data);
   void submit(bool wait, int64_t timeout_ns);
+  bool submit_queued() {
+    take_submissions();
+    return true;
+  }
 
   template <class Fn>
   unsigned drain_completions(Fn&& fn) {
@@ -192,13 +196,16 @@ class SimIo {
     bool submitted = false;
     const uint8_t* data = nullptr;  // send
     size_t len = 0;                 // send
-    const msghdr* msg = nullptr;    // sendmsg: read at completion, as the kernel may
+    const msghdr* msg = nullptr;    // sendmsg until submitted: its iovec is copied then...
+    std::vector<iovec> iov{};       // ... as the kernel does (IORING_FEAT_SUBMIT_STABLE)
   };
 
   void post(uint64_t user_data, int32_t res, uint32_t flags) {
     cq_.push_back(Completion{user_data, res, flags});
   }
   SimSocket* socket_of(int fd, const char* what);
+  // The kernel takes what is queued: a sendmsg's iovec is read now, its bytes only at completion.
+  void take_submissions();
   // Returns true when the operation is finished (removed from the in-flight list).
   bool progress_accept(Op& op);
   bool progress_recv(Op& op);

@@ -36,6 +36,10 @@ bool UringIo::init(uint32_t sq_entries, uint32_t cq_entries, std::string& error)
     return false;
   }
   ring_ready_ = true;
+  if (!(params.features & IORING_FEAT_SUBMIT_STABLE)) {  // (5.5+: always there on 6.1)
+    error = "io_uring without IORING_FEAT_SUBMIT_STABLE (ringcast needs Linux 6.1+)";
+    return false;
+  }
   return true;
 }
 

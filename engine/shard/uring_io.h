@@ -54,6 +54,13 @@ class UringIo {
 
   // Submits what is queued. With wait: blocks until at least one completion or timeout_ns passes.
   void submit(bool wait, int64_t timeout_ns);
+  // Hands what is queued to the kernel now, without reaping completions; true when it took every
+  // submission. From then on the kernel holds its own copy of their msghdrs and iovecs (the ring has
+  // IORING_FEAT_SUBMIT_STABLE, checked at init), so the caller may reuse that memory.
+  bool submit_queued() {
+    io_uring_submit(&ring_);
+    return io_uring_sq_ready(&ring_) == 0;
+  }
 
   // The few direct system calls a shard makes, as thin inline wrappers so the simulator can replace
   // them too and the real build pays nothing for the seam. (The clock is engine/base/clock.h.)
