@@ -42,6 +42,10 @@ constexpr uint32_t kDemoOutBytesMax = 1 << 20;
 constexpr uint32_t kStreamRetryMs = 2000;
 
 // ---- The send path ----
+// Walking many connections in a row (a room's members in the fan-out, the flush list), their records
+// are prefetched this many connections ahead, and what a record points to (the queue's chunk) half as
+// many: far enough for the loads to land, near enough that they are still cached when used.
+constexpr size_t kPrefetchAhead = 8;
 // iovec entries in one send (frames of one connection sent together).
 constexpr int kIovMax = 32;
 // The msghdr and iovec of multi-frame sends are laid out in a space reused every flush (sender.h):

@@ -66,8 +66,15 @@ void Sender::flush() {
   // measured against it (a read per send would cost more than the bucket it feeds).
   const int64_t flush_ns = clock::monotonic_ns();
   tls_.new_flush();
-  // issue() never adds to the list, so iterating by index over a stable size is safe.
-  for (size_t i = 0; i < flush_list_.size(); ++i) {
+  // issue() never adds to the list, so iterating by index over its size at the start is safe.
+  const size_t count = flush_list_.size();
+  for (size_t i = 0; i < count; ++i) {
+    // The connections to flush are scattered over the slab: their records, then their queues' heads,
+    // are loaded a few connections ahead (limits::kPrefetchAhead).
+    if (i + limits::kPrefetchAhead < count)
+      __builtin_prefetch(&slab_[flush_list_[i + limits::kPrefetchAhead]], 1);
+    if (i + limits::kPrefetchAhead / 2 < count)
+      frames_.prefetch(slab_[flush_list_[i + limits::kPrefetchAhead / 2]].out.head);
     const uint32_t id = flush_list_[i];
     Conn& c = slab_[id];
     c.in_flush_list = false;

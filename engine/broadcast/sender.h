@@ -76,6 +76,9 @@ class Sender {
   // connects leave that peak resident). False when the socket failed.
   bool write_now(Conn& c, uint32_t id, std::string_view bytes);
 
+  // Loads the chunk a push to the connection will be queued in (a hint: no effect on behaviour).
+  void prefetch_queue_tail(const Conn& c) const { frames_.prefetch(c.out.tail); }
+
   // The flush phase: one send per scheduled connection with something queued and no send in flight.
   void flush();
   // A send completed with `res` (bytes, or -errno).

@@ -34,6 +34,9 @@ class Delivery {
       if (!sender_.push(c, id, encoded)) conns_.cut(c, id);
     }
   }
+  // The fan-out's hints for members a few steps ahead: the record, then the end of its queue.
+  void prefetch_record(uint32_t id) const { __builtin_prefetch(&conns_[id], 1); }
+  void prefetch_queue(uint32_t id) const { sender_.prefetch_queue_tail(conns_[id]); }
   uint32_t resolve_conn(std::string_view conn_id) const { return conns_.resolve(conn_id); }
   // The fan-out phase is over: encodings kept for its frames go.
   void end_fanout() { encodings_.end_fanout(); }
