@@ -162,10 +162,20 @@ ws_port=18777; api_port=18799; node_port=18080; nchan_port=18180; uws_port=18380
 uws_topics=""  # rooms5: the uws server is uws_rooms with these topics
 declare -A done_at=()  # perframe, rooms5: "", once or stop (saturation_step)
 
+# The sockets' default receive buffer decides how a client that falls behind fares: at
+# tuning/sysctl-1m.conf's 8 KiB (bench/scale_1m.sh and storm_1m.sh apply it, and it stays until reset),
+# frames of several KiB to 19,000 readers end in zero windows, pruned queues and retransmissions, and
+# every server measures a few hundred thousand deliveries/s with the client at 95%.
+rmem=$(sysctl -n net.ipv4.tcp_rmem | tr -s '\t ' ' ')
+if [ "$(echo "$rmem" | cut -d' ' -f2)" -lt 131072 ]; then
+  log "net.ipv4.tcp_rmem is '$rmem' (a default receive buffer under the kernel's 128 KiB, as"
+  log "tuning/sysctl-1m.conf sets it): large frames will stall the client. To measure as the reports here"
+  log "did: sysctl -w net.ipv4.tcp_rmem='4096 131072 6291456'"
+fi
 {
   echo "{"
   echo "  \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\","
-  echo "  \"host\": {\"cpus\": $ncpu, \"kernel\": \"$(uname -r)\", \"memory_kib\": $(awk '/MemTotal/ {print $2}' /proc/meminfo)},"
+  echo "  \"host\": {\"cpus\": $ncpu, \"kernel\": \"$(uname -r)\", \"memory_kib\": $(awk '/MemTotal/ {print $2}' /proc/meminfo), \"tcp_rmem\": \"$rmem\"},"
   echo "  \"server_cpu\": $server_cpu, \"client_cpu\": $client_cpu, \"connections\": $connections, \"reps\": $reps,"
   echo "  \"latency_rates\": \"$latency_rates\", \"size_rate\": $size_rate, \"rooms\": $rooms, \"rooms_rates\": \"$rooms_rates\","
   echo "  \"scheduling\": \"${prio[*]}\","

@@ -175,7 +175,8 @@ def main():
     conns = host.get("connections", 19000)
     md = ["# Per-frame sends: ringcast with and without coalescing, uWebSockets, the raw write loop\n"]
     md.append(f"{host.get('date', '')} · {host.get('host', {}).get('cpus', '?')} cores · kernel "
-              f"{host.get('host', {}).get('kernel', '?')} · ringcast git {host.get('git', '?')} "
+              f"{host.get('host', {}).get('kernel', '?')} · tcp_rmem {host.get('host', {}).get('tcp_rmem', '?')} "
+              f"· ringcast git {host.get('git', '?')} "
               f"(`{host.get('git_commit', '?')}`) · uWebSockets {host.get('uws', '?')}\n")
     md.append(f"Measured with the neutral client, ringcast-epoll-load (`tools/epoll_load`: plain epoll, one "
               f"thread per process, no code shared with ringcast's engine; every item of a merged PUSH frame "
