@@ -6,9 +6,9 @@
 // flush's multi-frame sends: the kernel copies a msghdr and its iovec when it takes the submission
 // (io_uring's IORING_FEAT_SUBMIT_STABLE), so they live in one space reused every flush, never in an
 // allocation per send; the frames they point to stay queued until the send completes. Knows nothing
-// of protocols. A TLS connection's send carries ciphertext:
-// its frames are encrypted (conn/tls.h) when the send is issued, and retired from the out-queue then;
-// once the kernel holds its sending keys (kTLS), its sends are a plain connection's.
+// of protocols. A TLS connection's send carries ciphertext: its frames are encrypted (conn/tls.h) when
+// the send is issued, and retired from the out-queue then; once the kernel holds its sending keys
+// (kTLS), its sends are a plain connection's.
 #pragma once
 
 #include <sys/socket.h>
