@@ -17,6 +17,9 @@ constexpr int64_t kTickNs = 100'000'000;
 // deep because multishot recv and accept post many completions per submission.
 constexpr uint32_t kSubmissionEntries = 4096;
 constexpr uint32_t kCompletionEntries = 65536;
+// A shard's table of sockets registered with its ring (fixed files, indexed by descriptor number):
+// the process's open-files limit, up to this many. Descriptors past it use the plain path.
+constexpr uint32_t kFixedFilesMax = 65536;
 // Ring entries one drain fans out, so one busy publisher cannot starve the shard's I/O.
 constexpr uint32_t kEntriesPerDrainMax = 4096;
 // How often a shard checks the ring's pressure (and writes its limits summary).

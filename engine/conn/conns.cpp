@@ -46,7 +46,6 @@ uint32_t Conns::admit(Protocol protocol, int fd, bool tls) {
   }
   ++live;
   timers_.reserve(slab_.capacity());
-  io_.set_nodelay(fd);
   Conn& c = slab_[id];
   c.fd = fd;
   c.protocol = protocol;

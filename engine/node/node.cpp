@@ -70,6 +70,9 @@ int open_listener(const std::string& host, uint16_t port, uint16_t& bound_port, 
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  // Accepted sockets inherit it from the listener: no system call per connection. (Frames are sent
+  // as soon as they are queued, one send in flight per connection; Nagle would hold back small ones.)
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, 65535) != 0) {
     error = "cannot listen on " + host + ":" + service + ": " + std::strerror(errno);
     close(fd);

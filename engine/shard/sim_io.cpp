@@ -230,10 +230,6 @@ ssize_t SimIo::send_now(int fd, const void* data, size_t len) {
   return static_cast<ssize_t>(n);
 }
 
-void SimIo::set_nodelay(int fd) {
-  socket_of(fd, "setsockopt");
-}
-
 int SimIo::unread_bytes(int fd) {
   SimSocket* s = socket_of(fd, "unread_bytes");
   return s ? static_cast<int>(s->to_server.size()) : 0;

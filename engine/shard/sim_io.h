@@ -168,7 +168,6 @@ class SimIo {
   }
 
   ssize_t send_now(int fd, const void* data, size_t len);
-  void set_nodelay(int fd);
   void shutdown(int fd, int how);
   int unread_bytes(int fd);
   void close(int fd);

@@ -3,10 +3,12 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "engine/base/check.h"
+#include "engine/limits.h"
 
 namespace ringcast {
 namespace {
@@ -40,7 +42,41 @@ bool UringIo::init(uint32_t sq_entries, uint32_t cq_entries, std::string& error)
     error = "io_uring without IORING_FEAT_SUBMIT_STABLE (ringcast needs Linux 6.1+)";
     return false;
   }
+  // The fixed-file table, as large as the descriptors this process may open (the kernel refuses a
+  // larger one). Without it (an old kernel, a tiny limit) every socket takes the plain path.
+  rlimit files{};
+  const uint32_t wanted =
+      getrlimit(RLIMIT_NOFILE, &files) == 0
+          ? static_cast<uint32_t>(std::min<rlim_t>(files.rlim_cur, limits::kFixedFilesMax))
+          : 0;
+  if (wanted > 0 && io_uring_register_files_sparse(&ring_, wanted) == 0) {
+    fixed_files_ = wanted;
+    fixed_bits_.assign((wanted + 63) / 64, 0);
+    update_slots_ = 2 * sq_entries;
+    update_values_.reset(new int[update_slots_]);
+  }
   return true;
+}
+
+void UringIo::queue_table_update(int fd, int value) {
+  int& slot = update_values_[update_next_];
+  update_next_ = (update_next_ + 1) % update_slots_;
+  slot = value;
+  io_uring_sqe* s = sqe();
+  io_uring_prep_files_update(s, &slot, 1, fd);
+  s->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  io_uring_sqe_set_data64(s, kFileTableUpdate);
+}
+
+void UringIo::register_file(int fd) {
+  if (fixed_off_ || fd < 0 || static_cast<uint32_t>(fd) >= fixed_files_) return;
+  queue_table_update(fd, fd);
+  fixed_bits_[fd >> 6] |= uint64_t{1} << (fd & 63);
+}
+
+void UringIo::unregister_file(int fd) {
+  fixed_bits_[fd >> 6] &= ~(uint64_t{1} << (fd & 63));
+  queue_table_update(fd, -1);
 }
 
 bool UringIo::setup_buffers(uint32_t count, uint32_t size, std::string& error) {
@@ -101,22 +137,28 @@ void UringIo::accept_multishot(int listen_fd, uint64_t user_data) {
 }
 
 void UringIo::recv_multishot(int fd, uint64_t user_data) {
+  const bool table = in_table(fd);
   io_uring_sqe* s = sqe();
   io_uring_prep_recv_multishot(s, fd, nullptr, 0, 0);
+  if (table) s->flags |= IOSQE_FIXED_FILE;  // (index = descriptor: s->fd stays as prepared)
   s->flags |= IOSQE_BUFFER_SELECT;
   s->buf_group = kBufferGroup;
   io_uring_sqe_set_data64(s, user_data);
 }
 
 void UringIo::send(int fd, const void* data, size_t len, uint64_t user_data) {
+  const bool table = in_table(fd);
   io_uring_sqe* s = sqe();
   io_uring_prep_send(s, fd, data, len, MSG_NOSIGNAL);
+  if (table) s->flags |= IOSQE_FIXED_FILE;  // (index = descriptor: s->fd stays as prepared)
   io_uring_sqe_set_data64(s, user_data);
 }
 
 void UringIo::sendmsg(int fd, const msghdr* msg, uint64_t user_data) {
+  const bool table = in_table(fd);
   io_uring_sqe* s = sqe();
   io_uring_prep_sendmsg(s, fd, msg, MSG_NOSIGNAL);
+  if (table) s->flags |= IOSQE_FIXED_FILE;  // (index = descriptor: s->fd stays as prepared)
   io_uring_sqe_set_data64(s, user_data);
 }
 

@@ -1,7 +1,8 @@
 // The I/O seam: everything a shard asks of the kernel goes through this class, so that a
 // deterministic simulator (engine/shard/sim_io.h) can stand in for it at build time (see
 // docs/architecture.md). This one is io_uring: one ring per shard (SINGLE_ISSUER | DEFER_TASKRUN), a
-// provided-buffer ring for multishot recv, and plain -errno results in completions.
+// provided-buffer ring for multishot recv, sockets registered as fixed files, and plain -errno results
+// in completions.
 #pragma once
 
 #include <fcntl.h>
@@ -9,13 +10,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <ctime>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace ringcast {
 
@@ -69,17 +73,17 @@ class UringIo {
     const ssize_t n = ::send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     return n < 0 ? -errno : n;
   }
-  static void set_nodelay(int fd) {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
   static void shutdown(int fd, int how) { ::shutdown(fd, how); }
   // Bytes the kernel holds for the socket that nobody has read yet (0 on error).
   static int unread_bytes(int fd) {
     int n = 0;
     return ::ioctl(fd, FIONREAD, &n) == 0 ? n : 0;
   }
-  static void close(int fd) { ::close(fd); }
+  // Closes the descriptor; a registered socket leaves the ring's table in its next submission.
+  void close(int fd) {
+    if (fixed(fd)) unregister_file(fd);
+    ::close(fd);
+  }
   // A connection the kernel has completed on a listener but nobody accepted yet, or -1; never blocks
   // (used once, when the shard stops accepting).
   static int accept_now(int listen_fd) {
@@ -94,14 +98,37 @@ class UringIo {
     io_uring_cqe* cqe;
     unsigned head;
     io_uring_for_each_cqe(&ring_, head, cqe) {
-      fn(Completion{cqe->user_data, cqe->res, cqe->flags});
       ++seen;
+      if (cqe->user_data == kFileTableUpdate) {  // (posted only when an update failed)
+        if (cqe->res < 0) fixed_off_ = true;
+        continue;
+      }
+      fn(Completion{cqe->user_data, cqe->res, cqe->flags});
     }
     io_uring_cq_advance(&ring_, seen);
     return seen;
   }
 
  private:
+  // Sockets as fixed files: the kernel then looks a socket up in the ring's own table instead of the
+  // process's descriptor table (fget/fput) on every send and recv. The table is sparse, indexed by
+  // descriptor number; a socket enters it with its first recv or send and leaves it when closed, both
+  // as table-update submissions queued before the operations that follow (submissions are issued in
+  // order), whose completions are posted only on failure. After a failure, new sockets use the plain
+  // path; one past the table's size always does.
+  static constexpr uint64_t kFileTableUpdate = 0;  // (no operation's user_data: Op starts at 1)
+  bool fixed(int fd) const {
+    return static_cast<uint32_t>(fd) < fixed_files_ && (fixed_bits_[fd >> 6] >> (fd & 63)) & 1;
+  }
+  // Whether an operation on the socket may name it by table index; enters it first if it can (before
+  // the operation's own submission entry is taken, so that the update is issued first).
+  bool in_table(int fd) {
+    if (!fixed(fd)) register_file(fd);
+    return fixed(fd);
+  }
+  void register_file(int fd);
+  void unregister_file(int fd);
+  void queue_table_update(int fd, int value);
   io_uring_sqe* sqe();
 
   io_uring ring_{};
@@ -111,6 +138,14 @@ class UringIo {
   uint32_t buffer_count_ = 0;
   uint32_t buffer_size_ = 0;
   uint32_t buffers_pending_ = 0;  // recycled since the last publish_buffers()
+  uint32_t fixed_files_ = 0;      // the table's size (0: no table)
+  bool fixed_off_ = false;        // an update failed: no new sockets enter the table
+  std::vector<uint64_t> fixed_bits_;  // which descriptors are in the table
+  // The values of queued table updates: the kernel reads them when it takes the submission, so each
+  // lives in a slot that is not reused before then (there are twice as many as submission entries).
+  std::unique_ptr<int[]> update_values_;
+  uint32_t update_slots_ = 0;
+  uint32_t update_next_ = 0;
 };
 
 }  // namespace ringcast
