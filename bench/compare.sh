@@ -12,6 +12,7 @@
 #                    [--latency-rates "R R ..."] [--size-rate R] [--rooms-rates "R R ..."] [--note TEXT]
 #                    [--perframe-rates "R R ..."] [--perframe-sizes "B B ..."] [--perframe-seconds S]
 #                    [--perframe-servers LIST] [--rooms5-rates "R R ..."] [--raw-frames K] [--fifo]
+#                    [--client-wait-ms MS]
 #
 # Core budget: every server gets one core (taskset -c <server cpu>: ringcast --threads 1, nginx
 # worker_processes 1, node is one thread anyway) and the clients (ringcast-load's workers and its
@@ -40,6 +41,10 @@
 # rooms5: every connection JOINs 5 rooms and every item is published to all 5 (5 publishes; each
 # connection receives it 5 times), where coalescing helps less; ringcast, ringcast-single and uws (here
 # bench/peers/uws_rooms.cpp: the same peer with 5 topics), at --rooms5-rates.
+# --client-wait-ms MS: the neutral client's epoll_wait timeout (its --wait-ms, default 5). 0: it polls
+# without sleeping, so no send of the server has to wake it; on a VM that wake-up is an
+# inter-processor interrupt charged to the sending core, i.e. to the server (a diagnostic: the
+# client's CPU is then 100% by construction and the report marks no point client-bound).
 #
 # Servers (for --servers): ringcast (merge window 0: what one loop turn drains for a room leaves as one
 # frame), ringcast-single (--merge-batch-items-max 1: one frame per item, no coalescing), uws, node, nchan;
@@ -69,6 +74,7 @@ perframe_seconds=4
 perframe_servers="ringcast ringcast-single uws"
 rooms5_rates="5 10 15 20 30 40 60"
 raw_frames=16
+client_wait_ms=5
 command_line="bench/compare.sh $*"
 opt_perframe_rates=""; opt_perframe_sizes=""; opt_perframe_seconds=""; opt_rooms5_rates=""
 while [ $# -gt 0 ]; do
@@ -93,6 +99,7 @@ while [ $# -gt 0 ]; do
     --perframe-servers) perframe_servers=${2//,/ }; shift 2 ;;
     --rooms5-rates) opt_rooms5_rates=${2//,/ }; shift 2 ;;
     --raw-frames) raw_frames=$2; shift 2 ;;
+    --client-wait-ms) client_wait_ms=$2; shift 2 ;;
     *) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0" >&2; exit 2 ;;
   esac
 done
@@ -185,7 +192,7 @@ fi
   echo "  \"git_commit\": \"$(git rev-parse HEAD 2>/dev/null || echo unknown)\", \"server_bin\": \"$server_bin\","
   echo "  \"command\": $(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$command_line"),"
   echo "  \"perframe_rates\": \"$perframe_rates\", \"perframe_sizes\": \"$perframe_sizes\", \"perframe_seconds\": $perframe_seconds,"
-  echo "  \"rooms5_rates\": \"$rooms5_rates\", \"raw_frames\": $raw_frames,"
+  echo "  \"rooms5_rates\": \"$rooms5_rates\", \"raw_frames\": $raw_frames, \"client_wait_ms\": $client_wait_ms,"
   echo "  \"uws\": \"$(grep -o 'uWebSockets at [0-9a-f]*' "$uws_src/../README.md" 2>/dev/null | head -1 | cut -c16-27)\","
   echo "  \"versions\": {\"node\": \"$(node --version)\", \"ws\": \"$(node -p "require('$root/bench/peers/node_modules/ws/package.json').version")\","
   echo "               \"nginx\": \"$(nginx -v 2>&1 | sed 's/.*\///')\", \"nchan\": \"$(dpkg-query -W -f='${Version}' libnginx-mod-nchan)\"}"
@@ -364,7 +371,7 @@ run_neutral() {
   if ! start_server "$name" >&2; then stop_server; echo saturated; return 0; fi
   local rc=0
   "${prio[@]}" taskset -c "$client_cpu" "$epoll_bin" "${neutral_args[@]}" --connections "$connections" \
-    --per-proc "$per_proc" --payload "$size" --rate "$rate" --duration "$perframe_seconds" \
+    --per-proc "$per_proc" --payload "$size" --rate "$rate" --duration "$perframe_seconds" --wait-ms "$client_wait_ms" \
     --watch-pid "$server_pids" --json "$out/runs/$tag.json" "$@" > "$out/logs/$tag.txt" 2>&1 || rc=$?
   local load1 dropped
   load1=$(cut -d' ' -f1 /proc/loadavg)

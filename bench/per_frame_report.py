@@ -123,7 +123,10 @@ def aggregate(neutral):
         # Busy or waiting for its core: runnable (nearly) all the time, so that process set the pace, at
         # the share of the core it got. For the client that makes the point client-bound; for the server
         # it is what "at its limit" means on a shared machine.
-        p["client_bound"] = runnable(p["client_core_percent"], p["client_wait_percent"]) >= CLIENT_BOUND_PERCENT
+        # (A client that polls without sleeping, --wait-ms 0, is busy by construction: never client-bound.)
+        polls = all(d.get("wait_ms") == 0 for d in ok) and bool(ok)
+        p["client_bound"] = not polls and runnable(p["client_core_percent"],
+                                                   p["client_wait_percent"]) >= CLIENT_BOUND_PERCENT
         p["server_runnable_percent"] = runnable(p["server_core_percent"], p["server_wait_percent"])
     return points
 
@@ -196,6 +199,11 @@ def main():
               f"Deliveries per server CPU-second: deliveries ÷ the server's CPU time, what it did with the "
               f"core it got; the summary takes the best over the points where the server was at its limit "
               f"(busy or waiting ≥ 90%) and the client was not.\n")
+    if host.get("client_wait_ms") == 0:
+        md.append("**The client polled without sleeping** (`--client-wait-ms 0`: its workers' epoll_wait "
+                  "timeout was 0), so no send of a server had to wake it; its CPU is 100% by construction "
+                  "and no point is marked client-bound. A diagnostic of what waking the client costs the "
+                  "server on this VM, not the standard method.\n")
     if host.get("command"):
         md.append(f"Command: `{host['command']}`\n")
     if host.get("note"):

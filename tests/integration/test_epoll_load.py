@@ -129,6 +129,14 @@ class EpollLoadTest(unittest.TestCase):
             self.assertEqual(s["delivery"]["items_per_message"], 1)
             self.assertEqual(server.stats()["itemsAccepted"], requests + s["publish"]["warmup_requests"])
 
+    def test_polling_without_sleeping(self):
+        # --wait-ms 0: the workers never sleep in epoll_wait; every item still arrives, once.
+        with Server("--merge-batch-items-max", 1, threads=1) as server:
+            code, out, s = run(server, "--connections", 100, "--join", "r", "--rate", 20, "--duration", 1,
+                               "--wait-ms", 0)
+            self.check_clean(code, out, s, 100, 1)
+            self.assertEqual(s["wait_ms"], 0)
+
     def test_merged_frames_count_each_item(self):
         # A 30 ms merge window at 300 items/s puts several items into each PUSH frame.
         with Server("--merge-window-ms", 30, threads=1) as server:

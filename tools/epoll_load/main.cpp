@@ -83,6 +83,7 @@ struct Options {
   uint32_t payload_bytes = 64;
   uint32_t publish_conns = 4;
   uint32_t pipeline = 16;  // requests in flight per publish connection
+  uint32_t wait_ms = 5;    // the workers' epoll_wait timeout; 0: poll without sleeping
   double connect_timeout_s = 120;
   double warmup_timeout_s = 30;
   double drain_timeout_s = 10;
@@ -185,7 +186,8 @@ const char* kUsage =
     "         [--publish-url http://127.0.0.1:PORT/PATH] [--format gopush|raw] [--publish-rooms ROOMS]\n"
     "         [--rate ITEMS_PER_S] [--duration S] [--payload BYTES] [--publish-conns N] [--pipeline N]\n"
     "         [--per-proc N] [--per-source N] [--connect-inflight N] [--connect-timeout S]\n"
-    "         [--warmup-timeout S] [--drain-timeout S] [--watch-pid PID[,PID...]] [--json FILE]\n"
+    "         [--warmup-timeout S] [--drain-timeout S] [--wait-ms MS] [--watch-pid PID[,PID...]]\n"
+    "         [--json FILE]\n"
     "The neutral epoll load client: N WebSocket connections over loopback from source addresses\n"
     "127.0.0.2, 127.0.0.3, ... (--per-source each, default 10000), --per-proc per worker process\n"
     "(default 19000), each sending a go-push JOIN for every room of --join (comma-separated; none: send\n"
@@ -196,7 +198,10 @@ const char* kUsage =
     "is replaced by the room. Every connection must get every published item: the expected count is\n"
     "accepted requests x connections. An item is [seq,publish_time_ns,room_index,\"x...\"] of --payload\n"
     "bytes; items merged into one PUSH frame are counted one by one. --watch-pid: the server's\n"
-    "processes, whose CPU is reported beside the client's own.\n";
+    "processes, whose CPU is reported beside the client's own. --wait-ms: the workers' epoll_wait\n"
+    "timeout (default 5); 0 polls without ever sleeping, so that no send of the server has to wake a\n"
+    "worker (on a VM a wake-up is an inter-processor interrupt the sending core pays for); the\n"
+    "client's CPU is then 100% by construction.\n";
 
 bool parse_options(int argc, char** argv, Options& o, std::string& error) {
   bool has_url = false;
@@ -262,6 +267,7 @@ bool parse_options(int argc, char** argv, Options& o, std::string& error) {
           {"--connect-timeout", 1, 3600},
           {"--warmup-timeout", 1, 3600},
           {"--drain-timeout", 0.1, 3600},
+          {"--wait-ms", 0, 1000},
       };
       bool known = false;
       for (const auto& n : numbers) {
@@ -297,6 +303,8 @@ bool parse_options(int argc, char** argv, Options& o, std::string& error) {
         o.warmup_timeout_s = d;
       else if (a == "--drain-timeout")
         o.drain_timeout_s = d;
+      else if (a == "--wait-ms")
+        o.wait_ms = static_cast<uint32_t>(d);
     }
   }
   if (!has_url || !o.has_publish) {
@@ -400,7 +408,7 @@ void Worker::run() {
   std::vector<epoll_event> events(kEventsMax);
   while (phase_of(s_) != Phase::finish) {
     connect_more();
-    const int n = epoll_wait(ep_, events.data(), kEventsMax, 5);
+    const int n = epoll_wait(ep_, events.data(), kEventsMax, static_cast<int>(o_.wait_ms));
     if (n < 0 && errno != EINTR) {
       fail("epoll_wait");
       _exit(1);
@@ -1266,9 +1274,11 @@ void Parent::write_summary(const CpuSample& a, const CpuSample& b, uint64_t conn
     std::perror("epoll-load: --json");
     return;
   }
-  std::fprintf(f, "{\"tool\":\"ringcast-epoll-load\",\"url\":%s,\"publish_url\":%s,\"format\":\"%s\",",
+  std::fprintf(f,
+               "{\"tool\":\"ringcast-epoll-load\",\"url\":%s,\"publish_url\":%s,\"format\":\"%s\","
+               "\"wait_ms\":%u,",
                json_string(o_.ws.text).c_str(), json_string(o_.publish.text).c_str(),
-               o_.format == Format::gopush ? "gopush" : "raw");
+               o_.format == Format::gopush ? "gopush" : "raw", o_.wait_ms);
   std::fprintf(f,
                "\"connections\":%u,\"processes\":{\"workers\":%u,\"source_addresses\":%u},\"join\":%s,"
                "\"publish_rooms\":%s,\"payload_bytes\":%u,\"rate_offered\":%g,\"duration_s\":%g,",
