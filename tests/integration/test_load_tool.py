@@ -114,11 +114,15 @@ class LoadToolTest(unittest.TestCase):
             self.assertEqual(s["connect"]["failed"], 5)
 
     def test_stalled_readers_are_reported_as_loss(self):
-        # A tiny per-client backlog: a connection that stops reading is cut (1008) once the kernel's
-        # socket buffers (megabytes on loopback) and 64 KiB more are full; 8 MB per connection is
-        # well past that, and everything published after the cut is missing for it. The long close
-        # timeout keeps the close frame waiting until the stalled reader resumes and sees it.
-        flags = ["--out-queue-bytes-max", 65536, "--merge-frame-bytes-max", 32768, "--api-body-bytes-max", 32768,
+        # A small per-client backlog: a connection that stops reading is cut (1008) once its socket
+        # buffers (the stalling connections read through a 4 KiB receive buffer) and 1 MiB more are
+        # full; 8 MB per connection is well past that, and everything published after the cut is
+        # missing for it. The backlog is not smaller so that a designated connection starved of its
+        # core for a moment (the sanitizer suite runs tests side by side on 2 cores) is not cut before
+        # it has read its 20 items and stalled on purpose (with 64 KiB, 16 ms of starvation was enough:
+        # 0 or 1 of 4 then counted as stalled). The long close timeout keeps the close frame waiting
+        # until the stalled reader resumes and sees it.
+        flags = ["--out-queue-bytes-max", 1 << 20, "--merge-frame-bytes-max", 32768, "--api-body-bytes-max", 32768,
                  "--close-timeout-ms", 30000]
         with Server(*flags, threads=2) as server:
             code, out, err, s = run_load(
