@@ -69,8 +69,8 @@ def table_entries(pid, ring_fd):
 
 
 def all_tables(pid, expect, timeout=10.0):
-    """Every ring's table merged, read again until `expect(tables, sockets)` holds or `timeout`
-    passes; returns the last (tables, sockets) read."""
+    """Every ring's table merged, read again until `expect(tables, sockets, sizes)` holds or `timeout`
+    passes; returns the last (tables, sockets, sizes) read (sizes: each ring's table length)."""
     deadline = time.monotonic() + timeout
     while True:
         merged, sizes = {}, []
@@ -102,7 +102,7 @@ def each_entry_is_its_descriptor(tables, sockets):
     return all(sockets.get(index) == sock for index, sock in tables.items())
 
 
-class FixedFilesTest(unittest.IsolatedAsyncioTestCase):
+class ConnSocketsTest(unittest.IsolatedAsyncioTestCase):
     async def exercise(self, threads):
         with Server(threads=threads) as server:
             pid = server.proc.pid
