@@ -5,8 +5,8 @@ deflate member must cost no more than a plain one: no compressor state per conne
 Starts ringcast (one shard), opens N raw WebSocket connections that offer permessage-deflate (or do
 not), has each JOIN a room (the deflate ones with a compressed JOIN, so the inflate path has run on
 every connection), publishes one push that every member receives (compressed for the deflate ones),
-then reads the server's RssAnon. The two modes alternate, --reps each, in one run; the report is the
-median growth per connection of each and their ratio.
+then reads the server's RssAnon a second later (idle). The two modes alternate, --reps each, in one
+run; the report is the median growth per connection of each and their ratio.
 
     bench/deflate_memory.py [--bin build/tools/ringcast] [--conns 8000] [--reps 3]
 """
@@ -103,7 +103,9 @@ def run_once(binary, conns_n, deflate):
             read_until(s, b"}")
         while stat("framesSent") < conns_n:
             time.sleep(0.1)
-        time.sleep(0.3)
+        # Idle now: within two of the shard's periodic checks (0.1 s each) its queue chunks go back
+        # to the kernel (Frames::trim_idle_chunks), so this reads what an idle connection keeps.
+        time.sleep(1.0)
         after = rss_anon_kb(proc.pid)
         negotiated = stat("deflateNegotiated")
         for s in conns:

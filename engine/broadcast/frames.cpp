@@ -2,6 +2,10 @@
 // a steady stream of pushes allocates nothing per message per subscriber.
 #include "engine/broadcast/frames.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
 #include <cstdlib>
 
 namespace ringcast {
@@ -244,6 +248,22 @@ uint32_t Frames::clear(OutQueue& q) {
   }
   q = OutQueue{};
   return dropped;
+}
+
+size_t Frames::trim_idle_chunks() {
+  const bool idle = chunks_live_ == 0 && chunks_taken_ == chunks_taken_trim_;
+  chunks_taken_trim_ = chunks_taken_;
+  if (!idle || chunks_.size() < kTrimChunksMin) return 0;
+  // The whole pages inside the pool's buffer: the kernel drops them and maps zero pages on the next
+  // touch. No chunk is held, so nothing refers to their contents; the free list goes with them.
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(chunks_.data());
+  const uintptr_t from = (begin + page - 1) & ~(page - 1);
+  const uintptr_t to = (begin + chunks_.size() * sizeof(Chunk)) & ~(page - 1);
+  chunks_.clear();
+  chunk_free_ = kNil;
+  if (to <= from || madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED) != 0) return 0;
+  return to - from;
 }
 
 }  // namespace ringcast

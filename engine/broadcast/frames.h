@@ -136,6 +136,16 @@ class Frames {
   size_t epochs_live() const { return epochs_.size(); }
   // Chunks held by queues (for tests: an empty queue holds none).
   size_t chunks_live() const { return chunks_live_; }
+  // Chunks in the pool, held or free (for tests).
+  size_t chunks_pooled() const { return chunks_.size(); }
+  // A broadcast to N members takes N chunks at once, and the free list would keep that peak resident
+  // (32 B per member) for good. So once no queue holds a chunk and none was taken since the previous
+  // call, the pool's pages go back to the kernel (its allocation stays, to be refilled without a copy).
+  // The shard calls this on a period: a shard that is sending takes chunks between any two calls and
+  // keeps its pool. Returns the bytes given back.
+  size_t trim_idle_chunks();
+  // Smaller pools are left alone.
+  static constexpr size_t kTrimChunksMin = 4096;
 
   static constexpr uint32_t kChunkFrames = 6;
 
@@ -166,6 +176,7 @@ class Frames {
     c.next = kNil;
     c.begin = c.end = 0;
     ++chunks_live_;
+    ++chunks_taken_;
     return id;
   }
   void free_chunk(uint32_t id) {
@@ -185,6 +196,8 @@ class Frames {
   std::vector<Chunk> chunks_;
   uint32_t chunk_free_ = kNil;
   size_t chunks_live_ = 0;
+  uint64_t chunks_taken_ = 0;       // every new_chunk()
+  uint64_t chunks_taken_trim_ = 0;  // chunks_taken_ at the previous trim_idle_chunks()
   std::deque<Epoch> epochs_;
   uint32_t epoch_base_ = 0;  // absolute number of epochs_.front()
 };

@@ -224,6 +224,7 @@ bool Shard::step() {
   }
   if (now_ns - pressure_checked_ns_ > limits::kPressureCheckNs) {
     relieve_ring_pressure();
+    frames_.trim_idle_chunks();
     limit_log_.report(now_ns);
   }
   sender_.flush();

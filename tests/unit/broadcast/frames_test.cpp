@@ -465,6 +465,58 @@ TEST(Frames, SteadyStateReusesSlots) {
   EXPECT_EQ(frames.chunks_live(), 0u) << "an empty queue holds no chunk";
 }
 
+// A broadcast's peak of chunks goes back once the pool has been idle for a whole period between two
+// trims, never while a queue holds a chunk or right after chunks were taken; the queues work after.
+TEST(Frames, TrimGivesBackAnIdlePoolOnly) {
+  const size_t members = Frames::kTrimChunksMin + 1000;
+  Frames frames;
+  std::vector<OutQueue> queues(members);
+  iovec iov[4];
+  size_t total = 0;
+  auto broadcast = [&](std::string_view text) {
+    const FrameId f = frames.owned_frame(owned_copy(text), static_cast<uint32_t>(text.size()), 1, true);
+    for (OutQueue& q : queues) frames.enqueue(q, f);
+  };
+  auto send_all = [&](std::string_view expect) {
+    for (OutQueue& q : queues) {
+      ASSERT_EQ(frames.gather(q, iov, 4, 1 << 20, total), 1);
+      ASSERT_EQ(iov_bytes(iov, 1), expect);
+      ASSERT_EQ(frames.complete(q, total), 1u);
+    }
+  };
+
+  broadcast("first");
+  send_all("first");
+  EXPECT_EQ(frames.chunks_live(), 0u);
+  EXPECT_EQ(frames.trim_idle_chunks(), 0u) << "chunks were taken since the previous trim";
+  EXPECT_EQ(frames.chunks_pooled(), members);
+  const size_t given_back = frames.trim_idle_chunks();
+  EXPECT_GE(given_back, members * 32 - 2 * 4096) << "the pool's whole pages";
+  EXPECT_EQ(frames.chunks_pooled(), 0u);
+
+  broadcast("second");  // from an empty pool, in pages the kernel zeroed
+  EXPECT_EQ(frames.chunks_pooled(), members);
+  EXPECT_EQ(frames.trim_idle_chunks(), 0u) << "every queue holds a chunk";
+  send_all("second");
+  EXPECT_EQ(frames.frames_live(), 0u);
+  // Nothing was taken since the call above, made while the queues were full: the pool has been idle
+  // since then.
+  EXPECT_GT(frames.trim_idle_chunks(), 0u);
+  EXPECT_EQ(frames.chunks_pooled(), 0u);
+
+  broadcast("third");
+  send_all("third");
+
+  // A small pool is left alone.
+  Frames small;
+  OutQueue q;
+  small.enqueue(q, small.owned_frame(owned_copy("x"), 1, 1, true));
+  small.clear(q);
+  small.trim_idle_chunks();
+  EXPECT_EQ(small.trim_idle_chunks(), 0u);
+  EXPECT_EQ(small.chunks_pooled(), 1u);
+}
+
 // gather() tells the publish time of each PUSH frame whose first byte a send carries (the latency
 // metric), and 0 for replies and for the rest of a frame a short send left behind.
 TEST(Frames, GatherReportsPublishTimesOfFramesStarting) {
