@@ -109,7 +109,8 @@ const std::vector<Key>& keys() {
       {"recv_buffer_bytes", nullptr, Kind::u32, 512, 1u << 20, member(&Config::recv_buffer_bytes),
        "size of each provided receive buffer"},
       {"recv_buffer_count", nullptr, Kind::u32, 16, 32768, member(&Config::recv_buffer_count),
-       "provided receive buffers per shard (power of two)"},
+       "provided receive buffers per shard (power of two); a burst that finds none waits its turn "
+       "(recvBuffersExhausted)"},
       {"shutdown_drain_ms", nullptr, Kind::u32, 0, 600000, member(&Config::shutdown_drain_ms),
        "time SIGTERM gives close handshakes"},
       {"log_level", nullptr, Kind::text, 0, 0, member(&Config::log_level), "error, warn, info or debug"},

@@ -102,6 +102,10 @@ constexpr uint32_t kPresenceParkedMax = 64;
 // While a query is parked the loop sleeps at most this long: the answering shards wake the asker,
 // but a box another asker holds is retried, and the timeout checked, on this period.
 constexpr int64_t kPresencePollNs = 2'000'000;
+// While connections wait for a receive buffer the loop sleeps at most this long. Their re-armed
+// receives have bytes waiting, so their completions wake it sooner; this bounds the case where the
+// bytes were read meanwhile (a deadline re-armed the connection first).
+constexpr int64_t kStarvedRecvPollNs = 1'000'000;
 // A parked connection that keeps sending past this multiple of one largest request is cut.
 constexpr uint32_t kParkedInputFactor = 4;
 
@@ -135,6 +139,7 @@ constexpr size_t kJsBatchRoomsKept = 4096;        // rooms' empty groups kept be
 // The relations between them.
 static_assert(kCompletionEntries >= kSubmissionEntries, "completions outnumber submissions (multishot)");
 static_assert(kPresencePollNs < kTickNs, "a parked query must be polled more often than the timer tick");
+static_assert(kStarvedRecvPollNs < kTickNs, "receives waiting for a buffer are re-armed within a tick");
 static_assert(kPressureCheckNs >= kTickNs && kLimitLogNs > kPressureCheckNs, "the limits line is a summary");
 static_assert(kStopGraceMs * 1'000'000LL >= kTickNs, "the stop grace must be at least one tick");
 static_assert(kLingerMs * 1'000'000LL >= kTickNs, "the linger must be at least one tick");

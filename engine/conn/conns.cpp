@@ -68,6 +68,29 @@ void Conns::arm_recv(Conn& c, uint32_t id) {
   io_.recv_multishot(c.fd, user_data(Op::recv, c.generation, id));
 }
 
+void Conns::starve_recv(Conn& c, uint32_t id) {
+  stats_.add(Counter::recv_buffers_exhausted);
+  starved_.push_back(StarvedRecv{id, c.generation});
+}
+
+void Conns::rearm_starved(uint32_t max) {
+  uint32_t armed = 0;
+  while (armed < max && starved_head_ < starved_.size()) {
+    const StarvedRecv s = starved_[starved_head_++];
+    Conn& c = slab_[s.id];
+    // Gone, ending, or armed meanwhile (a deadline found its bytes waiting: unread_input).
+    if (c.generation != s.generation || c.phase == Phase::free || c.phase == Phase::dead || c.recv_armed)
+      continue;
+    arm_recv(c, s.id);
+    ++armed;
+  }
+  if (starved_head_ < starved_.size()) return;
+  starved_head_ = 0;
+  starved_.clear();
+  // A storm's queue is not kept for good: one entry per connection of the shard at its peak.
+  if (starved_.capacity() > kStarvedKeep) starved_.shrink_to_fit();
+}
+
 bool Conns::unread_input(Conn& c, uint32_t id) {
   if (!c.recv_armed) {
     arm_recv(c, id);

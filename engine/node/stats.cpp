@@ -100,6 +100,10 @@ constexpr CounterInfo kInfo[kCounterCount] = {
      "kTLS: sending keys the kernel refused (user space encrypts instead) or a KeyUpdate it could not take "
      "(connection ended)",
      false},
+    {"recvBuffersExhausted",
+     "receives the kernel ended because every provided receive buffer was in use; the connection is "
+     "re-armed in its turn (raise recv_buffer_count if this grows outside connect storms)",
+     false},
 };
 
 // Prometheus wants snake_case: wsOpen -> ws_open.

@@ -92,6 +92,7 @@ enum class Counter : uint16_t {
   tls_kernel_tx,           // gauge: TLS connections whose sending keys the kernel holds (kTLS)
   tls_kernel_errors,       // kTLS: sending keys the kernel refused (encrypted in user space instead),
                            // or a KeyUpdate it could not take (the connection ended)
+  recv_buffers_exhausted,  // receives the kernel ended for want of a free provided buffer (re-armed in turn)
   kCount
 };
 

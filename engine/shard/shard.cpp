@@ -202,6 +202,9 @@ bool Shard::step() {
   conns_.set_now(clock::monotonic_ns());
   const int64_t now_ns = conns_.now_ns();
   io_.drain_completions([this](const Completion& c) { on_completion(c); });
+  // Every buffer is back now: half of them go to connections that found none, the rest stay for the
+  // connections whose recv is armed.
+  if (conns_.recv_starved()) conns_.rearm_starved(config_.recv_buffer_count / 2);
 
   if (!stopping_ && (setup_.shared->stopping.load(std::memory_order_relaxed) ||
                      setup_.shared->shard_stop[setup_.index].load(std::memory_order_relaxed)))
@@ -249,6 +252,7 @@ bool Shard::step() {
   // A parked presence query: the shards answering wake us, but a box another asker holds is retried
   // (and the timeout checked) on a short period.
   if (api_.presence_pending()) wake_at = std::min(wake_at, now_ns + limits::kPresencePollNs);
+  if (conns_.recv_starved()) wake_at = std::min(wake_at, now_ns + limits::kStarvedRecvPollNs);
   const bool busy = fanout_.backlog() || sender_.pending();
   if (!busy && fanout_.prepare_to_sleep()) {
     io_.submit(true, std::max<int64_t>(wake_at - now_ns, 1000));
@@ -332,7 +336,7 @@ void Shard::on_recv(uint32_t id, const Completion& cqe) {
   if (cqe.res <= 0) {
     if (cqe.has_buffer()) io_.recycle_buffer(cqe.buffer_id());
     if (cqe.res == -ENOBUFS && c.phase != Phase::dead) {
-      conns_.arm_recv(c, id);  // every provided buffer was in use: they are recycled by now, read on
+      conns_.starve_recv(c, id);  // every provided buffer was in use: read on when it is its turn
       return;
     }
     // 0: the peer closed its side; <0: reset or our own shutdown. Either way nothing more to read.

@@ -122,7 +122,9 @@ void UringIo::publish_buffers() {
 io_uring_sqe* UringIo::sqe() {
   io_uring_sqe* s = io_uring_get_sqe(&ring_);
   if (!s) {
-    // The submission queue is full (a large fan-out flush): hand it to the kernel and go on.
+    // The submission queue is full (a large fan-out flush, a storm's receives): hand it to the kernel
+    // and go on, with the buffers given back so far (a receive among these would find none).
+    publish_buffers();
     io_uring_submit(&ring_);
     s = io_uring_get_sqe(&ring_);
     RC_ASSERT(s != nullptr);

@@ -62,6 +62,7 @@ class UringIo {
   // submission. From then on the kernel holds its own copy of their msghdrs and iovecs (the ring has
   // IORING_FEAT_SUBMIT_STABLE, checked at init), so the caller may reuse that memory.
   bool submit_queued() {
+    publish_buffers();
     io_uring_submit(&ring_);
     return io_uring_sq_ready(&ring_) == 0;
   }
