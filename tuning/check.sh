@@ -59,8 +59,18 @@ want_kb=$((connections * 10))
 if [ "$mem_kb" -ge "$want_kb" ]; then note "memory" "$((mem_kb / 1048576)) GiB (about 10 KiB per loopback pair: $((want_kb / 1048576)) GiB)"
 else bad "memory" "$((mem_kb / 1048576)) GiB, want ~$((want_kb / 1048576)) GiB for $connections loopback pairs"; fi
 
+# The kernel's table of established connections: every received segment looks its socket up there.
+# Sized at boot (thash_entries=); a network namespace made after net.ipv4.tcp_child_ehash_entries was set
+# gets a table of that size (containers).
+buckets=$(sysctl -n net.ipv4.tcp_ehash_entries 2>/dev/null || echo "")
+if [ -n "$buckets" ]; then
+  buckets=${buckets#-}  # (negative: this namespace's own table)
+  if [ "$buckets" -ge "$connections" ]; then note "net.ipv4.tcp_ehash_entries" "$buckets buckets"
+  else bad "net.ipv4.tcp_ehash_entries" "$buckets buckets for $connections connections: lookups walk chains; boot with thash_entries=$(( 1 << $(awk -v n="$connections" 'BEGIN { b = 0; while ((2 ^ b) < n) b++; print b }') )) (see docs/operations.md)"; fi
+fi
+
 if [ "$missing" -gt 0 ]; then
-  echo "$missing setting(s) below the profile. To apply all: sudo cp $here/sysctl-1m.conf /etc/sysctl.d/60-ringcast.conf && sudo sysctl --system"
+  echo "$missing setting(s) below the profile (each line says how). The sysctl ones, all at once: sudo cp $here/sysctl-1m.conf /etc/sysctl.d/60-ringcast.conf && sudo sysctl --system"
   exit 1
 fi
 echo "everything in place for $connections connections"
