@@ -64,7 +64,7 @@ else bad "memory" "$((mem_kb / 1048576)) GiB, want ~$((want_kb / 1048576)) GiB f
 # gets a table of that size (containers).
 buckets=$(sysctl -n net.ipv4.tcp_ehash_entries 2>/dev/null || echo "")
 if [ -n "$buckets" ]; then
-  buckets=${buckets#-}  # (negative: this namespace's own table)
+  buckets=${buckets#-}  # (negative: the initial namespace's table, shared)
   if [ "$buckets" -ge "$connections" ]; then note "net.ipv4.tcp_ehash_entries" "$buckets buckets"
   else bad "net.ipv4.tcp_ehash_entries" "$buckets buckets for $connections connections: lookups walk chains; boot with thash_entries=$(( 1 << $(awk -v n="$connections" 'BEGIN { b = 0; while ((2 ^ b) < n) b++; print b }') )) (see docs/operations.md)"; fi
 fi
