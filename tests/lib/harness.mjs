@@ -5,11 +5,19 @@
 // wants: 0 pass, 1 fail, 77 skip (no node_modules/ws).
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { dirname, join as joinPath } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+// The ports at or above 1024 that the Fetch standard calls bad: fetch fails on them at once ("fetch
+// failed"). The API listens on a port the kernel picks, and where the ephemeral range starts below
+// 32768 (tuning/sysctl-1m.conf widens it to 1024-65535, so after a 1M benchmark on the same machine)
+// it can be one of these; node's http module asks it then.
+const FETCH_BAD_PORTS = new Set([1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666,
+  6667, 6668, 6669, 6679, 6697, 10080]);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const nodeDir = joinPath(here, '..', 'node');
@@ -92,8 +100,10 @@ export class Server {
   }
 
   async api(method, path, body, headers = {}) {
-    const r = this.apiScheme === 'https' ? await this.httpsRequest(method, path, body, headers)
-      : await fetch(this.apiUrl + path, { method, body, headers });
+    const r = this.apiScheme === 'https' ? await this.nodeRequest(https, method, path, body, headers)
+      : FETCH_BAD_PORTS.has(Number(new URL(this.apiUrl).port))
+        ? await this.nodeRequest(http, method, path, body, headers)
+        : await fetch(this.apiUrl + path, { method, body, headers });
     const text = await r.text();
     const json = (r.headers.get('content-type') || '').includes('json') && text ? JSON.parse(text) : text;
     return { status: r.status, body: json, headers: r.headers };
@@ -101,9 +111,11 @@ export class Server {
 
   // fetch cannot be given a CA in Node 20, so over TLS the API is asked with node's https module (one
   // kept-alive agent per server, trusting `ca`); the answer has the fields of fetch's that api() reads.
-  httpsRequest(method, path, body, headers) {
+  // Also over plain HTTP when the API port is one fetch refuses (FETCH_BAD_PORTS).
+  nodeRequest(mod, method, path, body, headers) {
     return new Promise((resolve, reject) => {
-      const req = https.request(this.apiUrl + path, { method, headers, agent: this.agent }, (res) => {
+      const agent = mod === https ? this.agent : undefined;
+      const req = mod.request(this.apiUrl + path, { method, headers, agent }, (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
         res.on('error', reject);
