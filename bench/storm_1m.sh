@@ -65,7 +65,10 @@ anon_bytes() {
 kernel_drops() {
   local dropped=0 a b rest
   while read -r a b rest; do dropped=$(( dropped + 16#$b )); done < /proc/net/softnet_stat
-  echo "$dropped $(nstat -az 2>/dev/null | awk '$1 == "TcpExtListenOverflows" || $1 == "TcpRetransSegs" {printf "%s ", $2}')"
+  # (by name: nstat lists TcpRetransSegs before TcpExtListenOverflows, and runs before 2026-12-07 read
+  # them the other way round, so their "listen_overflows" were retransmitted segments)
+  echo "$dropped $(nstat -az 2>/dev/null | awk '$1 == "TcpExtListenOverflows" {o = $2} $1 == "TcpRetransSegs" {r = $2}
+                                                END {printf "%d %d", o, r}')"
 }
 now() { date +%s.%N; }  # (seconds since the epoch, as the sampler's)
 
