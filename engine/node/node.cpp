@@ -247,7 +247,8 @@ void NodeSetup::wake(uint32_t shard) {
 }
 
 bool ShardThreads::start(const Config& config, NodeSetup& node, uint32_t first, uint32_t count,
-                         std::string& error) {
+                         std::string& error, std::function<void()> on_last_stopped) {
+  on_last_stopped_ = std::move(on_last_stopped);
   std::mutex mutex;
   std::condition_variable cv;
   uint32_t reported = 0;
@@ -268,7 +269,7 @@ bool ShardThreads::start(const Config& config, NodeSetup& node, uint32_t first, 
         cv.notify_all();
       }
       if (ok) shard.run();
-      running_.fetch_sub(1, std::memory_order_release);
+      if (running_.fetch_sub(1, std::memory_order_acq_rel) == 1 && on_last_stopped_) on_last_stopped_();
     });
   }
   std::unique_lock<std::mutex> lock(mutex);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,7 +78,10 @@ class ShardThreads {
  public:
   ~ShardThreads() { join(); }
   // Returns once every shard is serving, or one failed to start (then the others are stopped).
-  bool start(const Config& config, NodeSetup& node, uint32_t first, uint32_t count, std::string& error);
+  // `on_last_stopped`, if set, runs on the thread of the last shard to leave its loop, so that a
+  // thread waiting for them (a worker's main thread, blocked on its signals) wakes only then.
+  bool start(const Config& config, NodeSetup& node, uint32_t first, uint32_t count, std::string& error,
+             std::function<void()> on_last_stopped = {});
   void join();
   // Shards still running their loop.
   uint32_t running() const { return running_.load(std::memory_order_acquire); }
@@ -85,6 +89,7 @@ class ShardThreads {
  private:
   std::vector<std::thread> threads_;
   std::atomic<uint32_t> running_{0};
+  std::function<void()> on_last_stopped_;
 };
 
 // Raises the soft open-files limit to the hard one and returns it.

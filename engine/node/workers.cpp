@@ -3,12 +3,15 @@
 // shared region, and forks again.
 #include "engine/node/workers.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -26,6 +29,18 @@ namespace {
 
 int64_t monotonic_ms() {
   return clock::monotonic_ns() / 1'000'000;
+}
+
+// What wakes a worker's (or the bridge process's) main thread when its threads have stopped: it waits
+// for signals only, so an idle process has no periodic wake-up (57 workers polling every 100 ms made
+// about 600 wake-ups a second).
+constexpr int kWakeSignal = SIGUSR1;
+
+sigset_t waiting_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, kWakeSignal}) sigaddset(&signals, sig);
+  return signals;
 }
 
 struct Worker {
@@ -47,28 +62,29 @@ struct Worker {
     LOG_ERROR("worker %u: %s", index, problem.c_str());
     _exit(2);
   }
+  // This thread sleeps in sigwaitinfo() until a signal comes: one of the operator's, or kWakeSignal
+  // from the last shard to stop (blocked here before the shards start, so every thread inherits the
+  // mask and a signal sent before the wait stays pending for it).
+  sigset_t signals = waiting_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ShardThreads shards;
   std::string error;
-  if (!shards.start(config, node, first, threads, error)) {
+  const pthread_t main_thread = pthread_self();
+  if (!shards.start(config, node, first, threads, error,
+                    [main_thread] { pthread_kill(main_thread, kWakeSignal); })) {
     LOG_ERROR("worker %u: cannot start: %s", index, error.c_str());
     _exit(1);
   }
   node.shared().header()->shards_ready.fetch_add(threads, std::memory_order_release);
   // SIGTERM/SIGINT sent to this worker alone (the supervisor stops everyone through the shared flag).
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  timespec tick{0, 100 * 1000 * 1000};
   while (shards.running() > 0) {
-    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    const int sig = sigwaitinfo(&signals, nullptr);
     if (sig == SIGHUP) {
       // The supervisor forwards its SIGHUP: this worker's shards take the files again.
       std::string reload_error;
       if (!node.reload_tls(first, threads, reload_error))
         LOG_WARN("worker %u: SIGHUP: TLS not reloaded (%s)", index, reload_error.c_str());
-    } else if (sig > 0) {
+    } else if (sig == SIGTERM || sig == SIGINT) {
       node.request_stop(first, threads);
     }
   }
@@ -89,18 +105,19 @@ struct Worker {
     LOG_ERROR("bridge: cannot start: %s", error.c_str());
     _exit(1);
   }
+  sigset_t signals = waiting_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::atomic<bool> done{false};
+  const pthread_t main_thread = pthread_self();
   std::thread runner([&] {
     bridge.run();
     done.store(true, std::memory_order_release);
+    pthread_kill(main_thread, kWakeSignal);
   });
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  timespec tick{0, 100 * 1000 * 1000};
-  while (!done.load(std::memory_order_acquire))
-    if (sigtimedwait(&signals, nullptr, &tick) > 0) node.stop_bridge();
+  while (!done.load(std::memory_order_acquire)) {
+    const int sig = sigwaitinfo(&signals, nullptr);
+    if (sig == SIGTERM || sig == SIGINT) node.stop_bridge();
+  }
   runner.join();
   _exit(0);
 }
@@ -194,10 +211,26 @@ int run_workers(Config config) {
   bool stopping = false;
   int64_t stop_deadline_ms = 0;
   Ring ring = node.shared().ring();
+  // The supervisor sleeps until a signal comes (a child's exit among them) or until the next thing it
+  // has scheduled: a restart after its delay, or the end of the drain.
+  auto next_deadline_ms = [&]() -> int64_t {
+    if (stopping) return stop_deadline_ms;
+    int64_t next = INT64_MAX;
+    for (const Worker& w : pool)
+      if (w.pid < 0) next = std::min(next, w.restart_at_ms);
+    if (cluster && bridge.pid < 0) next = std::min(next, bridge.restart_at_ms);
+    return next;
+  };
   for (;;) {
-    timespec wait_time{0, 200 * 1000 * 1000};
     siginfo_t info{};
-    const int sig = sigtimedwait(&signals, &info, &wait_time);
+    int sig = 0;
+    if (const int64_t deadline_ms = next_deadline_ms(); deadline_ms == INT64_MAX) {
+      sig = sigwaitinfo(&signals, &info);
+    } else {
+      const int64_t wait_ms = std::max<int64_t>(0, deadline_ms - monotonic_ms());
+      timespec wait_time{static_cast<time_t>(wait_ms / 1000), static_cast<long>(wait_ms % 1000) * 1000000};
+      sig = sigtimedwait(&signals, &info, &wait_time);
+    }
     const int64_t now = monotonic_ms();
     if (sig == SIGHUP && !stopping) {
       // Reloaded here first (a worker restarted later forks with the new files), then in every worker.

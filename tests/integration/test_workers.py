@@ -108,6 +108,30 @@ class WorkersTest(unittest.TestCase):
             self.assertEqual(server.wait(), 0)
             self.assertEqual(children(server.proc.pid), [])
 
+    def test_idle_processes_sleep_until_a_signal(self):
+        # The supervisor and each worker's main thread wait for signals only (a child's exit, the
+        # operator's, the worker's last shard stopping), not on a timer: 57 workers that each woke
+        # every 100 ms and a supervisor every 200 ms made some 600 wake-ups a second on an idle node.
+        def main_thread_switches(pid):
+            with open(f"/proc/{pid}/task/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if "ctxt_switches" in line)
+            return int(fields["voluntary_ctxt_switches"]) + int(fields["nonvoluntary_ctxt_switches"])
+
+        with Server("--workers", 2, threads=1) as server:
+            processes = [server.proc.pid] + children(server.proc.pid)
+            self.assertEqual(len(processes), 3)
+            time.sleep(0.5)
+            before = [main_thread_switches(p) for p in processes]
+            time.sleep(2.0)
+            after = [main_thread_switches(p) for p in processes]
+            # Before, 2 s made 10 wake-ups of the supervisor and 20 of each worker.
+            self.assertLessEqual(max(a - b for a, b in zip(after, before)), 2, (before, after))
+            # Asleep, they still answer: the last shard to stop wakes its worker, SIGCHLD the supervisor.
+            server.signal(signal.SIGTERM)
+            self.assertEqual(server.wait(), 0)
+            self.assertIn("stopped", server.log())
+            self.assertEqual(children(server.proc.pid), [])
+
     def test_a_second_server_on_the_same_port_is_refused(self):
         # SO_REUSEPORT would let it share the port and silently take some of the connections.
         with Server(threads=1) as first:
