@@ -12,10 +12,13 @@
 # SO_REUSEPORT), each subscribing its clients on open. Only the connect phase is compared then: a
 # publish reaches one of those processes, so the client stops after its warm-up (by design, with
 # "connections never got a warm-up item" in client.txt) and no delivery is checked.
+# --server raw does the same with ringcast-rawserve (tools/rawserve): the floor, a server that only
+# accepts, answers the upgrade and drops what it reads, with ringcast's listener options. What a server
+# pays per connection above it is its own; what the floor pays is the kernel's and the handshake's.
 #
-# --server-args "ARGS" adds ringcast options (e.g. "--recv-buffer-count 256").
+# --server-args "ARGS" adds ringcast options (e.g. "--recv-buffer-count 256"), or the floor's.
 #
-#   bench/storm_1m.sh [--connections N] [--inflight K] [--server ringcast|uws] [--server-args ARGS]
+#   bench/storm_1m.sh [--connections N] [--inflight K] [--server ringcast|uws|raw] [--server-args ARGS]
 #                     [--uws-src DIR] [--out DIR]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,16 +39,17 @@ while [ $# -gt 0 ]; do
     --server-args) server_args=$2; shift 2 ;;
     --uws-src) uws_src=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    *) echo "usage: $0 [--connections N] [--inflight K] [--server ringcast|uws] [--server-args ARGS] [--uws-src DIR] [--out DIR]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--connections N] [--inflight K] [--server ringcast|uws|raw] [--server-args ARGS] [--uws-src DIR] [--out DIR]" >&2; exit 2 ;;
   esac
 done
-case "$server" in ringcast | uws) ;; *) echo "--server: ringcast or uws" >&2; exit 2 ;; esac
+case "$server" in ringcast | uws | raw) ;; *) echo "--server: ringcast, uws or raw" >&2; exit 2 ;; esac
 [ -n "$out" ] || out="results/storm-${connections}-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$out"
 log() { printf '[storm %s] %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/run.log" >&2; }
 tools/dev build
 server_bin=build/tools/ringcast
 if [ "$server" = uws ]; then build_uws_peer "$uws_src" "$out/uws" || exit 1; server_bin=$uws_bin; fi
+if [ "$server" = raw ]; then server_bin=build/tools/ringcast-rawserve; fi
 client_bin=build/tools/epoll_load/ringcast-epoll-load
 # As bench/scale_1m.sh: one process may hold 20,000 files here, so workers of one shard each.
 per_worker=18000
@@ -90,17 +94,18 @@ kernel_counters() {
 }
 now() { date +%s.%N; }  # (seconds since the epoch, as the sampler's)
 
-if [ "$server" = uws ]; then
-  log "starting uWebSockets: $workers processes on one port; $connections clients in $procs processes, $inflight_per_proc handshakes in flight each"
+if [ "$server" != ringcast ]; then
+  log "starting $server: $workers processes on one port; $connections clients in $procs processes, $inflight_per_proc handshakes in flight each"
   for i in $(seq 1 "$workers"); do
-    "$server_bin" "$ws_port" 127.0.0.1 > "$out/server-$i.log" 2>&1 &
+    # (--server-args reach the floor too, e.g. "--defer-accept-s 0"; not the uWS peer)
+    "$server_bin" "$ws_port" 127.0.0.1 $([ "$server" = raw ] && echo "$server_args") > "$out/server-$i.log" 2>&1 &
     pids+=($!)
   done
   for _ in $(seq 1 600); do
     [ "$(cat "$out"/server-*.log | grep -c '^listening')" -eq "$workers" ] && break
     sleep 0.1
   done
-  [ "$(cat "$out"/server-*.log | grep -c '^listening')" -eq "$workers" ] || { log "uWebSockets did not start"; cat "$out"/server-*.log | head; exit 1; }
+  [ "$(cat "$out"/server-*.log | grep -c '^listening')" -eq "$workers" ] || { log "$server did not start"; cat "$out"/server-*.log | head; exit 1; }
   client_args=(--url "ws://127.0.0.1:$ws_port/ws" --publish-url "http://127.0.0.1:$ws_port/push" --format raw
                --join r --warmup-timeout 1)
 else
@@ -171,7 +176,7 @@ client_cpu_before=$(head -n 1 "$out/samples.txt" | cut -d' ' -f3)
 switches_before=$(head -n 1 "$out/samples.txt" | cut -d' ' -f5)
 log "connect phase over after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b - a}') s"
 wait "$client_pid" || log "the client reported problems (see client.txt)"
-if [ "$server" = uws ]; then echo '{}' > "$out/server-stats.json"
+if [ "$server" != ringcast ]; then echo '{}' > "$out/server-stats.json"
 else curl -s "http://127.0.0.1:$api_port/stats" > "$out/server-stats.json"; fi
 cat "$out/client.txt" | tail -n 5 | tee -a "$out/run.log" >&2
 
