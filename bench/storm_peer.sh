@@ -8,7 +8,9 @@
 # process) from before the first connect until the client says every connection is open (polled every
 # 10 ms; the client's first warm-up publish follows at once, so up to 10 ms of it can fall inside),
 # per connection: 10^6 / that is how many connections per second one core takes when the server alone
-# is the limit. bench/storm_1m.sh is the same storm at 1M over many processes.
+# is the limit. bench/storm_1m.sh is the same storm at 1M over many processes. --servers may name raw:
+# the floor, ringcast-rawserve (tools/rawserve), which only accepts, answers the upgrade and drops what
+# it reads.
 #
 #   bench/storm_peer.sh [--connections N] [--inflight K] [--reps R] [--servers LIST]
 #                       [--extra NAME=BINARY] [--uws-src DIR] [--out DIR]
@@ -54,11 +56,15 @@ ticks() { awk '{s += $14 + $15} END {print s + 0}' /proc/"$1"/task/*/stat 2>/dev
 run() {
   local name=$1 rep=$2 bin="build/tools/ringcast" spid url_args
   for i in "${!extra_names[@]}"; do [ "${extra_names[$i]}" = "$name" ] && bin=${extra_bins[$i]}; done
-  if [ "$name" = uws ]; then
-    taskset -c 0 "$uws_bin" "$uws_port" 127.0.0.1 > "$out/logs/server-$name-$rep.log" 2>&1 &
+  if [ "$name" = uws ] || [ "$name" = raw ]; then
+    bin=$uws_bin
+    if [ "$name" = raw ]; then bin=build/tools/ringcast-rawserve; fi
+    taskset -c 0 "$bin" "$uws_port" 127.0.0.1 > "$out/logs/server-$name-$rep.log" 2>&1 &
     spid=$!
     for _ in $(seq 1 100); do grep -q "^listening" "$out/logs/server-$name-$rep.log" && break; sleep 0.05; done
     url_args=(--url "ws://127.0.0.1:$uws_port/ws" --publish-url "http://127.0.0.1:$uws_port/push" --format raw --join r)
+    # The floor broadcasts nothing: the client stops after its warm-up (and says so).
+    if [ "$name" = raw ]; then url_args+=(--warmup-timeout 1); fi
   else
     taskset -c 0 "$bin" --threads 1 --listen "127.0.0.1:$ws_port" --api "127.0.0.1:$api_port" \
       --heartbeat-timeout-ms 900000 --log-level warn > "$out/logs/server-$name-$rep.log" 2>&1 &
@@ -79,7 +85,7 @@ run() {
   c1=$(ticks "$spid"); t1=$(date +%s.%N)
   wait "$cpid" || log "$name: the client reported problems (see $progress)"
   local stats="{}"
-  [ "$name" != uws ] && stats=$(curl -s "http://127.0.0.1:$api_port/stats" || echo "{}")
+  [ "$name" != uws ] && [ "$name" != raw ] && stats=$(curl -s "http://127.0.0.1:$api_port/stats" || echo "{}")
   kill "$spid"; wait "$spid" 2>/dev/null || true
   /usr/bin/python3 - "$name" "$rep" "$out/logs/client-$name-$rep.json" "$((c1 - c0))" "$(getconf CLK_TCK)" \
     "$t0" "$t1" "$stats" >> "$out/runs.jsonl" <<'PY'
@@ -115,7 +121,7 @@ for s in servers:
     each = ", ".join(str(r["cpu_us_per_connection"]) for r in runs if r["server"] == s)
     ratio = f"{med[s] / base:.2f}×" if base else ""
     print(f"| {s} | {med[s]:.1f} µs | {1e6 / med[s]:,.0f} | {ratio} | {each} |")
-bad = [r for r in runs if r["failed"] or r["delivered_missing"]]
+bad = [r for r in runs if r["failed"] or (r["delivered_missing"] and r["server"] != "raw")]
 print(f"\nFailed connects or missing deliveries: {len(bad)} runs of {len(runs)}.")
 json.dump({"medians_us_per_connection": med, "runs": runs}, open(f"{out}/summary.json", "w"), indent=2)
 PY
