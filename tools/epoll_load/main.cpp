@@ -354,7 +354,6 @@ class Worker {
   void on_event(uint32_t j, uint32_t events);
   void on_upgrade_bytes(Conn& c);
   void feed(Conn& c, const char* data, size_t len);
-  size_t consume(Conn& c, const char* p, size_t len);
   void on_frame(Conn& c, const FrameHead& h, const char* payload);
   void on_message(Conn& c, std::string_view message);
   void on_item(Conn& c, const Item& item);
@@ -549,34 +548,18 @@ void Worker::on_upgrade_bytes(Conn& c) {
 }
 
 void Worker::feed(Conn& c, const char* data, size_t len) {
-  if (c.in.empty()) {
-    const size_t used = consume(c, data, len);
-    if (c.state == State::open && used < len) c.in.assign(data + used, len - used);
-    return;
+  FrameHead bad;
+  const FeedResult r =
+      feed_frames(c.in, data, len, kFrameBytesMax, bad, [&](const FrameHead& h, const char* p) {
+        on_frame(c, h, p);
+        return c.state == State::open;
+      });
+  if (r == FeedResult::bad_head) {
+    std::snprintf(slot_.error, sizeof(slot_.error), "the server sent a %s frame",
+                  bad.masked ? "masked" : "too large");
+    ++malformed_;
+    close_conn(c, false);
   }
-  c.in.append(data, len);
-  const size_t used = consume(c, c.in.data(), c.in.size());
-  if (c.state == State::open) c.in.erase(0, used);
-}
-
-// Every whole frame in p[0, len); returns the bytes used (the rest is a frame's beginning).
-size_t Worker::consume(Conn& c, const char* p, size_t len) {
-  size_t off = 0;
-  while (c.state == State::open) {
-    FrameHead h;
-    if (!parse_frame_head(reinterpret_cast<const uint8_t*>(p + off), len - off, h)) break;
-    if (h.masked || h.payload_bytes > kFrameBytesMax) {
-      std::snprintf(slot_.error, sizeof(slot_.error), "the server sent a %s frame",
-                    h.masked ? "masked" : "too large");
-      ++malformed_;
-      close_conn(c, false);
-      break;
-    }
-    if (len - off < h.header_bytes + h.payload_bytes) break;
-    on_frame(c, h, p + off + h.header_bytes);
-    off += h.header_bytes + h.payload_bytes;
-  }
-  return off;
 }
 
 void Worker::on_frame(Conn& c, const FrameHead& h, const char* payload) {

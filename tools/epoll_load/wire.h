@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace epoll_load {
@@ -43,6 +44,68 @@ inline bool parse_frame_head(const uint8_t* data, size_t len, FrameHead& head) {
   head.opcode = data[0] & 0x0F;
   head.payload_bytes = payload;
   return true;
+}
+
+enum class FeedResult : uint8_t {
+  more,      // every byte was used; the stream may end inside a frame, kept in `pending`
+  stopped,   // on_frame returned false (the connection was closed); the rest was left unread
+  bad_head,  // a head that is masked or announces more than payload_max bytes: a broken stream
+};
+
+// Splits a server's byte stream, read in pieces, into whole frames and calls
+// on_frame(const FrameHead&, const char* payload) -> bool for each, in order. A frame cut by the end
+// of a read is kept in `pending` (empty between frames), and the next read moves into it only the bytes
+// that are that frame's (the rest of its head, then of its payload), never the frames behind it: those
+// are handed over where the read put them. So a backlog read in large pieces is not copied again,
+// however often a piece ends inside a frame. `bad` gets the refused head.
+template <class OnFrame>
+FeedResult feed_frames(std::string& pending, const char* data, size_t len, uint64_t payload_max,
+                       FrameHead& bad, OnFrame&& on_frame) {
+  auto refused = [&](const FrameHead& h) { return h.masked || h.payload_bytes > payload_max; };
+  if (!pending.empty()) {
+    FrameHead h;
+    while (!parse_frame_head(reinterpret_cast<const uint8_t*>(pending.data()), pending.size(), h)) {
+      // The head's length is known from its second byte; until then it is at least 2.
+      size_t head_bytes = 2;
+      if (pending.size() >= 2) {
+        const uint8_t b = static_cast<uint8_t>(pending[1]);
+        const uint8_t len7 = b & 0x7F;
+        head_bytes += (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((b & 0x80) ? 4 : 0);
+      }
+      if (len == 0) return FeedResult::more;
+      const size_t take = std::min(len, head_bytes - pending.size());
+      pending.append(data, take);
+      data += take;
+      len -= take;
+    }
+    if (refused(h)) {
+      bad = h;
+      return FeedResult::bad_head;
+    }
+    const uint64_t whole = h.header_bytes + h.payload_bytes;
+    const size_t take = static_cast<size_t>(std::min<uint64_t>(len, whole - pending.size()));
+    pending.append(data, take);
+    data += take;
+    len -= take;
+    if (pending.size() < whole) return FeedResult::more;
+    const bool go_on = on_frame(h, pending.data() + h.header_bytes);
+    pending.clear();
+    if (!go_on) return FeedResult::stopped;
+  }
+  size_t off = 0;
+  while (true) {
+    FrameHead h;
+    if (!parse_frame_head(reinterpret_cast<const uint8_t*>(data + off), len - off, h)) break;
+    if (refused(h)) {
+      bad = h;
+      return FeedResult::bad_head;
+    }
+    if (len - off < h.header_bytes + h.payload_bytes) break;
+    if (!on_frame(h, data + off + h.header_bytes)) return FeedResult::stopped;
+    off += h.header_bytes + h.payload_bytes;
+  }
+  pending.assign(data + off, len - off);
+  return FeedResult::more;
 }
 
 // A client frame (masked with a zero key: the masking the RFC requires, at no cost) of opcode and

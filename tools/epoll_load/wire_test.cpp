@@ -129,6 +129,113 @@ TEST(Frame, ClientFramesAreMaskedAndParseBack) {
   }
 }
 
+// A server frame (unmasked) of opcode and payload.
+std::string server_frame(uint8_t opcode, const std::string& payload) {
+  std::string f(1, static_cast<char>(0x80 | opcode));
+  if (payload.size() < 126) {
+    f += static_cast<char>(payload.size());
+  } else if (payload.size() <= 0xFFFF) {
+    f += static_cast<char>(126);
+    f += static_cast<char>(payload.size() >> 8);
+    f += static_cast<char>(payload.size() & 0xFF);
+  } else {
+    f += static_cast<char>(127);
+    for (int i = 7; i >= 0; --i)
+      f += static_cast<char>((static_cast<uint64_t>(payload.size()) >> (8 * i)) & 0xFF);
+  }
+  return f + payload;
+}
+
+// Feeds `stream` in pieces cut at `cuts` and returns the payloads handed over.
+std::vector<std::string> feed_in_pieces(const std::string& stream, const std::vector<size_t>& cuts,
+                                        std::string& pending, size_t& largest_pending) {
+  std::vector<std::string> got;
+  size_t from = 0;
+  largest_pending = 0;
+  for (size_t i = 0; i <= cuts.size(); ++i) {
+    const size_t to = i < cuts.size() ? cuts[i] : stream.size();
+    FrameHead bad;
+    const FeedResult r = feed_frames(pending, stream.data() + from, to - from, 1 << 20, bad,
+                                     [&](const FrameHead& h, const char* p) {
+                                       got.emplace_back(p, h.payload_bytes);
+                                       return true;
+                                     });
+    EXPECT_EQ(r, FeedResult::more);
+    largest_pending = std::max(largest_pending, pending.size());
+    from = to;
+  }
+  return got;
+}
+
+TEST(FeedFrames, EveryCutOfTheStreamGivesTheSameFrames) {
+  // Heads of every length form, an empty frame, and frames shorter than the longest head.
+  const std::vector<std::string> payloads = {"",
+                                             "a",
+                                             "hello",
+                                             std::string(125, 'x'),
+                                             std::string(126, 'y'),
+                                             std::string(300, 'z'),
+                                             std::string(70000, 'w'),
+                                             "b"};
+  std::string stream;
+  for (const std::string& p : payloads) stream += server_frame(0x1, p);
+  for (size_t cut = 0; cut <= stream.size(); cut += (cut < 400 || cut > stream.size() - 400) ? 1 : 97) {
+    std::string pending;
+    size_t largest = 0;
+    EXPECT_EQ(feed_in_pieces(stream, {cut}, pending, largest), payloads) << "cut at " << cut;
+    EXPECT_TRUE(pending.empty());
+  }
+  // Every byte its own read.
+  std::vector<size_t> cuts;
+  for (size_t i = 1; i < stream.size(); ++i) cuts.push_back(i);
+  std::string pending;
+  size_t largest = 0;
+  EXPECT_EQ(feed_in_pieces(stream, cuts, pending, largest), payloads);
+}
+
+TEST(FeedFrames, APendingFrameTakesOnlyItsOwnBytes) {
+  // 200 frames of 567 bytes read in pieces of 4,000: every piece ends inside a frame, and what is
+  // kept between reads is never more than one frame, whatever the size of the read.
+  const std::string payload(565, 'p');
+  std::string stream;
+  for (int i = 0; i < 200; ++i) stream += server_frame(0x1, payload);
+  std::vector<size_t> cuts;
+  for (size_t at = 4000; at < stream.size(); at += 4000) cuts.push_back(at);
+  std::string pending;
+  size_t largest = 0;
+  const std::vector<std::string> got = feed_in_pieces(stream, cuts, pending, largest);
+  EXPECT_EQ(got.size(), 200u);
+  for (const std::string& p : got) EXPECT_EQ(p, payload);
+  EXPECT_LT(largest, payload.size() + 4);
+  EXPECT_GT(largest, 0u);
+}
+
+TEST(FeedFrames, RefusedHeadsAndAStopLeaveTheRestUnread) {
+  std::string pending;
+  FrameHead bad;
+  int frames = 0;
+  auto count = [&](const FrameHead&, const char*) { return ++frames < 2; };
+  // A masked frame, whole or with its head cut over two reads.
+  const std::string masked = std::string("\x81\x85") + "kkkk" + "hello";
+  EXPECT_EQ(feed_frames(pending, masked.data(), masked.size(), 100, bad, count), FeedResult::bad_head);
+  EXPECT_TRUE(bad.masked);
+  pending.clear();
+  EXPECT_EQ(feed_frames(pending, masked.data(), 1, 100, bad, count), FeedResult::more);
+  EXPECT_EQ(feed_frames(pending, masked.data() + 1, masked.size() - 1, 100, bad, count),
+            FeedResult::bad_head);
+  // Over payload_max: refused at its head, before its payload has come.
+  pending.clear();
+  const std::string big = server_frame(0x2, std::string(500, 'b'));
+  EXPECT_EQ(feed_frames(pending, big.data(), 4, 100, bad, count), FeedResult::bad_head);
+  EXPECT_FALSE(bad.masked);
+  EXPECT_EQ(bad.payload_bytes, 500u);
+  // on_frame returning false stops at that frame.
+  pending.clear();
+  const std::string three = server_frame(0x1, "1") + server_frame(0x1, "2") + server_frame(0x1, "3");
+  EXPECT_EQ(feed_frames(pending, three.data(), three.size(), 100, bad, count), FeedResult::stopped);
+  EXPECT_EQ(frames, 2);
+}
+
 TEST(Histogram, BucketsCoverTheirValuesAndQuantilesLandInThem) {
   for (uint64_t v : {0ull, 1ull, 127ull, 128ull, 1000ull, 140000ull, 123456789ull}) {
     const double mid = histogram::bucket_value(histogram::bucket_of(v));
