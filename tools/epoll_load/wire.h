@@ -27,14 +27,21 @@ struct FrameHead {
   uint64_t payload_bytes = 0;
 };
 
+// The length of the head that starts at data (len bytes of it read): told by its second byte, and
+// until that byte is read, at least 2.
+inline uint32_t frame_head_bytes(const uint8_t* data, size_t len) {
+  if (len < 2) return 2;
+  const uint8_t len7 = data[1] & 0x7F;
+  return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((data[1] & 0x80) ? 4 : 0);
+}
+
 // Parses the head of a frame from len bytes; false when more bytes are needed for it.
 inline bool parse_frame_head(const uint8_t* data, size_t len, FrameHead& head) {
-  if (len < 2) return false;
+  head.header_bytes = frame_head_bytes(data, len);
+  if (len < head.header_bytes) return false;
   const uint8_t len7 = data[1] & 0x7F;
   const uint32_t length_bytes = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
   head.masked = (data[1] & 0x80) != 0;
-  head.header_bytes = 2 + length_bytes + (head.masked ? 4 : 0);
-  if (len < head.header_bytes) return false;
   uint64_t payload = len7;
   if (length_bytes != 0) {
     payload = 0;
@@ -65,14 +72,9 @@ FeedResult feed_frames(std::string& pending, const char* data, size_t len, uint6
   if (!pending.empty()) {
     FrameHead h;
     while (!parse_frame_head(reinterpret_cast<const uint8_t*>(pending.data()), pending.size(), h)) {
-      // The head's length is known from its second byte; until then it is at least 2.
-      size_t head_bytes = 2;
-      if (pending.size() >= 2) {
-        const uint8_t b = static_cast<uint8_t>(pending[1]);
-        const uint8_t len7 = b & 0x7F;
-        head_bytes += (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((b & 0x80) ? 4 : 0);
-      }
       if (len == 0) return FeedResult::more;
+      const size_t head_bytes =
+          frame_head_bytes(reinterpret_cast<const uint8_t*>(pending.data()), pending.size());
       const size_t take = std::min(len, head_bytes - pending.size());
       pending.append(data, take);
       data += take;

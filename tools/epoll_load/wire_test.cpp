@@ -115,6 +115,19 @@ TEST(Frame, HeadsOfEveryLengthForm) {
   EXPECT_FALSE(parse_frame_head(big, 9, h));
 }
 
+TEST(Frame, HeadLengthIsKnownFromTheSecondByte) {
+  const uint8_t first_only[] = {0x81};
+  EXPECT_EQ(frame_head_bytes(first_only, 0), 2u);
+  EXPECT_EQ(frame_head_bytes(first_only, 1), 2u);
+  const uint8_t small[] = {0x81, 5}, mid[] = {0x81, 126}, big[] = {0x81, 127};
+  const uint8_t masked_small[] = {0x81, 0x80 | 5}, masked_big[] = {0x81, 0x80 | 127};
+  EXPECT_EQ(frame_head_bytes(small, 2), 2u);
+  EXPECT_EQ(frame_head_bytes(mid, 2), 4u);
+  EXPECT_EQ(frame_head_bytes(big, 2), 10u);
+  EXPECT_EQ(frame_head_bytes(masked_small, 2), 6u);
+  EXPECT_EQ(frame_head_bytes(masked_big, 2), 14u);
+}
+
 TEST(Frame, ClientFramesAreMaskedAndParseBack) {
   for (size_t n : {0, 5, 125, 126, 300, 70000}) {
     const std::string payload(n, 'p');
