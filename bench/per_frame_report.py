@@ -111,6 +111,13 @@ def aggregate(neutral):
             "deliveries_per_server_cpu_s": med([d["delivery"]["received"] / d["cpu"]["watched_s"]
                                                 for d in ok if d["cpu"]["watched_s"] > 0]),
             "client_core_percent": med([d["cpu"]["client_percent"] for d in ok]),
+            # What the client paid per delivery, and in how many pieces it read them: a stream read in
+            # smaller pieces costs the client more per delivery (a read's syscall, epoll turn and ACK),
+            # the same bytes or not. Reads are counted from the client's first delivery on.
+            "client_cpu_us_per_delivery": med([d["cpu"]["client_s"] / d["delivery"]["received"] * 1e6
+                                               for d in ok if d["delivery"]["received"] > 0]),
+            "deliveries_per_client_read": med([d["delivery"]["received"] / d["delivery"]["reads"]
+                                               for d in ok if d["delivery"].get("reads")]),
             # Runnable but waiting for a CPU, in % of the window (/proc/PID/task/*/schedstat): the share of
             # its core that other work took from the server (or the client).
             "server_wait_percent": med([d["cpu"].get("watched_wait_percent") for d in ok]),
@@ -198,7 +205,10 @@ def main():
               f"{CLIENT_BOUND_PERCENT}% of the window, so the point measured the client, not the server. "
               f"Deliveries per server CPU-second: deliveries ÷ the server's CPU time, what it did with the "
               f"core it got; the summary takes the best over the points where the server was at its limit "
-              f"(busy or waiting ≥ 90%) and the client was not.\n")
+              f"(busy or waiting ≥ 90%) and the client was not. Client CPU-µs per delivery: the client's "
+              f"CPU time ÷ deliveries; deliveries per client read: deliveries ÷ the reads its workers made "
+              f"from their first delivery on. A stream read in smaller pieces costs the client more per "
+              f"delivery (each read is a syscall, an epoll turn and an ACK), whatever the server spent.\n")
     if host.get("client_wait_ms") == 0:
         md.append("**The client polled without sleeping** (`--client-wait-ms 0`: its workers' epoll_wait "
                   "timeout was 0), so no send of a server had to wake it; its CPU is 100% by construction "
@@ -266,8 +276,9 @@ def main():
             md.append("")
         md.append("Every point (medians; kept up = repetitions not saturated):\n")
         md.append("| size | items/s | server | deliveries/s | of offered | p50 ms | p99 ms | items/message | "
-                  "publish/s reached | server core | client core | deliveries per server CPU-s | kept up | note |")
-        md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+                  "publish/s reached | server core | client core | client CPU-µs per delivery | "
+                  "deliveries per client read | deliveries per server CPU-s | kept up | note |")
+        md.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for key in sorted((k for k in points if k[0] == scenario),
                           key=lambda k: (k[2], k[3], ORDER.index(k[1]) if k[1] in ORDER else 99)):
             p = points[key]
@@ -286,6 +297,7 @@ def main():
                       f"{fmt(p['publish_rate_reached'])} | "
                       f"{core_text(p['server_core_percent'], p['server_wait_percent'])} | "
                       f"{core_text(p['client_core_percent'], p['client_wait_percent'])} | "
+                      f"{fmt(p['client_cpu_us_per_delivery'])} | {fmt(p['deliveries_per_client_read'])} | "
                       f"{fmt(p['deliveries_per_server_cpu_s'])} | "
                       f"{p['kept_up']}/{p['reps']} | {'; '.join(notes)} |")
             summary["points"].append({"scenario": key[0], "server": key[1], "size": key[2], "rate": key[3],

@@ -114,6 +114,11 @@ class EpollLoadTest(unittest.TestCase):
         self.assertEqual(s["delivery"]["connections_complete"], connections)
         self.assertEqual(s["delivery"]["per_connection_min"], requests)
         self.assertEqual(s["delivery"]["per_connection_max"], requests)
+        # Reads are counted from a worker's first delivery on: every connection but the one whose read
+        # brought that delivery reads its items later, each read at least one byte.
+        reads = s["delivery"]["reads"]
+        self.assertGreaterEqual(reads, connections - s["processes"]["workers"])
+        self.assertLessEqual(reads, s["delivery"]["bytes"])
         self.assertGreater(s["latency_ms"]["p50"], 0)
         self.assertGreater(s["cpu"]["window_s"], 0)
         return requests

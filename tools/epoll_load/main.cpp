@@ -98,7 +98,7 @@ enum class Phase : uint32_t { connect, warmup, measure, finish };
 // parent. The histogram and the per-connection figures are written once, at the end.
 struct alignas(64) WorkerSlot {
   std::atomic<uint64_t> connected, failed, warmed, items, warmup_items, foreign, messages, other_messages,
-      item_messages, bytes, closed, malformed, first_item_ns, last_item_ns;
+      item_messages, bytes, reads, closed, malformed, first_item_ns, last_item_ns;
   std::atomic<uint32_t> done;
   uint64_t connections_complete, per_conn_min, per_conn_max;
   uint64_t latency_us[histogram::kBuckets];
@@ -379,8 +379,8 @@ class Worker {
   std::vector<std::string> join_frames_;
   // Local totals, stored into the slot after each epoll turn.
   uint64_t connected_ = 0, failed_ = 0, warmed_ = 0, items_ = 0, warmup_items_ = 0, foreign_ = 0,
-           messages_ = 0, other_messages_ = 0, bytes_ = 0, closed_ = 0, malformed_ = 0, first_item_ns_ = 0,
-           last_item_ns_ = 0, item_messages_ = 0;
+           messages_ = 0, other_messages_ = 0, bytes_ = 0, reads_ = 0, closed_ = 0, malformed_ = 0,
+           first_item_ns_ = 0, last_item_ns_ = 0, item_messages_ = 0;
 };
 
 void Worker::fail(const char* what) {
@@ -489,6 +489,7 @@ void Worker::on_event(uint32_t j, uint32_t events) {
   }
   now_ = now_ns();
   bytes_ += static_cast<uint64_t>(n);
+  if (first_item_ns_ != 0) ++reads_;  // reads in the delivery window: what the client paid per read
   if (c.state == State::upgrading) {
     c.in.append(buf_.data(), static_cast<size_t>(n));
     on_upgrade_bytes(c);
@@ -689,6 +690,7 @@ void Worker::publish_counters() {
   slot_.other_messages.store(other_messages_, r);
   slot_.item_messages.store(item_messages_, r);
   slot_.bytes.store(bytes_, r);
+  slot_.reads.store(reads_, r);
   slot_.closed.store(closed_, r);
   slot_.malformed.store(malformed_, r);
   slot_.first_item_ns.store(first_item_ns_, r);
@@ -1001,8 +1003,8 @@ struct CpuSample {
 
 struct Totals {
   uint64_t connected = 0, failed = 0, warmed = 0, items = 0, warmup_items = 0, foreign = 0, messages = 0,
-           other_messages = 0, item_messages = 0, bytes = 0, closed = 0, malformed = 0, first_item_ns = 0,
-           last_item_ns = 0;
+           other_messages = 0, item_messages = 0, bytes = 0, reads = 0, closed = 0, malformed = 0,
+           first_item_ns = 0, last_item_ns = 0;
 };
 
 class Parent {
@@ -1037,6 +1039,7 @@ Totals Parent::totals() const {
     t.other_messages += s.other_messages.load();
     t.item_messages += s.item_messages.load();
     t.bytes += s.bytes.load();
+    t.reads += s.reads.load();
     t.closed += s.closed.load();
     t.malformed += s.malformed.load();
     t.last_item_ns = std::max<uint64_t>(t.last_item_ns, s.last_item_ns.load());
@@ -1278,24 +1281,24 @@ void Parent::write_summary(const CpuSample& a, const CpuSample& b, uint64_t conn
                static_cast<unsigned long long>(p.requests_failed.load()),
                static_cast<unsigned long long>(p.warmup_requests.load()), items_ok, items_ok / o_.duration_s,
                publish_window_s);
-  std::fprintf(f,
-               "\"delivery\":{\"expected\":%llu,\"received\":%llu,\"missing\":%llu,\"foreign\":%llu,"
-               "\"malformed\":%llu,\"messages\":%llu,\"other_messages\":%llu,\"item_messages\":%llu,"
-               "\"items_per_message\":%.3f,"
-               "\"bytes\":%llu,\"connections_complete\":%llu,\"per_connection_min\":%llu,"
-               "\"per_connection_max\":%llu,\"closed\":%llu,\"window_s\":%.4f,\"per_second\":%.0f,"
-               "\"since_first_publish_s\":%.4f,\"per_second_since_first_publish\":%.0f},",
-               static_cast<unsigned long long>(expected), static_cast<unsigned long long>(t.items),
-               static_cast<unsigned long long>(expected > t.items ? expected - t.items : 0),
-               static_cast<unsigned long long>(t.foreign), static_cast<unsigned long long>(t.malformed),
-               static_cast<unsigned long long>(t.messages), static_cast<unsigned long long>(t.other_messages),
-               static_cast<unsigned long long>(t.item_messages),
-               t.item_messages ? static_cast<double>(t.items) / static_cast<double>(t.item_messages) : 0,
-               static_cast<unsigned long long>(t.bytes), static_cast<unsigned long long>(complete),
-               static_cast<unsigned long long>(lo == UINT64_MAX ? 0 : lo),
-               static_cast<unsigned long long>(hi), static_cast<unsigned long long>(t.closed), window_s,
-               per_s, since_publish_s,
-               since_publish_s > 0 ? static_cast<double>(t.items) / since_publish_s : 0);
+  std::fprintf(
+      f,
+      "\"delivery\":{\"expected\":%llu,\"received\":%llu,\"missing\":%llu,\"foreign\":%llu,"
+      "\"malformed\":%llu,\"messages\":%llu,\"other_messages\":%llu,\"item_messages\":%llu,"
+      "\"items_per_message\":%.3f,"
+      "\"bytes\":%llu,\"reads\":%llu,\"connections_complete\":%llu,\"per_connection_min\":%llu,"
+      "\"per_connection_max\":%llu,\"closed\":%llu,\"window_s\":%.4f,\"per_second\":%.0f,"
+      "\"since_first_publish_s\":%.4f,\"per_second_since_first_publish\":%.0f},",
+      static_cast<unsigned long long>(expected), static_cast<unsigned long long>(t.items),
+      static_cast<unsigned long long>(expected > t.items ? expected - t.items : 0),
+      static_cast<unsigned long long>(t.foreign), static_cast<unsigned long long>(t.malformed),
+      static_cast<unsigned long long>(t.messages), static_cast<unsigned long long>(t.other_messages),
+      static_cast<unsigned long long>(t.item_messages),
+      t.item_messages ? static_cast<double>(t.items) / static_cast<double>(t.item_messages) : 0,
+      static_cast<unsigned long long>(t.bytes), static_cast<unsigned long long>(t.reads),
+      static_cast<unsigned long long>(complete), static_cast<unsigned long long>(lo == UINT64_MAX ? 0 : lo),
+      static_cast<unsigned long long>(hi), static_cast<unsigned long long>(t.closed), window_s, per_s,
+      since_publish_s, since_publish_s > 0 ? static_cast<double>(t.items) / since_publish_s : 0);
   std::fprintf(f, "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"p999\":%.3f,\"max\":%.3f},", q[0],
                q[1], q[2], q[3], q[4]);
   std::fprintf(f,
