@@ -225,21 +225,6 @@ rss_anon_bytes() {  # rss_anon_bytes PID,PID...
   echo $(( total * 1024 ))
 }
 
-wait_health() {  # wait_health URL
-  for _ in $(seq 1 100); do
-    curl -sf "$1" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  return 1
-}
-
-port_free() {  # port_free PORT...: nothing listens there (nginx's reuseport would share it silently)
-  local p
-  for p in "$@"; do
-    if [ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then log "port $p is in use by another process"; return 1; fi
-  done
-}
-
 start_server() {  # start_server NAME
   local name=$1 bin=$server_bin extra=() kind=$1
   port_free "$ws_port" "$api_port" "$node_port" "$nchan_port" "$uws_port" || return 1
@@ -255,7 +240,7 @@ start_server() {  # start_server NAME
         --heartbeat-timeout-ms 600000 --log-level warn "${extra[@]}" > "$out/logs/server-$name.log" 2>&1 &
       server_pid=$!
       server_pids=$server_pid
-      wait_health "http://127.0.0.1:$api_port/health" || { log "$name did not start"; return 1; }
+      wait_for curl -sf "http://127.0.0.1:$api_port/health" || { log "$name did not start"; return 1; }
       url_args=(--url "ws://127.0.0.1:$ws_port/connect" --publish-url "http://127.0.0.1:$api_port/push/room"
                 --protocol gopush)
       neutral_args=(--url "ws://127.0.0.1:$ws_port/connect" --publish-url "http://127.0.0.1:$api_port/push/room"
@@ -282,7 +267,7 @@ start_server() {  # start_server NAME
         > "$out/logs/server-node.log" 2>&1 &
       server_pid=$!
       server_pids=$server_pid
-      wait_health "http://127.0.0.1:$node_port/health" || { log "node did not start"; return 1; }
+      wait_for curl -sf "http://127.0.0.1:$node_port/health" || { log "node did not start"; return 1; }
       url_args=(--url "ws://127.0.0.1:$node_port/sub/{room}" --publish-url "http://127.0.0.1:$node_port/pub/{room}"
                 --protocol raw --publish-body '{item}' --publish-content-type application/json)
       neutral_args=(--url "ws://127.0.0.1:$node_port/sub/r" --publish-url "http://127.0.0.1:$node_port/pub/r" --format raw)
@@ -293,7 +278,7 @@ start_server() {  # start_server NAME
         bench/peers/nchan.conf.in > "$nchan_dir/nginx.conf"
       "${prio[@]}" taskset -c "$server_cpu" nginx -p "$nchan_dir" -c "$nchan_dir/nginx.conf" > "$out/logs/server-nchan.log" 2>&1 &
       server_pid=$!
-      wait_health "http://127.0.0.1:$nchan_port/health" || { log "nchan did not start"; cat "$nchan_dir/error.log" >&2; return 1; }
+      wait_for curl -sf "http://127.0.0.1:$nchan_port/health" || { log "nchan did not start"; cat "$nchan_dir/error.log" >&2; return 1; }
       server_pids=$(echo "$server_pid" $(pgrep -P "$server_pid") | tr ' ' ',')
       url_args=(--url "ws://127.0.0.1:$nchan_port/sub/{room}" --publish-url "http://127.0.0.1:$nchan_port/pub/{room}"
                 --protocol raw --publish-body '{item}' --publish-content-type application/json)
@@ -308,10 +293,7 @@ start_server() {  # start_server NAME
 
 stop_server() {
   [ -n "$server_pid" ] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
+  stop_pid "$server_pid"
   server_pid=""
   if [ -s "$out/logs/server-uws.log.now" ]; then
     cat "$out/logs/server-uws.log.now" >> "$out/logs/server-uws.log"; : > "$out/logs/server-uws.log.now"

@@ -124,18 +124,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() {  # port_free PORT...
-  local p
-  for p in "$@"; do
-    if [ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then log "port $p is in use by another process"; return 1; fi
-  done
-}
-
-wait_for() {  # wait_for COMMAND...: up to 5 s
-  for _ in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  return 1
-}
-
 start_server() {  # start_server NAME
   local name=$1 slog="$out/logs/server-$1.log"
   port_free "$ws_port" "$api_port" "$uws_port" || return 1
@@ -165,10 +153,7 @@ start_server() {  # start_server NAME
 
 stop_server() {
   [ -n "$server_pid" ] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
+  stop_pid "$server_pid"
   server_pid=""
   sleep 0.5  # let the run's sockets go before the next server binds
 }

@@ -29,6 +29,29 @@ stop_ringcast() {
   true
 }
 
+# port_free PORT...: nothing listens on any of the ports (another run, or nginx's reuseport, which
+# would share a port silently); says which one is taken.
+port_free() {
+  local p
+  for p in "$@"; do
+    if [ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then lib_say "port $p is in use by another process"; return 1; fi
+  done
+}
+
+# wait_for COMMAND...: runs COMMAND (output discarded) until it succeeds, up to 10 s.
+wait_for() {
+  for _ in $(seq 1 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
+  return 1
+}
+
+# stop_pid PID: stops a server the script started: TERM, up to 5 s for it to exit, then KILL; reaps it.
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
 # as_root CMD...: runs CMD as root (directly when we are root, else through sudo).
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -57,25 +57,7 @@ log() { printf '[sse %s] %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/run.lo
 die() { log "$*"; exit 1; }
 
 # ---- what the run needs ----
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-ensure_packages() {
-  local missing=()
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing: ${missing[*]}"
-  # Installing nginx would start the system service; this run uses its own nginx on its own port.
-  local policy_made=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
-    as_root chmod 755 /usr/sbin/policy-rc.d
-    policy_made=1
-  fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  if [ "$policy_made" -eq 1 ]; then as_root rm -f /usr/sbin/policy-rc.d; fi
-}
+source "$root/bench/lib.sh"
 ensure_packages curl iproute2 python3 util-linux nginx libnginx-mod-nchan
 if [ -z "$build" ]; then
   tools/dev build
@@ -124,18 +106,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() {  # port_free PORT...
-  local p
-  for p in "$@"; do
-    if [ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then log "port $p is in use by another process"; return 1; fi
-  done
-}
-
-wait_for() {  # wait_for COMMAND...: up to 5 s
-  for _ in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  return 1
-}
-
 start_server() {  # start_server NAME
   local name=$1 slog="$out/logs/server-$1.log"
   port_free "$ws_port" "$api_port" "$nchan_port" || return 1
@@ -170,10 +140,7 @@ start_server() {  # start_server NAME
 
 stop_server() {
   [ -n "$server_pid" ] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
+  stop_pid "$server_pid"
   server_pid=""
   if [ -n "$nchan_dir" ]; then
     grep -v "shared memory for nchan" "$nchan_dir/error.log" >> "$out/logs/nchan-error.log" 2>/dev/null || true

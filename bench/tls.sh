@@ -208,18 +208,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() {  # port_free PORT...
-  local p
-  for p in "$@"; do
-    if [ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then log "port $p is in use by another process"; return 1; fi
-  done
-}
-
-wait_for() {  # wait_for COMMAND...: up to 10 s
-  for _ in $(seq 1 200); do "$@" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  return 1
-}
-
 # api URL PATH: ringcast's push API (https:// trusting the CA when the server speaks TLS).
 api_scheme=http
 api() { curl -sf --cacert "$ca" "$api_scheme://127.0.0.1:$api_port$1"; }
@@ -293,10 +281,7 @@ start_server() {  # start_server NAME: sets server_pid, url_args and trust_args 
 
 stop_server() {
   [ -n "$server_pid" ] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
+  stop_pid "$server_pid"
   server_pid=""
   local f
   for f in "$out"/logs/server-*.log.now; do
