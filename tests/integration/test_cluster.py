@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import HttpConn, Server, command, form, http_request, join, ping, recv_json, ws_connect  # noqa: E402
 from harness import push_items  # noqa: E402
-from natsd import NatsServer, nats_flags, require_nats_server, sync  # noqa: E402
+from natsd import NatsServer, nats_flags, require_nats_server, start_nodes, stop_nodes, sync  # noqa: E402
 
 
 class ClusterTest(unittest.IsolatedAsyncioTestCase):
@@ -30,23 +30,11 @@ class ClusterTest(unittest.IsolatedAsyncioTestCase):
         cls.b = Server(*nats_flags(cls.n1), "--user-bind-command", threads=2)
         cls.c = Server(*nats_flags(cls.n2), "--user-bind-command", threads=2)
         cls.nodes = [cls.a, cls.b, cls.c]
-        for node in cls.nodes:
-            node.start()
-        for node in cls.nodes:
-            node.wait_stat("clusterConnected", lambda v: v == 1)
+        start_nodes(cls.nodes)
 
     @classmethod
     def tearDownClass(cls):
-        problems = []
-        for node in cls.nodes:
-            node.stop()
-            if node.problem():
-                problems.append(node.problem())
-                sys.stderr.write("---- ringcast log ----\n" + node.log())
-        cls.n2.stop()
-        cls.n1.stop()
-        if problems:
-            raise AssertionError(problems)
+        stop_nodes(cls.nodes, cls.n2.stop, cls.n1.stop)
 
     def push(self, node, room):
         return lambda items: node.apush_room(room, items)

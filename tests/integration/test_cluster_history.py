@@ -24,7 +24,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import Server, command, form, join, ping, recv_json, ws_connect  # noqa: E402
 from nano_client import nano_connect  # noqa: E402
-from natsd import NatsServer, nats_flags, require_nats_server, sync  # noqa: E402
+from natsd import NatsServer, nats_flags, require_nats_server, start_nodes, stop_nodes, sync  # noqa: E402
 from stream_client import SseClient  # noqa: E402
 
 JETSTREAM = os.environ.get("RINGCAST_TEST_JETSTREAM", "1") != "0"
@@ -185,25 +185,11 @@ class ClusterHistoryTest(unittest.IsolatedAsyncioTestCase):
         cls.b = Server(*nats_flags(cls.n2, cls.n1), *history_flags(), "--user-bind-command", threads=2)
         cls.c = Server(*nats_flags(cls.n2, cls.n1), *history_flags(), "--user-bind-command", threads=1)
         cls.nodes = [cls.a, cls.b, cls.c]
-        for node in cls.nodes:
-            node.start()
-        for node in cls.nodes:
-            node.wait_stat("clusterConnected", lambda v: v == 1, timeout=30)
-            if JETSTREAM:
-                node.wait_stat("jsHistoryOk", lambda v: v == 1, timeout=30)
+        start_nodes(cls.nodes, timeout=30, history=JETSTREAM)
 
     @classmethod
     def tearDownClass(cls):
-        problems = []
-        for node in cls.nodes:
-            node.stop()
-            if node.problem():
-                problems.append(node.problem())
-                sys.stderr.write("---- ringcast log ----\n" + node.log())
-        cls.n2.stop()
-        cls.n1.stop()
-        if problems:
-            raise AssertionError(problems)
+        stop_nodes(cls.nodes, cls.n2.stop, cls.n1.stop)
 
     async def moved_client(self, room, publishers, source, target):
         """A client on `source` reads part of the stream, is cut, and resumes on `target` while
@@ -390,24 +376,11 @@ class MergeWindowHistoryTest(unittest.IsolatedAsyncioTestCase):
         cls.b = Server(*flags, threads=2)
         cls.c = Server(*flags, threads=2)
         cls.nodes = [cls.a, cls.b, cls.c]
-        for node in cls.nodes:
-            node.start()
-        for node in cls.nodes:
-            node.wait_stat("clusterConnected", lambda v: v == 1, timeout=30)
-            if JETSTREAM:
-                node.wait_stat("jsHistoryOk", lambda v: v == 1, timeout=30)
+        start_nodes(cls.nodes, timeout=30, history=JETSTREAM)
 
     @classmethod
     def tearDownClass(cls):
-        problems = []
-        for node in cls.nodes:
-            node.stop()
-            if node.problem():
-                problems.append(node.problem())
-                sys.stderr.write("---- ringcast log ----\n" + node.log())
-        cls.n1.stop()
-        if problems:
-            raise AssertionError(problems)
+        stop_nodes(cls.nodes, cls.n1.stop)
 
     async def test_moves_with_a_merge_window(self):
         await ClusterHistoryTest.moved_client(self, "window", [self.a, self.c], self.a, self.b)
@@ -426,10 +399,7 @@ class OutageHistoryTest(unittest.IsolatedAsyncioTestCase):
 
     def node(self, *extra, threads=2):
         node = Server(*nats_flags(self.nats), *history_flags(), *extra, threads=threads)
-        node.start()
-        node.wait_stat("clusterConnected", lambda v: v == 1, timeout=30)
-        if JETSTREAM:
-            node.wait_stat("jsHistoryOk", lambda v: v == 1, timeout=30)
+        start_nodes([node], timeout=30, history=JETSTREAM)
         self.nodes.append(node)
         return node
 

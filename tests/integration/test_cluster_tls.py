@@ -16,7 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import Server, join, push_items, recv_json, run_ringcast, ws_connect  # noqa: E402
-from natsd import NatsServer, Tls, require_nats_server, sync  # noqa: E402
+from natsd import NatsServer, Tls, require_nats_server, start_nodes, stop_nodes, sync  # noqa: E402
 from testca import TestCa  # noqa: E402
 
 
@@ -60,23 +60,11 @@ class ClusterTlsTest(unittest.IsolatedAsyncioTestCase):
         cls.a = Server(*node_flags(cls.nats.tls_url, cls.ca.ca_cert), "--listen", "none", listen=False, threads=1)
         cls.b = Server(*node_flags(cls.nats.url, cls.ca.ca_cert), threads=1)
         cls.nodes = [cls.a, cls.b]
-        for node in cls.nodes:
-            node.start()
-        for node in cls.nodes:
-            node.wait_stat("clusterConnected", lambda v: v == 1)
+        start_nodes(cls.nodes)
 
     @classmethod
     def tearDownClass(cls):
-        problems = []
-        for node in cls.nodes:
-            node.stop()
-            if node.problem():
-                problems.append(node.problem())
-                sys.stderr.write("---- ringcast log ----\n" + node.log())
-        cls.nats.stop()
-        cls.ca.cleanup()
-        if problems:
-            raise AssertionError(problems)
+        stop_nodes(cls.nodes, cls.nats.stop, cls.ca.cleanup)
 
     async def test_push_on_one_node_reaches_a_client_on_another(self):
         for node in self.nodes:

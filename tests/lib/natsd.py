@@ -189,6 +189,32 @@ def nats_flags(*servers, wait_ms=50, wait_max_ms=300):
             "--nats-reconnect-wait-max-ms", str(wait_max_ms)]
 
 
+def start_nodes(nodes, timeout=15.0, history=False):
+    """Starts the ringcast `nodes` and waits until every one is connected to NATS (with `history`,
+    also until its JetStream history answers)."""
+    for node in nodes:
+        node.start()
+    for node in nodes:
+        node.wait_stat("clusterConnected", lambda v: v == 1, timeout=timeout)
+        if history:
+            node.wait_stat("jsHistoryOk", lambda v: v == 1, timeout=timeout)
+
+
+def stop_nodes(nodes, *then):
+    """Stops the ringcast `nodes`, then calls each of `then` (stopping NATS servers, removing files);
+    raises with every node's problem (a crash, a sanitizer report), its log written to stderr."""
+    problems = []
+    for node in nodes:
+        node.stop()
+        if node.problem():
+            problems.append(node.problem())
+            sys.stderr.write("---- ringcast log ----\n" + node.log())
+    for stop in then:
+        stop()
+    if problems:
+        raise AssertionError(problems)
+
+
 async def sync(push, clients, timeout=20.0):
     """Pushes numbered probes with `push(items)` (a coroutine function) until every client has
     received one, then a marker, and reads each client up to the marker. Afterwards the path from that
