@@ -84,7 +84,7 @@ class Negotiation(DeflateCase):
         "another extension first": (f"x-webkit-deflate-frame, {DEFLATE}", ACCEPTED),
         "another extension with parameters first": (f"foo; bar=1; baz, {DEFLATE}; client_max_window_bits",
                                                     ACCEPTED),
-        "several headers": ([f"x-webkit-deflate-frame", f"{DEFLATE}; client_max_window_bits"], ACCEPTED),
+        "several headers": (["x-webkit-deflate-frame", f"{DEFLATE}; client_max_window_bits"], ACCEPTED),
         "several headers, the first offer bad": ([f"{DEFLATE}; server_max_window_bits=9",
                                                   f"{DEFLATE}; server_max_window_bits=15"],
                                                  {**ACCEPTED, "server_max_window_bits": "15"}),
@@ -157,7 +157,7 @@ class CompressionOff(DeflateCase):
 
     def test_12_1_6_never_negotiated(self):
         for offer in (DEFLATE, f"{DEFLATE}; client_max_window_bits", f"{DEFLATE}; server_max_window_bits=15",
-                      [f"x-webkit-deflate-frame", DEFLATE]):
+                      ["x-webkit-deflate-frame", DEFLATE]):
             with self.subTest(offer=offer):
                 ws = self.connect(extensions=offer)
                 self.assertIsNone(ws.extensions, f"--compression false answered {ws.extensions!r}")

@@ -8,7 +8,6 @@ stops says goodbye and is no longer expected (the answer is whole, without it). 
 node heard of is named missing. Nothing is timed: every wait is for a condition, with a limit."""
 
 import asyncio
-import json
 import os
 import signal
 import sys

@@ -10,7 +10,6 @@ kernel's own account of the ring, /proc/PID/fdinfo of the io_uring descriptor, w
 TCP_NODELAY: set once on the listeners and inherited by every accepted socket (no system call per
 connection); read from the server's own socket, a copy of its descriptor taken with pidfd_getfd."""
 
-import asyncio
 import ctypes
 import os
 import re

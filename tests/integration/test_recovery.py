@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import HttpConn, Server, command, form, http_request, join, ping, push_items, recv_json, ws_connect  # noqa: E402
+from harness import HttpConn, Server, form, http_request, join, ping, push_items, recv_json, ws_connect  # noqa: E402
 
 
 async def push(server, room, items):

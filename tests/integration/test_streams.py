@@ -19,7 +19,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Server, http_request, join, raw_connect, recv_json, ws_connect  # noqa: E402
+from harness import Server, join, raw_connect, recv_json, ws_connect  # noqa: E402
 from nano_client import nano_connect  # noqa: E402
 from stream_client import NdjsonClient, SseClient, ndjson_items, sse_items  # noqa: E402
 

@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Server, command, form, run_ringcast  # noqa: E402
+from harness import Server, command, run_ringcast  # noqa: E402
 from testca import TestCa  # noqa: E402
 
 import websockets  # noqa: E402
