@@ -179,17 +179,8 @@ run_point() {
     cat "$out/logs/server-$name.log.now" >> "$out/logs/server-$name.log"
   fi
   stop_server
-  /usr/bin/python3 - "$out/runs/$tag.json" "$name" "$rate" "$rep" "$load1" "$rc" "$dropped" <<'EOF' || true
-import json, sys
-path, server, rate, rep, load, rc, dropped = sys.argv[1:]
-try:
-    d = json.load(open(path))
-except Exception:
-    d = {"clean": False, "problems": "no summary (exit %s)" % rc}
-d["bench"] = {"server": server, "rate": float(rate), "rep": int(rep), "loadavg_1m": float(load),
-              "exit": int(rc), "dropped": dropped}
-json.dump(d, open(path, "w"))
-EOF
+  annotate "$out/runs/$tag.json" server="$name" rate="$rate" rep="$rep" loadavg_1m="$load1" exit="$rc" \
+    dropped="$dropped"
   log "$tag: $(grep -E 'items/s while|wire|deflate |cpu|result' "$out/logs/$tag.txt" 2>/dev/null | tr -s ' ' | tr '\n' ' ' | cut -c1-300)"
 }
 

@@ -52,6 +52,30 @@ stop_pid() {
   wait "$1" 2>/dev/null || true
 }
 
+# annotate FILE KEY=VALUE...: adds a "bench" section (what only the calling script knows) to a run's JSON
+# summary (each VALUE as JSON when it parses, else as a string); a run whose uWS peer reported messages
+# dropped over its backpressure limit (dropped=...) is marked not clean: it is not comparable.
+annotate() {
+  /usr/bin/python3 - "$@" <<'EOF' || true
+import json, sys
+path, pairs = sys.argv[1], sys.argv[2:]
+try:
+    d = json.load(open(path))
+except Exception:
+    d = {"clean": False, "problems": "no summary"}
+bench = d.setdefault("bench", {})
+for p in pairs:
+    k, v = p.split("=", 1)
+    try:
+        bench[k] = json.loads(v)
+    except ValueError:
+        bench[k] = v
+if bench.get("dropped"):
+    d["clean"] = False
+json.dump(d, open(path, "w"))
+EOF
+}
+
 # as_root CMD...: runs CMD as root (directly when we are root, else through sudo).
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

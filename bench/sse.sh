@@ -166,16 +166,7 @@ run_point() {
     curl -s "http://127.0.0.1:$api_port/stats" > "$out/logs/$tag.stats.json" || true
   fi
   stop_server
-  /usr/bin/python3 - "$out/runs/$tag.json" "$name" "$rate" "$rep" "$load1" "$rc" <<'EOF' || true
-import json, sys
-path, server, rate, rep, load, rc = sys.argv[1:]
-try:
-    d = json.load(open(path))
-except Exception:
-    d = {"clean": False, "problems": "no summary (exit %s)" % rc}
-d["bench"] = {"server": server, "rate": float(rate), "rep": int(rep), "loadavg_1m": float(load), "exit": int(rc)}
-json.dump(d, open(path, "w"))
-EOF
+  annotate "$out/runs/$tag.json" server="$name" rate="$rate" rep="$rep" loadavg_1m="$load1" exit="$rc"
   log "$tag: $(grep -E 'items/s while|cpu|result' "$out/logs/$tag.txt" 2>/dev/null | tr -s ' ' | tr '\n' ' ' | cut -c1-300)"
 }
 

@@ -293,28 +293,6 @@ stop_server() {
 # uws_dropped NAME: uWS's report of messages dropped over its backpressure limit (empty: none).
 uws_dropped() { grep -o "dropped [0-9]* total" "$out/logs/server-$1.log.now" 2>/dev/null | tail -1 || true; }
 
-# annotate FILE KEY=VALUE...: adds a "bench" section (what only this script knows) to a run's JSON.
-annotate() {
-  /usr/bin/python3 - "$@" <<'EOF' || true
-import json, sys
-path, pairs = sys.argv[1], sys.argv[2:]
-try:
-    d = json.load(open(path))
-except Exception:
-    d = {"clean": False, "problems": "no summary"}
-bench = d.setdefault("bench", {})
-for p in pairs:
-    k, v = p.split("=", 1)
-    try:
-        bench[k] = json.loads(v)
-    except ValueError:
-        bench[k] = v
-if bench.get("dropped"):
-    d["clean"] = False
-json.dump(d, open(path, "w"))
-EOF
-}
-
 # ---- throughput ----
 # run_throughput SERVER SIZE RATE REP: prints "saturated" or "kept-up".
 run_throughput() {
