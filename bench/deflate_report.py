@@ -6,11 +6,11 @@ deliveries, client CPU %, and the ratios ringcast-on / ringcast-off and ringcast
 
     bench/deflate_report.py DIR
 """
-import glob
 import json
 import os
-import statistics
 import sys
+
+from load_runs import bench_runs, load_figures, medians
 
 ORDER = ["ringcast-off", "ringcast-on", "uws-shared", "uws-off"]
 LABELS = {
@@ -21,50 +21,28 @@ LABELS = {
 }
 
 
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
 def figures(d):
     """The figures of one run (None where the run has no such number)."""
-    delivery, cpu, publish = d.get("delivery", {}), d.get("cpu", {}), d.get("publish", {})
-    received = delivery.get("received") or 0
-    b = d["bench"]
-    f = {
-        "deliveries_per_s": delivery.get("items_per_second"),
-        "wire_bytes_per_item": delivery.get("wire_bytes_per_item") if received else None,
-        "server_cpu_s_per_million": cpu["watched_s"] / (received / 1e6) if received and "watched_s" in cpu else None,
-        "client_cpu_percent": cpu.get("client_percent"),
-        "publish_per_s": publish.get("per_second"),
-        "inflate_ratio": None,
-        "deflate_connections": d.get("deflate", {}).get("connections"),
-        "p50_ms": d.get("latency_ms", {}).get("p50"),
-        "p99_ms": d.get("latency_ms", {}).get("p99"),
+    b, deflate = d["bench"], d.get("deflate", {})
+    wire = deflate.get("payload_wire_bytes")
+    return {
+        **load_figures(d),
+        "inflate_ratio": deflate["payload_inflated_bytes"] / wire if wire else None,
+        "deflate_connections": deflate.get("connections"),
         "clean": bool(d.get("clean")) and not b.get("dropped"),
         "problems": "; ".join(p for p in (d.get("problems", ""), b.get("dropped", "")) if p),
     }
-    wire = d.get("deflate", {}).get("payload_wire_bytes")
-    if wire:
-        f["inflate_ratio"] = d["deflate"]["payload_inflated_bytes"] / wire
-    return f
 
 
 def main(out):
-    runs = []
-    for path in sorted(glob.glob(os.path.join(out, "runs", "*.json"))):
-        with open(path) as fp:
-            d = json.load(fp)
-        if "bench" in d:
-            runs.append(d)
     points = {}
-    for d in runs:
+    for d in bench_runs(out):
         key = (d["bench"]["server"], d["bench"]["rate"])
         points.setdefault(key, []).append(figures(d))
     summary = []
     for (server, rate), fs in sorted(points.items(), key=lambda kv: (kv[0][1], ORDER.index(kv[0][0])
                                                                      if kv[0][0] in ORDER else 99)):
-        m = {k: med([f[k] for f in fs]) for k in fs[0] if k not in ("clean", "problems")}
+        m = medians(fs)
         m.update({"server": server, "rate": rate, "reps": len(fs), "clean_reps": sum(f["clean"] for f in fs),
                   "problems": [f["problems"] for f in fs if f["problems"]]})
         summary.append(m)

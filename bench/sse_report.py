@@ -7,11 +7,11 @@ per delivery, deliveries/s) and ringcast-sse / nchan-es (deliveries/s), per rate
 
     bench/sse_report.py DIR
 """
-import glob
 import json
 import os
-import statistics
 import sys
+
+from load_runs import bench_runs, load_figures, medians
 
 ORDER = ["ringcast-ws", "ringcast-sse", "nchan-es"]
 LABELS = {
@@ -21,43 +21,20 @@ LABELS = {
 }
 
 
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
 def figures(d):
     """The figures of one run (None where the run has no such number)."""
-    delivery, cpu, publish = d.get("delivery", {}), d.get("cpu", {}), d.get("publish", {})
-    received = delivery.get("received") or 0
-    return {
-        "deliveries_per_s": delivery.get("items_per_second"),
-        "server_cpu_s_per_million": cpu["watched_s"] / (received / 1e6) if received and "watched_s" in cpu else None,
-        "client_cpu_percent": cpu.get("client_percent"),
-        "publish_per_s": publish.get("per_second"),
-        "wire_bytes_per_item": delivery.get("wire_bytes_per_item") if received else None,
-        "p50_ms": d.get("latency_ms", {}).get("p50"),
-        "p99_ms": d.get("latency_ms", {}).get("p99"),
-        "missing": delivery.get("missing"),
-        "clean": bool(d.get("clean")),
-        "problems": d.get("problems", ""),
-    }
+    return {**load_figures(d), "missing": d.get("delivery", {}).get("missing"), "clean": bool(d.get("clean")),
+            "problems": d.get("problems", "")}
 
 
 def main(out):
-    runs = []
-    for path in sorted(glob.glob(os.path.join(out, "runs", "*.json"))):
-        with open(path) as fp:
-            d = json.load(fp)
-        if "bench" in d:
-            runs.append(d)
     points = {}
-    for d in runs:
+    for d in bench_runs(out):
         points.setdefault((d["bench"]["server"], d["bench"]["rate"]), []).append(figures(d))
     summary = []
     for (server, rate), fs in sorted(points.items(), key=lambda kv: (kv[0][1], ORDER.index(kv[0][0])
                                                                      if kv[0][0] in ORDER else 99)):
-        m = {k: med([f[k] for f in fs]) for k in fs[0] if k not in ("clean", "problems")}
+        m = medians(fs)
         m.update({"server": server, "rate": rate, "reps": len(fs), "clean_reps": sum(f["clean"] for f in fs),
                   "problems": [f["problems"] for f in fs if f["problems"]],
                   "each": {k: [f[k] for f in fs] for k in ("deliveries_per_s", "server_cpu_s_per_million")}})

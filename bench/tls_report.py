@@ -10,8 +10,9 @@ ringcast / uWS ratios), handshakes (connect storm and reconnect churn), memory p
 import glob
 import json
 import os
-import statistics
 import sys
+
+from load_runs import load_figures, med, medians
 
 SERVERS = ["ringcast-tls", "ringcast-plain", "uws-ssl", "uws-ssl-lowmem", "uws-plain"]
 LABELS = {
@@ -21,11 +22,6 @@ LABELS = {
     "uws-ssl-lowmem": "uWS SSLApp, low memory",
     "uws-plain": "uWS plain",
 }
-
-
-def med(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
 
 
 def ratio(a, b):
@@ -41,16 +37,9 @@ def server_order(name):
 
 
 def throughput_figures(d):
-    delivery, cpu, publish = d.get("delivery", {}), d.get("cpu", {}), d.get("publish", {})
-    received = delivery.get("received") or 0
+    delivery = d.get("delivery", {})
     return {
-        "deliveries_per_s": delivery.get("items_per_second"),
-        "server_cpu_s_per_million": cpu["watched_s"] / (received / 1e6) if received and "watched_s" in cpu else None,
-        "client_cpu_percent": cpu.get("client_percent"),
-        "publish_per_s": publish.get("per_second"),
-        "wire_bytes_per_item": delivery.get("wire_bytes_per_item") if received else None,
-        "p50_ms": d.get("latency_ms", {}).get("p50"),
-        "p99_ms": d.get("latency_ms", {}).get("p99"),
+        **load_figures(d),
         "missing": delivery.get("missing"),
         "duplicates": delivery.get("duplicates"),
         "connect_per_s": d.get("connect", {}).get("per_second"),
@@ -66,7 +55,7 @@ def throughput(runs, rate_connections):
         points.setdefault((b["size"], b["rate"], b["server"]), []).append(throughput_figures(d))
     summary = []
     for (size, rate, server), fs in sorted(points.items(), key=lambda kv: (kv[0][0], kv[0][1], server_order(kv[0][2]))):
-        m = {k: med([f[k] for f in fs]) for k in fs[0] if k not in ("clean", "problems")}
+        m = medians(fs)
         offered = rate * rate_connections
         m.update({"size": size, "rate": rate, "server": server, "offered_deliveries_per_s": offered,
                   "reps": len(fs), "clean_reps": sum(f["clean"] for f in fs),
@@ -130,7 +119,7 @@ def storm(runs):
         servers.setdefault(b["server"], []).append(f)
     out = {}
     for server, fs in servers.items():
-        m = {k: med([f[k] for f in fs]) for k in fs[0] if k not in ("clean", "problems")}
+        m = medians(fs)
         m.update({"reps": len(fs), "clean_reps": sum(f["clean"] for f in fs),
                   "problems": [f["problems"] for f in fs if f["problems"]],
                   "each": {k: [f[k] for f in fs] for k in ("connections_per_s", "server_cpu_us_per_connection",
@@ -167,7 +156,7 @@ def churn(runs):
         modes.setdefault(b["mode"], []).append(f)
     out = {}
     for mode, fs in modes.items():
-        m = {k: med([f[k] for f in fs]) for k in fs[0] if k not in ("clean", "problems")}
+        m = medians(fs)
         m.update({"reps": len(fs), "clean_reps": sum(f["clean"] for f in fs),
                   "problems": [f["problems"] for f in fs if f["problems"]],
                   "each": {k: [f[k] for f in fs] for k in ("reconnects_per_s", "server_cpu_us_per_reconnect")}})
@@ -192,7 +181,7 @@ def memory(runs, openssl_runs):
         servers.setdefault(b["server"], []).append(f)
     out = {}
     for server, fs in servers.items():
-        m = {k: med([f[k] for f in fs]) for k in fs[0] if k not in ("clean", "problems")}
+        m = medians(fs)
         m.update({"reps": len(fs), "clean_reps": sum(f["clean"] for f in fs),
                   "problems": [f["problems"] for f in fs if f["problems"]],
                   "each": [f["anon_bytes_per_connection"] for f in fs]})
