@@ -1,6 +1,7 @@
 # What the bench scripts share (sourced, not run): reading a ringcast's URLs from its start-up line
 # ("serving: clients ws://…, push API http://…, …"), in one place, so a change to that line is
-# followed once; installing Debian packages; building the uWebSockets peer.
+# followed once; checking ports, waiting for a server and stopping it; adding what only the script
+# knows to a run's JSON; installing Debian packages; building the uWebSockets peer.
 
 # wait_serving LOG: waits up to 10 s for the line in LOG; sets serving_ws and serving_api (empty ws
 # for an API-only node). Returns 1 when the server did not start.
